@@ -1,0 +1,58 @@
+# koff - see README.md.  `make` builds koff-link, koff-load and the samples;
+# `make test` runs every test (real BPF when root); `make bench` measures.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
+INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen
+LIBS    := -lelf -ldw -lcapstone -lbpf -lz
+# SANITIZE=1 builds everything with AddressSanitizer and UBSan into build-asan/.
+ifeq ($(SANITIZE),1)
+  BUILD := build-asan
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD := build
+endif
+
+KOFF_SRCS := $(wildcard src/*.c lifter/*.c bpfgen/*.c)
+KOFF_OBJS := $(KOFF_SRCS:%.c=$(BUILD)/%.o)
+LOAD_SRCS := $(wildcard loader/*.c)
+LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)
+
+# Samples are built the way a user builds a server: gcc -O2 -g -c.
+SAMPLE_CC     ?= gcc
+SAMPLE_CFLAGS ?= -O2 -g
+SAMPLES       := samples/echo/echo samples/dns/dns
+
+.PHONY: all test bench clean samples
+all: $(BUILD)/koff-link $(BUILD)/koff-load koff-link koff-load samples
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(INCS) -MMD -MP -c $< -o $@
+
+$(BUILD)/koff-link: $(KOFF_OBJS)
+	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/koff-load: $(LOAD_OBJS)
+	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -o $@
+
+# Convenience links at the top level.
+koff-link koff-load: %: $(BUILD)/%
+	ln -sf $< $@
+
+samples: $(SAMPLES:%=%.o)
+samples/%.o: samples/%.c
+	$(SAMPLE_CC) $(SAMPLE_CFLAGS) -c $< -o $@
+
+test: all
+	./tests/run.sh
+
+bench: all
+	./bench/run.sh
+
+clean:
+	rm -rf build build-asan koff-link koff-load samples/*/*.o
+
+-include $(KOFF_OBJS:.o=.d) $(LOAD_OBJS:.o=.d)

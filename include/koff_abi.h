@@ -1,0 +1,59 @@
+/* koff_abi.h - the runtime contract between the XDP program koff-link emits,
+ * the loader (koff-load) and the tests.
+ *
+ * Everything a program outside koff-link needs to know about an OUT.bpf.o:
+ * map names, the layout of the counter map, and the meaning of each counter.
+ * Keep it free of koff-link internals so loader/ and tests/ can include it alone.
+ */
+#ifndef KOFF_ABI_H
+#define KOFF_ABI_H
+
+/* BPF_MAP_TYPE_PERCPU_ARRAY, key u32, value u64, KOFF_STAT__COUNT entries.
+ * Sum the per-CPU values to read a counter. */
+#define KOFF_MAP_STATS "koff_stats"
+
+/* BPF_MAP_TYPE_PERCPU_ARRAY, one entry: the request, reply and x86 stack
+ * regions the lifted handler works in (see include/ir.h for the layout). */
+#define KOFF_MAP_SCRATCH "koff_scratch"
+
+/* The XDP program's name (the ELF symbol and the kernel's prog name). */
+#define KOFF_PROG_NAME "koff_xdp"
+
+/* One counter per outcome.  TX and DROP are requests the kernel completed;
+ * every PASS_* is a packet handed to userspace unchanged, with the reason. */
+#define KOFF_STATS(X)                                                         \
+	X(TX, "tx", "answered in XDP (handler returned > 0)")                 \
+	X(DROP, "drop", "dropped in XDP (handler returned <= 0)")             \
+	X(PASS_OTHER, "pass_other", "not a UDP datagram for the handler")     \
+	X(PASS_TOO_BIG, "pass_too_big", "request larger than the scratch buffer") \
+	X(PASS_INSN, "pass_insn", "fallback: instruction not translated")     \
+	X(PASS_CALL, "pass_call", "fallback: call to an unsupported function") \
+	X(PASS_LOOP, "pass_loop", "fallback: loop iteration cap reached")     \
+	X(PASS_MEM, "pass_mem", "fallback: memory access outside known regions") \
+	X(PASS_DIV, "pass_div", "fallback: division that faults on x86")      \
+	X(PASS_FLAGS, "pass_flags", "fallback: flags not modelled")           \
+	X(PASS_JUMP, "pass_jump", "fallback: indirect jump to an unknown target") \
+	X(PASS_REPLY, "pass_reply", "fallback: reply does not fit the packet")
+
+enum koff_stat {
+#define KOFF_STAT_ENUM(id, name, desc) KOFF_STAT_##id,
+	KOFF_STATS(KOFF_STAT_ENUM)
+#undef KOFF_STAT_ENUM
+	KOFF_STAT__COUNT
+};
+
+/* The first fallback reason: stats at or above it are fallbacks of the
+ * lifted handler, and the handler's fallback code equals the stat index. */
+#define KOFF_STAT_FIRST_FALLBACK KOFF_STAT_PASS_INSN
+
+static inline const char *koff_stat_name(unsigned int i)
+{
+	static const char *const names[] = {
+#define KOFF_STAT_NAME(id, name, desc) name,
+		KOFF_STATS(KOFF_STAT_NAME)
+#undef KOFF_STAT_NAME
+	};
+	return i < KOFF_STAT__COUNT ? names[i] : "?";
+}
+
+#endif
