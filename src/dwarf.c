@@ -1,0 +1,585 @@
+/* dwarf.c - what koff-link asks of the object's DWARF: which functions fit
+ * an offload role (by their declared C signature) and which source line an
+ * instruction came from.
+ *
+ * All addresses here are libdwfl's: it lays the sections of the ET_REL
+ * object out one after the other and relocates the DWARF to match, so a
+ * (section, offset) pair becomes section address + offset. */
+#include <gelf.h>
+#include <elfutils/libdwfl.h>
+#include <dwarf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elfobj.h"
+
+#define HANDLER_SIGNATURE "long (const unsigned char *, unsigned long, unsigned char *, unsigned long)"
+/* Enough for every role; a longer parameter list is counted, not kept. */
+#define SIG_MAX_PARAMS 8
+/* Type chains deeper than this are cyclic or absurd: rendering stops. */
+#define TYPE_MAX_DEPTH 16
+
+/* ---- The libdwfl module and its addresses ------------------------------ */
+
+static int take_first_module(Dwfl_Module *mod, void **userdata, const char *name,
+			     Dwarf_Addr start, void *arg)
+{
+	(void)userdata, (void)name, (void)start;
+	*(Dwfl_Module **)arg = mod;
+	return DWARF_CB_ABORT;
+}
+
+/* obj_open reports exactly one module: the object itself. */
+static Dwfl_Module *object_module(const struct obj_file *obj)
+{
+	Dwfl_Module *mod = NULL;
+
+	if (obj->dwfl)
+		dwfl_getmodules(obj->dwfl, take_first_module, &mod, 0);
+	return mod;
+}
+
+/* The address libdwfl gave section `shndx`: it records its layout in the
+ * section headers of its own (private) copy of the ELF file. */
+static int section_address(Dwfl_Module *mod, int shndx, Dwarf_Addr *addr)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	Elf_Scn *scn = elf ? elf_getscn(elf, (size_t)shndx) : NULL;
+	GElf_Shdr sh;
+
+	if (!scn || !gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC))
+		return -ENOENT;
+	*addr = sh.sh_addr + bias;
+	return 0;
+}
+
+static int symbol_address(Dwfl_Module *mod, const struct obj_symbol *sym, Dwarf_Addr *addr)
+{
+	Dwarf_Addr base;
+
+	if (section_address(mod, sym->shndx, &base))
+		return -ENOENT;
+	*addr = base + sym->value;
+	return 0;
+}
+
+/* ---- Walking the defined functions ------------------------------------- */
+
+static bool die_has_code(Dwarf_Die *die)
+{
+	return dwarf_hasattr(die, DW_AT_low_pc) || dwarf_hasattr(die, DW_AT_ranges);
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+
+	return dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
+}
+
+/* Where the function is entered: the start of its first address range
+ * (gcc lists the hot part before a .cold part). */
+static int die_entry_address(Dwarf_Die *die, Dwarf_Addr *entry)
+{
+	Dwarf_Addr base, start, end;
+
+	if (dwarf_lowpc(die, entry) == 0)
+		return 0;
+	if (dwarf_ranges(die, 0, &base, &start, &end) > 0) {
+		*entry = start;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+typedef int (*function_visitor)(Dwarf_Die *fn, Dwarf_Addr bias, void *arg);
+
+/* Call `visit` on every DW_TAG_subprogram with code, in every CU; a nonzero
+ * return stops the walk and is returned. */
+static int for_each_defined_function(Dwfl_Module *mod, function_visitor visit, void *arg)
+{
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias;
+
+	while ((cu = dwfl_module_nextcu(mod, cu, &bias))) {
+		Dwarf_Die child;
+
+		if (dwarf_child(cu, &child) != 0)
+			continue;
+		do {
+			int rc;
+
+			if (dwarf_tag(&child) != DW_TAG_subprogram || !die_has_code(&child))
+				continue;
+			rc = visit(&child, bias, arg);
+			if (rc)
+				return rc;
+		} while (dwarf_siblingof(&child, &child) == 0);
+	}
+	return 0;
+}
+
+/* ---- Signatures ------------------------------------------------------------- */
+
+struct fn_signature {
+	Dwarf_Die ret;
+	bool has_ret;		/* false: void */
+	Dwarf_Die params[SIG_MAX_PARAMS];
+	int nparams;		/* all of them, even past SIG_MAX_PARAMS */
+	bool varargs;
+	bool prototyped;
+};
+
+static bool type_of(Dwarf_Die *die, Dwarf_Die *type)
+{
+	Dwarf_Attribute attr;
+
+	return dwarf_formref_die(dwarf_attr_integrate(die, DW_AT_type, &attr), type) != NULL;
+}
+
+/* The DIE that holds the declared signature: an out-of-line instance of an
+ * inline function points at it through DW_AT_abstract_origin. */
+static Dwarf_Die *declaring_die(Dwarf_Die *fn, Dwarf_Die *origin)
+{
+	Dwarf_Attribute attr;
+
+	if (dwarf_formref_die(dwarf_attr(fn, DW_AT_abstract_origin, &attr), origin))
+		return origin;
+	return fn;
+}
+
+static void read_signature(Dwarf_Die *fn, struct fn_signature *sig)
+{
+	Dwarf_Die origin, child;
+	Dwarf_Die *decl = declaring_die(fn, &origin);
+	bool prototyped = false;
+	Dwarf_Attribute attr;
+
+	memset(sig, 0, sizeof(*sig));
+	sig->has_ret = type_of(fn, &sig->ret);
+	dwarf_formflag(dwarf_attr_integrate(fn, DW_AT_prototyped, &attr), &prototyped);
+	sig->prototyped = prototyped;
+	if (dwarf_child(decl, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_unspecified_parameters)
+			sig->varargs = true;
+		if (tag != DW_TAG_formal_parameter)
+			continue;
+		if (sig->nparams < SIG_MAX_PARAMS && !type_of(&child, &sig->params[sig->nparams]))
+			return;	/* a parameter without a type: leave the count short */
+		sig->nparams++;
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static bool is_qualifier(int tag)
+{
+	return tag == DW_TAG_const_type || tag == DW_TAG_volatile_type ||
+	       tag == DW_TAG_restrict_type || tag == DW_TAG_atomic_type;
+}
+
+/* Follow typedefs and qualifiers to the type underneath; *is_const tells
+ * whether a const was met on the way.  False for void. */
+static bool strip_type(Dwarf_Die *type, Dwarf_Die *out, bool *is_const)
+{
+	Dwarf_Die cur = *type;
+
+	*is_const = false;
+	for (int depth = 0; depth < TYPE_MAX_DEPTH; depth++) {
+		int tag = dwarf_tag(&cur);
+
+		if (tag != DW_TAG_typedef && !is_qualifier(tag)) {
+			*out = cur;
+			return true;
+		}
+		if (tag == DW_TAG_const_type)
+			*is_const = true;
+		if (!type_of(&cur, &cur))
+			return false;
+	}
+	return false;
+}
+
+static bool is_integer(Dwarf_Die *type, int bytes, bool is_signed)
+{
+	Dwarf_Die base;
+	Dwarf_Word encoding;
+	Dwarf_Attribute attr;
+	bool is_const;
+
+	if (!strip_type(type, &base, &is_const) || dwarf_tag(&base) != DW_TAG_base_type)
+		return false;
+	if (dwarf_bytesize(&base) != bytes ||
+	    dwarf_formudata(dwarf_attr(&base, DW_AT_encoding, &attr), &encoding))
+		return false;
+	return encoding == (is_signed ? DW_ATE_signed : DW_ATE_unsigned);
+}
+
+/* char, signed char, unsigned char, int8_t, uint8_t. */
+static bool is_byte(Dwarf_Die *base)
+{
+	Dwarf_Word encoding;
+	Dwarf_Attribute attr;
+
+	if (dwarf_tag(base) != DW_TAG_base_type || dwarf_bytesize(base) != 1 ||
+	    dwarf_formudata(dwarf_attr(base, DW_AT_encoding, &attr), &encoding))
+		return false;
+	return encoding == DW_ATE_signed_char || encoding == DW_ATE_unsigned_char ||
+	       encoding == DW_ATE_signed || encoding == DW_ATE_unsigned;
+}
+
+/* A pointer (itself possibly qualified) to bytes; a const pointee only
+ * when `const_ok`. */
+static bool is_byte_pointer(Dwarf_Die *type, bool const_ok)
+{
+	Dwarf_Die ptr, pointee, base;
+	bool is_const;
+
+	if (!strip_type(type, &ptr, &is_const) || dwarf_tag(&ptr) != DW_TAG_pointer_type)
+		return false;
+	if (!type_of(&ptr, &pointee) || !strip_type(&pointee, &base, &is_const))
+		return false;
+	return is_byte(&base) && (const_ok || !is_const);
+}
+
+static bool fits_handler(struct fn_signature *sig)
+{
+	return sig->has_ret && is_integer(&sig->ret, 8, true) &&
+	       sig->nparams == 4 && !sig->varargs &&
+	       is_byte_pointer(&sig->params[0], true) &&
+	       is_integer(&sig->params[1], 8, false) &&
+	       is_byte_pointer(&sig->params[2], false) &&
+	       is_integer(&sig->params[3], 8, false);
+}
+
+static bool fits_parser(struct fn_signature *sig)
+{
+	return sig->has_ret && is_integer(&sig->ret, 4, true) && sig->nparams >= 2 &&
+	       is_byte_pointer(&sig->params[0], true) &&
+	       is_integer(&sig->params[1], 8, false);
+}
+
+static enum obj_role classify(struct fn_signature *sig)
+{
+	if (fits_handler(sig))
+		return OBJ_ROLE_HANDLER;
+	if (fits_parser(sig))
+		return OBJ_ROLE_PARSER;
+	return OBJ_ROLE_NONE;
+}
+
+/* ---- Rendering a signature as C ------------------------------------------ */
+
+struct text {
+	char buf[384];
+	size_t len;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->len >= sizeof(t->buf) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, sizeof(t->buf) - t->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		t->len += (size_t)n;
+	if (t->len >= sizeof(t->buf))
+		t->len = sizeof(t->buf) - 1;
+}
+
+static bool ends_with_star(const struct text *t)
+{
+	return t->len > 0 && t->buf[t->len - 1] == '*';
+}
+
+static void render_type(struct text *t, Dwarf_Die *type, int depth);
+
+static void render_maybe_void(struct text *t, Dwarf_Die *type, bool present, int depth)
+{
+	if (present)
+		render_type(t, type, depth);
+	else
+		put(t, "void");
+}
+
+static void render_param_list(struct text *t, struct fn_signature *sig, int depth)
+{
+	put(t, "(");
+	for (int i = 0; i < sig->nparams; i++) {
+		if (i)
+			put(t, ", ");
+		if (i < SIG_MAX_PARAMS)
+			render_type(t, &sig->params[i], depth);
+		else
+			put(t, "...");	/* past what we keep: elided */
+	}
+	if (sig->varargs)
+		put(t, sig->nparams ? ", ..." : "...");
+	else if (!sig->nparams && sig->prototyped)
+		put(t, "void");
+	put(t, ")");
+}
+
+static void render_function(struct text *t, Dwarf_Die *fn_or_type, const char *declarator, int depth)
+{
+	struct fn_signature sig;
+
+	read_signature(fn_or_type, &sig);
+	render_maybe_void(t, &sig.ret, sig.has_ret, depth);
+	put(t, " %s", declarator);
+	render_param_list(t, &sig, depth);
+}
+
+static const char *qualifier_name(int tag)
+{
+	switch (tag) {
+	case DW_TAG_const_type:    return "const";
+	case DW_TAG_volatile_type: return "volatile";
+	case DW_TAG_restrict_type: return "restrict";
+	default:                   return "_Atomic";
+	}
+}
+
+/* gcc names base types "long unsigned int"; say it the way C code does,
+ * as clang does, so messages read the same for both compilers. */
+static const char *c_spelling(const char *name)
+{
+	static const char *const spellings[][2] = {
+		{ "long int", "long" },
+		{ "long unsigned int", "unsigned long" },
+		{ "short int", "short" },
+		{ "short unsigned int", "unsigned short" },
+		{ "long long int", "long long" },
+		{ "long long unsigned int", "unsigned long long" },
+	};
+
+	for (size_t i = 0; name && i < KOFF_ARRAY_SIZE(spellings); i++)
+		if (!strcmp(name, spellings[i][0]))
+			return spellings[i][1];
+	return name;
+}
+
+static void render_named(struct text *t, const char *keyword, Dwarf_Die *type)
+{
+	const char *name = c_spelling(dwarf_diename(type));
+
+	put(t, "%s%s%s", keyword, *keyword ? " " : "", name ? name : "<anonymous>");
+}
+
+static void render_type(struct text *t, Dwarf_Die *type, int depth)
+{
+	int tag = dwarf_tag(type);
+	Dwarf_Die inner;
+	bool has_inner = type_of(type, &inner);
+
+	if (depth > TYPE_MAX_DEPTH) {
+		put(t, "...");
+		return;
+	}
+	switch (tag) {
+	case DW_TAG_base_type:
+	case DW_TAG_typedef:        render_named(t, "", type); break;
+	case DW_TAG_structure_type: render_named(t, "struct", type); break;
+	case DW_TAG_union_type:     render_named(t, "union", type); break;
+	case DW_TAG_enumeration_type: render_named(t, "enum", type); break;
+	case DW_TAG_pointer_type:
+		if (has_inner && dwarf_tag(&inner) == DW_TAG_subroutine_type) {
+			render_function(t, &inner, "(*)", depth + 1);
+			break;
+		}
+		render_maybe_void(t, &inner, has_inner, depth + 1);
+		put(t, ends_with_star(t) ? "*" : " *");
+		break;
+	case DW_TAG_const_type:
+	case DW_TAG_volatile_type:
+	case DW_TAG_restrict_type:
+	case DW_TAG_atomic_type:
+		/* A qualified pointer reads `char *const`; anything else `const char`. */
+		if (has_inner && dwarf_tag(&inner) == DW_TAG_pointer_type) {
+			render_type(t, &inner, depth + 1);
+			put(t, "%s", qualifier_name(tag));
+		} else {
+			put(t, "%s ", qualifier_name(tag));
+			render_maybe_void(t, &inner, has_inner, depth + 1);
+		}
+		break;
+	case DW_TAG_array_type:
+		render_maybe_void(t, &inner, has_inner, depth + 1);
+		put(t, "[]");
+		break;
+	case DW_TAG_subroutine_type:
+		render_function(t, type, "", depth + 1);
+		break;
+	default:
+		put(t, "<DWARF tag 0x%x>", (unsigned)tag);
+	}
+}
+
+/* ---- Finding a function by name ----------------------------------------- */
+
+struct function_search {
+	const char *name;
+	Dwarf_Addr symbol_address;	/* of the ELF symbol `name`, if any */
+	bool has_symbol_address;
+	Dwarf_Die found;
+	bool by_name;		/* a match by DWARF name alone (no symbol) */
+};
+
+/* The DIE whose code holds the symbol's address is the one the symbol
+ * names; a clone (foo.isra.0) carries foo's DWARF name but not its code. */
+static int match_function(Dwarf_Die *fn, Dwarf_Addr bias, void *arg)
+{
+	struct function_search *s = arg;
+	const char *name = die_name(fn);
+
+	if (!name || strcmp(name, s->name))
+		return 0;
+	if (s->has_symbol_address && dwarf_haspc(fn, s->symbol_address - bias) == 1) {
+		s->found = *fn;
+		return 1;
+	}
+	if (!s->by_name) {
+		s->found = *fn;
+		s->by_name = true;
+	}
+	return 0;
+}
+
+static bool find_function(struct obj_file *obj, Dwfl_Module *mod, const char *name, Dwarf_Die *out)
+{
+	struct function_search s = { .name = name };
+	const struct obj_symbol *sym = obj_find_symbol(obj, name);
+
+	if (sym && sym->type == STT_FUNC && symbol_address(mod, sym, &s.symbol_address) == 0)
+		s.has_symbol_address = true;
+	if (!for_each_defined_function(mod, match_function, &s) && !s.by_name)
+		return false;
+	*out = s.found;
+	return true;
+}
+
+int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err)
+{
+	Dwfl_Module *mod = object_module(obj);
+	struct fn_signature sig;
+	struct text rendered = { .len = 0 };
+	Dwarf_Die fn;
+
+	if (!mod || !find_function(obj, mod, name, &fn))
+		return koff_fail(err, -ENOENT, "%s: no such function in %s", name, obj->path);
+	read_signature(&fn, &sig);
+	if (fits_handler(&sig))
+		return 0;
+	render_function(&rendered, &fn, "", 0);
+	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s`",
+			 name, rendered.buf, HANDLER_SIGNATURE);
+}
+
+/* ---- Listing every function -------------------------------------------- */
+
+struct function_list {
+	struct obj_file *obj;
+	Dwfl_Module *mod;
+	const char **names;
+	enum obj_role *roles;
+	int count, names_cap, roles_cap;
+};
+
+/* The name of the function symbol that starts at `addr`, or NULL. */
+static const char *symbol_at(struct function_list *l, Dwarf_Addr addr)
+{
+	for (int i = 1; i < l->obj->nsyms; i++) {
+		const struct obj_symbol *s = &l->obj->syms[i];
+		Dwarf_Addr a;
+
+		if (s->type == STT_FUNC && s->shndx != SHN_UNDEF &&
+		    symbol_address(l->mod, s, &a) == 0 && a == addr)
+			return s->name;
+	}
+	return NULL;
+}
+
+static int add_function(Dwarf_Die *fn, Dwarf_Addr bias, void *arg)
+{
+	struct function_list *l = arg;
+	const char *dwarf_name = die_name(fn), *symbol = NULL;
+	enum obj_role role = OBJ_ROLE_NONE;
+	struct fn_signature sig;
+	Dwarf_Addr entry;
+
+	if (!dwarf_name)
+		return 0;
+	if (die_entry_address(fn, &entry) == 0)
+		symbol = symbol_at(l, entry + bias);
+	/* A clone (foo.constprop.0) has foo's DWARF but another ABI: no role. */
+	if (!symbol || !strcmp(symbol, dwarf_name)) {
+		read_signature(fn, &sig);
+		role = classify(&sig);
+	}
+	if (koff_grow(&l->names, &l->names_cap, l->count, sizeof(*l->names)) ||
+	    koff_grow(&l->roles, &l->roles_cap, l->count, sizeof(*l->roles)))
+		return -ENOMEM;
+	l->names[l->count] = symbol ? symbol : dwarf_name;
+	l->roles[l->count] = role;
+	l->count++;
+	return 0;
+}
+
+int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role **roles, int *count)
+{
+	struct function_list l = { .obj = obj, .mod = object_module(obj) };
+	int rc;
+
+	*names = NULL;
+	*roles = NULL;
+	*count = 0;
+	if (!l.mod)
+		return -ENOENT;
+	rc = for_each_defined_function(l.mod, add_function, &l);
+	if (rc < 0) {
+		free(l.names);
+		free(l.roles);
+		return rc;
+	}
+	*names = l.names;
+	*roles = l.roles;
+	*count = l.count;
+	return 0;
+}
+
+/* ---- Source lines ----------------------------------------------------------- */
+
+int obj_source_line(struct obj_file *obj, int shndx, uint64_t off, char *buf, size_t len)
+{
+	Dwfl_Module *mod = object_module(obj);
+	Dwarf_Addr addr, line_addr;
+	Dwfl_Line *line;
+	const char *file, *slash;
+	int lineno = 0;
+
+	snprintf(buf, len, "?");
+	if (!mod || shndx <= 0 || shndx >= obj->nsecs || section_address(mod, shndx, &addr))
+		return -ENOENT;
+	addr += off;
+	/* libdw picks the row of the sequence holding addr that starts at or
+	 * before it: the closest line entry at or before the instruction. */
+	line = dwfl_module_getsrc(mod, addr);
+	if (!line)
+		return -ENOENT;
+	file = dwfl_lineinfo(line, &line_addr, &lineno, NULL, NULL, NULL);
+	if (!file || lineno <= 0)
+		return -ENOENT;
+	slash = strrchr(file, '/');
+	snprintf(buf, len, "%s:%d", slash ? slash + 1 : file, lineno);
+	return 0;
+}
