@@ -1,0 +1,125 @@
+# lib.sh - shell helpers for tests that run servers in private network
+# namespaces.  Source it from a test script (bash):
+#
+#	. "$(dirname "$0")/lib.sh"
+#	koff_require_netns                 # skip (77) unless root with ip netns
+#	koff_netns_create mytest; ns=$KOFF_NETNS   # koff-mytest-$$, lo up, removed on exit
+#	koff_bg "$ns" out.log ./server -p 5353   # sets KOFF_BG_PID; killed on exit
+#	koff_wait_for_line out.log "listening on" 5 || koff_fail "server did not start"
+#
+# Cleanup runs on every exit path (EXIT trap, also after INT/TERM), in the
+# reverse order of registration.  Only processes and namespaces the test
+# created are touched.
+
+set -u
+
+KOFF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KOFF_OUT="$KOFF_ROOT/tests/out"
+KOFF_CLEANUPS=()
+
+koff_fail() { echo "FAIL: $*" >&2; exit 1; }
+koff_skip() { echo "SKIP: $*"; exit 77; }
+koff_ok() { echo "ok: $*"; }
+
+# Registers a shell command to run at exit.
+koff_on_exit() { KOFF_CLEANUPS+=("$1"); }
+
+koff_run_cleanups() {
+	local i
+	for ((i = ${#KOFF_CLEANUPS[@]} - 1; i >= 0; i--)); do
+		eval "${KOFF_CLEANUPS[$i]}" >/dev/null 2>&1 || true
+	done
+	KOFF_CLEANUPS=()
+}
+trap 'rc=$?; koff_run_cleanups; exit $rc' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+koff_require_netns() {
+	[ "$(id -u)" -eq 0 ] || koff_skip "needs root for network namespaces"
+	command -v ip >/dev/null || koff_skip "needs iproute2 (ip)"
+	local probe="koff-probe-$$"
+	ip netns add "$probe" 2>/dev/null || koff_skip "cannot create network namespaces here"
+	ip netns del "$probe"
+}
+
+# Creates network namespace koff-NAME-$$ with lo up and sets KOFF_NETNS to
+# its name.  Call it directly, not in $(...): the cleanup it registers must
+# land in the test's own shell.
+koff_netns_create() {
+	local ns="koff-$1-$$"
+	ip netns add "$ns" || koff_fail "ip netns add $ns"
+	koff_on_exit "koff_netns_destroy $ns"
+	ip -n "$ns" link set lo up || koff_fail "lo up in $ns"
+	KOFF_NETNS=$ns
+}
+
+# Kills every process still inside the namespace (all were started by this
+# test: the namespace is private to it), then deletes the namespace.
+koff_netns_destroy() {
+	local ns=$1 pid
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	ip netns del "$ns" 2>/dev/null
+}
+
+koff_nsexec() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# Starts a command inside the namespace in the background, output to LOG;
+# KOFF_BG_PID is its pid (ip netns exec execs the command: same pid).
+koff_bg() {
+	local ns=$1 log=$2; shift 2
+	ip netns exec "$ns" "$@" >"$log" 2>&1 &
+	KOFF_BG_PID=$!
+	koff_on_exit "kill -KILL $KOFF_BG_PID"
+}
+
+# Waits until FILE contains a line matching the extended regex PATTERN.
+koff_wait_for_line() {
+	local file=$1 pattern=$2 secs=${3:-5} i
+	for ((i = 0; i < secs * 20; i++)); do
+		grep -Eq -- "$pattern" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Waits until a UDP socket is bound to PORT inside the namespace.
+koff_wait_for_udp_port() {
+	local ns=$1 port=$2 secs=${3:-5} i
+	for ((i = 0; i < secs * 20; i++)); do
+		ip netns exec "$ns" ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Waits up to SECS for PID to exit; returns 0 when it is gone.
+koff_wait_for_exit() {
+	local pid=$1 secs=${2:-5} i
+	for ((i = 0; i < secs * 20; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Builds tests/udpclient.c into tests/out/udpclient (once per run).
+koff_build_udpclient() {
+	mkdir -p "$KOFF_OUT"
+	KOFF_UDPCLIENT="$KOFF_OUT/udpclient"
+	if [ ! -x "$KOFF_UDPCLIENT" ] || [ "$KOFF_ROOT/tests/udpclient.c" -nt "$KOFF_UDPCLIENT" ]; then
+		cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 \
+			"$KOFF_ROOT/tests/udpclient.c" -o "$KOFF_UDPCLIENT.tmp.$$" &&
+			mv "$KOFF_UDPCLIENT.tmp.$$" "$KOFF_UDPCLIENT" ||
+			koff_fail "cannot build tests/udpclient.c"
+	fi
+}
+
+# Asserts that two strings are equal, naming the check.
+koff_expect_eq() {
+	local what=$1 got=$2 want=$3
+	[ "$got" == "$want" ] || koff_fail "$what: got '$got', want '$want'"
+	koff_ok "$what"
+}
