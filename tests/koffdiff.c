@@ -1,0 +1,862 @@
+/* koffdiff - translation validation: the native handler against an XDP program.
+ *
+ * Linked with a sample's object (its main() localized), so it calls the real
+ * native handle_request().  For every request - the request file's, mutations
+ * of them, random byte strings, and a few packets that are not requests at
+ * all - it runs the native handler and the XDP program (bpf_prog_test_run on
+ * an Ethernet+IPv4+UDP frame built around the request) and checks that they
+ * agree:
+ *   native > 0  -> XDP_TX, reply bytes as UDP payload, swapped MACs/IPs/ports,
+ *                  right lengths, valid checksums;
+ *   native <= 0 -> XDP_DROP;
+ *   XDP_PASS is always allowed (a fallback) but the frame must be untouched.
+ * Anything else is a MISMATCH, printed with both sides' bytes.
+ *
+ * Build: objcopy --localize-symbol=main samples/dns/dns.o dns_nomain.o
+ *        cc -O2 tests/koffdiff.c dns_nomain.o -lbpf -lelf -lz -o koffdiff-dns
+ * Exit: 0 agree; 1 mismatch or inconsistent counters; 2 too many fallbacks on
+ * the file's requests; 3 usage or setup error.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../include/koff_abi.h"
+
+long handle_request(const unsigned char *req, unsigned long len,
+		    unsigned char *resp, unsigned long cap);
+
+#define ETH_LEN 14
+#define IP_LEN 20
+#define UDP_LEN 8
+#define HDRS_LEN (ETH_LEN + IP_LEN + UDP_LEN)
+#define MAX_PAYLOAD 1472	/* what fits a 1500-byte MTU: random requests */
+#define MAX_REQUEST 2048	/* file requests and mutations may go beyond it */
+#define MIN_FRAME 60		/* Ethernet pads shorter frames to this */
+#define OUT_MAX 8192		/* room for whatever the program grows to */
+#define DEFAULT_CAP 1472	/* the samples' RESP_CAP = koff-link --resp-cap default */
+#define MAX_SHOWN 8		/* mismatches printed in full */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const uint8_t mac_client[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+static const uint8_t mac_server[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+#define IP_CLIENT 0x0a000001u	/* 10.0.0.1 */
+#define IP_SERVER 0x0a000002u	/* 10.0.0.2 */
+
+struct options {
+	unsigned port, cap, nrandom, nmutate;
+	uint64_t seed;
+	double max_fallback_percent;
+	const char *prog_path, *requests_path;
+};
+
+struct request {
+	uint8_t *bytes;
+	size_t len;
+};
+
+struct request_list {
+	struct request *items;
+	int n, cap;
+};
+
+/* Outcome counts of one phase (file, mutate, random, foreign). */
+struct tally {
+	const char *phase;
+	long requests, tx, drop, pass, mismatches;
+};
+
+/* One case: the request, the frame built around it, both sides' results. */
+struct diff_case {
+	const char *origin;		/* "file:3", "mutate:bitflip", ... */
+	const uint8_t *req;
+	size_t len;
+	uint8_t frame[HDRS_LEN + MAX_REQUEST + 64];
+	size_t frame_len;
+	uint16_t client_port;
+	long native;
+	uint8_t *reply;			/* opts.cap bytes */
+	uint8_t out[OUT_MAX];
+	uint32_t out_len, verdict;
+};
+
+struct diff_ctx {
+	struct options opts;
+	struct bpf_object *obj;
+	int prog_fd;
+	struct bpf_map *stats_map;
+	uint64_t rng;
+	long shown;
+	struct tally total;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static uint64_t rng_next(struct diff_ctx *ctx)
+{
+	/* xorshift64*: reproducible from --seed, good enough to fuzz. */
+	ctx->rng ^= ctx->rng >> 12;
+	ctx->rng ^= ctx->rng << 25;
+	ctx->rng ^= ctx->rng >> 27;
+	return ctx->rng * 0x2545F4914F6CDD1Dull;
+}
+
+static size_t rng_below(struct diff_ctx *ctx, size_t n)
+{
+	return n ? rng_next(ctx) % n : 0;
+}
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v & 0xffff); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += get16(p + i);
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* The UDP checksum over the pseudo header of the IPv4 header at ip. */
+static uint16_t udp_checksum(const uint8_t *ip, const uint8_t *udp, size_t udp_len)
+{
+	uint32_t sum = sum16(ip + 12, 8, 0);	/* saddr, daddr */
+	sum += 17 + (uint32_t)udp_len;
+	return (uint16_t)~fold(sum16(udp, udp_len, sum));
+}
+
+static void print_hex(const char *label, const uint8_t *p, size_t n)
+{
+	printf("  %s (%zu bytes):", label, n);
+	for (size_t i = 0; i < n; i++)
+		printf("%s%02x", i % 32 ? "" : "\n    ", p[i]);
+	printf("\n");
+}
+
+static const char *verdict_name(uint32_t v)
+{
+	static const char *const names[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS",
+					     "XDP_TX", "XDP_REDIRECT" };
+	return v < ARRAY_SIZE(names) ? names[v] : "XDP_?";
+}
+
+/* ---- the request file ---------------------------------------------------- */
+
+static int hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int list_add(struct request_list *list, const uint8_t *bytes, size_t len)
+{
+	if (list->n == list->cap) {
+		int cap = list->cap ? list->cap * 2 : 64;
+		struct request *items = realloc(list->items, cap * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		list->items = items;
+		list->cap = cap;
+	}
+	struct request *r = &list->items[list->n];
+	r->bytes = malloc(len ? len : 1);
+	if (!r->bytes)
+		return -ENOMEM;
+	memcpy(r->bytes, bytes, len);
+	r->len = len;
+	list->n++;
+	return 0;
+}
+
+/* Decodes one line of hex (spaces allowed, '#' starts a comment) into buf;
+ * returns the byte count, -1 for a blank line, -EINVAL for bad hex. */
+static long parse_hex_line(const char *line, uint8_t *buf, size_t cap)
+{
+	size_t n = 0;
+	int high = -1;
+	bool any = false;
+	for (const char *p = line; *p && *p != '#'; p++) {
+		if (isspace((unsigned char)*p))
+			continue;
+		int d = hex_digit((unsigned char)*p);
+		if (d < 0 || n >= cap)
+			return -EINVAL;
+		any = true;
+		if (high < 0) {
+			high = d;
+		} else {
+			buf[n++] = (uint8_t)(high << 4 | d);
+			high = -1;
+		}
+	}
+	if (high >= 0)
+		return -EINVAL;
+	return any ? (long)n : -1;
+}
+
+static int load_requests(const char *path, struct request_list *list)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "koffdiff: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	char line[2 * MAX_REQUEST + 1024];
+	uint8_t buf[MAX_REQUEST];
+	int lineno = 0, err = 0;
+	while (!err && fgets(line, sizeof(line), f)) {
+		lineno++;
+		long n = parse_hex_line(line, buf, sizeof(buf));
+		if (!strchr(line, '\n') && !feof(f))
+			n = -EINVAL;	/* longer than line[]: too long a request */
+		if (n == -EINVAL) {
+			fprintf(stderr, "koffdiff: %s:%d: not a hex request of at most %d bytes\n",
+				path, lineno, MAX_REQUEST);
+			err = -EINVAL;
+		} else if (n >= 0) {
+			err = list_add(list, buf, (size_t)n);
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+/* ---- loading the XDP program --------------------------------------------- */
+
+/* koff programs take their UDP port from a .rodata variable when they have
+ * one (the reference programs do); set it before load so --port rules. */
+static void set_rodata_port(struct bpf_object *obj, unsigned port)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *map;
+	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
+		size_t len = strlen(name);
+		if (!btf || len < 7 || strcmp(name + len - 7, ".rodata"))
+			continue;
+		int sec_id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+		if (sec_id < 0)
+			return;
+		const struct btf_type *sec = btf__type_by_id(btf, sec_id);
+		const struct btf_var_secinfo *vs = btf_var_secinfos(sec);
+		for (int i = 0; i < btf_vlen(sec); i++, vs++) {
+			const struct btf_type *var = btf__type_by_id(btf, vs->type);
+			if (strcmp(btf__name_by_offset(btf, var->name_off), "koff_udp_port")
+			    || vs->size != 2)
+				continue;
+			size_t size;
+			const void *init = bpf_map__initial_value(map, &size);
+			uint8_t *copy = malloc(size);
+			if (!init || !copy)
+				return free(copy);
+			memcpy(copy, init, size);
+			uint16_t v = (uint16_t)port;
+			memcpy(copy + vs->offset, &v, 2);
+			bpf_map__set_initial_value(map, copy, size);
+			free(copy);
+			return;
+		}
+	}
+}
+
+static int load_program(struct diff_ctx *ctx)
+{
+	ctx->obj = bpf_object__open_file(ctx->opts.prog_path, NULL);
+	if (!ctx->obj) {
+		fprintf(stderr, "koffdiff: %s: cannot open: %s\n", ctx->opts.prog_path,
+			strerror(errno));
+		return -errno;
+	}
+	set_rodata_port(ctx->obj, ctx->opts.port);
+	int err = bpf_object__load(ctx->obj);
+	if (err) {
+		fprintf(stderr, "koffdiff: %s: load failed: %s\n", ctx->opts.prog_path,
+			strerror(-err));
+		return err;
+	}
+	struct bpf_program *prog = bpf_object__find_program_by_name(ctx->obj, KOFF_PROG_NAME);
+	if (!prog) {	/* not koff's name: take the first XDP program */
+		struct bpf_program *p;
+		bpf_object__for_each_program(p, ctx->obj)
+			if (!prog && bpf_program__type(p) == BPF_PROG_TYPE_XDP)
+				prog = p;
+	}
+	if (!prog) {
+		fprintf(stderr, "koffdiff: %s: no XDP program\n", ctx->opts.prog_path);
+		return -ENOENT;
+	}
+	ctx->prog_fd = bpf_program__fd(prog);
+	ctx->stats_map = bpf_object__find_map_by_name(ctx->obj, KOFF_MAP_STATS);
+	return 0;
+}
+
+/* ---- building frames and running both sides ------------------------------ */
+
+static void build_frame(struct diff_case *c, unsigned port, size_t pad_to)
+{
+	uint8_t *eth = c->frame, *ip = eth + ETH_LEN, *udp = ip + IP_LEN;
+	memcpy(eth, mac_server, 6);
+	memcpy(eth + 6, mac_client, 6);
+	put16(eth + 12, 0x0800);
+	memset(ip, 0, IP_LEN);
+	ip[0] = 0x45;
+	put16(ip + 2, (uint16_t)(IP_LEN + UDP_LEN + c->len));
+	put16(ip + 4, 0x1234);
+	put16(ip + 6, 0x4000);	/* DF */
+	ip[8] = 64;
+	ip[9] = 17;
+	put32(ip + 12, IP_CLIENT);
+	put32(ip + 16, IP_SERVER);
+	put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
+	put16(udp, c->client_port);
+	put16(udp + 2, (uint16_t)port);
+	put16(udp + 4, (uint16_t)(UDP_LEN + c->len));
+	put16(udp + 6, 0);
+	memcpy(udp + UDP_LEN, c->req, c->len);
+	uint16_t csum = udp_checksum(ip, udp, UDP_LEN + c->len);
+	put16(udp + 6, csum ? csum : 0xffff);
+	c->frame_len = HDRS_LEN + c->len;
+	if (c->frame_len < pad_to) {	/* the NIC's zero padding */
+		memset(c->frame + c->frame_len, 0, pad_to - c->frame_len);
+		c->frame_len = pad_to;
+	}
+}
+
+static int run_xdp(struct diff_ctx *ctx, struct diff_case *c)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run,
+		    .data_in = c->frame, .data_size_in = (uint32_t)c->frame_len,
+		    .data_out = c->out, .data_size_out = sizeof(c->out), .repeat = 1);
+	int err = bpf_prog_test_run_opts(ctx->prog_fd, &run);
+	if (err) {
+		fprintf(stderr, "koffdiff: bpf_prog_test_run: %s\n", strerror(errno));
+		return -errno;
+	}
+	c->verdict = run.retval;
+	c->out_len = run.data_size_out;
+	return 0;
+}
+
+static size_t first_difference(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+	size_t n = na < nb ? na : nb, i = 0;
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/* Checks a XDP_TX frame against the native reply; returns NULL when it is
+ * right, else the first problem found. */
+static const char *check_tx_frame(const struct diff_case *c, unsigned port)
+{
+	const uint8_t *in = c->frame, *out = c->out, *ip = out + ETH_LEN, *udp = ip + IP_LEN;
+	size_t rlen = (size_t)c->native, want = HDRS_LEN + rlen;
+	/* A frame the NIC padded may come back with its padding. */
+	bool padded_ok = c->frame_len > HDRS_LEN + c->len && c->out_len <= c->frame_len;
+	if (c->out_len < want || (c->out_len != want && !padded_ok))
+		return "frame length is not headers + reply";
+	if (memcmp(out, in + 6, 6) || memcmp(out + 6, in, 6))
+		return "MAC addresses not swapped";
+	if (get16(out + 12) != 0x0800 || ip[0] != 0x45 || ip[9] != 17)
+		return "not an IPv4/UDP frame";
+	if (get16(ip + 2) != IP_LEN + UDP_LEN + rlen)
+		return "IPv4 total length wrong";
+	if (get16(ip + 6) & 0x3fff)
+		return "IPv4 fragment bits set";
+	if (fold(sum16(ip, IP_LEN, 0)) != 0xffff)
+		return "IPv4 header checksum invalid";
+	if (memcmp(ip + 12, in + ETH_LEN + 16, 4) || memcmp(ip + 16, in + ETH_LEN + 12, 4))
+		return "IP addresses not swapped";
+	if (get16(udp) != port || get16(udp + 2) != c->client_port)
+		return "UDP ports not swapped";
+	if (get16(udp + 4) != UDP_LEN + rlen)
+		return "UDP length wrong";
+	if (get16(udp + 6) && udp_checksum(ip, udp, UDP_LEN + rlen))
+		return "UDP checksum invalid";
+	if (memcmp(udp + UDP_LEN, c->reply, rlen))
+		return "reply bytes differ";
+	return NULL;
+}
+
+/* Applies the verdict rules; returns NULL when the sides agree. */
+static const char *judge(const struct diff_case *c, const struct options *opts, bool foreign)
+{
+	if (c->verdict == XDP_PASS) {
+		if (c->out_len != c->frame_len || memcmp(c->out, c->frame, c->frame_len))
+			return "XDP_PASS but the frame was modified";
+		return NULL;
+	}
+	if (foreign)
+		return "a packet that is not a request must pass";
+	if (c->native > (long)opts->cap)
+		return "native returned more than cap: only XDP_PASS agrees";
+	if (c->native > 0)
+		return c->verdict == XDP_TX ? check_tx_frame(c, opts->port)
+					    : "native replies, XDP does not transmit";
+	return c->verdict == XDP_DROP ? NULL : "native drops, XDP does not";
+}
+
+/* The reply frame a correct program produces from c (IP id, TTL and the
+ * UDP checksum's presence copied from what the program sent, as they may
+ * legitimately vary); returns its length. */
+static size_t expected_reply_frame(const struct diff_case *c, unsigned port, uint8_t *want)
+{
+	size_t rlen = (size_t)c->native;
+	const uint8_t *in_ip = c->frame + ETH_LEN, *out_ip = c->out + ETH_LEN;
+	uint8_t *ip = want + ETH_LEN, *udp = ip + IP_LEN;
+	memcpy(want, c->frame + 6, 6);
+	memcpy(want + 6, c->frame, 6);
+	memcpy(want + 12, c->frame + 12, 2);
+	memcpy(ip, in_ip, IP_LEN);
+	if (c->out_len >= ETH_LEN + IP_LEN) {
+		memcpy(ip + 4, out_ip + 4, 2);	/* id */
+		ip[8] = out_ip[8];		/* ttl */
+	}
+	put16(ip + 2, (uint16_t)(IP_LEN + UDP_LEN + rlen));
+	memcpy(ip + 12, in_ip + 16, 4);
+	memcpy(ip + 16, in_ip + 12, 4);
+	put16(ip + 10, 0);
+	put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
+	put16(udp, (uint16_t)port);
+	put16(udp + 2, c->client_port);
+	put16(udp + 4, (uint16_t)(UDP_LEN + rlen));
+	put16(udp + 6, 0);
+	memcpy(udp + UDP_LEN, c->reply, rlen);
+	bool zero_csum = c->out_len >= HDRS_LEN && get16(c->out + ETH_LEN + IP_LEN + 6) == 0;
+	if (!zero_csum) {
+		uint16_t csum = udp_checksum(ip, udp, UDP_LEN + rlen);
+		put16(udp + 6, csum ? csum : 0xffff);
+	}
+	return HDRS_LEN + rlen;
+}
+
+static void report_mismatch(struct diff_ctx *ctx, const struct diff_case *c, const char *why)
+{
+	if (ctx->shown++ >= MAX_SHOWN) {
+		if (ctx->shown == MAX_SHOWN + 1)
+			printf("(further mismatches counted, not shown)\n");
+		return;
+	}
+	printf("MISMATCH [%s]: %s\n", c->origin, why);
+	print_hex("request", c->req, c->len);
+	printf("  native: %ld\n", c->native);
+	if (c->native > 0 && c->native <= (long)ctx->opts.cap)
+		print_hex("native reply", c->reply, (size_t)c->native);
+	printf("  xdp: %s (%u), frame out %u bytes\n", verdict_name(c->verdict), c->verdict,
+	       c->out_len);
+	print_hex("frame in", c->frame, c->frame_len);
+	print_hex("frame out", c->out, c->out_len);
+	if (c->native > 0 && c->native <= (long)ctx->opts.cap) {
+		uint8_t want[HDRS_LEN + MAX_REQUEST];
+		size_t want_len = expected_reply_frame(c, ctx->opts.port, want);
+		printf("  first offset where frame out differs from the expected reply frame: %zu\n",
+		       first_difference(want, want_len, c->out, c->out_len));
+		size_t have = c->out_len > HDRS_LEN ? c->out_len - HDRS_LEN : 0;
+		printf("  first offset where UDP payload differs from native reply: %zu\n",
+		       first_difference(c->out + HDRS_LEN, have, c->reply, (size_t)c->native));
+	} else {
+		printf("  first offset where frame out differs from frame in: %zu\n",
+		       first_difference(c->frame, c->frame_len, c->out, c->out_len));
+	}
+}
+
+static void count(struct tally *t, const struct diff_case *c, bool mismatch)
+{
+	t->requests++;
+	t->tx += c->verdict == XDP_TX;
+	t->drop += c->verdict == XDP_DROP;
+	t->pass += c->verdict == XDP_PASS;
+	t->mismatches += mismatch;
+}
+
+/* Runs one case through both sides and counts it. */
+static int diff_one(struct diff_ctx *ctx, struct tally *t, struct diff_case *c,
+		    size_t pad_to, bool foreign)
+{
+	if (!foreign) {
+		c->client_port = (uint16_t)(1024 + rng_below(ctx, 64000));
+		if (c->client_port == ctx->opts.port)
+			c->client_port++;
+		build_frame(c, ctx->opts.port, pad_to);
+		memset(c->reply, 0xa5, ctx->opts.cap);
+		c->native = handle_request(c->req, c->len, c->reply, ctx->opts.cap);
+	}
+	int err = run_xdp(ctx, c);
+	if (err)
+		return err;
+	const char *why = judge(c, &ctx->opts, foreign);
+	if (why)
+		report_mismatch(ctx, c, why);
+	count(t, c, why != NULL);
+	return 0;
+}
+
+/* ---- the phases ----------------------------------------------------------- */
+
+static int run_file(struct diff_ctx *ctx, struct tally *t, const struct request_list *reqs,
+		    struct diff_case *c)
+{
+	char origin[32];
+	for (int i = 0; i < reqs->n; i++) {
+		snprintf(origin, sizeof(origin), "file request %d", i + 1);
+		c->origin = origin;
+		c->req = reqs->items[i].bytes;
+		c->len = reqs->items[i].len;
+		int err = diff_one(ctx, t, c, 0, false);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* One random edit of buf (length *len, room MAX_REQUEST); returns its name. */
+static const char *mutate_once(struct diff_ctx *ctx, uint8_t *buf, size_t *len)
+{
+	static const uint8_t interesting[] = { 0x00, 0x01, 0x3f, 0x40, 0x7f, 0x80,
+					       0xc0, 0xfe, 0xff, '#', '.' };
+	size_t n = *len;
+	switch (rng_below(ctx, 7)) {
+	case 0:
+		if (!n)
+			break;
+		buf[rng_below(ctx, n)] ^= (uint8_t)(1u << rng_below(ctx, 8));
+		return "bitflip";
+	case 1:
+		if (!n)
+			break;
+		buf[rng_below(ctx, n)] = interesting[rng_below(ctx, sizeof(interesting))];
+		return "byteset";
+	case 2:
+		*len = rng_below(ctx, n + 1);
+		return "truncate";
+	case 3: {
+		if (n >= MAX_REQUEST)
+			break;
+		size_t at = rng_below(ctx, n + 1);
+		memmove(buf + at + 1, buf + at, n - at);
+		buf[at] = (uint8_t)rng_next(ctx);
+		*len = n + 1;
+		return "insert";
+	}
+	case 4: {
+		if (!n)
+			break;
+		size_t at = rng_below(ctx, n);
+		memmove(buf + at, buf + at + 1, n - at - 1);
+		*len = n - 1;
+		return "delete";
+	}
+	case 5: {
+		size_t add = 1 + rng_below(ctx, 64);
+		if (n + add > MAX_REQUEST)
+			add = MAX_REQUEST - n;
+		for (size_t i = 0; i < add; i++)
+			buf[n + i] = (uint8_t)rng_next(ctx);
+		*len = n + add;
+		return "extend";
+	}
+	default: {
+		size_t to = rng_below(ctx, MAX_PAYLOAD + 1);
+		if (to > n)
+			memset(buf + n, 0, to - n);
+		*len = to;
+		return "setlen";
+	}
+	}
+	return "none";
+}
+
+static int run_mutations(struct diff_ctx *ctx, struct tally *t,
+			 const struct request_list *reqs, struct diff_case *c)
+{
+	uint8_t buf[MAX_REQUEST];
+	char origin[96];
+	for (unsigned i = 0; i < ctx->opts.nmutate && reqs->n; i++) {
+		int base = (int)rng_below(ctx, (size_t)reqs->n);
+		size_t len = reqs->items[base].len;
+		memcpy(buf, reqs->items[base].bytes, len);
+		int edits = 1 + (int)rng_below(ctx, 3);
+		int used = snprintf(origin, sizeof(origin), "mutation %u of file request %d:",
+				    i + 1, base + 1);
+		for (int e = 0; e < edits; e++)
+			used += snprintf(origin + used, sizeof(origin) - (size_t)used, " %s",
+					 mutate_once(ctx, buf, &len));
+		c->origin = origin;
+		c->req = buf;
+		c->len = len;
+		int err = diff_one(ctx, t, c, 0, false);
+		if (err)
+			return err;
+	}
+	/* Short requests once more in a frame padded to 60 bytes, as real NICs
+	 * deliver them: the program must take the length from the UDP header. */
+	for (int i = 0; i < reqs->n; i++) {
+		if (HDRS_LEN + reqs->items[i].len >= MIN_FRAME)
+			continue;
+		snprintf(origin, sizeof(origin), "file request %d padded to %d bytes", i + 1,
+			 MIN_FRAME);
+		c->origin = origin;
+		c->req = reqs->items[i].bytes;
+		c->len = reqs->items[i].len;
+		int err = diff_one(ctx, t, c, MIN_FRAME, false);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int run_random(struct diff_ctx *ctx, struct tally *t, struct diff_case *c)
+{
+	uint8_t buf[MAX_PAYLOAD];
+	char origin[48];
+	for (unsigned i = 0; i < ctx->opts.nrandom; i++) {
+		size_t len = rng_below(ctx, MAX_PAYLOAD + 1);
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (uint8_t)rng_next(ctx);
+		snprintf(origin, sizeof(origin), "random %u", i + 1);
+		c->origin = origin;
+		c->req = buf;
+		c->len = len;
+		int err = diff_one(ctx, t, c, 0, false);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Packets the handler must never see: each must pass untouched. */
+static int run_foreign(struct diff_ctx *ctx, struct tally *t,
+		       const struct request_list *reqs, struct diff_case *c)
+{
+	static const uint8_t payload[] = "not for the handler";
+	c->req = reqs->n ? reqs->items[0].bytes : payload;
+	c->len = reqs->n ? reqs->items[0].len : sizeof(payload);
+	c->client_port = 40000;
+	uint8_t *ip = c->frame + ETH_LEN, *udp = ip + IP_LEN;
+	for (int kind = 0; kind < 7; kind++) {
+		build_frame(c, ctx->opts.port, 0);
+		switch (kind) {
+		case 0:
+			c->origin = "foreign: UDP to another port";
+			put16(udp + 2, (uint16_t)(ctx->opts.port + 1));
+			break;
+		case 1:
+			c->origin = "foreign: TCP to the port";
+			ip[9] = 6;
+			break;
+		case 2:
+			c->origin = "foreign: IPv4 fragment (more fragments)";
+			put16(ip + 6, 0x2000);
+			break;
+		case 3:
+			c->origin = "foreign: IPv4 fragment (offset)";
+			put16(ip + 6, 0x0010);
+			break;
+		case 4:
+			c->origin = "foreign: ARP frame";
+			put16(c->frame + 12, 0x0806);
+			break;
+		case 5:
+			c->origin = "foreign: reply-shaped (from the port, on lo it comes back)";
+			put16(udp, (uint16_t)ctx->opts.port);
+			put16(udp + 2, 40000);
+			break;
+		default:
+			c->origin = "foreign: runt frame (Ethernet header only)";
+			c->frame_len = ETH_LEN;
+			break;
+		}
+		if (kind != 4 && kind != 6) {	/* keep the IP checksum right */
+			put16(ip + 10, 0);
+			put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
+		}
+		int err = diff_one(ctx, t, c, 0, true);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- summary and counters -------------------------------------------------- */
+
+static void print_tally(const struct tally *t)
+{
+	double fb = t->requests ? 100.0 * (double)t->pass / (double)t->requests : 0;
+	printf("%-8s requests %ld, tx %ld, drop %ld, pass %ld (fallback %.1f%%), mismatches %ld\n",
+	       t->phase, t->requests, t->tx, t->drop, t->pass, fb, t->mismatches);
+}
+
+static void add_tally(struct tally *sum, const struct tally *t)
+{
+	sum->requests += t->requests;
+	sum->tx += t->tx;
+	sum->drop += t->drop;
+	sum->pass += t->pass;
+	sum->mismatches += t->mismatches;
+}
+
+/* Prints koff_stats and checks it against the verdicts seen; returns false
+ * when the counters disagree with what the program returned. */
+static bool check_stats(struct diff_ctx *ctx)
+{
+	if (!ctx->stats_map) {
+		printf("koff_stats: no such map in %s\n", ctx->opts.prog_path);
+		return false;
+	}
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *values = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(uint64_t));
+	uint64_t sums[KOFF_STAT__COUNT] = { 0 };
+	bool ok = values && ncpu > 0;
+	for (uint32_t i = 0; ok && i < KOFF_STAT__COUNT; i++) {
+		if (bpf_map__lookup_elem(ctx->stats_map, &i, sizeof(i), values,
+					 sizeof(uint64_t) * (size_t)ncpu, 0)) {
+			printf("koff_stats: lookup of %s failed: %s\n", koff_stat_name(i),
+			       strerror(errno));
+			ok = false;
+		}
+		for (int cpu = 0; ok && cpu < ncpu; cpu++)
+			sums[i] += values[cpu];
+	}
+	free(values);
+	if (!ok)
+		return false;
+	uint64_t passes = 0;
+	printf("koff_stats:");
+	for (int i = 0; i < KOFF_STAT__COUNT; i++) {
+		printf(" %s=%llu", koff_stat_name((unsigned)i), (unsigned long long)sums[i]);
+		passes += i >= KOFF_STAT_PASS_OTHER ? sums[i] : 0;
+	}
+	printf("\n");
+	const struct tally *t = &ctx->total;
+	if (sums[KOFF_STAT_TX] != (uint64_t)t->tx || sums[KOFF_STAT_DROP] != (uint64_t)t->drop ||
+	    passes != (uint64_t)t->pass) {
+		printf("koff_stats DISAGREE with the verdicts: tx %ld, drop %ld, pass %ld seen\n",
+		       t->tx, t->drop, t->pass);
+		return false;
+	}
+	return true;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: koffdiff [--port N] [--cap N] [--random N] [--mutate N] [--seed S]\n"
+		"                [--max-fallback-percent P] PROG.bpf.o REQUESTS.txt\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "cap", required_argument, NULL, 'c' },
+		{ "random", required_argument, NULL, 'r' },
+		{ "mutate", required_argument, NULL, 'm' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "max-fallback-percent", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*o = (struct options){ .port = 5353, .cap = DEFAULT_CAP, .seed = 1,
+			       .max_fallback_percent = 100 };
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': o->port = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'c': o->cap = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'r': o->nrandom = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'm': o->nmutate = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 's': o->seed = strtoull(optarg, NULL, 0); break;
+		case 'f': o->max_fallback_percent = strtod(optarg, NULL); break;
+		default: return -EINVAL;
+		}
+	}
+	if (argc - optind != 2 || !o->port || o->port > 65535 || !o->cap)
+		return -EINVAL;
+	o->prog_path = argv[optind];
+	o->requests_path = argv[optind + 1];
+	return 0;
+}
+
+static int run_phases(struct diff_ctx *ctx, const struct request_list *reqs,
+		      struct tally *file)
+{
+	struct diff_case *c = calloc(1, sizeof(*c));
+	uint8_t *reply = malloc(ctx->opts.cap);
+	struct tally mutate = { .phase = "mutate:" }, random = { .phase = "random:" },
+		     foreign = { .phase = "foreign:" };
+	int err = c && reply ? 0 : -ENOMEM;
+	if (!err) {
+		c->reply = reply;
+		err = run_file(ctx, file, reqs, c);
+	}
+	if (!err)
+		err = run_mutations(ctx, &mutate, reqs, c);
+	if (!err)
+		err = run_random(ctx, &random, c);
+	if (!err)
+		err = run_foreign(ctx, &foreign, reqs, c);
+	free(reply);
+	free(c);
+	if (err)
+		return err;
+	const struct tally *phases[] = { file, &mutate, &random, &foreign };
+	for (size_t i = 0; i < ARRAY_SIZE(phases); i++) {
+		print_tally(phases[i]);
+		add_tally(&ctx->total, phases[i]);
+	}
+	print_tally(&ctx->total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct diff_ctx ctx = { .total = { .phase = "total:" } };
+	struct request_list reqs = { 0 };
+	struct tally file = { .phase = "file:" };
+	if (parse_options(argc, argv, &ctx.opts)) {
+		usage();
+		return 3;
+	}
+	ctx.rng = ctx.opts.seed ? ctx.opts.seed : 0x9e3779b97f4a7c15ull;
+	if (load_requests(ctx.opts.requests_path, &reqs) || load_program(&ctx))
+		return 3;
+	int err = run_phases(&ctx, &reqs, &file);
+	bool stats_ok = !err && check_stats(&ctx);
+	bpf_object__close(ctx.obj);
+	for (int i = 0; i < reqs.n; i++)
+		free(reqs.items[i].bytes);
+	free(reqs.items);
+	if (err)
+		return 3;
+	double fb = file.requests ? 100.0 * (double)file.pass / (double)file.requests : 0;
+	if (ctx.total.mismatches || !stats_ok)
+		return 1;
+	if (fb > ctx.opts.max_fallback_percent) {
+		printf("too many fallbacks on the file's requests: %.1f%% > %.1f%%\n", fb,
+		       ctx.opts.max_fallback_percent);
+		return 2;
+	}
+	return 0;
+}
