@@ -1,0 +1,350 @@
+/* xdp.c - the XDP entry and exit around the lifted handler (see xdp.h).
+ *
+ * Register use in the wrapper:
+ *   R0  the pass reason while parsing: every failed check is then a single
+ *       jump to lbl_fallback, which counts R0 and passes the packet;
+ *   R6  ctx in the entry and the reply path; the stat index at `count`;
+ *   R7  the request length in the entry; the verdict at `count`;
+ *   R8  the reply length in the reply path;
+ *   R9  the scratch map value, from the entry to the end.
+ * R6-R9 survive helper calls, which is why they hold what the code needs
+ * after a call.
+ *
+ * Only IPv4 without options is answered: IPv6 and everything else passes
+ * with PASS_OTHER (a later extension can use the header-length slot).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "ir.h"
+#include "koff_abi.h"
+#include "xdp.h"
+
+/* OFF_*: offsets of the fields the wrapper reads or writes, from the packet start. */
+enum {
+	OFF_ETH_DST = 0, OFF_ETH_SRC = 6, OFF_ETH_TYPE = 12,
+	OFF_IP_VIHL = 14, OFF_IP_TOT_LEN = 16, OFF_IP_FRAG = 20, OFF_IP_TTL = 22, OFF_IP_PROTO = 23,
+	OFF_IP_CSUM = 24, OFF_IP_SADDR = 26, OFF_IP_DADDR = 30,
+	OFF_UDP_SPORT = 34, OFF_UDP_DPORT = 36, OFF_UDP_LEN = 38, OFF_UDP_CSUM = 40,
+	IP_HDR_LEN = 20, UDP_HDR_LEN = 8,
+};
+
+#define IPV4_VIHL_NO_OPTIONS 0x45
+#define IPV4_FRAG_MASK 0x3fff	/* MF flag and fragment offset; DF is fine */
+#define REPLY_TTL 64
+
+/* dst = htons(dst) for a 16-bit value in the low half. */
+static void emit_be16(struct bpf_emit *e, int dst)
+{
+	emit_insn(e, (struct bpf_insn){ .code = BPF_ALU | BPF_END | BPF_TO_BE,
+					.dst_reg = dst, .imm = 16 });
+}
+
+/* Loads compare against constants in packet (network) byte order: the
+ * program runs on the host that generates it, so htons() here matches what
+ * a plain BPF load sees. */
+static int32_t net16(uint16_t v)
+{
+	return htons(v);
+}
+
+/* Ethernet, IPv4 without options or fragmentation, UDP to the right port.
+ * On fall-through: R2 = data, R3 = data_end, R7 = payload length (not yet
+ * bounded by IR_REQ_MAX), R0 still PASS_OTHER. */
+static void emit_parse_headers(struct bpf_emit *e, const struct xdp_wrap_opts *o,
+			       int lbl_pass)
+{
+	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
+	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
+	emit_mov_reg(e, BPF_REG_4, BPF_REG_2);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, XDP_WRAP_HDR_LEN);
+	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl_pass);
+
+	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_ETH_TYPE);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(0x0800), lbl_pass);
+	emit_ldx(e, BPF_B, BPF_REG_4, BPF_REG_2, OFF_IP_VIHL);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, IPV4_VIHL_NO_OPTIONS, lbl_pass);
+	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_IP_FRAG);
+	emit_jmp_imm(e, 0, BPF_JSET, BPF_REG_4, net16(IPV4_FRAG_MASK), lbl_pass);
+	emit_ldx(e, BPF_B, BPF_REG_4, BPF_REG_2, OFF_IP_PROTO);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, IPPROTO_UDP, lbl_pass);
+	if (o->udp_port) {
+		emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_UDP_DPORT);
+		emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(o->udp_port), lbl_pass);
+	}
+}
+
+/* The payload length comes from the UDP header, never from data_end (NICs
+ * pad short frames to 60 bytes); it must agree with the IP header and lie
+ * inside the packet. */
+static void emit_payload_length(struct bpf_emit *e, int lbl_pass)
+{
+	emit_ldx(e, BPF_H, BPF_REG_7, BPF_REG_2, OFF_UDP_LEN);
+	emit_be16(e, BPF_REG_7);
+	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_7, UDP_HDR_LEN, lbl_pass);
+	emit_alu_imm(e, 1, BPF_SUB, BPF_REG_7, UDP_HDR_LEN);
+
+	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_IP_TOT_LEN);
+	emit_be16(e, BPF_REG_4);
+	emit_mov_reg(e, BPF_REG_5, BPF_REG_7);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_5, IP_HDR_LEN + UDP_HDR_LEN);
+	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_5, BPF_REG_4, lbl_pass);
+
+	emit_mov_reg(e, BPF_REG_4, BPF_REG_2);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, XDP_WRAP_HDR_LEN);
+	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_4, BPF_REG_7);
+	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl_pass);
+}
+
+/* R0 = lookup(map, key) with the key in the wrapper's key slot. */
+static void emit_lookup(struct bpf_emit *e, enum koff_map_id map)
+{
+	emit_ld_map(e, BPF_REG_1, map, 0);
+	emit_mov_reg(e, BPF_REG_2, BPF_REG_10);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, XDP_WRAP_SLOT_KEY);
+	emit_call(e, BPF_FUNC_map_lookup_elem);
+}
+
+/* "if R0 != 0 continue, else pass with PASS_OTHER": helpers that fail here
+ * cannot fail for a packet the parser accepted, but the verifier (and
+ * honesty) want the check. */
+static void emit_pass_unless_r0(struct bpf_emit *e, int jmp_if_ok, int lbl_pass)
+{
+	int ok = emit_label(e);
+
+	emit_jmp_imm(e, 0, jmp_if_ok, BPF_REG_0, 0, ok);
+	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_OTHER);
+	emit_ja(e, lbl_pass);
+	emit_bind(e, ok);
+}
+
+/* R9 = scratch; the request copied to scratch + IR_REQ_OFF; R1 = length. */
+static void emit_copy_request(struct bpf_emit *e, int lbl_pass)
+{
+	int copied = emit_label(e);
+
+	emit_st_imm(e, BPF_W, BPF_REG_10, XDP_WRAP_SLOT_KEY, 0);
+	emit_lookup(e, KOFF_MAPID_SCRATCH);
+	emit_pass_unless_r0(e, BPF_JNE, lbl_pass);
+	emit_mov_reg(e, BPF_REG_9, BPF_REG_0);
+
+	/* bpf_xdp_load_bytes refuses a zero length. */
+	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_7, 0, copied);
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_mov_imm(e, BPF_REG_2, XDP_WRAP_HDR_LEN);
+	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, IR_REQ_OFF);
+	emit_mov_reg(e, BPF_REG_4, BPF_REG_7);
+	emit_call(e, BPF_FUNC_xdp_load_bytes);
+	emit_pass_unless_r0(e, BPF_JEQ, lbl_pass);
+	emit_bind(e, copied);
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_7);
+}
+
+static int check_opts(const struct xdp_wrap_opts *o)
+{
+	if (!o || o->resp_cap == 0 || o->resp_cap > IR_RESP_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+int xdp_emit_entry(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp_wrap *w)
+{
+	if (check_opts(o))
+		return -EINVAL;
+	w->lbl_return = emit_label(e);
+	w->lbl_fallback = emit_label(e);
+
+	emit_mov_reg(e, BPF_REG_6, BPF_REG_1);
+	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_CTX, BPF_REG_1);
+	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_OTHER);
+	emit_parse_headers(e, o, w->lbl_fallback);
+	emit_payload_length(e, w->lbl_fallback);
+	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_TOO_BIG);
+	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_7, IR_REQ_MAX, w->lbl_fallback);
+
+	emit_st_imm(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN, XDP_WRAP_HDR_LEN);
+	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_REQLEN, BPF_REG_7);
+	emit_copy_request(e, w->lbl_fallback);
+	return e->err;
+}
+
+/* ---- Exit ---------------------------------------------------------------- */
+
+/* Make the packet exactly headers + R8 bytes.  bpf_xdp_adjust_tail leaves
+ * the packet as it was when it fails, so failing here may still pass. */
+static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply)
+{
+	int sized = emit_label(e);
+
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_call(e, BPF_FUNC_xdp_get_buff_len);
+	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
+	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_2, BPF_REG_8);
+	emit_alu_reg(e, 1, BPF_SUB, BPF_REG_2, BPF_REG_0);
+	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_2, 0, sized);
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_call(e, BPF_FUNC_xdp_adjust_tail);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_pass_reply);
+	emit_bind(e, sized);
+}
+
+/* Reply bytes from scratch + IR_RESP_OFF to just after the headers. */
+static void emit_copy_reply(struct bpf_emit *e, int lbl_broken)
+{
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
+	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, IR_RESP_OFF);
+	emit_mov_reg(e, BPF_REG_4, BPF_REG_8);
+	emit_call(e, BPF_FUNC_xdp_store_bytes);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_broken);
+}
+
+/* Exchange two fields of `size` at offsets a and b from R2. */
+static void emit_swap(struct bpf_emit *e, int size, int16_t a, int16_t b)
+{
+	emit_ldx(e, size, BPF_REG_3, BPF_REG_2, a);
+	emit_ldx(e, size, BPF_REG_4, BPF_REG_2, b);
+	emit_stx(e, size, BPF_REG_2, a, BPF_REG_4);
+	emit_stx(e, size, BPF_REG_2, b, BPF_REG_3);
+}
+
+/* *(be16 *)(R2 + off) = R8 + extra. */
+static void emit_store_len16(struct bpf_emit *e, int16_t off, int32_t extra)
+{
+	emit_mov_reg(e, BPF_REG_3, BPF_REG_8);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, extra);
+	emit_be16(e, BPF_REG_3);
+	emit_stx(e, BPF_H, BPF_REG_2, off, BPF_REG_3);
+}
+
+/* IPv4 header checksum over the 20 bytes at R2 + OFF_IP_VIHL, with the checksum
+ * field already 0.  The one's-complement sum is byte-order independent, so
+ * native 16-bit loads and a native store give the network-order result. */
+static void emit_ipv4_csum(struct bpf_emit *e)
+{
+	emit_mov_imm(e, BPF_REG_3, 0);
+	for (int off = OFF_IP_VIHL; off < OFF_IP_VIHL + IP_HDR_LEN; off += 2) {
+		if (off == OFF_IP_CSUM)
+			continue;
+		emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, off);
+		emit_alu_reg(e, 1, BPF_ADD, BPF_REG_3, BPF_REG_4);
+	}
+	/* Ten 16-bit words sum to < 2^20: two folds reach 16 bits. */
+	for (int fold = 0; fold < 2; fold++) {
+		emit_mov_reg(e, BPF_REG_4, BPF_REG_3);
+		emit_alu_imm(e, 1, BPF_RSH, BPF_REG_4, 16);
+		emit_alu_imm(e, 1, BPF_AND, BPF_REG_3, 0xffff);
+		emit_alu_reg(e, 1, BPF_ADD, BPF_REG_3, BPF_REG_4);
+	}
+	emit_alu_imm(e, 1, BPF_XOR, BPF_REG_3, 0xffff);
+	emit_stx(e, BPF_H, BPF_REG_2, OFF_IP_CSUM, BPF_REG_3);
+}
+
+/* Turn the request's headers into the reply's: swap the endpoints, set the
+ * lengths for R8 reply bytes, TTL, checksums (UDP checksum 0 is allowed for
+ * IPv4).  The packet pointers are re-derived: adjust_tail invalidated them. */
+static void emit_rewrite_headers(struct bpf_emit *e, int lbl_broken)
+{
+	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
+	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
+	emit_mov_reg(e, BPF_REG_4, BPF_REG_2);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, XDP_WRAP_HDR_LEN);
+	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl_broken);
+
+	emit_swap(e, BPF_W, OFF_ETH_DST, OFF_ETH_SRC);
+	emit_swap(e, BPF_H, OFF_ETH_DST + 4, OFF_ETH_SRC + 4);
+	emit_swap(e, BPF_W, OFF_IP_SADDR, OFF_IP_DADDR);
+	emit_swap(e, BPF_H, OFF_UDP_SPORT, OFF_UDP_DPORT);
+	emit_store_len16(e, OFF_IP_TOT_LEN, IP_HDR_LEN + UDP_HDR_LEN);
+	emit_st_imm(e, BPF_B, BPF_REG_2, OFF_IP_TTL, REPLY_TTL);
+	emit_st_imm(e, BPF_H, BPF_REG_2, OFF_IP_CSUM, 0);
+	emit_store_len16(e, OFF_UDP_LEN, UDP_HDR_LEN);
+	emit_st_imm(e, BPF_H, BPF_REG_2, OFF_UDP_CSUM, 0);
+	emit_ipv4_csum(e);
+}
+
+/* R6 = stat, R7 = verdict, then jump to the shared counting code. */
+static void emit_verdict(struct bpf_emit *e, enum koff_stat stat, int verdict, int lbl_count)
+{
+	emit_mov_imm(e, BPF_REG_6, stat);
+	emit_mov_imm(e, BPF_REG_7, verdict);
+	emit_ja(e, lbl_count);
+}
+
+/* lbl_return: R0 = the handler's return value. */
+static void emit_reply(struct bpf_emit *e, const struct xdp_wrap_opts *o,
+		       int lbl_drop, int lbl_pass_reply, int lbl_count)
+{
+	emit_jmp_imm(e, 0, BPF_JSLE, BPF_REG_0, 0, lbl_drop);
+	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_0, (int32_t)o->resp_cap, lbl_pass_reply);
+	emit_mov_reg(e, BPF_REG_8, BPF_REG_0);
+	emit_ldx(e, BPF_DW, BPF_REG_6, BPF_REG_10, XDP_WRAP_SLOT_CTX);
+	emit_resize_packet(e, lbl_pass_reply);
+	/* From here on the packet has been resized: it can no longer be passed
+	 * unchanged, so a failure (which the checks above make impossible)
+	 * drops it. */
+	emit_copy_reply(e, lbl_drop);
+	emit_rewrite_headers(e, lbl_drop);
+	emit_verdict(e, KOFF_STAT_TX, XDP_TX, lbl_count);
+}
+
+/* lbl_fallback: R0 = stat index.  A wrong index is a koff bug; count it as
+ * an untranslated instruction rather than as some other verdict. */
+static void emit_fallback(struct bpf_emit *e)
+{
+	int bad = emit_label(e), ok = emit_label(e);
+
+	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_0, KOFF_STAT__COUNT - 1, bad);
+	emit_jmp_imm(e, 0, BPF_JGE, BPF_REG_0, KOFF_STAT_PASS_OTHER, ok);
+	emit_bind(e, bad);
+	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_INSN);
+	emit_bind(e, ok);
+	emit_mov_reg(e, BPF_REG_6, BPF_REG_0);
+	emit_mov_imm(e, BPF_REG_7, XDP_PASS);
+}
+
+/* The one place that counts: koff_stats[R6] += 1, then return R7. */
+static void emit_count_and_exit(struct bpf_emit *e)
+{
+	int done = emit_label(e);
+
+	emit_stx(e, BPF_W, BPF_REG_10, XDP_WRAP_SLOT_KEY, BPF_REG_6);
+	emit_lookup(e, KOFF_MAPID_STATS);
+	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_0, 0, done);
+	emit_ldx(e, BPF_DW, BPF_REG_1, BPF_REG_0, 0);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_1, 1);
+	emit_stx(e, BPF_DW, BPF_REG_0, 0, BPF_REG_1);
+	emit_bind(e, done);
+	emit_mov_reg(e, BPF_REG_0, BPF_REG_7);
+	emit_exit(e);
+}
+
+int xdp_emit_exit(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp_wrap *w)
+{
+	int lbl_drop, lbl_pass_reply, lbl_count;
+
+	if (check_opts(o))
+		return -EINVAL;
+	lbl_drop = emit_label(e);
+	lbl_pass_reply = emit_label(e);
+	lbl_count = emit_label(e);
+
+	emit_bind(e, w->lbl_return);
+	emit_reply(e, o, lbl_drop, lbl_pass_reply, lbl_count);
+
+	emit_bind(e, lbl_drop);
+	emit_verdict(e, KOFF_STAT_DROP, XDP_DROP, lbl_count);
+
+	emit_bind(e, lbl_pass_reply);
+	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_REPLY);
+	emit_bind(e, w->lbl_fallback);
+	emit_fallback(e);
+
+	emit_bind(e, lbl_count);
+	emit_count_and_exit(e);
+	return e->err;
+}
