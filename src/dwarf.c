@@ -559,11 +559,24 @@ int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role 
 
 /* ---- Source lines ----------------------------------------------------------- */
 
+/* The compile unit whose code holds addr.  Searched directly rather than
+ * through .debug_aranges, which clang does not emit by default. */
+static Dwarf_Die *unit_holding(Dwfl_Module *mod, Dwarf_Addr addr, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cu = NULL;
+
+	while ((cu = dwfl_module_nextcu(mod, cu, bias)))
+		if (dwarf_haspc(cu, addr - *bias) == 1)
+			return cu;
+	return NULL;
+}
+
 int obj_source_line(struct obj_file *obj, int shndx, uint64_t off, char *buf, size_t len)
 {
 	Dwfl_Module *mod = object_module(obj);
-	Dwarf_Addr addr, line_addr;
-	Dwfl_Line *line;
+	Dwarf_Addr addr, bias;
+	Dwarf_Die *cu;
+	Dwarf_Line *line;
 	const char *file, *slash;
 	int lineno = 0;
 
@@ -571,13 +584,14 @@ int obj_source_line(struct obj_file *obj, int shndx, uint64_t off, char *buf, si
 	if (!mod || shndx <= 0 || shndx >= obj->nsecs || section_address(mod, shndx, &addr))
 		return -ENOENT;
 	addr += off;
+	cu = unit_holding(mod, addr, &bias);
 	/* libdw picks the row of the sequence holding addr that starts at or
 	 * before it: the closest line entry at or before the instruction. */
-	line = dwfl_module_getsrc(mod, addr);
-	if (!line)
+	line = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
+	if (!line || dwarf_lineno(line, &lineno) || lineno <= 0)
 		return -ENOENT;
-	file = dwfl_lineinfo(line, &line_addr, &lineno, NULL, NULL, NULL);
-	if (!file || lineno <= 0)
+	file = dwarf_linesrc(line, NULL, NULL);
+	if (!file)
 		return -ENOENT;
 	slash = strrchr(file, '/');
 	snprintf(buf, len, "%s:%d", slash ? slash + 1 : file, lineno);
