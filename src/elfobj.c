@@ -249,13 +249,22 @@ static int open_dwarf(struct obj_file *obj, struct koff_error *err)
 	Dwfl *dwfl = dwfl_begin(&offline_callbacks);
 	Dwfl_Module *mod;
 	Dwarf_Addr bias;
+	int fd;
 
 	if (!dwfl)
 		return koff_fail(err, -ENOMEM, "%s: cannot start libdwfl: %s", obj->path, dwfl_errmsg(-1));
 	obj->dwfl = dwfl;
-	/* libdwfl opens its own copy (-1): it patches section data in place. */
-	mod = dwfl_report_offline(dwfl, obj->path, obj->path, -1);
-	if (!mod || dwfl_report_end(dwfl, NULL, NULL))
+	/* libdwfl maps its own private copy, since it patches section data in
+	 * place; a dup of our descriptor makes sure it reads the same file. */
+	fd = dup(obj->fd);
+	if (fd < 0)
+		return koff_fail(err, -errno, "%s: cannot dup: %s", obj->path, strerror(errno));
+	mod = dwfl_report_offline(dwfl, obj->path, obj->path, fd);
+	if (!mod) {
+		close(fd);	/* consumed only on success */
+		return koff_fail(err, -EINVAL, "%s: cannot read DWARF: %s", obj->path, dwfl_errmsg(-1));
+	}
+	if (dwfl_report_end(dwfl, NULL, NULL))
 		return koff_fail(err, -EINVAL, "%s: cannot read DWARF: %s", obj->path, dwfl_errmsg(-1));
 	if (!dwfl_module_getdwarf(mod, &bias))
 		return koff_fail(err, -EINVAL, "%s: cannot read DWARF: %s", obj->path, dwfl_errmsg(-1));
