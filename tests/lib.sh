@@ -123,3 +123,14 @@ koff_expect_eq() {
 	[ "$got" == "$want" ] || koff_fail "$what: got '$got', want '$want'"
 	koff_ok "$what"
 }
+
+# Builds koff-load (make build/koff-load) and sets KOFF_LOAD to it.
+koff_build_loader() {
+	make -s -C "$KOFF_ROOT" build/koff-load >&2 || koff_fail "cannot build koff-load"
+	KOFF_LOAD="$KOFF_ROOT/build/koff-load"
+}
+
+# True when an XDP program is attached to DEV in namespace NS.
+koff_xdp_attached() {
+	ip -n "$1" -d link show dev "$2" 2>/dev/null | grep -q 'prog/xdp'
+}

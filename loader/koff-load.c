@@ -1,0 +1,372 @@
+/* koff-load - run a server koff-link produced, with its XDP offload attached.
+ *
+ *   koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] OUT [args...]
+ *
+ * Loads OUT.bpf.o, attaches its XDP program (KOFF_PROG_NAME) to IFACE
+ * (default lo) through a BPF link, runs OUT with args, and removes the
+ * program when OUT exits.  The attachment is a link held only by this
+ * process: if koff-load dies, even by SIGKILL, the kernel detaches it.
+ *
+ * While OUT runs, SIGINT/SIGTERM/SIGHUP are forwarded to it and SIGUSR1
+ * prints the counters (include/koff_abi.h) to stderr.  When OUT exits the
+ * counters are printed once more and koff-load exits with OUT's status
+ * (128 + signal when OUT was killed by a signal).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "koff_abi.h"
+
+struct load_options {
+	const char *dev;
+	unsigned int xdp_flags;
+	const char *mode_name;
+	bool quiet;
+	bool verbose;
+	char **child_argv;	/* child_argv[0] is OUT */
+};
+
+/* Everything the loader holds; released by loader_close(). */
+struct loader {
+	struct bpf_object *obj;
+	int link_fd;
+	int stats_fd;
+	int ncpus;
+	int sigfd;
+	sigset_t saved_mask;	/* the mask before we blocked signals: the child's */
+	pid_t child;
+};
+
+/* ---- Messages ------------------------------------------------------------- */
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line "koff-load: ..." on stderr; returns -1 for `return fail(...)`. */
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("koff-load: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+/* libbpf's own messages add lines to ours; show them only with --verbose. */
+static int libbpf_print_verbose(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int libbpf_print_silent(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] OUT [args...]\n"
+		"  loads OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
+		"  runs OUT with args; SIGUSR1 prints the counters\n");
+}
+
+static int parse_options(int argc, char **argv, struct load_options *opt)
+{
+	static const struct option longopts[] = {
+		{ "dev", required_argument, NULL, 'd' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*opt = (struct load_options){ .dev = "lo", .xdp_flags = XDP_FLAGS_SKB_MODE,
+				      .mode_name = "skb" };
+	/* '+': stop at OUT, so OUT's own options are left alone. */
+	while ((c = getopt_long(argc, argv, "+d:m:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			opt->dev = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "skb") == 0)
+				opt->xdp_flags = XDP_FLAGS_SKB_MODE;
+			else if (strcmp(optarg, "native") == 0)
+				opt->xdp_flags = XDP_FLAGS_DRV_MODE;
+			else
+				return fail("--mode must be skb or native, not '%s'", optarg);
+			opt->mode_name = optarg;
+			break;
+		case 'q':
+			opt->quiet = true;
+			break;
+		case 'v':
+			opt->verbose = true;
+			break;
+		case 'h':
+			usage();
+			exit(0);
+		default:
+			usage();
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		usage();
+		return -1;
+	}
+	opt->child_argv = argv + optind;
+	return 0;
+}
+
+/* ---- BPF: load, attach, counters ------------------------------------------ */
+
+static int open_and_load(struct loader *ld, const char *out)
+{
+	char path[4096];
+	int err;
+
+	if (snprintf(path, sizeof path, "%s.bpf.o", out) >= (int)sizeof path)
+		return fail("%s: path too long", out);
+	if (access(path, R_OK) < 0)
+		return fail("%s: %s", path, strerror(errno));
+	ld->obj = bpf_object__open_file(path, NULL);
+	if (!ld->obj) {
+		err = errno;
+		return fail("%s: cannot open BPF object: %s", path, strerror(err));
+	}
+	err = bpf_object__load(ld->obj);
+	if (err)
+		return fail("%s: the kernel refused to load it: %s (--verbose shows the verifier log)",
+			    path, strerror(-err));
+	return 0;
+}
+
+static int find_program_and_stats(struct loader *ld, const char *out)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(ld->obj, KOFF_PROG_NAME);
+	struct bpf_map *stats = bpf_object__find_map_by_name(ld->obj, KOFF_MAP_STATS);
+
+	if (!prog || bpf_program__type(prog) != BPF_PROG_TYPE_XDP)
+		return fail("%s.bpf.o: no XDP program named %s", out, KOFF_PROG_NAME);
+	if (!stats || bpf_map__type(stats) != BPF_MAP_TYPE_PERCPU_ARRAY ||
+	    bpf_map__value_size(stats) != sizeof(__u64) ||
+	    bpf_map__max_entries(stats) < KOFF_STAT__COUNT)
+		return fail("%s.bpf.o: no per-CPU array map %s with %d u64 counters",
+			    out, KOFF_MAP_STATS, KOFF_STAT__COUNT);
+	ld->stats_fd = bpf_map__fd(stats);
+	ld->ncpus = libbpf_num_possible_cpus();
+	if (ld->ncpus <= 0)
+		return fail("cannot count the possible CPUs: %s", strerror(-ld->ncpus));
+	return bpf_program__fd(prog);
+}
+
+/* A BPF link, not a netlink attachment: it dies with our file descriptor,
+ * so nothing stays attached whatever happens to this process. */
+static int attach_xdp(struct loader *ld, int prog_fd, const struct load_options *opt)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = opt->xdp_flags);
+	unsigned int ifindex = if_nametoindex(opt->dev);
+
+	if (ifindex == 0)
+		return fail("no such network device: %s", opt->dev);
+	ld->link_fd = bpf_link_create(prog_fd, (int)ifindex, BPF_XDP, &lopts);
+	if (ld->link_fd < 0)
+		return fail("cannot attach %s to %s in %s mode: %s", KOFF_PROG_NAME,
+			    opt->dev, opt->mode_name, strerror(errno));
+	return 0;
+}
+
+/* Prints every counter, summed over the CPUs, on one line. */
+static void print_counters(const struct loader *ld, const char *when)
+{
+	__u64 percpu[ld->ncpus];
+	char line[1024];
+	size_t used = 0;
+
+	for (__u32 key = 0; key < KOFF_STAT__COUNT; key++) {
+		__u64 sum = 0;
+
+		if (bpf_map_lookup_elem(ld->stats_fd, &key, percpu) == 0)
+			for (int cpu = 0; cpu < ld->ncpus; cpu++)
+				sum += percpu[cpu];
+		used += (size_t)snprintf(line + used, sizeof line - used, " %s=%llu",
+					 koff_stat_name(key), (unsigned long long)sum);
+		if (used >= sizeof line)
+			break;
+	}
+	fprintf(stderr, "koff-load: counters (%s):%s\n", when, line);
+}
+
+/* ---- The child ------------------------------------------------------------ */
+
+/* Blocks the signals we handle and routes them to a signalfd.  The child
+ * gets the original mask back before exec. */
+static int open_signal_fd(struct loader *ld)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &ld->saved_mask) < 0)
+		return fail("sigprocmask: %s", strerror(errno));
+	ld->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (ld->sigfd < 0)
+		return fail("signalfd: %s", strerror(errno));
+	return 0;
+}
+
+/* In the child: exec OUT, or report errno through the close-on-exec pipe. */
+static void exec_child(const struct loader *ld, char **argv, int report_fd, pid_t parent)
+{
+	int err;
+
+	/* The server goes when the loader goes (its offload is gone already). */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(127);
+	sigprocmask(SIG_SETMASK, &ld->saved_mask, NULL);
+	execv(argv[0], argv);
+	err = errno;
+	if (write(report_fd, &err, sizeof err) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+/* Forks and execs OUT; returns 0 once the exec has succeeded. */
+static int start_child(struct loader *ld, char **argv)
+{
+	int pipefd[2], err = 0;
+	ssize_t n;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return fail("pipe: %s", strerror(errno));
+	pid_t parent = getpid();
+	ld->child = fork();
+	if (ld->child < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return fail("fork: %s", strerror(errno));
+	}
+	if (ld->child == 0)
+		exec_child(ld, argv, pipefd[1], parent);
+	close(pipefd[1]);
+	do
+		n = read(pipefd[0], &err, sizeof err);	/* EOF: exec succeeded */
+	while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (n > 0) {
+		waitpid(ld->child, NULL, 0);
+		ld->child = 0;
+		return fail("cannot run %s: %s", argv[0], strerror(err));
+	}
+	return 0;
+}
+
+static int exit_code_of(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 1;
+}
+
+/* Serves signals until the child exits; returns its exit code. */
+static int supervise(const struct loader *ld)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		int status;
+		pid_t pid;
+
+		if (read(ld->sigfd, &si, sizeof si) != (ssize_t)sizeof si) {
+			if (errno == EINTR)
+				continue;
+			fail("reading signals: %s", strerror(errno));
+			kill(ld->child, SIGTERM);
+			waitpid(ld->child, &status, 0);
+			return exit_code_of(status);
+		}
+		switch (si.ssi_signo) {
+		case SIGUSR1:
+			print_counters(ld, "now");
+			break;
+		case SIGCHLD:
+			pid = waitpid(ld->child, &status, WNOHANG);
+			if (pid == ld->child)
+				return exit_code_of(status);
+			break;
+		default:	/* SIGINT, SIGTERM, SIGHUP */
+			kill(ld->child, (int)si.ssi_signo);
+			break;
+		}
+	}
+}
+
+static void loader_close(struct loader *ld)
+{
+	if (ld->link_fd >= 0)
+		close(ld->link_fd);	/* detaches the program */
+	bpf_object__close(ld->obj);
+	if (ld->sigfd >= 0)
+		close(ld->sigfd);
+}
+
+int main(int argc, char **argv)
+{
+	struct load_options opt;
+	struct loader ld = { .link_fd = -1, .stats_fd = -1, .sigfd = -1 };
+	const char *out;
+	int prog_fd, code;
+
+	if (parse_options(argc, argv, &opt) < 0)
+		return 2;
+	out = opt.child_argv[0];
+	libbpf_set_print(opt.verbose ? libbpf_print_verbose : libbpf_print_silent);
+	if (open_and_load(&ld, out) < 0 ||
+	    (prog_fd = find_program_and_stats(&ld, out)) < 0 ||
+	    attach_xdp(&ld, prog_fd, &opt) < 0 ||
+	    open_signal_fd(&ld) < 0 ||
+	    start_child(&ld, opt.child_argv) < 0) {
+		loader_close(&ld);
+		return 1;
+	}
+	if (!opt.quiet)
+		fprintf(stderr, "koff-load: %s attached to %s (%s mode), running %s (pid %d)\n",
+			KOFF_PROG_NAME, opt.dev, opt.mode_name, out, (int)ld.child);
+	code = supervise(&ld);
+	print_counters(&ld, "exit");
+	loader_close(&ld);
+	return code;
+}
