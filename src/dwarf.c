@@ -425,9 +425,38 @@ static void render_type(struct text *t, Dwarf_Die *type, int depth)
 	}
 }
 
+/* The name of the function symbol that starts at `addr`, or NULL. */
+static const char *symbol_at(const struct obj_file *obj, Dwfl_Module *mod, Dwarf_Addr addr)
+{
+	for (int i = 1; i < obj->nsyms; i++) {
+		const struct obj_symbol *s = &obj->syms[i];
+		Dwarf_Addr a;
+
+		if (s->type == STT_FUNC && s->shndx != SHN_UNDEF &&
+		    symbol_address(mod, s, &a) == 0 && a == addr)
+			return s->name;
+	}
+	return NULL;
+}
+
+/* A clone (foo.constprop.0) carries foo's DWARF name but not foo's ABI:
+ * the symbol at its entry tells it apart. */
+static bool is_clone(const struct obj_file *obj, Dwfl_Module *mod, Dwarf_Die *fn,
+		     Dwarf_Addr bias, const char *dwarf_name, const char **symbol)
+{
+	Dwarf_Addr entry;
+
+	*symbol = NULL;
+	if (die_entry_address(fn, &entry) == 0)
+		*symbol = symbol_at(obj, mod, entry + bias);
+	return *symbol && strcmp(*symbol, dwarf_name);
+}
+
 /* ---- Finding a function by name ----------------------------------------- */
 
 struct function_search {
+	const struct obj_file *obj;
+	Dwfl_Module *mod;
 	const char *name;
 	Dwarf_Addr symbol_address;	/* of the ELF symbol `name`, if any */
 	bool has_symbol_address;
@@ -440,9 +469,9 @@ struct function_search {
 static int match_function(Dwarf_Die *fn, Dwarf_Addr bias, void *arg)
 {
 	struct function_search *s = arg;
-	const char *name = die_name(fn);
+	const char *name = die_name(fn), *symbol;
 
-	if (!name || strcmp(name, s->name))
+	if (!name || strcmp(name, s->name) || is_clone(s->obj, s->mod, fn, bias, name, &symbol))
 		return 0;
 	if (s->has_symbol_address && dwarf_haspc(fn, s->symbol_address - bias) == 1) {
 		s->found = *fn;
@@ -457,7 +486,7 @@ static int match_function(Dwarf_Die *fn, Dwarf_Addr bias, void *arg)
 
 static bool find_function(struct obj_file *obj, Dwfl_Module *mod, const char *name, Dwarf_Die *out)
 {
-	struct function_search s = { .name = name };
+	struct function_search s = { .obj = obj, .mod = mod, .name = name };
 	const struct obj_symbol *sym = obj_find_symbol(obj, name);
 
 	if (sym && sym->type == STT_FUNC && symbol_address(mod, sym, &s.symbol_address) == 0)
@@ -495,34 +524,17 @@ struct function_list {
 	int count, names_cap, roles_cap;
 };
 
-/* The name of the function symbol that starts at `addr`, or NULL. */
-static const char *symbol_at(struct function_list *l, Dwarf_Addr addr)
-{
-	for (int i = 1; i < l->obj->nsyms; i++) {
-		const struct obj_symbol *s = &l->obj->syms[i];
-		Dwarf_Addr a;
-
-		if (s->type == STT_FUNC && s->shndx != SHN_UNDEF &&
-		    symbol_address(l->mod, s, &a) == 0 && a == addr)
-			return s->name;
-	}
-	return NULL;
-}
-
 static int add_function(Dwarf_Die *fn, Dwarf_Addr bias, void *arg)
 {
 	struct function_list *l = arg;
-	const char *dwarf_name = die_name(fn), *symbol = NULL;
+	const char *dwarf_name = die_name(fn), *symbol;
 	enum obj_role role = OBJ_ROLE_NONE;
 	struct fn_signature sig;
-	Dwarf_Addr entry;
 
 	if (!dwarf_name)
 		return 0;
-	if (die_entry_address(fn, &entry) == 0)
-		symbol = symbol_at(l, entry + bias);
-	/* A clone (foo.constprop.0) has foo's DWARF but another ABI: no role. */
-	if (!symbol || !strcmp(symbol, dwarf_name)) {
+	/* A clone is listed under its symbol's name, with no role. */
+	if (!is_clone(l->obj, l->mod, fn, bias, dwarf_name, &symbol)) {
 		read_signature(fn, &sig);
 		role = classify(&sig);
 	}

@@ -31,6 +31,7 @@ bad_src=tests/data/elfobj_badsig.c
 gcc -O2 -g -c "$good_src" -o "$work/good.o" || exit 1
 gcc -O2 -g -c "$bad_src" -o "$work/badsig.o" || exit 1
 gcc -O2 -c "$bad_src" -o "$work/nodebug.o" || exit 1
+gcc -O2 -g -c tests/data/elfobj_clone.c -o "$work/clone.o" || exit 1
 gcc -O2 -g -no-pie -nostartfiles -e handle_request "$bad_src" -o "$work/exec" || exit 1
 gcc -O2 -g -shared -fPIC "$bad_src" -o "$work/shared.so" || exit 1
 echo "just some text" >"$work/text.txt"
@@ -123,6 +124,15 @@ typedef_handler handler" "$("$t" list "$g" | sort)"
 	expect "no -g" "$work/nodebug.o: no DWARF debug info; compile with -g" "$("$t" open "$work/nodebug.o")"
 	"$t" open "$work/text.txt" >/dev/null
 	expect "exit status of a failed open" 1 $?
+
+	if nm "$work/clone.o" | grep -q ' work\.constprop\.0$'; then
+		expect "clone: roles" "handle_request handler
+work.constprop.0 none" "$("$t" list "$work/clone.o" | sort)"
+		expect "clone is not the function" "work: no such function in $work/clone.o" \
+			"$("$t" check "$work/clone.o" work)"
+	else
+		echo "note: gcc made no work.constprop.0 clone, clones not tested"
+	fi
 }
 
 # clang emits no .debug_aranges and another line-table style: same answers.
