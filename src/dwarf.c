@@ -330,11 +330,23 @@ static void render_param_list(struct text *t, struct fn_signature *sig, int dept
 	put(t, ")");
 }
 
+/* C declarator syntax: a function returning a function pointer reads
+ * `int (*(int))(char *, int)`, so the parameters go inside the (*...). */
 static void render_function(struct text *t, Dwarf_Die *fn_or_type, const char *declarator, int depth)
 {
 	struct fn_signature sig;
+	struct text inner = { .len = 0 };
+	Dwarf_Die target;
 
 	read_signature(fn_or_type, &sig);
+	if (sig.has_ret && dwarf_tag(&sig.ret) == DW_TAG_pointer_type && type_of(&sig.ret, &target) &&
+	    dwarf_tag(&target) == DW_TAG_subroutine_type && depth < TYPE_MAX_DEPTH) {
+		put(&inner, "(*%s", declarator);
+		render_param_list(&inner, &sig, depth + 1);
+		put(&inner, ")");
+		render_function(t, &target, inner.buf, depth + 1);
+		return;
+	}
 	render_maybe_void(t, &sig.ret, sig.has_ret, depth);
 	put(t, " %s", declarator);
 	render_param_list(t, &sig, depth);

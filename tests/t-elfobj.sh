@@ -97,7 +97,7 @@ obj_reloc_in ok" "$("$t" reloc-to "$g" .text.unlikely cold_marker)"
 		"$("$t" check "$g" parse_request)"
 	expect "check wrong signature" "handle_request: signature is \`int (char *, int)\`, expected $expected_sig" \
 		"$("$t" check "$work/badsig.o" handle_request)"
-	expect "check function pointer return" "pick: signature is \`int (*)(char *, int) (int)\`, expected $expected_sig" \
+	expect "check function pointer return" "pick: signature is \`int (*(int))(char *, int)\`, expected $expected_sig" \
 		"$("$t" check "$work/badsig.o" pick)"
 	expect "check missing" "no_such: no such function in $work/good.o" "$("$t" check "$g" no_such)"
 	expect "check declared only" "hot_marker: no such function in $work/good.o" "$("$t" check "$g" hot_marker)"
