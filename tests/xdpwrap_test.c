@@ -8,9 +8,9 @@
  * The handler (R1 = len, R9 = scratch):
  *   len == 0 -> return 0            '!' first -> return -1
  *   '?' first -> fallback PASS_INSN  '~' first -> fallback with a bogus index
- *   '>' first -> return cap + 1      '+' first -> 200-byte reply (packet grows)
+ *   '>' first -> return cap + 1      '+' first -> min(100 * len, 1000)-byte reply
  *   else      -> min(len, 64)-byte reply: toupper(req[i])
- * The grow reply is 200 bytes of '#'.
+ * The grow reply is all '#'.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -34,7 +34,10 @@
 
 #define TEST_PORT 7777
 #define TEST_CAP 1024
-#define GROW_LEN 200
+#define GROW_PER_BYTE 100
+#ifndef GROW_LEN
+#define GROW_LEN 1000
+#endif
 #define SHORT_LEN 64
 #define BOGUS_STAT 999
 #define HDR XDP_WRAP_HDR_LEN
@@ -86,21 +89,25 @@ static void emit_fill_loop(struct bpf_emit *e, int n, bool upper_copy)
 	emit_bind(e, done);
 }
 
-/* '+' -> GROW_LEN bytes of '#'; else toupper of the first min(len, SHORT_LEN). */
+/* '+' -> min(100 * len, GROW_LEN) bytes of '#';
+ * else toupper of the first min(len, SHORT_LEN) bytes. */
 static void emit_reply(struct bpf_emit *e, const struct xdp_wrap *w)
 {
-	int copy = emit_label(e), short_len = emit_label(e);
+	int copy = emit_label(e), have_len = emit_label(e);
 
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_2, '+', copy);
 	emit_fill_loop(e, GROW_LEN, false);
+	emit_ldx(e, BPF_DW, BPF_REG_0, BPF_REG_10, -XDP_WRAP_STACK - 8);
+	emit_alu_imm(e, 1, BPF_MUL, BPF_REG_0, GROW_PER_BYTE);
+	emit_jmp_imm(e, 0, BPF_JLE, BPF_REG_0, GROW_LEN, have_len);
 	emit_mov_imm(e, BPF_REG_0, GROW_LEN);
 	emit_ja(e, w->lbl_return);
 	emit_bind(e, copy);
 	emit_fill_loop(e, SHORT_LEN, true);
 	emit_ldx(e, BPF_DW, BPF_REG_0, BPF_REG_10, -XDP_WRAP_STACK - 8);
-	emit_jmp_imm(e, 0, BPF_JLE, BPF_REG_0, SHORT_LEN, short_len);
+	emit_jmp_imm(e, 0, BPF_JLE, BPF_REG_0, SHORT_LEN, have_len);
 	emit_mov_imm(e, BPF_REG_0, SHORT_LEN);
-	emit_bind(e, short_len);
+	emit_bind(e, have_len);
 	emit_ja(e, w->lbl_return);
 }
 
@@ -286,7 +293,7 @@ static long model_handler(const uint8_t *req, size_t len, uint8_t *out)
 	switch (req[0]) {
 	case '!': return -1;
 	case '>': return TEST_CAP + 1;
-	case '+': n = GROW_LEN; break;
+	case '+': n = len * GROW_PER_BYTE < GROW_LEN ? len * GROW_PER_BYTE : GROW_LEN; break;
 	default: n = len < SHORT_LEN ? len : SHORT_LEN;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -426,7 +433,8 @@ static void handler_cases(struct unit_ctx *u)
 	expect(u, "bogus fallback index", &(struct pkt_spec){ P("~x") }, XDP_PASS,
 	       KOFF_STAT_PASS_INSN);
 	expect(u, "reply > cap", &(struct pkt_spec){ P(">x") }, XDP_PASS, KOFF_STAT_PASS_REPLY);
-	expect(u, "grow to 200", &(struct pkt_spec){ P("+grow") }, XDP_TX, KOFF_STAT_TX);
+	expect(u, "grow 2 -> 200", &(struct pkt_spec){ P("+g") }, XDP_TX, KOFF_STAT_TX);
+	expect(u, "grow 10 -> 1000", &(struct pkt_spec){ P("+123456789") }, XDP_TX, KOFF_STAT_TX);
 	expect(u, "shrink 100 -> 64", &(struct pkt_spec){ .payload = hundred, .len = 100 },
 	       XDP_TX, KOFF_STAT_TX);
 	expect(u, "request of IR_REQ_MAX", &(struct pkt_spec){ .payload = big, .len = IR_REQ_MAX },
@@ -555,26 +563,32 @@ static void live_expect_pass(struct live_ctx *c, const char *req)
 	c->failures += !ok;
 }
 
-/* Grow in generic XDP: report what the kernel does, accept TX or PASS_REPLY. */
-static void live_grow(struct live_ctx *c)
+/* A reply larger than the request.  Generic XDP can grow the packet only
+ * into the tailroom of the skb's head buffer, so bpf_xdp_adjust_tail may
+ * refuse: then the wrapper must pass the request unchanged (PASS_REPLY) and
+ * the server socket gets it.  Either outcome is checked exactly; which one
+ * happened is printed. */
+static void live_grow(struct live_ctx *c, const char *req)
 {
 	unsigned long long before = read_stat(c->prog.stats_fd, KOFF_STAT_PASS_REPLY);
+	size_t len = strlen(req);
 	uint8_t reply[4096], want[4096];
-	long wlen = model_handler((const uint8_t *)"+g", 2, want);
+	long wlen = model_handler((const uint8_t *)req, len, want);
 	uint16_t from = 0;
-	ssize_t n = exchange(c->client, c->port, "+g", 2, reply, &from);
+	ssize_t n = exchange(c->client, c->port, req, len, reply, &from);
 
-	if (n == wlen && memcmp(reply, want, (size_t)wlen) == 0) {
-		printf("ok   live grow 2 -> %ld bytes: answered in generic XDP\n", wlen);
+	if (n == wlen && from == c->port && memcmp(reply, want, (size_t)wlen) == 0) {
+		printf("ok   live grow %zu -> %ld bytes: answered in generic XDP\n", len, wlen);
 		return;
 	}
 	n = recv(c->server, reply, sizeof(reply), 0);
-	if (n == 2 && read_stat(c->prog.stats_fd, KOFF_STAT_PASS_REPLY) == before + 1) {
-		printf("ok   live grow 2 -> %ld bytes: adjust_tail refused, PASS_REPLY, "
-		       "server got the request\n", wlen);
+	if (n == (ssize_t)len && memcmp(reply, req, len) == 0 &&
+	    read_stat(c->prog.stats_fd, KOFF_STAT_PASS_REPLY) == before + 1) {
+		printf("ok   live grow %zu -> %ld bytes: adjust_tail refused, PASS_REPLY, "
+		       "the server socket got the request unchanged\n", len, wlen);
 		return;
 	}
-	printf("FAIL live grow: neither a reply nor a clean pass\n");
+	printf("FAIL live grow %zu -> %ld bytes: neither the reply nor a clean pass\n", len, wlen);
 	c->failures++;
 }
 
@@ -607,7 +621,8 @@ static int run_live(uint16_t port)
 	live_expect_reply(&c, "hello live");
 	live_expect_reply(&c, "a request that is longer than sixty-four bytes, so the reply shrinks the packet");
 	live_expect_pass(&c, "?fallback");
-	live_grow(&c);
+	live_grow(&c, "+g");
+	live_grow(&c, "+123456789");
 	tx = read_stat(c.prog.stats_fd, KOFF_STAT_TX);
 	other = read_stat(c.prog.stats_fd, KOFF_STAT_PASS_OTHER);
 	/* Each reply crosses the hook again on lo, to the client's port: passed. */
