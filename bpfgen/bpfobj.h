@@ -1,0 +1,28 @@
+/* bpfobj.h - writing the XDP program koff-link made as a BPF ELF object
+ * (OUT.bpf.o) that libbpf and `bpftool prog load` accept as they accept
+ * clang's output: an "xdp" program section, BTF-defined maps in ".maps",
+ * the read-only image in ".rodata", a "license" and ".BTF". */
+#ifndef KOFF_BPFOBJ_H
+#define KOFF_BPFOBJ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emit.h"
+#include "koff.h"
+
+/* Name of the global object symbol (and BTF VAR) covering .rodata. */
+#define BPFOBJ_RODATA_SYM "koff_rodata"
+
+/* Write e's finished instructions (emit_finish done) as the program
+ * KOFF_PROG_NAME, with one relocation per e->maprefs entry, and `rodata`
+ * (rodata_size bytes; 0 = no .rodata section, then no RODATA reference
+ * may exist) as the frozen read-only map.
+ * The file appears atomically: it is built in PATH.tmp.XXXXXX and renamed;
+ * on failure no PATH and no temporary file are left behind.
+ * Returns 0 or a negative errno with err filled, e.g.
+ *   "out/app.bpf.o: cannot write: Permission denied". */
+int bpfobj_write(const char *path, const struct bpf_emit *e,
+		 const uint8_t *rodata, size_t rodata_size, struct koff_error *err);
+
+#endif
