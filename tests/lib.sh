@@ -75,14 +75,16 @@ koff_bg() {
 	koff_on_exit "kill -KILL $KOFF_BG_PID"
 }
 
-# Waits until FILE contains a line matching the extended regex PATTERN.
+# Waits until FILE contains a line matching the extended regex PATTERN;
+# gives up after SECS, or as soon as process PID (if given) has exited.
 koff_wait_for_line() {
-	local file=$1 pattern=$2 secs=${3:-5} i
+	local file=$1 pattern=$2 secs=${3:-5} pid=${4:-} i
 	for ((i = 0; i < secs * 20; i++)); do
 		grep -Eq -- "$pattern" "$file" 2>/dev/null && return 0
+		[ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && break
 		sleep 0.05
 	done
-	return 1
+	grep -Eq -- "$pattern" "$file" 2>/dev/null
 }
 
 # Waits until a UDP socket is bound to PORT inside the namespace.
