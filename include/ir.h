@@ -31,6 +31,8 @@
 #define IR_TEXT_VA    0x00400000ull /* executable sections, concatenated */
 #define IR_RODATA_VA  0x10000000ull /* read-only data image (koff .rodata) */
 #define IR_SCRATCH_VA 0x20000000ull /* per-CPU scratch map value */
+#define IR_DATA_VA    0x30000000ull /* writable data: not mapped in BPF yet */
+#define IR_EXTERN_VA  0x38000000ull /* undefined symbols, 16 bytes apart */
 
 /* Scratch layout: request copy, reply buffer, x86 stack (grows down). */
 #define IR_REQ_OFF    0u

@@ -1,0 +1,617 @@
+/* codegen.c - IR -> eBPF instructions.
+ *
+ * Register use inside the handler: R9 = scratch map value (from the XDP
+ * entry), R0-R2 = this file's temporaries, R3-R8 = vregs (regalloc.c),
+ * the BPF stack below the wrapper's slots = codegen temporaries, loop
+ * counters and spilled vregs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "koff_abi.h"
+#include "regalloc.h"
+#include "xdp.h"
+
+#define R0 0
+#define R1 1
+#define R2 2
+#define R9 9
+#define R10 10
+
+/* Four 8-byte temporaries for multi-step operations (mulhu). */
+#define TMP_SLOTS 4
+#define TMP_SLOT(i) ((int16_t)(-(XDP_WRAP_STACK + 8 * ((i) + 1))))
+#define FRAME_TOP (XDP_WRAP_STACK + 8 * TMP_SLOTS)
+
+struct gen {
+	const struct ir_func *fn;
+	const struct codegen_opts *o;
+	struct bpf_emit *e;
+	struct regalloc ra;
+	struct xdp_wrap wrap;
+	int *block_label;
+	int stub[KOFF_STAT__COUNT];	/* label: mov r0, reason; ja fallback */
+};
+
+static bool fits_imm32(int64_t v)
+{
+	return v == (int32_t)v;
+}
+
+static int stub(struct gen *g, enum koff_stat reason)
+{
+	if (g->stub[reason] < 0)
+		g->stub[reason] = emit_label(g->e);
+	return g->stub[reason];
+}
+
+static struct loc loc_of(const struct gen *g, int vreg)
+{
+	return g->ra.locs[vreg];
+}
+
+/* The register holding v: its own, or `scratch` after loading it there. */
+static int val_reg(struct gen *g, struct ir_val v, int scratch)
+{
+	struct loc l;
+
+	if (v.reg == IR_NONE) {
+		emit_const64(g->e, scratch, (uint64_t)v.imm);
+		return scratch;
+	}
+	l = loc_of(g, v.reg);
+	if (l.kind == LOC_REG)
+		return l.where;
+	if (l.kind == LOC_SLOT)
+		emit_ldx(g->e, BPF_DW, scratch, R10, l.where);
+	else
+		emit_mov_imm(g->e, scratch, 0);	/* never written: x86 undefined, 0 here */
+	return scratch;
+}
+
+/* Put v into exactly register r. */
+static void val_into(struct gen *g, struct ir_val v, int r)
+{
+	int have = val_reg(g, v, r);
+
+	if (have != r)
+		emit_mov_reg(g->e, r, have);
+}
+
+static int dst_reg(const struct gen *g, int vreg)
+{
+	struct loc l = loc_of(g, vreg);
+
+	return l.kind == LOC_REG ? l.where : R0;
+}
+
+static void dst_done(struct gen *g, int vreg, int r)
+{
+	struct loc l = loc_of(g, vreg);
+
+	if (l.kind == LOC_SLOT)
+		emit_stx(g->e, BPF_DW, R10, l.where, r);
+}
+
+static bool val_in_reg(const struct gen *g, struct ir_val v, int r)
+{
+	return v.reg != IR_NONE && loc_of(g, v.reg).kind == LOC_REG && loc_of(g, v.reg).where == r;
+}
+
+/* ---- ALU ------------------------------------------------------------------ */
+
+static int bpf_alu_op(enum ir_op op)
+{
+	switch (op) {
+	case IR_ADD: return BPF_ADD;
+	case IR_SUB: return BPF_SUB;
+	case IR_MUL: return BPF_MUL;
+	case IR_AND: return BPF_AND;
+	case IR_OR: return BPF_OR;
+	case IR_XOR: return BPF_XOR;
+	case IR_SHL: return BPF_LSH;
+	case IR_LSHR: return BPF_RSH;
+	case IR_ASHR: return BPF_ARSH;
+	case IR_UDIV: case IR_SDIV: return BPF_DIV;
+	case IR_UMOD: case IR_SMOD: return BPF_MOD;
+	default: return -1;
+	}
+}
+
+static void gen_binary(struct gen *g, const struct ir_insn *in)
+{
+	int D = dst_reg(g, in->dst), op = bpf_alu_op(in->op), alu64 = in->w == 64;
+	bool is_div = op == BPF_DIV || op == BPF_MOD;
+	bool is_signed = in->op == IR_SDIV || in->op == IR_SMOD;
+	struct ir_val b = in->b;
+	int B = -1;
+
+	/* A register b must survive a being moved into D. */
+	if (b.reg != IR_NONE || !fits_imm32(b.imm) || is_div) {
+		if (val_in_reg(g, b, D) && !(in->a.reg == b.reg)) {
+			emit_mov_reg(g->e, R2, D);
+			B = R2;
+		} else {
+			B = val_reg(g, b, R2);
+		}
+	}
+	val_into(g, in->a, D);
+	if (B < 0) {
+		emit_alu_imm(g->e, alu64, op, D, (int32_t)b.imm);
+	} else {
+		struct bpf_insn i = { .code = (uint8_t)((alu64 ? BPF_ALU64 : BPF_ALU) | op | BPF_X),
+				      .dst_reg = (uint8_t)D, .src_reg = (uint8_t)B,
+				      .off = (int16_t)(is_signed ? 1 : 0) };
+
+		emit_insn(g->e, i);
+	}
+	dst_done(g, in->dst, D);
+}
+
+static void gen_unary(struct gen *g, const struct ir_insn *in)
+{
+	int D = dst_reg(g, in->dst);
+
+	val_into(g, in->b, D);
+	switch (in->op) {
+	case IR_MOV:
+		break;
+	case IR_NEG:
+		emit_insn(g->e, (struct bpf_insn){ .code = (uint8_t)((in->w == 64 ? BPF_ALU64 : BPF_ALU) | BPF_NEG),
+						   .dst_reg = (uint8_t)D });
+		break;
+	case IR_ZEXT:
+		if (in->w == 32)
+			emit_alu_reg(g->e, 0, BPF_MOV, D, D);
+		else
+			emit_alu_imm(g->e, 1, BPF_AND, D, in->w == 8 ? 0xff : 0xffff);
+		break;
+	case IR_SEXT:
+		emit_alu_imm(g->e, 1, BPF_LSH, D, 64 - in->w);
+		emit_alu_imm(g->e, 1, BPF_ARSH, D, 64 - in->w);
+		break;
+	case IR_BSWAP:
+		emit_insn(g->e, (struct bpf_insn){ .code = BPF_ALU | BPF_END | BPF_TO_BE,
+						   .dst_reg = (uint8_t)D, .imm = in->w });
+		break;
+	default:
+		break;
+	}
+	dst_done(g, in->dst, D);
+}
+
+/* High 64 bits of the 128-bit product, from four 32x32 products. */
+static void gen_mulh(struct gen *g, const struct ir_insn *in)
+{
+	struct bpf_emit *e = g->e;
+	int D;
+
+	val_into(g, in->a, R1);
+	val_into(g, in->b, R2);
+	emit_alu_reg(e, 0, BPF_MOV, R0, R1);	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R0); /* a_lo */
+	emit_alu_imm(e, 1, BPF_RSH, R1, 32);	emit_stx(e, BPF_DW, R10, TMP_SLOT(1), R1); /* a_hi */
+	emit_alu_reg(e, 0, BPF_MOV, R0, R2);	emit_stx(e, BPF_DW, R10, TMP_SLOT(2), R0); /* b_lo */
+	emit_alu_imm(e, 1, BPF_RSH, R2, 32);	emit_stx(e, BPF_DW, R10, TMP_SLOT(3), R2); /* b_hi */
+	/* R0 = (a_lo * b_lo) >> 32 */
+	emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(0));
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(2));
+	emit_alu_reg(e, 1, BPF_MUL, R0, R1);
+	emit_alu_imm(e, 1, BPF_RSH, R0, 32);
+	/* p1 = a_lo * b_hi: R0 += lo(p1), keep hi(p1) */
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(0));
+	emit_ldx(e, BPF_DW, R2, R10, TMP_SLOT(3));
+	emit_alu_reg(e, 1, BPF_MUL, R1, R2);
+	emit_alu_reg(e, 0, BPF_MOV, R2, R1);
+	emit_alu_reg(e, 1, BPF_ADD, R0, R2);
+	emit_alu_imm(e, 1, BPF_RSH, R1, 32);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R1);
+	/* p2 = a_hi * b_lo: R0 += lo(p2); R0 = (R0 >> 32) + hi(p2) + hi(p1) */
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(1));
+	emit_ldx(e, BPF_DW, R2, R10, TMP_SLOT(2));
+	emit_alu_reg(e, 1, BPF_MUL, R1, R2);
+	emit_alu_reg(e, 0, BPF_MOV, R2, R1);
+	emit_alu_reg(e, 1, BPF_ADD, R0, R2);
+	emit_alu_imm(e, 1, BPF_RSH, R1, 32);
+	emit_alu_imm(e, 1, BPF_RSH, R0, 32);
+	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(0));
+	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
+	/* + a_hi * b_hi */
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(1));
+	emit_ldx(e, BPF_DW, R2, R10, TMP_SLOT(3));
+	emit_alu_reg(e, 1, BPF_MUL, R1, R2);
+	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
+	if (in->op == IR_MULHS) {
+		/* signed = unsigned - (a < 0 ? b : 0) - (b < 0 ? a : 0) */
+		for (int k = 0; k < 2; k++) {
+			val_into(g, k ? in->b : in->a, R1);
+			emit_alu_imm(e, 1, BPF_ARSH, R1, 63);
+			val_into(g, k ? in->a : in->b, R2);
+			emit_alu_reg(e, 1, BPF_AND, R1, R2);
+			emit_alu_reg(e, 1, BPF_SUB, R0, R1);
+		}
+	}
+	D = dst_reg(g, in->dst);
+	if (D != R0)
+		emit_mov_reg(e, D, R0);
+	dst_done(g, in->dst, D);
+}
+
+/* ---- Conditions ----------------------------------------------------------- */
+
+static int bpf_jmp_op(enum ir_cond c)
+{
+	static const int ops[] = {
+		[IR_EQ] = BPF_JEQ, [IR_NE] = BPF_JNE, [IR_ULT] = BPF_JLT, [IR_ULE] = BPF_JLE,
+		[IR_UGT] = BPF_JGT, [IR_UGE] = BPF_JGE, [IR_SLT] = BPF_JSLT, [IR_SLE] = BPF_JSLE,
+		[IR_SGT] = BPF_JSGT, [IR_SGE] = BPF_JSGE, [IR_TSTNZ] = BPF_JSET,
+	};
+	return ops[c];
+}
+
+static enum ir_cond mirror(enum ir_cond c)
+{
+	switch (c) {
+	case IR_ULT: return IR_UGT;
+	case IR_ULE: return IR_UGE;
+	case IR_UGT: return IR_ULT;
+	case IR_UGE: return IR_ULE;
+	case IR_SLT: return IR_SGT;
+	case IR_SLE: return IR_SGE;
+	case IR_SGT: return IR_SLT;
+	case IR_SGE: return IR_SLE;
+	default: return c;
+	}
+}
+
+static bool eval_const(enum ir_cond c, int64_t a, int64_t b, int w)
+{
+	uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+	int64_t sa = a, sb = b;
+
+	if (w == 32) {
+		ua = (uint32_t)ua;
+		ub = (uint32_t)ub;
+		sa = (int32_t)a;
+		sb = (int32_t)b;
+	}
+	switch (c) {
+	case IR_EQ: return ua == ub;
+	case IR_NE: return ua != ub;
+	case IR_ULT: return ua < ub;
+	case IR_ULE: return ua <= ub;
+	case IR_UGT: return ua > ub;
+	case IR_UGE: return ua >= ub;
+	case IR_SLT: return sa < sb;
+	case IR_SLE: return sa <= sb;
+	case IR_SGT: return sa > sb;
+	case IR_SGE: return sa >= sb;
+	case IR_TSTZ: return (ua & ub) == 0;
+	case IR_TSTNZ: return (ua & ub) != 0;
+	}
+	return false;
+}
+
+/* Jump to `label` when cond(a, b) holds at width w (TSTZ is not allowed
+ * here: callers turn it into TSTNZ with swapped targets). */
+static void jump_if(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_val b, int w, int label)
+{
+	int jmp32 = w == 32, A;
+
+	if (a.reg == IR_NONE && b.reg == IR_NONE) {
+		if (eval_const(cond, a.imm, b.imm, w))
+			emit_ja(g->e, label);
+		return;
+	}
+	if (a.reg == IR_NONE) {
+		struct ir_val t = a;
+
+		a = b;
+		b = t;
+		cond = mirror(cond);
+	}
+	A = val_reg(g, a, R1);
+	if (b.reg == IR_NONE && (jmp32 || fits_imm32(b.imm)))
+		emit_jmp_imm(g->e, jmp32, bpf_jmp_op(cond), A, (int32_t)b.imm, label);
+	else
+		emit_jmp_reg(g->e, jmp32, bpf_jmp_op(cond), A, val_reg(g, b, R2), label);
+}
+
+/* Branch to t when the condition holds, else to f (f = -1: fall through). */
+static void branch(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_val b, int w, int t, int f)
+{
+	if (cond == IR_TSTZ) {
+		int skip = f >= 0 ? f : emit_label(g->e);
+
+		jump_if(g, IR_TSTNZ, a, b, w, skip);
+		emit_ja(g->e, t);
+		if (f < 0)
+			emit_bind(g->e, skip);
+		return;
+	}
+	jump_if(g, cond, a, b, w, t);
+	if (f >= 0)
+		emit_ja(g->e, f);
+}
+
+static void gen_select(struct gen *g, const struct ir_insn *in)
+{
+	int D = dst_reg(g, in->dst), yes = emit_label(g->e), end = emit_label(g->e);
+	enum ir_cond cond = in->cond;
+	struct ir_val c = in->c, d = in->d;
+
+	if (cond == IR_TSTZ) {
+		cond = IR_TSTNZ;
+		c = in->d;
+		d = in->c;
+	}
+	jump_if(g, cond, in->a, in->b, in->w, yes);
+	val_into(g, d, D);
+	emit_ja(g->e, end);
+	emit_bind(g->e, yes);
+	val_into(g, c, D);
+	emit_bind(g->e, end);
+	dst_done(g, in->dst, D);
+}
+
+/* ---- Memory ----------------------------------------------------------------- */
+
+/* A request byte at or past the datagram's length: fall back rather than
+ * read what the previous packet left in the scratch buffer. */
+static void check_req_len(struct gen *g, int off_reg, int size, int skip_label)
+{
+	emit_jmp_imm(g->e, 0, BPF_JGE, off_reg, IR_REQ_MAX, skip_label);
+	emit_mov_reg(g->e, R2, off_reg);
+	emit_alu_imm(g->e, 1, BPF_ADD, R2, size);
+	emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_REQLEN);
+	emit_jmp_reg(g->e, 0, BPF_JGT, R2, R0, stub(g, KOFF_STAT_PASS_MEM));
+}
+
+/* The access itself, with R1 pointing at the memory. */
+static void access(struct gen *g, const struct ir_insn *in, int base, int16_t off)
+{
+	int size = emit_size_code(in->size);
+
+	if (in->op == IR_STORE) {
+		if (in->b.reg == IR_NONE && fits_imm32(in->b.imm))
+			emit_st_imm(g->e, size, base, off, (int32_t)in->b.imm);
+		else
+			emit_stx(g->e, size, base, off, val_reg(g, in->b, R2));
+	} else {
+		int D = dst_reg(g, in->dst);
+
+		emit_ldx(g->e, size, D, base, off);
+		dst_done(g, in->dst, D);
+	}
+}
+
+static void gen_mem_absolute(struct gen *g, const struct ir_insn *in, uint64_t addr)
+{
+	uint64_t s = in->size;
+
+	if (addr >= IR_SCRATCH_VA && addr + s <= IR_SCRATCH_VA + IR_SCRATCH_SIZE) {
+		uint64_t off = addr - IR_SCRATCH_VA;
+
+		if (off < IR_REQ_MAX) {
+			int ok = emit_label(g->e);
+
+			emit_mov_imm(g->e, R1, (int32_t)off);
+			check_req_len(g, R1, (int)s, ok);
+			emit_bind(g->e, ok);
+		}
+		access(g, in, R9, (int16_t)off);
+		return;
+	}
+	if (in->op == IR_LOAD && addr >= IR_RODATA_VA && addr + s <= IR_RODATA_VA + g->fn->rodata_size) {
+		emit_ld_map(g->e, R1, KOFF_MAPID_RODATA, (uint32_t)(addr - IR_RODATA_VA));
+		access(g, in, R1, 0);
+		return;
+	}
+	emit_ja(g->e, stub(g, KOFF_STAT_PASS_MEM));
+}
+
+/* An address known only at run time: find its region, check the bounds,
+ * access.  The region hint decides which region is tried first. */
+static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
+{
+	int s = in->size, done = emit_label(g->e), not_scratch = emit_label(g->e);
+	int req_ok = emit_label(g->e);
+	int64_t disp = in->imm - (int64_t)IR_SCRATCH_VA;
+
+	val_into(g, in->a, R1);
+	if (fits_imm32(disp)) {
+		emit_alu_imm(g->e, 1, BPF_ADD, R1, (int32_t)disp);
+	} else {
+		emit_const64(g->e, R2, (uint64_t)disp);
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R2);
+	}
+	/* R1 = address - IR_SCRATCH_VA */
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, IR_SCRATCH_SIZE - s, not_scratch);
+	check_req_len(g, R1, s, req_ok);
+	emit_bind(g->e, req_ok);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
+	access(g, in, R1, 0);
+	emit_ja(g->e, done);
+	emit_bind(g->e, not_scratch);
+	if (in->op == IR_LOAD && g->fn->rodata_size >= (size_t)s) {
+		emit_alu_imm(g->e, 1, BPF_ADD, R1, (int32_t)(IR_SCRATCH_VA - IR_RODATA_VA));
+		emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - s),
+			     stub(g, KOFF_STAT_PASS_MEM));
+		emit_ld_map(g->e, R2, KOFF_MAPID_RODATA, 0);
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R2);
+		access(g, in, R1, 0);
+		emit_ja(g->e, done);
+	} else {
+		emit_ja(g->e, stub(g, KOFF_STAT_PASS_MEM));
+	}
+	emit_bind(g->e, done);
+}
+
+static void gen_mem(struct gen *g, const struct ir_insn *in)
+{
+	if (in->a.reg == IR_NONE)
+		gen_mem_absolute(g, in, (uint64_t)(in->a.imm + in->imm));
+	else
+		gen_mem_dynamic(g, in);
+}
+
+/* ---- Control ---------------------------------------------------------------- */
+
+static void gen_loopguard(struct gen *g, const struct ir_insn *in)
+{
+	int16_t slot = (int16_t)(g->ra.loop_slot0 - 8 * in->imm);
+
+	emit_ldx(g->e, BPF_DW, R1, R10, slot);
+	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
+	emit_stx(g->e, BPF_DW, R10, slot, R1);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
+}
+
+static void gen_switch(struct gen *g, const struct ir_insn *in)
+{
+	int A = val_reg(g, in->a, R1);
+
+	for (int i = 0; i < in->ncases; i++) {
+		int target = g->block_label[in->cases[i].target];
+
+		if (fits_imm32((int64_t)in->cases[i].value)) {
+			emit_jmp_imm(g->e, 0, BPF_JEQ, A, (int32_t)in->cases[i].value, target);
+		} else {
+			emit_const64(g->e, R2, in->cases[i].value);
+			emit_jmp_reg(g->e, 0, BPF_JEQ, A, R2, target);
+		}
+	}
+	emit_ja(g->e, stub(g, (enum koff_stat)in->imm));
+}
+
+static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
+{
+	g->e->origin_now = in->x86_addr;
+	switch (in->op) {
+	case IR_MOV: case IR_NEG: case IR_ZEXT: case IR_SEXT: case IR_BSWAP:
+		gen_unary(g, in);
+		break;
+	case IR_MULHU: case IR_MULHS:
+		gen_mulh(g, in);
+		break;
+	case IR_SELECT:
+		gen_select(g, in);
+		break;
+	case IR_LOAD: case IR_STORE:
+		gen_mem(g, in);
+		break;
+	case IR_LOOPGUARD:
+		gen_loopguard(g, in);
+		break;
+	case IR_BR:
+		branch(g, in->cond, in->a, in->b, in->w, g->block_label[in->t],
+		       in->f == next_block ? -1 : g->block_label[in->f]);
+		break;
+	case IR_JMP:
+		if (in->t != next_block)
+			emit_ja(g->e, g->block_label[in->t]);
+		break;
+	case IR_RET:
+		val_into(g, ir_reg(IR_RAX), R0);
+		emit_ja(g->e, g->wrap.lbl_return);
+		break;
+	case IR_FALLBACK:
+		emit_ja(g->e, stub(g, (enum koff_stat)in->imm));
+		break;
+	case IR_SWITCH:
+		gen_switch(g, in);
+		break;
+	default:
+		gen_binary(g, in);
+		break;
+	}
+}
+
+/* Handler entry: the SysV arguments, the stack pointer, zeroed counters. */
+static void gen_prologue(struct gen *g)
+{
+	static const struct { int vreg; uint64_t value; } args[] = {
+		{ IR_RDI, IR_REQ_VA }, { IR_RDX, IR_RESP_VA }, { IR_RSP, IR_STACK_ENTRY },
+	};
+	struct bpf_emit *e = g->e;
+
+	/* rsi = length first: R1 is about to be reused. */
+	if (loc_of(g, IR_RSI).kind == LOC_REG)
+		emit_mov_reg(e, loc_of(g, IR_RSI).where, R1);
+	else if (loc_of(g, IR_RSI).kind == LOC_SLOT)
+		emit_stx(e, BPF_DW, R10, loc_of(g, IR_RSI).where, R1);
+	for (int v = 0; v < g->fn->nvregs; v++) {
+		uint64_t value = 0;
+		struct loc l = loc_of(g, v);
+
+		if (v == IR_RSI || l.kind == LOC_NONE || !g->ra.live_at_entry[v])
+			continue;
+		for (size_t k = 0; k < KOFF_ARRAY_SIZE(args); k++)
+			if (args[k].vreg == v)
+				value = args[k].value;
+		if (v == IR_RCX)
+			value = g->o->resp_cap;
+		if (l.kind == LOC_REG) {
+			emit_const64(e, l.where, value);
+		} else {
+			emit_const64(e, R0, value);
+			emit_stx(e, BPF_DW, R10, l.where, R0);
+		}
+	}
+	for (int i = 0; i < g->fn->nloops; i++)
+		emit_st_imm(e, BPF_DW, R10, (int16_t)(g->ra.loop_slot0 - 8 * i), 0);
+}
+
+static void gen_stubs(struct gen *g)
+{
+	for (int r = 0; r < KOFF_STAT__COUNT; r++) {
+		if (g->stub[r] < 0)
+			continue;
+		emit_bind(g->e, g->stub[r]);
+		emit_mov_imm(g->e, R0, r);
+		emit_ja(g->e, g->wrap.lbl_fallback);
+	}
+}
+
+int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
+		    struct koff_error *err)
+{
+	struct xdp_wrap_opts wo = { .udp_port = o->udp_port, .resp_cap = o->resp_cap };
+	struct gen g = { .fn = fn, .o = o, .e = e };
+	int rc;
+
+	for (int r = 0; r < KOFF_STAT__COUNT; r++)
+		g.stub[r] = -1;
+	rc = regalloc_run(fn, FRAME_TOP, &g.ra, err);
+	if (rc)
+		return rc;
+	g.block_label = calloc(fn->nblocks, sizeof(int));
+	if (!g.block_label) {
+		regalloc_free(&g.ra);
+		return koff_fail(err, -ENOMEM, "out of memory");
+	}
+	rc = xdp_emit_entry(e, &wo, &g.wrap);
+	if (rc) {
+		rc = koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
+		goto out;
+	}
+	for (int b = 0; b < fn->nblocks; b++)
+		g.block_label[b] = emit_label(e);
+	gen_prologue(&g);
+	for (int b = 0; b < fn->nblocks; b++) {
+		emit_bind(e, g.block_label[b]);
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			gen_insn(&g, &fn->blocks[b].insns[i], b + 1 < fn->nblocks ? b + 1 : -1);
+	}
+	e->origin_now = 0;
+	gen_stubs(&g);
+	rc = xdp_emit_exit(e, &wo, &g.wrap);
+	if (!rc)
+		rc = emit_finish(e);
+	if (rc)
+		rc = koff_fail(err, rc, "code generation failed: %s", strerror(-rc));
+out:
+	free(g.block_label);
+	regalloc_free(&g.ra);
+	return rc;
+}

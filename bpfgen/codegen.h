@@ -1,0 +1,21 @@
+/* codegen.h - IR -> eBPF: the lifted handler between the XDP entry and
+ * exit (bpfgen/xdp.h), as one program the verifier accepts by construction:
+ * every memory access is checked against the region it may touch, every
+ * loop is capped, every x86 fault becomes a fallback. */
+#ifndef KOFF_CODEGEN_H
+#define KOFF_CODEGEN_H
+
+#include "emit.h"
+#include "ir.h"
+#include "koff.h"
+
+struct codegen_opts {
+	uint16_t udp_port;	/* host order; 0 = every UDP datagram */
+	uint32_t resp_cap;	/* `cap` passed to the handler */
+	uint32_t loop_cap;	/* traversals allowed per loop back edge and request */
+};
+
+int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
+		    struct koff_error *err);
+
+#endif

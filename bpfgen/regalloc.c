@@ -1,0 +1,325 @@
+/* regalloc.c - liveness, live intervals and linear-scan allocation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "regalloc.h"
+
+/* BPF registers handed out to vregs, in order of preference. */
+static const int alloc_regs[] = { 6, 7, 8, 3, 4, 5 };
+#define NREGS ((int)KOFF_ARRAY_SIZE(alloc_regs))
+#define BPF_STACK_SIZE 512
+
+typedef uint64_t word;
+#define WBITS 64
+
+struct bitset {
+	word *w;
+};
+
+static bool bs_get(const word *w, int i) { return (w[i / WBITS] >> (i % WBITS)) & 1; }
+static void bs_set(word *w, int i) { w[i / WBITS] |= (word)1 << (i % WBITS); }
+
+struct interval {
+	int vreg;
+	int start, end;	/* instruction positions, inclusive */
+};
+
+struct liveness {
+	int nwords;
+	word *use, *def, *in, *out;	/* nblocks x nwords each */
+	int *block_start;		/* first position of each block */
+};
+
+static void val_use(struct ir_val v, word *use, const word *def)
+{
+	if (v.reg != IR_NONE && !bs_get(def, v.reg))
+		bs_set(use, v.reg);
+}
+
+static void insn_uses(const struct ir_insn *in, word *use, const word *def)
+{
+	val_use(in->a, use, def);
+	val_use(in->b, use, def);
+	if (in->op == IR_SELECT) {
+		val_use(in->c, use, def);
+		val_use(in->d, use, def);
+	}
+}
+
+static bool insn_defines(const struct ir_insn *in)
+{
+	return in->dst != IR_NONE && in->op != IR_STORE && !ir_is_terminator(in->op);
+}
+
+static int succs(const struct ir_block *b, int *out, int max)
+{
+	const struct ir_insn *t;
+	int n = 0;
+
+	if (!b->ninsns)
+		return 0;
+	t = &b->insns[b->ninsns - 1];
+	if (t->op == IR_JMP) {
+		out[n++] = t->t;
+	} else if (t->op == IR_BR) {
+		out[n++] = t->t;
+		out[n++] = t->f;
+	} else if (t->op == IR_SWITCH) {
+		for (int i = 0; i < t->ncases && n < max; i++)
+			out[n++] = t->cases[i].target;
+	}
+	return n;
+}
+
+static int liveness_run(const struct ir_func *fn, struct liveness *lv)
+{
+	int nb = fn->nblocks, nw = (fn->nvregs + WBITS - 1) / WBITS;
+	int *sv = malloc(sizeof(int) * 1024);
+	bool changed = true;
+
+	lv->nwords = nw;
+	lv->use = calloc((size_t)nb * nw, sizeof(word));
+	lv->def = calloc((size_t)nb * nw, sizeof(word));
+	lv->in = calloc((size_t)nb * nw, sizeof(word));
+	lv->out = calloc((size_t)nb * nw, sizeof(word));
+	lv->block_start = calloc(nb + 1, sizeof(int));
+	if (!sv || !lv->use || !lv->def || !lv->in || !lv->out || !lv->block_start) {
+		free(sv);
+		return -ENOMEM;
+	}
+	for (int b = 0, pos = 0; b < nb; b++) {
+		word *use = lv->use + (size_t)b * nw, *def = lv->def + (size_t)b * nw;
+
+		lv->block_start[b] = pos;
+		pos += 2 * fn->blocks[b].ninsns + 2;
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			const struct ir_insn *in = &fn->blocks[b].insns[i];
+
+			insn_uses(in, use, def);
+			if (insn_defines(in))
+				bs_set(def, in->dst);
+		}
+	}
+	lv->block_start[nb] = lv->block_start[nb - 1] + 2 * fn->blocks[nb - 1].ninsns + 2;
+	while (changed) {
+		changed = false;
+		for (int b = nb - 1; b >= 0; b--) {
+			word *in = lv->in + (size_t)b * nw, *out = lv->out + (size_t)b * nw;
+			int ns = succs(&fn->blocks[b], sv, 1024);
+
+			for (int k = 0; k < ns; k++)
+				for (int j = 0; j < nw; j++)
+					out[j] |= lv->in[(size_t)sv[k] * nw + j];
+			for (int j = 0; j < nw; j++) {
+				word n = lv->use[(size_t)b * nw + j] | (out[j] & ~lv->def[(size_t)b * nw + j]);
+
+				if (n != in[j]) {
+					in[j] = n;
+					changed = true;
+				}
+			}
+		}
+	}
+	free(sv);
+	return 0;
+}
+
+static void liveness_free(struct liveness *lv)
+{
+	free(lv->use);
+	free(lv->def);
+	free(lv->in);
+	free(lv->out);
+	free(lv->block_start);
+}
+
+static void extend(struct interval *iv, int pos)
+{
+	if (iv->start < 0 || pos < iv->start)
+		iv->start = pos;
+	if (pos > iv->end)
+		iv->end = pos;
+}
+
+static void build_intervals(const struct ir_func *fn, const struct liveness *lv, struct interval *iv)
+{
+	int nw = lv->nwords;
+
+	for (int v = 0; v < fn->nvregs; v++)
+		iv[v] = (struct interval){ .vreg = v, .start = -1, .end = -1 };
+	for (int b = 0; b < fn->nblocks; b++) {
+		int start = lv->block_start[b], end = lv->block_start[b + 1] - 1;
+		const word *in = lv->in + (size_t)b * nw, *out = lv->out + (size_t)b * nw;
+
+		for (int v = 0; v < fn->nvregs; v++) {
+			if (bs_get(in, v))
+				extend(&iv[v], start);
+			if (bs_get(out, v))
+				extend(&iv[v], end);
+		}
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			const struct ir_insn *in = &fn->blocks[b].insns[i];
+			int pos = start + 1 + 2 * i;
+			const struct ir_val *vals[] = { &in->a, &in->b, &in->c, &in->d };
+
+			for (int k = 0; k < 4; k++)
+				if (vals[k]->reg != IR_NONE)
+					extend(&iv[vals[k]->reg], pos);
+			if (insn_defines(in))
+				extend(&iv[in->dst], pos + 1);
+		}
+	}
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct interval *x = a, *y = b;
+
+	return x->start != y->start ? (x->start > y->start) - (x->start < y->start) : x->vreg - y->vreg;
+}
+
+struct scan {
+	struct interval *active[NREGS];
+	int nactive;
+	int reg_of[NREGS];
+	/* slots: the interval end after which each slot is free again */
+	int *slot_free_at;
+	int nslots, maxslots;
+};
+
+static int16_t slot_offset(const struct regalloc *ra, int slot)
+{
+	return (int16_t)(ra->spill_slot0 - 8 * slot);
+}
+
+static int take_slot(struct scan *s, const struct interval *iv)
+{
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slot_free_at[i] < iv->start) {
+			s->slot_free_at[i] = iv->end;
+			return i;
+		}
+	if (s->nslots >= s->maxslots)
+		return -1;
+	s->slot_free_at[s->nslots] = iv->end;
+	return s->nslots++;
+}
+
+/* Spill an interval: give it a slot below the loop counters. */
+static int spill(struct regalloc *ra, struct scan *s, const struct interval *iv)
+{
+	int slot = take_slot(s, iv);
+
+	if (slot < 0)
+		return -E2BIG;
+	ra->locs[iv->vreg] = (struct loc){ LOC_SLOT, slot_offset(ra, slot) };
+	if (slot_offset(ra, slot) < ra->frame_low)
+		ra->frame_low = slot_offset(ra, slot);
+	return 0;
+}
+
+static void expire(struct scan *s, int pos, bool *reg_busy)
+{
+	int k = 0;
+
+	for (int i = 0; i < s->nactive; i++) {
+		if (s->active[i]->end < pos)
+			reg_busy[s->reg_of[i]] = false;
+		else {
+			s->active[k] = s->active[i];
+			s->reg_of[k] = s->reg_of[i];
+			k++;
+		}
+	}
+	s->nactive = k;
+}
+
+static int linear_scan(struct regalloc *ra, struct interval *iv, int n, struct scan *s)
+{
+	bool reg_busy[NREGS] = { 0 };
+
+	for (int i = 0; i < n; i++) {
+		struct interval *cur = &iv[i];
+		int r = -1;
+
+		expire(s, cur->start, reg_busy);
+		for (int k = 0; k < NREGS && r < 0; k++)
+			if (!reg_busy[k])
+				r = k;
+		if (r < 0) {
+			/* Spill whichever of the active ones ends last. */
+			int far = 0;
+
+			for (int k = 1; k < s->nactive; k++)
+				if (s->active[k]->end > s->active[far]->end)
+					far = k;
+			if (s->active[far]->end <= cur->end) {
+				if (spill(ra, s, cur))
+					return -E2BIG;
+				continue;
+			}
+			r = s->reg_of[far];
+			if (spill(ra, s, s->active[far]))
+				return -E2BIG;
+			s->active[far] = s->active[--s->nactive];
+			s->reg_of[far] = s->reg_of[s->nactive];
+		}
+		reg_busy[r] = true;
+		s->active[s->nactive] = cur;
+		s->reg_of[s->nactive++] = r;
+		ra->locs[cur->vreg] = (struct loc){ LOC_REG, (int16_t)alloc_regs[r] };
+	}
+	return 0;
+}
+
+int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, struct koff_error *err)
+{
+	struct liveness lv = { 0 };
+	struct interval *iv = NULL;
+	struct scan s = { 0 };
+	int n = 0, rc;
+
+	memset(ra, 0, sizeof(*ra));
+	ra->nvregs = fn->nvregs;
+	ra->locs = calloc(fn->nvregs, sizeof(*ra->locs));
+	ra->live_at_entry = calloc(fn->nvregs, sizeof(bool));
+	iv = calloc(fn->nvregs, sizeof(*iv));
+	ra->loop_slot0 = (int16_t)-(frame_top + 8);
+	ra->spill_slot0 = (int16_t)(ra->loop_slot0 - 8 * fn->nloops);
+	ra->frame_low = (int16_t)(-(frame_top) - 8 * fn->nloops);
+	s.maxslots = (BPF_STACK_SIZE - frame_top) / 8 - fn->nloops;
+	s.slot_free_at = calloc(s.maxslots > 0 ? s.maxslots : 1, sizeof(int));
+	if (!ra->locs || !ra->live_at_entry || !iv || !s.slot_free_at || liveness_run(fn, &lv)) {
+		rc = koff_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (s.maxslots < 0) {
+		rc = koff_fail(err, -E2BIG, "%s: %d loops need more than the 512-byte BPF stack",
+			       fn->name, fn->nloops);
+		goto out;
+	}
+	for (int v = 0; v < fn->nvregs; v++)
+		ra->live_at_entry[v] = bs_get(lv.in, v);
+	build_intervals(fn, &lv, iv);
+	/* Compact to the vregs in use; entry-live ones start at -1 -> 0. */
+	for (int v = 0; v < fn->nvregs; v++)
+		if (iv[v].start >= 0 || iv[v].end >= 0)
+			iv[n++] = iv[v];
+	qsort(iv, n, sizeof(*iv), by_start);
+	rc = linear_scan(ra, iv, n, &s);
+	if (rc)
+		rc = koff_fail(err, rc, "%s: too many values live at once for the 512-byte BPF stack",
+			       fn->name);
+out:
+	free(iv);
+	free(s.slot_free_at);
+	liveness_free(&lv);
+	return rc;
+}
+
+void regalloc_free(struct regalloc *ra)
+{
+	free(ra->locs);
+	free(ra->live_at_entry);
+	memset(ra, 0, sizeof(*ra));
+}

@@ -1,0 +1,36 @@
+/* regalloc.h - where each IR vreg lives in the eBPF program: one of the
+ * allocatable BPF registers, or an 8-byte slot of the BPF stack.
+ *
+ * Linear scan over live intervals (Poletto & Sarkar) computed from a real
+ * liveness analysis: vregs whose intervals do not overlap share a register
+ * or a slot.  R0-R2 stay free for codegen's own temporaries, R9 holds the
+ * scratch map value, R10 is the frame pointer. */
+#ifndef KOFF_REGALLOC_H
+#define KOFF_REGALLOC_H
+
+#include <stdbool.h>
+
+#include "ir.h"
+#include "koff.h"
+
+enum loc_kind { LOC_NONE, LOC_REG, LOC_SLOT };
+
+struct loc {
+	uint8_t kind;	/* enum loc_kind */
+	int16_t where;	/* BPF register, or offset from R10 */
+};
+
+struct regalloc {
+	struct loc *locs;	/* per vreg */
+	int nvregs;
+	bool *live_at_entry;	/* per vreg: read before any write on some path */
+	int16_t frame_low;	/* lowest R10 offset used by slots (<= -frame_top) */
+	int16_t loop_slot0;	/* R10 offset of loop counter 0 (counters go down) */
+	int16_t spill_slot0;	/* R10 offset of spill slot 0, below the counters */
+};
+
+/* frame_top: bytes of the BPF stack below R10 already taken (the XDP wrapper's). */
+int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, struct koff_error *err);
+void regalloc_free(struct regalloc *ra);
+
+#endif

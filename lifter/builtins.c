@@ -1,0 +1,270 @@
+/* builtins.c - the libc functions a handler may call, lifted as IR loops.
+ *
+ * Each builtin reads and writes memory through ordinary IR loads and stores,
+ * so bpfgen checks every access like any other; the loops get iteration
+ * guards like the program's own loops.  Results match glibc on x86-64:
+ * memcmp/strcmp return the difference of the first differing bytes. */
+#include <string.h>
+
+#include "lift_int.h"
+
+/* A counted loop over i = 0, 1, ...: the caller fills the body block and
+ * jumps back to `head`; `done` is where the loop exits to. */
+struct loop {
+	int i;		/* the index vreg */
+	int head, body, done;
+};
+
+static void set(struct lift_ctx *c, enum ir_op op, int dst, struct ir_val a, struct ir_val b, int w)
+{
+	struct ir_insn *in = lift_emit(c, op);
+
+	if (in) {
+		in->dst = dst;
+		in->a = a;
+		in->b = b;
+		in->w = (uint8_t)w;
+	}
+}
+
+static void jump(struct lift_ctx *c, int target)
+{
+	struct ir_insn *in = lift_emit(c, IR_JMP);
+
+	if (in)
+		in->t = target;
+}
+
+static void branch(struct lift_ctx *c, enum ir_cond cond, struct ir_val a, struct ir_val b, int t, int f)
+{
+	struct ir_insn *in = lift_emit(c, IR_BR);
+
+	if (in) {
+		in->cond = (uint8_t)cond;
+		in->a = a;
+		in->b = b;
+		in->t = t;
+		in->f = f;
+	}
+}
+
+/* Starts the loop: i = 0, then head. Leaves the builder in `head`. */
+static void loop_begin(struct lift_ctx *c, struct loop *l)
+{
+	l->i = lift_temp(c);
+	l->head = lift_new_block(c);
+	l->body = lift_new_block(c);
+	l->done = lift_new_block(c);
+	set(c, IR_MOV, l->i, ir_imm(0), ir_imm(0), 64);
+	jump(c, l->head);
+	lift_set_block(c, l->head);
+}
+
+/* i += 1 and back to the head; leaves the builder in `done`. */
+static void loop_next(struct lift_ctx *c, struct loop *l)
+{
+	set(c, IR_ADD, l->i, ir_reg(l->i), ir_imm(1), 64);
+	jump(c, l->head);
+	lift_set_block(c, l->done);
+}
+
+/* The byte at base + i (base a vreg), zero-extended. */
+static struct ir_val byte_at(struct lift_ctx *c, int base, int i)
+{
+	int addr = lift_temp(c), v = lift_temp(c);
+	struct ir_insn *in;
+
+	set(c, IR_ADD, addr, ir_reg(base), ir_reg(i), 64);
+	in = lift_emit(c, IR_LOAD);
+	if (in) {
+		in->dst = v;
+		in->a = ir_reg(addr);
+		in->size = 1;
+	}
+	return ir_reg(v);
+}
+
+static void store_byte(struct lift_ctx *c, int base, struct ir_val i, struct ir_val v)
+{
+	int addr = lift_temp(c);
+	struct ir_insn *in;
+
+	set(c, IR_ADD, addr, ir_reg(base), i, 64);
+	in = lift_emit(c, IR_STORE);
+	if (in) {
+		in->a = ir_reg(addr);
+		in->b = v;
+		in->size = 1;
+	}
+}
+
+/* Arguments are copied: the loop must see them as they were at the call. */
+static int arg(struct lift_ctx *c, int reg)
+{
+	int t = lift_temp(c);
+
+	set(c, IR_MOV, t, ir_imm(0), ir_reg(reg), 64);
+	return t;
+}
+
+static void lift_memcpy(struct lift_ctx *c)
+{
+	int d = arg(c, IR_RDI), s = arg(c, IR_RSI), n = arg(c, IR_RDX);
+	struct loop l;
+
+	loop_begin(c, &l);
+	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
+	lift_set_block(c, l.body);
+	store_byte(c, d, ir_reg(l.i), byte_at(c, s, l.i));
+	loop_next(c, &l);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
+}
+
+/* memmove copies backwards when the destination overlaps the source's tail. */
+static void lift_memmove(struct lift_ctx *c)
+{
+	int d = arg(c, IR_RDI), s = arg(c, IR_RSI), n = arg(c, IR_RDX);
+	int gap = lift_temp(c), back = lift_new_block(c), fwd = lift_new_block(c), out;
+	struct loop l;
+
+	set(c, IR_SUB, gap, ir_reg(d), ir_reg(s), 64);
+	branch(c, IR_ULT, ir_reg(gap), ir_reg(n), back, fwd);
+	lift_set_block(c, fwd);
+	lift_memcpy(c);
+	out = lift_new_block(c);
+	jump(c, out);
+	lift_set_block(c, back);
+	loop_begin(c, &l);
+	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
+	lift_set_block(c, l.body);
+	{
+		int k = lift_temp(c);	/* k = n - 1 - i */
+
+		set(c, IR_SUB, k, ir_reg(n), ir_reg(l.i), 64);
+		set(c, IR_SUB, k, ir_reg(k), ir_imm(1), 64);
+		store_byte(c, d, ir_reg(k), byte_at(c, s, k));
+	}
+	loop_next(c, &l);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
+	jump(c, out);
+	lift_set_block(c, out);
+}
+
+static void lift_memset(struct lift_ctx *c)
+{
+	int d = arg(c, IR_RDI), v = arg(c, IR_RSI), n = arg(c, IR_RDX);
+	struct loop l;
+
+	set(c, IR_AND, v, ir_reg(v), ir_imm(0xff), 64);
+	loop_begin(c, &l);
+	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
+	lift_set_block(c, l.body);
+	store_byte(c, d, ir_reg(l.i), ir_reg(v));
+	loop_next(c, &l);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
+}
+
+/* memcmp, strcmp, strncmp: `bounded` stops after n bytes, `stop_at_nul`
+ * after a NUL common to both. */
+static void lift_compare(struct lift_ctx *c, bool bounded, bool stop_at_nul)
+{
+	int a = arg(c, IR_RDI), b = arg(c, IR_RSI), n = bounded ? arg(c, IR_RDX) : -1;
+	int differ = lift_new_block(c), same = lift_new_block(c), out = lift_new_block(c);
+	int x = lift_temp(c), y = lift_temp(c);
+	struct loop l;
+
+	loop_begin(c, &l);
+	if (bounded) {
+		int check = lift_new_block(c);
+
+		branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), same, check);
+		lift_set_block(c, check);
+	}
+	set(c, IR_MOV, x, ir_imm(0), byte_at(c, a, l.i), 64);
+	set(c, IR_MOV, y, ir_imm(0), byte_at(c, b, l.i), 64);
+	if (stop_at_nul) {
+		int nonnul = lift_new_block(c);
+
+		branch(c, IR_NE, ir_reg(x), ir_reg(y), differ, nonnul);
+		lift_set_block(c, nonnul);
+		branch(c, IR_EQ, ir_reg(x), ir_imm(0), same, l.body);
+	} else {
+		branch(c, IR_NE, ir_reg(x), ir_reg(y), differ, l.body);
+	}
+	lift_set_block(c, l.body);
+	loop_next(c, &l);
+	jump(c, same);	/* `done` is unused: the exits are `same` and `differ` */
+	lift_set_block(c, differ);
+	set(c, IR_SUB, IR_RAX, ir_reg(x), ir_reg(y), 32);
+	jump(c, out);
+	lift_set_block(c, same);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_imm(0), 64);
+	jump(c, out);
+	lift_set_block(c, out);
+}
+
+static void lift_strlen(struct lift_ctx *c, bool bounded)
+{
+	int s = arg(c, IR_RDI), n = bounded ? arg(c, IR_RSI) : -1;
+	struct loop l;
+
+	loop_begin(c, &l);
+	if (bounded) {
+		int check = lift_new_block(c);
+
+		branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, check);
+		lift_set_block(c, check);
+	}
+	branch(c, IR_EQ, byte_at(c, s, l.i), ir_imm(0), l.done, l.body);
+	lift_set_block(c, l.body);
+	loop_next(c, &l);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(l.i), 64);
+}
+
+static void lift_memchr(struct lift_ctx *c)
+{
+	int s = arg(c, IR_RDI), v = arg(c, IR_RSI), n = arg(c, IR_RDX);
+	int found = lift_new_block(c), check = lift_new_block(c), out = lift_new_block(c);
+	struct loop l;
+
+	set(c, IR_AND, v, ir_reg(v), ir_imm(0xff), 64);
+	loop_begin(c, &l);
+	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, check);
+	lift_set_block(c, check);
+	branch(c, IR_EQ, byte_at(c, s, l.i), ir_reg(v), found, l.body);
+	lift_set_block(c, l.body);
+	loop_next(c, &l);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_imm(0), 64);
+	jump(c, out);
+	lift_set_block(c, found);
+	set(c, IR_ADD, IR_RAX, ir_reg(s), ir_reg(l.i), 64);
+	jump(c, out);
+	lift_set_block(c, out);
+}
+
+bool builtin_lift(struct lift_ctx *c, const char *name)
+{
+	if (!strcmp(name, "memcpy"))
+		lift_memcpy(c);
+	else if (!strcmp(name, "memmove"))
+		lift_memmove(c);
+	else if (!strcmp(name, "memset"))
+		lift_memset(c);
+	else if (!strcmp(name, "memcmp") || !strcmp(name, "bcmp"))
+		lift_compare(c, true, false);
+	else if (!strcmp(name, "strcmp"))
+		lift_compare(c, false, true);
+	else if (!strcmp(name, "strncmp"))
+		lift_compare(c, true, true);
+	else if (!strcmp(name, "strlen"))
+		lift_strlen(c, false);
+	else if (!strcmp(name, "strnlen"))
+		lift_strlen(c, true);
+	else if (!strcmp(name, "memchr"))
+		lift_memchr(c);
+	else
+		return false;
+	/* The callee leaves the flags undefined. */
+	c->fs = (struct fstate){ FK_NONE, 0 };
+	return true;
+}

@@ -1,0 +1,29 @@
+/* lift.h - x86-64 machine code of a handler -> IR (include/ir.h).
+ *
+ * The handler and every local function it calls are lifted into one IR
+ * function: each call site gets its own inlined copy of the callee (an
+ * "instance"), with the return address pushed on the x86 stack exactly as
+ * the hardware would.  Blocks are keyed by (instance, address, flag state),
+ * so x86 flags that live across a block boundary stay exact.  Anything that
+ * cannot be lifted exactly becomes an IR_FALLBACK. */
+#ifndef KOFF_LIFT_H
+#define KOFF_LIFT_H
+
+#include "decode.h"
+#include "ir.h"
+#include "layout.h"
+
+struct lift_opts {
+	int max_depth;		/* nested calls inlined at most */
+	int max_blocks;		/* IR blocks at most, before refusing */
+	const uint64_t *forced;	/* addresses to lift as fallbacks (the verifier */
+	int nforced;		/* rejected the code made for them) */
+};
+
+int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, const char *name,
+		 const struct lift_opts *opts, struct ir_func **out, struct koff_error *err);
+
+/* loops.c: a LOOPGUARD on every back edge, so that every cycle is bounded. */
+int loops_guard(struct ir_func *fn, struct koff_error *err);
+
+#endif

@@ -1,0 +1,986 @@
+/* x86sem.c - the exact semantics of x86-64 instructions, as IR.
+ *
+ * Operand widths follow the hardware: 32-bit register writes zero the upper
+ * half, 8- and 16-bit writes keep it.  Flags are not materialised: a flag
+ * producer saves its operands in IR_FA/IR_FB (only when something reads
+ * them) and records its kind; x86_cond() turns a condition code into one IR
+ * comparison on those operands.  Anything not modelled exactly falls back. */
+#include <string.h>
+
+#include "lift_int.h"
+
+/* A value the stack protector reads from fs:0x28.  The canary check at the
+ * end compares it with itself; a smashed canary leads to __stack_chk_fail,
+ * an external call, which falls back, as the native program would abort. */
+#define STACK_CANARY 0x6b6f66662d636e72ll
+
+/* ---- Registers ---------------------------------------------------------- */
+
+struct reginfo {
+	int vreg;
+	int width;
+	bool hi8;	/* ah, ch, dh, bh */
+};
+
+static const x86_reg gpr_names[16][4] = {
+	{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL },
+	{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL },
+	{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL },
+	{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL },
+	{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL },
+	{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL },
+	{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL },
+	{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL },
+	{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B },
+	{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B },
+	{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B },
+	{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B },
+	{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B },
+	{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B },
+	{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B },
+	{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B },
+};
+
+static bool reg_info(x86_reg r, struct reginfo *ri)
+{
+	static const int widths[4] = { 64, 32, 16, 8 };
+
+	switch (r) {
+	case X86_REG_AH: *ri = (struct reginfo){ IR_RAX, 8, true }; return true;
+	case X86_REG_CH: *ri = (struct reginfo){ IR_RCX, 8, true }; return true;
+	case X86_REG_DH: *ri = (struct reginfo){ IR_RDX, 8, true }; return true;
+	case X86_REG_BH: *ri = (struct reginfo){ IR_RBX, 8, true }; return true;
+	default: break;
+	}
+	for (int v = 0; v < 16; v++)
+		for (int k = 0; k < 4; k++)
+			if (gpr_names[v][k] == r) {
+				*ri = (struct reginfo){ v, widths[k], false };
+				return true;
+			}
+	return false;
+}
+
+/* ---- Emission helpers ----------------------------------------------------- */
+
+static void unsupported(struct lift_ctx *c)
+{
+	lift_fallback(c, KOFF_STAT_PASS_INSN, "%s %s not translated", c->in->mnemonic, c->in->op_str);
+}
+
+static int alu_width(int w)
+{
+	return w == 64 ? 64 : 32;
+}
+
+/* dst = a OP b at IR width w (32 or 64). */
+static void alu(struct lift_ctx *c, enum ir_op op, int dst, struct ir_val a, struct ir_val b, int w)
+{
+	struct ir_insn *in = lift_emit(c, op);
+
+	if (in) {
+		in->dst = dst;
+		in->a = a;
+		in->b = b;
+		in->w = (uint8_t)w;
+	}
+}
+
+static struct ir_val alu_tmp(struct lift_ctx *c, enum ir_op op, struct ir_val a, struct ir_val b, int w)
+{
+	int t = lift_temp(c);
+
+	alu(c, op, t, a, b, w);
+	return ir_reg(t);
+}
+
+static void mov(struct lift_ctx *c, int dst, struct ir_val v)
+{
+	if (v.reg != dst)
+		alu(c, IR_MOV, dst, ir_imm(0), v, 64);
+}
+
+static uint64_t mask_of(int w)
+{
+	return w == 64 ? ~0ull : (1ull << w) - 1;
+}
+
+/* Zero- or sign-extend the low w bits of v to 64 bits. */
+static struct ir_val extend(struct lift_ctx *c, struct ir_val v, int w, bool sign)
+{
+	if (w == 64)
+		return v;
+	if (v.reg == IR_NONE) {
+		uint64_t m = mask_of(w), x = (uint64_t)v.imm & m;
+
+		if (sign && (x >> (w - 1)))
+			x |= ~m;
+		return ir_imm((int64_t)x);
+	}
+	return alu_tmp(c, sign ? IR_SEXT : IR_ZEXT, ir_imm(0), v, w);
+}
+
+static struct ir_val zext(struct lift_ctx *c, struct ir_val v, int w)
+{
+	return extend(c, v, w, false);
+}
+
+static struct ir_val sext(struct lift_ctx *c, struct ir_val v, int w)
+{
+	return extend(c, v, w, true);
+}
+
+/* ---- Memory operands ------------------------------------------------------ */
+
+struct maddr {
+	struct ir_val base;	/* register, or immediate 0 for absolute */
+	int64_t disp;
+	uint8_t region;
+};
+
+static bool is_canary(const cs_x86_op *op)
+{
+	return op->mem.segment == X86_REG_FS && op->mem.base == X86_REG_INVALID &&
+	       op->mem.index == X86_REG_INVALID && op->mem.disp == 0x28;
+}
+
+static bool mem_addr(struct lift_ctx *c, const cs_x86_op *op, struct maddr *m)
+{
+	const x86_op_mem *mem = &op->mem;
+	struct reginfo rb, ri;
+
+	if (mem->segment != X86_REG_INVALID) {
+		lift_fallback(c, KOFF_STAT_PASS_INSN, "%s: segment-relative memory", c->in->mnemonic);
+		return false;
+	}
+	m->disp = mem->disp;
+	m->region = IR_REG_UNKNOWN;
+	m->base = ir_imm(0);
+	if (mem->base == X86_REG_RIP) {
+		m->disp = (int64_t)(c->in->address + c->in->size) + mem->disp;
+	} else if (mem->base != X86_REG_INVALID) {
+		if (!reg_info(mem->base, &rb) || rb.width != 64) {
+			unsupported(c);
+			return false;
+		}
+		m->base = ir_reg(rb.vreg);
+		if (rb.vreg == IR_RSP)
+			m->region = IR_REG_STACK;
+	}
+	if (mem->index != X86_REG_INVALID) {
+		struct ir_val idx;
+
+		if (!reg_info(mem->index, &ri) || ri.width != 64) {
+			unsupported(c);
+			return false;
+		}
+		idx = ir_reg(ri.vreg);
+		if (mem->scale > 1)
+			idx = alu_tmp(c, IR_SHL, idx, ir_imm(__builtin_ctz((unsigned)mem->scale)), 64);
+		m->base = m->base.reg == IR_NONE ? idx : alu_tmp(c, IR_ADD, m->base, idx, 64);
+		if (m->region == IR_REG_STACK)
+			m->region = IR_REG_UNKNOWN;
+	}
+	if (m->base.reg == IR_NONE) {
+		uint64_t a = (uint64_t)m->disp;
+
+		if (layout_in_rodata(c->lay, a)) {
+			m->region = IR_REG_RODATA;
+		} else if (a >= IR_DATA_VA && a < IR_EXTERN_VA + 0x1000000) {
+			lift_fallback(c, KOFF_STAT_PASS_MEM,
+				      "%s uses mutable global data (shared state is not offloaded yet)",
+				      c->in->mnemonic);
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct ir_val load(struct lift_ctx *c, const struct maddr *m, int bytes)
+{
+	struct ir_insn *in;
+	int t = lift_temp(c);
+
+	in = lift_emit(c, IR_LOAD);
+	if (in) {
+		in->dst = t;
+		in->a = m->base;
+		in->imm = m->disp;
+		in->size = (uint8_t)bytes;
+		in->region = m->region;
+	}
+	return ir_reg(t);
+}
+
+static void store(struct lift_ctx *c, const struct maddr *m, struct ir_val v, int bytes)
+{
+	struct ir_insn *in = lift_emit(c, IR_STORE);
+
+	if (in) {
+		in->a = m->base;
+		in->imm = m->disp;
+		in->b = v;
+		in->size = (uint8_t)bytes;
+		in->region = m->region;
+	}
+}
+
+/* ---- Operands ------------------------------------------------------------- */
+
+/* Sticky failure of the current instruction's operands (a fallback was emitted). */
+#define OPERAND_FAILED(c) ((c)->ended)
+
+struct ir_val x86_read_op(struct lift_ctx *c, const cs_x86_op *op, int width)
+{
+	struct reginfo ri;
+	struct maddr m;
+
+	switch (op->type) {
+	case X86_OP_IMM:
+		return ir_imm(op->imm);
+	case X86_OP_REG:
+		if (!reg_info(op->reg, &ri)) {
+			unsupported(c);
+			return ir_imm(0);
+		}
+		if (ri.hi8)
+			return alu_tmp(c, IR_LSHR, ir_reg(ri.vreg), ir_imm(8), 64);
+		return ir_reg(ri.vreg);
+	case X86_OP_MEM:
+		if (is_canary(op))
+			return ir_imm(STACK_CANARY);
+		if (!mem_addr(c, op, &m))
+			return ir_imm(0);
+		return load(c, &m, width / 8);
+	default:
+		unsupported(c);
+		return ir_imm(0);
+	}
+}
+
+/* Write the low `width` bits of v to the operand with x86's rules. */
+static void write_op(struct lift_ctx *c, const cs_x86_op *op, int width, struct ir_val v)
+{
+	struct reginfo ri;
+	struct maddr m;
+
+	if (OPERAND_FAILED(c))
+		return;
+	if (op->type == X86_OP_MEM) {
+		if (mem_addr(c, op, &m))
+			store(c, &m, v, width / 8);
+		return;
+	}
+	if (op->type != X86_OP_REG || !reg_info(op->reg, &ri)) {
+		unsupported(c);
+		return;
+	}
+	if (ri.width == 64) {
+		mov(c, ri.vreg, v);
+	} else if (ri.width == 32) {
+		alu(c, IR_ZEXT, ri.vreg, ir_imm(0), v, 32);
+	} else {
+		struct ir_val low = zext(c, v, ri.width);
+		int shift = ri.hi8 ? 8 : 0;
+
+		if (shift)
+			low = alu_tmp(c, IR_SHL, low, ir_imm(shift), 64);
+		alu(c, IR_AND, ri.vreg, ir_reg(ri.vreg), ir_imm((int64_t)~(mask_of(ri.width) << shift)), 64);
+		alu(c, IR_OR, ri.vreg, ir_reg(ri.vreg), low, 64);
+	}
+}
+
+static int op_width(const cs_x86_op *op)
+{
+	return op->size * 8;
+}
+
+/* ---- Flags ---------------------------------------------------------------- */
+
+static void set_flags(struct lift_ctx *c, enum fkind kind, int width, struct ir_val a, struct ir_val b)
+{
+	c->fs = (struct fstate){ (uint8_t)kind, (uint8_t)width };
+	if (!c->flags_live || kind == FK_NONE)
+		return;
+	mov(c, IR_FA, a);
+	if (kind == FK_SUB || kind == FK_ADD || kind == FK_DEC || kind == FK_INC)
+		mov(c, IR_FB, b);
+}
+
+bool x86_reads_flags(const cs_insn *in)
+{
+	const uint64_t test = X86_EFLAGS_TEST_OF | X86_EFLAGS_TEST_SF | X86_EFLAGS_TEST_ZF |
+			      X86_EFLAGS_TEST_PF | X86_EFLAGS_TEST_CF;
+
+	if (in->id == X86_INS_JMP || in->id == X86_INS_JRCXZ || in->id == X86_INS_JECXZ)
+		return false;
+	return (in->detail->x86.eflags & test) != 0;
+}
+
+bool x86_writes_flags(const cs_insn *in)
+{
+	const uint64_t zf = X86_EFLAGS_MODIFY_ZF | X86_EFLAGS_RESET_ZF | X86_EFLAGS_SET_ZF |
+			    X86_EFLAGS_UNDEFINED_ZF;
+
+	return (in->detail->x86.eflags & zf) != 0;
+}
+
+enum cc { CC_O, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP,
+	  CC_L, CC_GE, CC_LE, CC_G, CC_NONE };
+
+static enum cc cc_of(x86_insn id)
+{
+	switch (id) {
+	case X86_INS_JO: case X86_INS_SETO: case X86_INS_CMOVO: return CC_O;
+	case X86_INS_JNO: case X86_INS_SETNO: case X86_INS_CMOVNO: return CC_NO;
+	case X86_INS_JB: case X86_INS_SETB: case X86_INS_CMOVB: return CC_B;
+	case X86_INS_JAE: case X86_INS_SETAE: case X86_INS_CMOVAE: return CC_AE;
+	case X86_INS_JE: case X86_INS_SETE: case X86_INS_CMOVE: return CC_E;
+	case X86_INS_JNE: case X86_INS_SETNE: case X86_INS_CMOVNE: return CC_NE;
+	case X86_INS_JBE: case X86_INS_SETBE: case X86_INS_CMOVBE: return CC_BE;
+	case X86_INS_JA: case X86_INS_SETA: case X86_INS_CMOVA: return CC_A;
+	case X86_INS_JS: case X86_INS_SETS: case X86_INS_CMOVS: return CC_S;
+	case X86_INS_JNS: case X86_INS_SETNS: case X86_INS_CMOVNS: return CC_NS;
+	case X86_INS_JP: case X86_INS_SETP: case X86_INS_CMOVP: return CC_P;
+	case X86_INS_JNP: case X86_INS_SETNP: case X86_INS_CMOVNP: return CC_NP;
+	case X86_INS_JL: case X86_INS_SETL: case X86_INS_CMOVL: return CC_L;
+	case X86_INS_JGE: case X86_INS_SETGE: case X86_INS_CMOVGE: return CC_GE;
+	case X86_INS_JLE: case X86_INS_SETLE: case X86_INS_CMOVLE: return CC_LE;
+	case X86_INS_JG: case X86_INS_SETG: case X86_INS_CMOVG: return CC_G;
+	default: return CC_NONE;
+	}
+}
+
+struct condout {
+	enum ir_cond cond;
+	struct ir_val a, b;
+	uint8_t w;
+};
+
+static bool out(struct condout *o, enum ir_cond cond, struct ir_val a, struct ir_val b, int w)
+{
+	*o = (struct condout){ cond, a, b, (uint8_t)w };
+	return true;
+}
+
+static bool always(struct condout *o, bool value)
+{
+	return out(o, value ? IR_EQ : IR_NE, ir_imm(0), ir_imm(0), 64);
+}
+
+static int64_t sign_bit(int w)
+{
+	return (int64_t)(1ull << (w - 1));
+}
+
+/* Conditions on a result r of width w with CF = OF = 0 (logic ops), or only
+ * ZF/SF known (the rest returns false). */
+static bool cond_on_result(struct lift_ctx *c, enum cc cc, struct ir_val r, int w, bool cf_of_zero,
+			   struct condout *o)
+{
+	int cw = w == 32 ? 32 : 64;
+
+	switch (cc) {
+	case CC_E:
+	case CC_NE:
+		if (w == 64 || w == 32)
+			return out(o, cc == CC_E ? IR_EQ : IR_NE, r, ir_imm(0), cw);
+		return out(o, cc == CC_E ? IR_TSTZ : IR_TSTNZ, r, ir_imm((int64_t)mask_of(w)), 64);
+	case CC_S:
+	case CC_NS:
+		return out(o, cc == CC_S ? IR_TSTNZ : IR_TSTZ, r, ir_imm(sign_bit(w)), cw);
+	default:
+		break;
+	}
+	if (!cf_of_zero)
+		return false;
+	switch (cc) {
+	case CC_L: return cond_on_result(c, CC_S, r, w, false, o);
+	case CC_GE: return cond_on_result(c, CC_NS, r, w, false, o);
+	case CC_BE: return cond_on_result(c, CC_E, r, w, false, o);
+	case CC_A: return cond_on_result(c, CC_NE, r, w, false, o);
+	case CC_B: case CC_O: return always(o, false);
+	case CC_AE: case CC_NO: return always(o, true);
+	case CC_LE:
+	case CC_G:
+		if (w != 32)
+			r = sext(c, r, w);
+		return out(o, cc == CC_LE ? IR_SLE : IR_SGT, r, ir_imm(0), cw);
+	default:
+		return false;
+	}
+}
+
+/* Conditions after a - b at width w (cmp, sub, neg, dec). */
+static bool cond_on_sub(struct lift_ctx *c, enum cc cc, int w, bool cf_known, struct condout *o)
+{
+	static const enum ir_cond ucond[] = { [CC_B] = IR_ULT, [CC_AE] = IR_UGE, [CC_BE] = IR_ULE,
+					      [CC_A] = IR_UGT, [CC_E] = IR_EQ, [CC_NE] = IR_NE };
+	static const enum ir_cond scond[] = { [CC_L] = IR_SLT, [CC_GE] = IR_SGE, [CC_LE] = IR_SLE,
+					      [CC_G] = IR_SGT };
+	struct ir_val a = ir_reg(IR_FA), b = ir_reg(IR_FB);
+	int cw = w == 32 ? 32 : 64;
+
+	switch (cc) {
+	case CC_B: case CC_AE: case CC_BE: case CC_A:
+		if (!cf_known)
+			return false;
+		/* fall through */
+	case CC_E: case CC_NE:
+		if (w < 32) {
+			a = zext(c, a, w);
+			b = zext(c, b, w);
+		}
+		return out(o, ucond[cc], a, b, cw);
+	case CC_L: case CC_GE: case CC_LE: case CC_G:
+		if (w < 32) {
+			a = sext(c, a, w);
+			b = sext(c, b, w);
+		}
+		return out(o, scond[cc], a, b, cw);
+	case CC_S: case CC_NS:
+		return cond_on_result(c, cc, alu_tmp(c, IR_SUB, a, b, alu_width(w)), w, false, o);
+	case CC_O: case CC_NO: {
+		/* OF = sign of (a ^ b) & (a ^ (a - b)) */
+		struct ir_val r = alu_tmp(c, IR_SUB, a, b, 64);
+		struct ir_val x = alu_tmp(c, IR_XOR, a, b, 64);
+		struct ir_val y = alu_tmp(c, IR_XOR, a, r, 64);
+
+		x = alu_tmp(c, IR_AND, x, y, 64);
+		return out(o, cc == CC_O ? IR_TSTNZ : IR_TSTZ, x, ir_imm(sign_bit(w)), cw);
+	}
+	default:
+		return false;
+	}
+}
+
+static bool cond_on_add(struct lift_ctx *c, enum cc cc, int w, bool cf_known, struct condout *o)
+{
+	struct ir_val a = ir_reg(IR_FA), b = ir_reg(IR_FB);
+	struct ir_val r = alu_tmp(c, IR_ADD, a, b, alu_width(w));
+
+	if (cc == CC_B || cc == CC_AE) {
+		/* carry out of an add: the truncated sum is below an operand */
+		if (!cf_known)
+			return false;
+		if (w < 32) {
+			r = zext(c, r, w);
+			a = zext(c, a, w);
+		}
+		return out(o, cc == CC_B ? IR_ULT : IR_UGE, r, a, w == 32 ? 32 : 64);
+	}
+	return cond_on_result(c, cc, r, w, false, o);
+}
+
+bool x86_cond(struct lift_ctx *c, x86_insn id, enum ir_cond *cond, struct ir_val *a,
+	      struct ir_val *b, uint8_t *w)
+{
+	enum cc cc = cc_of(id);
+	struct condout o;
+	bool ok;
+	int fw = c->fs.width;
+
+	if (id == X86_INS_JRCXZ || id == X86_INS_JECXZ) {
+		ok = out(&o, IR_EQ, ir_reg(IR_RCX), ir_imm(0), id == X86_INS_JRCXZ ? 64 : 32);
+	} else if (cc == CC_NONE) {
+		ok = false;
+	} else {
+		switch (c->fs.kind) {
+		case FK_SUB: ok = cond_on_sub(c, cc, fw, true, &o); break;
+		case FK_DEC: ok = cond_on_sub(c, cc, fw, false, &o); break;
+		case FK_ADD: ok = cond_on_add(c, cc, fw, true, &o); break;
+		case FK_INC: ok = cond_on_add(c, cc, fw, false, &o); break;
+		case FK_LOGIC: ok = cond_on_result(c, cc, ir_reg(IR_FA), fw, true, &o); break;
+		case FK_ZS: ok = cond_on_result(c, cc, ir_reg(IR_FA), fw, false, &o); break;
+		case FK_BT:
+			ok = (cc == CC_B || cc == CC_AE) &&
+			     out(&o, cc == CC_B ? IR_TSTNZ : IR_TSTZ, ir_reg(IR_FA), ir_imm(1), 64);
+			break;
+		default: ok = false; break;
+		}
+	}
+	if (!ok)
+		return false;
+	*cond = o.cond;
+	*a = o.a;
+	*b = o.b;
+	*w = o.w;
+	return true;
+}
+
+/* 0 or 1: the carry flag, for adc/sbb. */
+static bool carry_value(struct lift_ctx *c, struct ir_val *cf)
+{
+	struct ir_insn *sel;
+	enum ir_cond cond;
+	struct ir_val a, b;
+	uint8_t w;
+	int t;
+
+	if (!x86_cond(c, X86_INS_JB, &cond, &a, &b, &w))
+		return false;
+	t = lift_temp(c);
+	sel = lift_emit(c, IR_SELECT);
+	if (sel) {
+		*sel = (struct ir_insn){ .op = IR_SELECT, .dst = t, .cond = (uint8_t)cond, .a = a, .b = b,
+					 .c = ir_imm(1), .d = ir_imm(0), .w = w, .x86_addr = sel->x86_addr };
+	}
+	*cf = ir_reg(t);
+	return true;
+}
+
+/* ---- Instruction groups --------------------------------------------------- */
+
+static void lift_binary(struct lift_ctx *c, enum ir_op op, enum fkind kind)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0];
+	int w = op_width(d);
+	struct ir_val a = x86_read_op(c, d, w);
+	struct ir_val b = x86_read_op(c, &x->operands[1], w);
+	struct ir_val r;
+
+	if (OPERAND_FAILED(c))
+		return;
+	r = alu_tmp(c, op, a, b, alu_width(w));
+	set_flags(c, kind, w, kind == FK_LOGIC ? r : a, b);
+	write_op(c, d, w, r);
+}
+
+static void lift_adc_sbb(struct lift_ctx *c, bool sub)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0];
+	int w = op_width(d);
+	struct ir_val a, b, cf, r;
+
+	if (!carry_value(c, &cf)) {
+		lift_fallback(c, KOFF_STAT_PASS_FLAGS, "%s after flags koff does not model", c->in->mnemonic);
+		return;
+	}
+	a = x86_read_op(c, d, w);
+	b = x86_read_op(c, &x->operands[1], w);
+	if (OPERAND_FAILED(c))
+		return;
+	r = alu_tmp(c, sub ? IR_SUB : IR_ADD, a, b, alu_width(w));
+	r = alu_tmp(c, sub ? IR_SUB : IR_ADD, r, cf, alu_width(w));
+	c->fs = (struct fstate){ FK_NONE, 0 };
+	write_op(c, d, w, r);
+}
+
+static void lift_compare(struct lift_ctx *c, bool is_test)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	int w = op_width(&x->operands[0]);
+	struct ir_val a = x86_read_op(c, &x->operands[0], w);
+	struct ir_val b = x86_read_op(c, &x->operands[1], w);
+
+	if (OPERAND_FAILED(c))
+		return;
+	if (is_test)
+		set_flags(c, FK_LOGIC, w, c->flags_live ? alu_tmp(c, IR_AND, a, b, alu_width(w)) : a, b);
+	else
+		set_flags(c, FK_SUB, w, a, b);
+}
+
+static void lift_unary(struct lift_ctx *c)
+{
+	const cs_x86_op *d = &c->in->detail->x86.operands[0];
+	int w = op_width(d);
+	struct ir_val a = x86_read_op(c, d, w), r;
+
+	if (OPERAND_FAILED(c))
+		return;
+	switch (c->in->id) {
+	case X86_INS_NOT:
+		r = alu_tmp(c, IR_XOR, a, ir_imm(-1), alu_width(w));
+		break;
+	case X86_INS_NEG:
+		r = alu_tmp(c, IR_NEG, ir_imm(0), a, alu_width(w));
+		set_flags(c, FK_SUB, w, ir_imm(0), a);
+		break;
+	case X86_INS_INC:
+		r = alu_tmp(c, IR_ADD, a, ir_imm(1), alu_width(w));
+		set_flags(c, FK_INC, w, a, ir_imm(1));
+		break;
+	default: /* DEC */
+		r = alu_tmp(c, IR_SUB, a, ir_imm(1), alu_width(w));
+		set_flags(c, FK_DEC, w, a, ir_imm(1));
+		break;
+	}
+	write_op(c, d, w, r);
+}
+
+static void lift_shift(struct lift_ctx *c)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0];
+	int w = op_width(d), aw = alu_width(w);
+	int64_t cmask = w == 64 ? 63 : 31;
+	struct ir_val a = x86_read_op(c, d, w), n, r;
+	enum ir_op op;
+	bool var;
+
+	if (OPERAND_FAILED(c))
+		return;
+	/* "shl eax" without a count operand shifts by one. */
+	n = x->op_count > 1 ? x86_read_op(c, &x->operands[1], 8) : ir_imm(1);
+	var = n.reg != IR_NONE;
+	if (!var && (n.imm & cmask) == 0)
+		return;		/* a zero count changes nothing, not even flags */
+	n = var ? alu_tmp(c, IR_AND, n, ir_imm(cmask), 64) : ir_imm(n.imm & cmask);
+	switch (c->in->id) {
+	case X86_INS_SHL: case X86_INS_SAL:
+		op = IR_SHL;
+		break;
+	case X86_INS_SHR:
+		op = IR_LSHR;
+		a = zext(c, a, w);
+		break;
+	default: /* SAR */
+		op = IR_ASHR;
+		if (w < 32) {
+			a = sext(c, a, w);
+			aw = 64;
+		}
+		break;
+	}
+	r = alu_tmp(c, op, a, n, aw);
+	/* A variable count may be zero at run time, leaving the old flags. */
+	if (var)
+		c->fs = (struct fstate){ FK_NONE, 0 };
+	else
+		set_flags(c, FK_ZS, w, r, ir_imm(0));
+	write_op(c, d, w, r);
+}
+
+static void lift_rotate(struct lift_ctx *c)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0];
+	int w = op_width(d);
+	struct ir_val a, n, hi, lo;
+	int64_t k;
+
+	n = x->op_count > 1 ? x86_read_op(c, &x->operands[1], 8) : ir_imm(1);
+	if (n.reg != IR_NONE) {
+		unsupported(c);	/* variable rotates: rare in handlers */
+		return;
+	}
+	k = (n.imm & (w == 64 ? 63 : 31)) % w;
+	c->fs = (struct fstate){ FK_NONE, 0 };	/* CF/OF change, ZF/SF do not: keep it simple */
+	if (k == 0)
+		return;
+	if (c->in->id == X86_INS_ROR)
+		k = w - k;
+	a = zext(c, x86_read_op(c, d, w), w);
+	if (OPERAND_FAILED(c))
+		return;
+	hi = alu_tmp(c, IR_SHL, a, ir_imm(k), 64);
+	lo = alu_tmp(c, IR_LSHR, a, ir_imm(w - k), 64);
+	write_op(c, d, w, alu_tmp(c, IR_OR, hi, lo, 64));
+}
+
+/* mul/imul with one operand: rdx:rax = rax * src. */
+static void lift_widening_mul(struct lift_ctx *c, bool is_signed)
+{
+	const cs_x86_op *s = &c->in->detail->x86.operands[0];
+	int w = op_width(s);
+	struct ir_val b = x86_read_op(c, s, w), a = ir_reg(IR_RAX), p;
+
+	if (OPERAND_FAILED(c))
+		return;
+	c->fs = (struct fstate){ FK_NONE, 0 };
+	if (w == 64) {
+		struct ir_val hi = alu_tmp(c, is_signed ? IR_MULHS : IR_MULHU, a, b, 64);
+
+		alu(c, IR_MUL, IR_RAX, a, b, 64);
+		mov(c, IR_RDX, hi);
+	} else if (w == 32) {
+		p = alu_tmp(c, IR_MUL, extend(c, a, 32, is_signed), extend(c, b, 32, is_signed), 64);
+		alu(c, IR_ZEXT, IR_RAX, ir_imm(0), p, 32);
+		alu(c, IR_LSHR, IR_RDX, p, ir_imm(32), 64);
+	} else {
+		unsupported(c);
+	}
+}
+
+static void lift_imul(struct lift_ctx *c)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0];
+	int w = op_width(d);
+	struct ir_val a, b;
+
+	if (x->op_count == 1) {
+		lift_widening_mul(c, true);
+		return;
+	}
+	a = x86_read_op(c, x->op_count == 3 ? &x->operands[1] : d, w);
+	b = x86_read_op(c, x->op_count == 3 ? &x->operands[2] : &x->operands[1], w);
+	if (OPERAND_FAILED(c))
+		return;
+	c->fs = (struct fstate){ FK_NONE, 0 };
+	write_op(c, d, w, alu_tmp(c, IR_MUL, a, b, alu_width(w)));
+}
+
+/* Branch to a fallback block when cond(a, b) holds; continue otherwise. */
+static void fallback_if(struct lift_ctx *c, enum ir_cond cond, struct ir_val a, struct ir_val b, int w,
+			enum koff_stat reason, const char *why)
+{
+	int fb = lift_new_block(c), cont = lift_new_block(c);
+	struct ir_insn *br = lift_emit(c, IR_BR);
+
+	if (br) {
+		br->cond = (uint8_t)cond;
+		br->a = a;
+		br->b = b;
+		br->w = (uint8_t)w;
+		br->t = fb;
+		br->f = cont;
+	}
+	lift_set_block(c, fb);
+	lift_fallback(c, reason, "%s", why);
+	lift_set_block(c, cont);
+}
+
+/* div/idiv: x86 faults on a zero divisor and on a quotient that does not
+ * fit; koff falls back there (and when rdx is more than an extension of
+ * rax, which BPF's 64-bit division cannot express). */
+static void lift_div(struct lift_ctx *c, bool is_signed)
+{
+	const cs_x86_op *s = &c->in->detail->x86.operands[0];
+	int w = op_width(s);
+	struct ir_val d = x86_read_op(c, s, w), hi, a;
+	enum ir_op q = is_signed ? IR_SDIV : IR_UDIV, r = is_signed ? IR_SMOD : IR_UMOD;
+
+	if (OPERAND_FAILED(c))
+		return;
+	if (w != 64 && w != 32) {
+		unsupported(c);
+		return;
+	}
+	c->fs = (struct fstate){ FK_NONE, 0 };
+	/* Freeze the divisor: it may be rdx or rax, which we overwrite. */
+	d = alu_tmp(c, IR_MOV, ir_imm(0), d, 64);
+	fallback_if(c, IR_EQ, d, ir_imm(0), w, KOFF_STAT_PASS_DIV, "division by zero");
+	if (is_signed) {
+		hi = alu_tmp(c, IR_ASHR, ir_reg(IR_RAX), ir_imm(w - 1), w);
+		fallback_if(c, IR_NE, ir_reg(IR_RDX), hi, w, KOFF_STAT_PASS_DIV,
+			    "dividend wider than rax");
+		/* INT_MIN / -1 overflows */
+		a = w == 64 ? ir_reg(IR_RAX) : sext(c, ir_reg(IR_RAX), 32);
+		a = alu_tmp(c, IR_XOR, a, ir_imm(w == 64 ? INT64_MIN : INT32_MIN), 64);
+		d = w == 64 ? d : sext(c, d, 32);
+		{
+			struct ir_val both = alu_tmp(c, IR_ADD, d, ir_imm(1), 64);
+
+			both = alu_tmp(c, IR_OR, both, a, 64);
+			fallback_if(c, IR_EQ, both, ir_imm(0), 64, KOFF_STAT_PASS_DIV,
+				    "division overflow (INT_MIN / -1)");
+		}
+	} else {
+		fallback_if(c, IR_NE, ir_reg(IR_RDX), ir_imm(0), w, KOFF_STAT_PASS_DIV,
+			    "dividend wider than rax");
+	}
+	{
+		struct ir_val quo = alu_tmp(c, q, ir_reg(IR_RAX), d, w);
+
+		alu(c, r, IR_RDX, ir_reg(IR_RAX), d, w);
+		mov(c, IR_RAX, quo);
+	}
+}
+
+static void lift_select_cc(struct lift_ctx *c, bool is_cmov)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0];
+	int w = op_width(d);
+	struct ir_val t, f;
+	struct ir_insn *sel;
+	enum ir_cond cond;
+	struct ir_val a, b;
+	uint8_t cw;
+	int dst;
+
+	if (!x86_cond(c, c->in->id, &cond, &a, &b, &cw)) {
+		lift_fallback(c, KOFF_STAT_PASS_FLAGS, "%s after flags koff does not model", c->in->mnemonic);
+		return;
+	}
+	t = is_cmov ? x86_read_op(c, &x->operands[1], w) : ir_imm(1);
+	f = is_cmov ? x86_read_op(c, d, w) : ir_imm(0);
+	if (OPERAND_FAILED(c))
+		return;
+	dst = lift_temp(c);
+	sel = lift_emit(c, IR_SELECT);
+	if (sel) {
+		sel->dst = dst;
+		sel->cond = (uint8_t)cond;
+		sel->a = a;
+		sel->b = b;
+		sel->w = cw;
+		sel->c = t;
+		sel->d = f;
+	}
+	write_op(c, d, w, ir_reg(dst));
+}
+
+static void lift_lea(struct lift_ctx *c)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0];
+	struct maddr m;
+
+	if (!mem_addr(c, &x->operands[1], &m))
+		return;
+	if (m.base.reg == IR_NONE)
+		write_op(c, d, op_width(d), ir_imm(m.disp));
+	else if (m.disp == 0)
+		write_op(c, d, op_width(d), m.base);
+	else
+		write_op(c, d, op_width(d), alu_tmp(c, IR_ADD, m.base, ir_imm(m.disp), 64));
+}
+
+static void lift_push(struct lift_ctx *c)
+{
+	const cs_x86_op *s = &c->in->detail->x86.operands[0];
+	struct ir_val v = x86_read_op(c, s, 64);
+	struct maddr m = { .base = ir_reg(IR_RSP), .disp = 0, .region = IR_REG_STACK };
+
+	if (OPERAND_FAILED(c))
+		return;
+	if (op_width(s) != 64 && s->type != X86_OP_IMM) {
+		unsupported(c);
+		return;
+	}
+	if (v.reg == IR_RSP)
+		v = alu_tmp(c, IR_MOV, ir_imm(0), v, 64);
+	alu(c, IR_SUB, IR_RSP, ir_reg(IR_RSP), ir_imm(8), 64);
+	store(c, &m, v, 8);
+}
+
+static void lift_pop(struct lift_ctx *c)
+{
+	const cs_x86_op *d = &c->in->detail->x86.operands[0];
+	struct maddr m = { .base = ir_reg(IR_RSP), .disp = 0, .region = IR_REG_STACK };
+	struct ir_val v = load(c, &m, 8);
+
+	alu(c, IR_ADD, IR_RSP, ir_reg(IR_RSP), ir_imm(8), 64);
+	write_op(c, d, 64, v);
+}
+
+static void lift_leave(struct lift_ctx *c)
+{
+	struct maddr m = { .base = ir_reg(IR_RSP), .disp = 0, .region = IR_REG_STACK };
+
+	mov(c, IR_RSP, ir_reg(IR_RBP));
+	mov(c, IR_RBP, load(c, &m, 8));
+	alu(c, IR_ADD, IR_RSP, ir_reg(IR_RSP), ir_imm(8), 64);
+}
+
+static void lift_extend_move(struct lift_ctx *c, bool sign)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0], *s = &x->operands[1];
+	int sw = op_width(s);
+	struct ir_val v = x86_read_op(c, s, sw);
+
+	if (OPERAND_FAILED(c))
+		return;
+	write_op(c, d, op_width(d), extend(c, v, sw, sign));
+}
+
+static void lift_xchg(struct lift_ctx *c)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	int w = op_width(&x->operands[0]);
+	struct ir_val a = x86_read_op(c, &x->operands[0], w);
+	struct ir_val b = x86_read_op(c, &x->operands[1], w);
+
+	if (OPERAND_FAILED(c))
+		return;
+	a = alu_tmp(c, IR_MOV, ir_imm(0), a, 64);
+	b = alu_tmp(c, IR_MOV, ir_imm(0), b, 64);
+	write_op(c, &x->operands[0], w, b);
+	write_op(c, &x->operands[1], w, a);
+}
+
+static void lift_bt(struct lift_ctx *c)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	int w = op_width(&x->operands[0]);
+	struct ir_val a, n;
+
+	if (x->operands[0].type != X86_OP_REG) {
+		unsupported(c);	/* bt on memory addresses a bit string */
+		return;
+	}
+	a = x86_read_op(c, &x->operands[0], w);
+	n = x86_read_op(c, &x->operands[1], w);
+	n = n.reg == IR_NONE ? ir_imm(n.imm & (w - 1)) : alu_tmp(c, IR_AND, n, ir_imm(w - 1), 64);
+	if (w < 64)
+		a = zext(c, a, w);
+	c->fs = (struct fstate){ FK_BT, (uint8_t)w };
+	if (c->flags_live)
+		mov(c, IR_FA, alu_tmp(c, IR_LSHR, a, n, 64));
+}
+
+void x86_lift_insn(struct lift_ctx *c)
+{
+	const cs_insn *in = c->in;
+	const cs_x86 *x = &in->detail->x86;
+
+	switch (in->id) {
+	case X86_INS_NOP: case X86_INS_ENDBR64: case X86_INS_PREFETCHT0: case X86_INS_PREFETCH:
+		return;
+	case X86_INS_MOV: case X86_INS_MOVABS:
+		write_op(c, &x->operands[0], op_width(&x->operands[0]),
+			 x86_read_op(c, &x->operands[1], op_width(&x->operands[0])));
+		return;
+	case X86_INS_MOVZX: lift_extend_move(c, false); return;
+	case X86_INS_MOVSX: case X86_INS_MOVSXD: lift_extend_move(c, true); return;
+	case X86_INS_LEA: lift_lea(c); return;
+	case X86_INS_ADD: lift_binary(c, IR_ADD, FK_ADD); return;
+	case X86_INS_SUB: lift_binary(c, IR_SUB, FK_SUB); return;
+	case X86_INS_AND: lift_binary(c, IR_AND, FK_LOGIC); return;
+	case X86_INS_OR: lift_binary(c, IR_OR, FK_LOGIC); return;
+	case X86_INS_XOR: lift_binary(c, IR_XOR, FK_LOGIC); return;
+	case X86_INS_ADC: lift_adc_sbb(c, false); return;
+	case X86_INS_SBB: lift_adc_sbb(c, true); return;
+	case X86_INS_CMP: lift_compare(c, false); return;
+	case X86_INS_TEST: lift_compare(c, true); return;
+	case X86_INS_NOT: case X86_INS_NEG: case X86_INS_INC: case X86_INS_DEC: lift_unary(c); return;
+	case X86_INS_SHL: case X86_INS_SAL: case X86_INS_SHR: case X86_INS_SAR: lift_shift(c); return;
+	case X86_INS_ROL: case X86_INS_ROR: lift_rotate(c); return;
+	case X86_INS_IMUL: lift_imul(c); return;
+	case X86_INS_MUL: lift_widening_mul(c, false); return;
+	case X86_INS_DIV: lift_div(c, false); return;
+	case X86_INS_IDIV: lift_div(c, true); return;
+	case X86_INS_PUSH: lift_push(c); return;
+	case X86_INS_POP: lift_pop(c); return;
+	case X86_INS_LEAVE: lift_leave(c); return;
+	case X86_INS_XCHG: lift_xchg(c); return;
+	case X86_INS_BT: lift_bt(c); return;
+	case X86_INS_CDQE: alu(c, IR_SEXT, IR_RAX, ir_imm(0), ir_reg(IR_RAX), 32); return;
+	case X86_INS_CWDE: alu(c, IR_ZEXT, IR_RAX, ir_imm(0), sext(c, ir_reg(IR_RAX), 16), 32); return;
+	case X86_INS_CQO: alu(c, IR_ASHR, IR_RDX, ir_reg(IR_RAX), ir_imm(63), 64); return;
+	case X86_INS_CDQ: alu(c, IR_ASHR, IR_RDX, ir_reg(IR_RAX), ir_imm(31), 32); return;
+	case X86_INS_BSWAP: {
+		int w = op_width(&x->operands[0]);
+
+		write_op(c, &x->operands[0], w, alu_tmp(c, IR_BSWAP, ir_imm(0), x86_read_op(c, &x->operands[0], w), w));
+		return;
+	}
+	default:
+		break;
+	}
+	if (cc_of(in->id) != CC_NONE && in->mnemonic[0] == 's') {
+		lift_select_cc(c, false);
+		return;
+	}
+	if (cc_of(in->id) != CC_NONE && in->mnemonic[0] == 'c') {
+		lift_select_cc(c, true);
+		return;
+	}
+	unsupported(c);
+}

@@ -1,0 +1,82 @@
+/* driver.h - one koff-link run: its options, inputs and outputs.  Every
+ * pass takes this context; nothing else is global. */
+#ifndef KOFF_DRIVER_H
+#define KOFF_DRIVER_H
+
+#include <stdbool.h>
+
+#include "decode.h"
+#include "elfobj.h"
+#include "emit.h"
+#include "ir.h"
+#include "koff.h"
+#include "layout.h"
+#include "verify.h"
+
+struct koff_options {
+	const char *output;		/* -o */
+	const char *entry;		/* --entry, default handle_request */
+	int udp_port;			/* --udp-port, 0 = every UDP datagram */
+	unsigned resp_cap;		/* --resp-cap */
+	unsigned loop_cap;		/* --loop-cap, 0 = choose (largest the verifier takes) */
+	bool verify;			/* load into the kernel at link time (default when allowed) */
+	bool offload;			/* --no-offload clears it */
+	bool explain;			/* --explain */
+	bool dump_ir;			/* --dump-ir */
+	const char **link_args;		/* everything for the system linker, in order */
+	int nlink_args;
+	const char *object;		/* the input object holding the entry */
+};
+
+/* A source-level place where the offload gives up. */
+struct fallback_site {
+	uint64_t va;
+	int reason;			/* enum koff_stat */
+	const char *why;
+	char where[160];		/* "handle_request+0x1a (dns.c:123)" */
+};
+
+struct koff_ctx {
+	struct koff_options opt;
+	struct koff_error err;
+	/* temporary outputs, renamed into place at the very end */
+	char tmp_exe[4096], tmp_bpf[4096], tmp_json[4096];
+	char out_bpf[4096], out_json[4096];
+	/* the input */
+	struct obj_file *obj;
+	struct layout lay;
+	struct decoder dec;
+	uint64_t entry_va;
+	/* the offload */
+	bool offloaded;
+	char not_offloaded_why[512];
+	struct ir_func *ir;
+	int ir_blocks_before_guards;
+	struct bpf_emit prog;
+	struct bpf_verdict verdict;
+	bool verified;			/* the kernel accepted it here */
+	char verify_note[600];		/* why verification was skipped, if it was */
+	unsigned loop_cap_used;
+	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
+	int nforced, capforced;
+	struct fallback_site *sites;
+	int nsites, capsites;
+	char attempts[1024];		/* verifier attempts, for the report */
+};
+
+/* options.c */
+int options_parse(struct koff_ctx *ctx, int argc, char **argv);
+/* link.c: the system linker writes the executable to ctx->tmp_exe. */
+int link_executable(struct koff_ctx *ctx);
+/* offload.c: lift, generate, verify; fills ctx->prog, ctx->sites. */
+int offload_build(struct koff_ctx *ctx);
+/* report.c */
+int report_write_json(struct koff_ctx *ctx);
+void report_explain(struct koff_ctx *ctx, void *FILE_stream);
+/* main.c: move temporary outputs into place, or remove them. */
+int outputs_commit(struct koff_ctx *ctx);
+void outputs_discard(struct koff_ctx *ctx);
+/* where.c: "func+0x1a (file.c:12)" for a code address. */
+void describe_address(struct koff_ctx *ctx, uint64_t va, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,46 @@
+/* link.c - the executable itself: the system compiler driver links the
+ * objects and arguments exactly as `cc ... -o OUT` would. */
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+extern char **environ;
+
+static const char *linker_driver(void)
+{
+	const char *cc = getenv("KOFF_CC");
+
+	return cc && *cc ? cc : "cc";
+}
+
+int link_executable(struct koff_ctx *ctx)
+{
+	const struct koff_options *o = &ctx->opt;
+	char **argv = calloc((size_t)o->nlink_args + 4, sizeof(char *));
+	const char *cc = linker_driver();
+	int status, n = 0, rc;
+	pid_t pid;
+
+	if (!argv)
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	argv[n++] = (char *)cc;
+	for (int i = 0; i < o->nlink_args; i++)
+		argv[n++] = (char *)o->link_args[i];
+	argv[n++] = "-o";
+	argv[n++] = ctx->tmp_exe;
+	rc = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
+	free(argv);
+	if (rc)
+		return koff_fail(&ctx->err, -rc, "cannot run the system linker '%s': %s", cc, strerror(rc));
+	if (waitpid(pid, &status, 0) < 0)
+		return koff_fail(&ctx->err, -errno, "waiting for '%s': %s", cc, strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return koff_fail(&ctx->err, -EINVAL, "the system linker '%s' failed (its messages are above)", cc);
+	return 0;
+}

@@ -1,0 +1,219 @@
+/* offload.c - from the handler's machine code to a verified XDP program:
+ * lift, bound the loops, generate eBPF, write the object, let the kernel's
+ * verifier judge it, and answer its complaints by falling back earlier or
+ * capping loops lower until it accepts (or refuse, with the reason). */
+#include <elf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpfobj.h"
+#include "codegen.h"
+#include "driver.h"
+#include "koff_abi.h"
+#include "lift.h"
+
+#define MAX_ATTEMPTS 12
+
+static const unsigned default_caps[] = { 1024, 256, 64, 16 };
+
+/* Open the object and check the entry: errors here are the user's input. */
+static int open_input(struct koff_ctx *ctx)
+{
+	const struct obj_symbol *sym;
+	int rc;
+
+	rc = obj_open(ctx->opt.object, &ctx->obj, &ctx->err);
+	if (rc)
+		return rc;
+	sym = obj_find_symbol(ctx->obj, ctx->opt.entry);
+	if (!sym || sym->type != STT_FUNC)
+		return koff_fail(&ctx->err, -ENOENT, "%s: no such function in %s", ctx->opt.entry,
+				 ctx->opt.object);
+	rc = obj_check_handler(ctx->obj, ctx->opt.entry, &ctx->err);
+	if (rc)
+		return rc;
+	rc = layout_build(ctx->obj, &ctx->lay, &ctx->err);
+	if (rc)
+		return rc;
+	rc = decoder_init(&ctx->dec, &ctx->lay, &ctx->err);
+	if (rc)
+		return rc;
+	ctx->entry_va = layout_symbol_va(&ctx->lay, (int)(sym - ctx->obj->syms));
+	return 0;
+}
+
+static bool has_return(const struct ir_func *fn)
+{
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			if (fn->blocks[b].insns[i].op == IR_RET)
+				return true;
+	return false;
+}
+
+/* Lift and generate once, with the current loop cap and forced fallbacks. */
+static int generate(struct koff_ctx *ctx, unsigned loop_cap)
+{
+	struct lift_opts lo = { .max_depth = 8, .max_blocks = 20000, .forced = ctx->forced_fallbacks,
+				.nforced = ctx->nforced };
+	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
+				   .loop_cap = loop_cap };
+	int rc;
+
+	ir_func_free(ctx->ir);
+	ctx->ir = NULL;
+	emit_free(&ctx->prog);
+	emit_init(&ctx->prog);
+	rc = lift_handler(&ctx->lay, &ctx->dec, ctx->entry_va, ctx->opt.entry, &lo, &ctx->ir, &ctx->err);
+	if (rc)
+		return rc;
+	ctx->ir_blocks_before_guards = ctx->ir->nblocks;
+	rc = loops_guard(ctx->ir, &ctx->err);
+	if (rc)
+		return rc;
+	ctx->ir->loop_cap = loop_cap;
+	ctx->ir->rodata_size = ctx->lay.rodata_size;
+	ctx->ir->rodata = malloc(ctx->lay.rodata_size ? ctx->lay.rodata_size : 1);
+	if (!ctx->ir->rodata)
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	memcpy(ctx->ir->rodata, ctx->lay.rodata, ctx->lay.rodata_size);
+	if (ctx->opt.dump_ir)
+		ir_dump(ctx->ir, stderr);
+	rc = codegen_program(ctx->ir, &co, &ctx->prog, &ctx->err);
+	if (rc)
+		return rc;
+	return bpfobj_write(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size, &ctx->err);
+}
+
+static bool too_complex(const struct bpf_verdict *v)
+{
+	return v->log && (strstr(v->log, "too large") || strstr(v->log, "too complex") ||
+			  strstr(v->log, "processed 1000001") || strstr(v->log, "combined stack"));
+}
+
+static int force_fallback_at(struct koff_ctx *ctx, uint64_t va)
+{
+	for (int i = 0; i < ctx->nforced; i++)
+		if (ctx->forced_fallbacks[i] == va)
+			return -EEXIST;	/* already tried: the complaint is elsewhere */
+	if (koff_grow(&ctx->forced_fallbacks, &ctx->capforced, ctx->nforced, sizeof(uint64_t)))
+		return -ENOMEM;
+	ctx->forced_fallbacks[ctx->nforced++] = va;
+	return 0;
+}
+
+static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
+{
+	size_t n = strlen(ctx->attempts);
+	va_list ap;
+
+	if (n + 2 >= sizeof(ctx->attempts))
+		return;
+	if (n)
+		ctx->attempts[n++] = ';', ctx->attempts[n++] = ' ', ctx->attempts[n] = 0;
+	va_start(ap, fmt);
+	vsnprintf(ctx->attempts + n, sizeof(ctx->attempts) - n, fmt, ap);
+	va_end(ap);
+}
+
+/* One verifier round: 1 = accepted or not checkable, 0 = try again, <0 = refuse. */
+static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
+{
+	struct koff_error verr = { 0 };
+	int rc;
+
+	bpf_verdict_free(&ctx->verdict);
+	rc = bpf_verify_object(ctx->tmp_bpf, &ctx->verdict, &verr);
+	if (rc == 0) {
+		ctx->verified = true;
+		note_attempt(ctx, "loop cap %u: accepted, %u insns processed", ctx->loop_cap_used,
+			     ctx->verdict.processed_insns);
+		return 1;
+	}
+	if (rc == -EPERM && !ctx->verdict.loaded && strstr(verr.msg, "cannot load BPF here")) {
+		snprintf(ctx->verify_note, sizeof(ctx->verify_note), "not verified: %s", verr.msg);
+		return 1;
+	}
+	note_attempt(ctx, "loop cap %u: rejected (%.120s)", ctx->loop_cap_used, verr.msg);
+	if (too_complex(&ctx->verdict) && (int)*cap_index + 1 < ncaps) {
+		(*cap_index)++;
+		return 0;
+	}
+	if (ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n &&
+	    ctx->prog.origin[ctx->verdict.fail_insn]) {
+		uint64_t va = ctx->prog.origin[ctx->verdict.fail_insn];
+
+		if (force_fallback_at(ctx, va) == 0)
+			return 0;
+	}
+	return koff_fail(&ctx->err, rc, "the verifier rejects the offload: %s", verr.msg);
+}
+
+static void collect_sites(struct koff_ctx *ctx)
+{
+	const struct ir_func *fn = ctx->ir;
+
+	for (int b = 0; b < fn->nblocks; b++) {
+		const struct ir_insn *t = &fn->blocks[b].insns[fn->blocks[b].ninsns - 1];
+		struct fallback_site *s;
+
+		if (t->op != IR_FALLBACK)
+			continue;
+		/* One line per (address, reason): inlined copies repeat them. */
+		for (int i = 0; i < ctx->nsites; i++)
+			if (ctx->sites[i].va == t->x86_addr && ctx->sites[i].reason == t->imm)
+				goto next;
+		if (koff_grow(&ctx->sites, &ctx->capsites, ctx->nsites, sizeof(*ctx->sites)))
+			return;
+		s = &ctx->sites[ctx->nsites++];
+		s->va = t->x86_addr;
+		s->reason = (int)t->imm;
+		s->why = t->why;
+		describe_address(ctx, t->x86_addr, s->where, sizeof(s->where));
+next:;
+	}
+}
+
+int offload_build(struct koff_ctx *ctx)
+{
+	unsigned caps_user[1] = { ctx->opt.loop_cap };
+	const unsigned *caps = ctx->opt.loop_cap ? caps_user : default_caps;
+	int ncaps = ctx->opt.loop_cap ? 1 : (int)KOFF_ARRAY_SIZE(default_caps);
+	unsigned cap_index = 0;
+	int rc;
+
+	rc = open_input(ctx);
+	if (rc)
+		return rc;
+	for (int attempt = 0;; attempt++) {
+		ctx->loop_cap_used = caps[cap_index];
+		rc = generate(ctx, caps[cap_index]);
+		if (rc)
+			return rc;
+		if (!ctx->opt.verify) {
+			snprintf(ctx->verify_note, sizeof(ctx->verify_note), "not verified: --no-verify");
+			break;
+		}
+		if (attempt >= MAX_ATTEMPTS)
+			return koff_fail(&ctx->err, -E2BIG, "the verifier still rejects the offload after %d attempts",
+					 MAX_ATTEMPTS);
+		rc = judge(ctx, &cap_index, ncaps);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			break;
+	}
+	collect_sites(ctx);
+	if (!has_return(ctx->ir)) {
+		snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why),
+			 "every path of %s falls back to userspace", ctx->opt.entry);
+		return 0;
+	}
+	ctx->offloaded = true;
+	return 0;
+}

@@ -1,0 +1,124 @@
+/* options.c - koff-link's command line.  Options it does not know go to the
+ * system linker untouched, like any linker wrapper. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+
+static const char usage[] =
+	"usage: koff-link [options] OBJECT.o [more objects and linker arguments] -o OUT\n"
+	"Links OUT like cc would, and offloads the UDP request handler to XDP:\n"
+	"writes OUT, OUT.bpf.o (XDP program) and OUT.koff.json (manifest and report).\n"
+	"  -o OUT            the executable to write (required)\n"
+	"  --entry NAME      the handler (default handle_request); DWARF must show\n"
+	"                    long NAME(const unsigned char *, unsigned long, unsigned char *, unsigned long)\n"
+	"  --udp-port N      only UDP datagrams to port N reach the handler (default: all)\n"
+	"  --resp-cap N      the reply buffer size the server passes as cap (default 1472)\n"
+	"  --loop-cap N      iterations allowed per loop and request (default: the largest\n"
+	"                    the verifier accepts, from 1024 down)\n"
+	"  --no-verify       do not load the program into the running kernel at link time\n"
+	"  --no-offload      only link OUT; write no BPF program\n"
+	"  --explain         print what was offloaded, what falls back and why\n"
+	"  --dump-ir         print the lifted IR to stderr\n"
+	"  -h, --help        this text\n";
+
+enum { OPT_ENTRY = 256, OPT_PORT, OPT_CAP, OPT_LOOP, OPT_NOVERIFY, OPT_NOOFFLOAD, OPT_EXPLAIN,
+       OPT_DUMPIR };
+
+static int parse_uint(struct koff_ctx *ctx, const char *opt, const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v > max || s[0] == '-')
+		return koff_fail(&ctx->err, -EINVAL, "%s: '%s' is not a number from 0 to %u", opt, s, max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+static bool is_object(const char *arg)
+{
+	size_t n = strlen(arg);
+
+	return arg[0] != '-' && n > 2 && !strcmp(arg + n - 2, ".o");
+}
+
+static int add_link_arg(struct koff_ctx *ctx, const char *arg, int *cap)
+{
+	if (koff_grow(&ctx->opt.link_args, cap, ctx->opt.nlink_args, sizeof(char *)))
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	ctx->opt.link_args[ctx->opt.nlink_args++] = arg;
+	return 0;
+}
+
+/* Known options are taken out; the rest, in order, is the link line. */
+int options_parse(struct koff_ctx *ctx, int argc, char **argv)
+{
+	struct koff_options *o = &ctx->opt;
+	int cap = 0, rc;
+	unsigned v;
+
+	o->entry = "handle_request";
+	o->resp_cap = 1472;
+	o->verify = true;
+	o->offload = true;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes = true;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			exit(0);
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--entry") || !strcmp(a, "--udp-port") ||
+			   !strcmp(a, "--resp-cap") || !strcmp(a, "--loop-cap")) {
+			if (!val)
+				return koff_fail(&ctx->err, -EINVAL, "%s needs a value (see --help)", a);
+			rc = 0;
+			if (!strcmp(a, "-o"))
+				o->output = val;
+			else if (!strcmp(a, "--entry"))
+				o->entry = val;
+			else if (!strcmp(a, "--udp-port") && !(rc = parse_uint(ctx, a, val, 65535, &v)))
+				o->udp_port = (int)v;
+			else if (!strcmp(a, "--resp-cap") && !(rc = parse_uint(ctx, a, val, IR_RESP_MAX, &v)))
+				o->resp_cap = v;
+			else if (!strcmp(a, "--loop-cap") && !(rc = parse_uint(ctx, a, val, 1u << 20, &v)))
+				o->loop_cap = v;
+			if (rc)
+				return rc;
+			i++;
+			continue;
+		} else if (!strcmp(a, "--no-verify")) {
+			o->verify = false;
+		} else if (!strcmp(a, "--no-offload")) {
+			o->offload = false;
+		} else if (!strcmp(a, "--explain")) {
+			o->explain = true;
+		} else if (!strcmp(a, "--dump-ir")) {
+			o->dump_ir = true;
+		} else if (!strncmp(a, "--", 2) && !strchr(a, '=') && strcmp(a, "--")) {
+			/* Long options of ours that were mistyped should not reach cc. */
+			return koff_fail(&ctx->err, -EINVAL, "unknown option %s (see --help)", a);
+		} else {
+			takes = false;
+		}
+		if (takes)
+			continue;
+		if (is_object(a) && !o->object)
+			o->object = a;	/* the first object; offload.c finds the entry there */
+		if (add_link_arg(ctx, a, &cap))
+			return -ENOMEM;
+	}
+	if (!o->output)
+		return koff_fail(&ctx->err, -EINVAL, "no output: give -o OUT (see --help)");
+	if (!o->object)
+		return koff_fail(&ctx->err, -EINVAL, "no input object (.o) given (see --help)");
+	if (o->resp_cap == 0)
+		return koff_fail(&ctx->err, -EINVAL, "--resp-cap: must be at least 1");
+	return 0;
+}

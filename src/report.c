@@ -1,0 +1,113 @@
+/* report.c - OUT.koff.json, the manifest koff-load and people read, and
+ * the --explain table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "driver.h"
+#include "koff_abi.h"
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_sites(struct koff_ctx *ctx, FILE *f)
+{
+	fputs("  \"fallbacks\": [", f);
+	for (int i = 0; i < ctx->nsites; i++) {
+		const struct fallback_site *s = &ctx->sites[i];
+
+		fprintf(f, "%s\n    {\"address\": \"%#llx\", \"where\": ", i ? "," : "",
+			(unsigned long long)s->va);
+		json_string(f, s->where);
+		fputs(", \"counter\": ", f);
+		json_string(f, koff_stat_name((unsigned)s->reason));
+		fputs(", \"why\": ", f);
+		json_string(f, s->why);
+		fputc('}', f);
+	}
+	fputs(ctx->nsites ? "\n  ]" : "]", f);
+}
+
+static void json_body(struct koff_ctx *ctx, FILE *f)
+{
+	const struct koff_options *o = &ctx->opt;
+
+	fputs("{\n  \"koff\": 1,\n  \"executable\": ", f);
+	json_string(f, o->output);
+	fputs(",\n  \"object\": ", f);
+	json_string(f, o->object);
+	fputs(",\n  \"entry\": ", f);
+	json_string(f, o->entry);
+	fprintf(f, ",\n  \"udp_port\": %d,\n  \"resp_cap\": %u,\n  \"offloaded\": %s", o->udp_port,
+		o->resp_cap, ctx->offloaded ? "true" : "false");
+	if (!ctx->offloaded) {
+		fputs(",\n  \"not_offloaded_because\": ", f);
+		json_string(f, ctx->not_offloaded_why);
+		fputs("\n}\n", f);
+		return;
+	}
+	fputs(",\n  \"bpf_object\": ", f);
+	json_string(f, ctx->out_bpf);
+	fprintf(f, ",\n  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
+		   "\"loop_guards\": %d, \"loop_cap\": %u},\n",
+		KOFF_PROG_NAME, ctx->prog.n, ctx->ir_blocks_before_guards, ctx->ir->nloops,
+		ctx->loop_cap_used);
+	fprintf(f, "  \"verifier\": {\"verified\": %s, \"processed_insns\": %u, \"note\": ",
+		ctx->verified ? "true" : "false", ctx->verdict.processed_insns);
+	json_string(f, ctx->verify_note);
+	fputs(", \"attempts\": ", f);
+	json_string(f, ctx->attempts);
+	fputs("},\n", f);
+	json_sites(ctx, f);
+	fputs("\n}\n", f);
+}
+
+int report_write_json(struct koff_ctx *ctx)
+{
+	FILE *f = fopen(ctx->tmp_json, "w");
+
+	if (!f)
+		return koff_fail(&ctx->err, -errno, "%s: cannot write: %s", ctx->out_json, strerror(errno));
+	json_body(ctx, f);
+	if (fflush(f) || ferror(f)) {
+		fclose(f);
+		return koff_fail(&ctx->err, -EIO, "%s: cannot write: %s", ctx->out_json, strerror(errno));
+	}
+	if (fclose(f))
+		return koff_fail(&ctx->err, -EIO, "%s: cannot write: %s", ctx->out_json, strerror(errno));
+	return 0;
+}
+
+void report_explain(struct koff_ctx *ctx, void *stream)
+{
+	FILE *f = stream;
+
+	fprintf(f, "%s: ", ctx->opt.entry);
+	if (!ctx->offloaded) {
+		fprintf(f, "not offloaded: %s\n", ctx->not_offloaded_why);
+		return;
+	}
+	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
+		ctx->loop_cap_used);
+	if (ctx->verified)
+		fprintf(f, "  verifier: accepted, %u insns processed\n", ctx->verdict.processed_insns);
+	else
+		fprintf(f, "  verifier: %s\n", ctx->verify_note);
+	if (!ctx->nsites)
+		fprintf(f, "  every path runs in XDP (loops past the cap fall back)\n");
+	for (int i = 0; i < ctx->nsites; i++)
+		fprintf(f, "  falls back at %-40s %-11s %s\n", ctx->sites[i].where,
+			koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
+}
