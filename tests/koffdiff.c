@@ -408,7 +408,8 @@ static const char *judge(const struct diff_case *c, const struct options *opts, 
 		return NULL;
 	}
 	if (foreign)
-		return "a packet that is not a request must pass";
+		return "a packet that is not a request must pass (for a koff program: "
+		       "was it linked with --udp-port?)";
 	if (c->native > (long)opts->cap)
 		return "native returned more than cap: only XDP_PASS agrees";
 	if (c->native > 0)

@@ -4,8 +4,9 @@
  * program is measured against (bench/run.sh) and a known-good program for
  * koffdiff (tests/t-diff-harness.sh).
  *
- * -DREF_BREAK_REPLY flips one bit of every reply: a deliberately wrong
- * program that koffdiff must catch. */
+ * Deliberately wrong variants that koffdiff must catch: -DREF_BREAK_REPLY
+ * flips one bit of every reply, -DREF_BREAK_VERDICT drops 12-byte requests
+ * the native handler answers. */
 #define REF_DEFAULT_PORT 7007
 #include "ref_wrap.h"
 
@@ -30,6 +31,10 @@ static __always_inline long ref_handle(const __u8 *req, __u32 len, __u8 *resp, _
 	ref_copy(resp, req, len);
 #ifdef REF_BREAK_REPLY
 	resp[len - 1 < REF_CAP ? len - 1 : 0] ^= 0x10;
+#endif
+#ifdef REF_BREAK_VERDICT
+	if (len == 12)
+		return 0;	/* drops what the native handler answers */
 #endif
 	return (long)len;
 }

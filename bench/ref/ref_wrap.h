@@ -9,6 +9,10 @@
  * (req and resp point into the per-CPU scratch value) and then expands
  * REF_XDP_PROGRAM.
  *
+ * Test variants (tests/t-diff-harness.sh): -DREF_ALWAYS_PASS falls back on
+ * every request; -DREF_BREAK_PASS modifies one-byte requests' frames and
+ * then passes them - wrong, and koffdiff must say so.
+ *
  * Path: Ethernet/IPv4/UDP to the port -> copy the payload (length from the
  * UDP header, never from data_end: NICs pad short frames) to scratch -> run
  * the handler -> > 0: resize the frame, write the reply, swap addresses and
@@ -145,6 +149,15 @@ static __always_inline int ref_serve(struct xdp_md *ctx)
 	if (len > 0 && bpf_xdp_load_bytes(ctx, REF_HDRS, s->req, len))
 		return ref_count(KOFF_STAT_PASS_OTHER, XDP_PASS);
 	long ret = ref_handle(s->req, len, s->resp, REF_CAP);
+#ifdef REF_ALWAYS_PASS	/* a program that falls back on everything */
+	return ref_count(KOFF_STAT_PASS_INSN, XDP_PASS);
+#endif
+#ifdef REF_BREAK_PASS	/* deliberately wrong: touches the frame, then passes */
+	if (len == 1) {
+		udp->check ^= 1;
+		return ref_count(KOFF_STAT_PASS_INSN, XDP_PASS);
+	}
+#endif
 	if (ret <= 0)
 		return ref_count(KOFF_STAT_DROP, XDP_DROP);
 	if (ret > REF_MAX_PAYLOAD)
