@@ -38,7 +38,8 @@
 
 _Static_assert(IR_REQ_OFF == 0 && IR_RESP_OFF == IR_REQ_OFF + IR_REQ_MAX &&
 	       IR_STACK_OFF == IR_RESP_OFF + IR_RESP_MAX &&
-	       IR_SCRATCH_SIZE == IR_STACK_OFF + IR_STACK_SIZE,
+	       IR_PRIV_OFF == IR_STACK_OFF + IR_STACK_SIZE &&
+	       IR_SCRATCH_SIZE == IR_PRIV_OFF + IR_PRIV_SIZE,
 	       "scratch BTF assumes req | resp | stack laid out back to back");
 
 enum out_sec {
@@ -162,22 +163,24 @@ static int add_byte_array(struct btf *btf, const struct btf_base_types *t, int e
 	return btf__add_array(btf, t->array_index_id, elem, n);
 }
 
-/* struct koff_scratch_area { u8 req[]; u8 resp[]; u8 stack[]; }: the
+/* struct koff_scratch_area { u8 req[]; u8 resp[]; u8 stack[]; u8 koff_private[]; }: the
  * regions of include/ir.h, so that a map dump shows them by name. */
 static int add_scratch_value_type(struct btf *btf, const struct btf_base_types *t)
 {
 	int req = add_byte_array(btf, t, t->u8_id, IR_REQ_MAX);
 	int resp = add_byte_array(btf, t, t->u8_id, IR_RESP_MAX);
 	int stack = add_byte_array(btf, t, t->u8_id, IR_STACK_SIZE);
+	int priv = add_byte_array(btf, t, t->u8_id, IR_PRIV_SIZE);
 	int s;
 
-	if (req < 0 || resp < 0 || stack < 0)
+	if (req < 0 || resp < 0 || stack < 0 || priv < 0)
 		return -ENOMEM;
 	s = btf__add_struct(btf, "koff_scratch_area", IR_SCRATCH_SIZE);
 	if (s < 0 ||
 	    btf__add_field(btf, "req", req, IR_REQ_OFF * 8, 0) ||
 	    btf__add_field(btf, "resp", resp, IR_RESP_OFF * 8, 0) ||
-	    btf__add_field(btf, "stack", stack, IR_STACK_OFF * 8, 0))
+	    btf__add_field(btf, "stack", stack, IR_STACK_OFF * 8, 0) ||
+	    btf__add_field(btf, "koff_private", priv, IR_PRIV_OFF * 8, 0))
 		return -ENOMEM;
 	return s;
 }

@@ -23,6 +23,15 @@
 #define TMP_SLOT(i) ((int16_t)(-(XDP_WRAP_STACK + 8 * ((i) + 1))))
 #define FRAME_TOP (XDP_WRAP_STACK + 8 * TMP_SLOTS)
 
+/* The private part of the scratch map value: the request's loop count,
+ * then the laundering slots. */
+#define LOOP_COUNT_OFF ((int16_t)IR_PRIV_OFF)
+#define LAUNDER_OFF ((int16_t)(IR_PRIV_OFF + 8))
+
+#ifndef BPF_JCOND
+#define BPF_JCOND 0xe0	/* may_goto; kernel headers before 6.9 lack it */
+#endif
+
 struct gen {
 	const struct ir_func *fn;
 	const struct codegen_opts *o;
@@ -30,6 +39,10 @@ struct gen {
 	struct regalloc ra;
 	struct xdp_wrap wrap;
 	int *block_label;
+	bool *reachable;		/* per block, with constant branches folded */
+	bool dead;			/* the rest of this block cannot run */
+	int rc;				/* sticky failure */
+	int cur_block;
 	int stub[KOFF_STAT__COUNT];	/* label: mov r0, reason; ja fallback */
 };
 
@@ -320,6 +333,14 @@ static void jump_if(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir
 /* Branch to t when the condition holds, else to f (f = -1: fall through). */
 static void branch(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_val b, int w, int t, int f)
 {
+	if (a.reg == IR_NONE && b.reg == IR_NONE) {
+		/* The verifier refuses code it cannot reach: emit only the taken jump. */
+		if (eval_const(cond, a.imm, b.imm, w))
+			emit_ja(g->e, t);
+		else if (f >= 0)
+			emit_ja(g->e, f);
+		return;
+	}
 	if (cond == IR_TSTZ) {
 		int skip = f >= 0 ? f : emit_label(g->e);
 
@@ -340,6 +361,11 @@ static void gen_select(struct gen *g, const struct ir_insn *in)
 	enum ir_cond cond = in->cond;
 	struct ir_val c = in->c, d = in->d;
 
+	if (in->a.reg == IR_NONE && in->b.reg == IR_NONE) {
+		val_into(g, eval_const(cond, in->a.imm, in->b.imm, in->w) ? c : d, D);
+		dst_done(g, in->dst, D);
+		return;
+	}
 	if (cond == IR_TSTZ) {
 		cond = IR_TSTNZ;
 		c = in->d;
@@ -389,7 +415,7 @@ static void gen_mem_absolute(struct gen *g, const struct ir_insn *in, uint64_t a
 {
 	uint64_t s = in->size;
 
-	if (addr >= IR_SCRATCH_VA && addr + s <= IR_SCRATCH_VA + IR_SCRATCH_SIZE) {
+	if (addr >= IR_SCRATCH_VA && addr + s <= IR_SCRATCH_VA + IR_PRIV_OFF) {
 		uint64_t off = addr - IR_SCRATCH_VA;
 
 		if (off < IR_REQ_MAX) {
@@ -408,6 +434,7 @@ static void gen_mem_absolute(struct gen *g, const struct ir_insn *in, uint64_t a
 		return;
 	}
 	emit_ja(g->e, stub(g, KOFF_STAT_PASS_MEM));
+	g->dead = true;
 }
 
 /* An address known only at run time: find its region, check the bounds,
@@ -418,15 +445,13 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	int req_ok = emit_label(g->e);
 	int64_t disp = in->imm - (int64_t)IR_SCRATCH_VA;
 
-	val_into(g, in->a, R1);
-	if (fits_imm32(disp)) {
-		emit_alu_imm(g->e, 1, BPF_ADD, R1, (int32_t)disp);
-	} else {
-		emit_const64(g->e, R2, (uint64_t)disp);
-		emit_alu_reg(g->e, 1, BPF_ADD, R1, R2);
-	}
+	/* R1 = disp + a, added register to register: `r1 = a; r1 += imm`
+	 * would make R1 a scalar linked to a with a delta, and the verifier
+	 * refuses to add a delta of 2^29 or more to a pointer later. */
+	emit_const64(g->e, R1, (uint64_t)disp);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R2));
 	/* R1 = address - IR_SCRATCH_VA */
-	emit_jmp_imm(g->e, 0, BPF_JGT, R1, IR_SCRATCH_SIZE - s, not_scratch);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, IR_PRIV_OFF - s, not_scratch);
 	check_req_len(g, R1, s, req_ok);
 	emit_bind(g->e, req_ok);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
@@ -434,7 +459,8 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	emit_ja(g->e, done);
 	emit_bind(g->e, not_scratch);
 	if (in->op == IR_LOAD && g->fn->rodata_size >= (size_t)s) {
-		emit_alu_imm(g->e, 1, BPF_ADD, R1, (int32_t)(IR_SCRATCH_VA - IR_RODATA_VA));
+		emit_mov_imm(g->e, R2, (int32_t)(IR_SCRATCH_VA - IR_RODATA_VA));
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R2);
 		emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - s),
 			     stub(g, KOFF_STAT_PASS_MEM));
 		emit_ld_map(g->e, R2, KOFF_MAPID_RODATA, 0);
@@ -457,14 +483,47 @@ static void gen_mem(struct gen *g, const struct ir_insn *in)
 
 /* ---- Control ---------------------------------------------------------------- */
 
-static void gen_loopguard(struct gen *g, const struct ir_insn *in)
+/* Round-trip a vreg through the scratch map: the same value, but one the
+ * verifier knows nothing about. */
+static void launder(struct gen *g, int vreg, int16_t off)
 {
-	int16_t slot = (int16_t)(g->ra.loop_slot0 - 8 * in->imm);
+	struct loc l = loc_of(g, vreg);
+	int r = l.kind == LOC_REG ? l.where : R1;
 
-	emit_ldx(g->e, BPF_DW, R1, R10, slot);
+	if (l.kind == LOC_SLOT)
+		emit_ldx(g->e, BPF_DW, R1, R10, l.where);
+	emit_stx(g->e, BPF_DW, R9, off, r);
+	emit_ldx(g->e, BPF_DW, r, R9, off);
+	if (l.kind == LOC_SLOT)
+		emit_stx(g->e, BPF_DW, R10, l.where, R1);
+}
+
+/* A loop head.  The verifier walks a plain loop once per iteration, with
+ * exact values, and gives up on real parsing loops; so here every live
+ * value is laundered (every memory access is checked at run time anyway),
+ * and a may_goto (kernel 6.9) lets the verifier see that the next
+ * iteration starts from the same state and stop.  The iteration count of
+ * the request lives in the scratch map: past loop_cap, fall back. */
+static void gen_loopguard(struct gen *g, int block)
+{
+	int16_t slot = LAUNDER_OFF;
+
+	for (int v = 0; v < g->fn->nvregs; v++) {
+		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
+			continue;
+		if (slot + 8 > (int16_t)IR_SCRATCH_SIZE) {
+			g->rc = -E2BIG;
+			return;
+		}
+		launder(g, v, slot);
+		slot += 8;
+	}
+	emit_ldx(g->e, BPF_DW, R1, R9, LOOP_COUNT_OFF);
 	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
-	emit_stx(g->e, BPF_DW, R10, slot, R1);
+	emit_stx(g->e, BPF_DW, R9, LOOP_COUNT_OFF, R1);
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
+	/* may_goto: BPF_JMP | BPF_JCOND, src_reg BPF_MAY_GOTO (0). */
+	emit_jmp_imm(g->e, 0, BPF_JCOND, 0, 0, stub(g, KOFF_STAT_PASS_LOOP));
 }
 
 static void gen_switch(struct gen *g, const struct ir_insn *in)
@@ -486,6 +545,8 @@ static void gen_switch(struct gen *g, const struct ir_insn *in)
 
 static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 {
+	if (g->dead)
+		return;
 	g->e->origin_now = in->x86_addr;
 	switch (in->op) {
 	case IR_MOV: case IR_NEG: case IR_ZEXT: case IR_SEXT: case IR_BSWAP:
@@ -501,7 +562,7 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		gen_mem(g, in);
 		break;
 	case IR_LOOPGUARD:
-		gen_loopguard(g, in);
+		gen_loopguard(g, g->cur_block);
 		break;
 	case IR_BR:
 		branch(g, in->cond, in->a, in->b, in->w, g->block_label[in->t],
@@ -558,8 +619,59 @@ static void gen_prologue(struct gen *g)
 			emit_stx(e, BPF_DW, R10, l.where, R0);
 		}
 	}
-	for (int i = 0; i < g->fn->nloops; i++)
-		emit_st_imm(e, BPF_DW, R10, (int16_t)(g->ra.loop_slot0 - 8 * i), 0);
+	if (g->fn->nloops)
+		emit_st_imm(e, BPF_DW, R9, LOOP_COUNT_OFF, 0);
+}
+
+/* Blocks the program can reach, following only the taken side of
+ * branches on constants (codegen folds those). */
+static int mark_reachable(struct gen *g)
+{
+	const struct ir_func *fn = g->fn;
+	int *stack = malloc(sizeof(int) * (fn->nblocks + 1)), sp = 0;
+
+	if (!stack)
+		return -ENOMEM;
+	g->reachable[0] = true;
+	stack[sp++] = 0;
+	while (sp) {
+		const struct ir_block *b = &fn->blocks[stack[--sp]];
+		const struct ir_insn *t = &b->insns[b->ninsns - 1];
+		int succ[2] = { -1, -1 };
+
+		if (t->op == IR_JMP) {
+			succ[0] = t->t;
+		} else if (t->op == IR_BR && t->a.reg == IR_NONE && t->b.reg == IR_NONE) {
+			succ[0] = eval_const(t->cond, t->a.imm, t->b.imm, t->w) ? t->t : t->f;
+		} else if (t->op == IR_BR) {
+			succ[0] = t->t;
+			succ[1] = t->f;
+		} else if (t->op == IR_SWITCH) {
+			for (int i = 0; i < t->ncases; i++) {
+				int s = t->cases[i].target;
+
+				if (!g->reachable[s]) {
+					g->reachable[s] = true;
+					stack[sp++] = s;
+				}
+			}
+		}
+		for (int k = 0; k < 2; k++)
+			if (succ[k] >= 0 && !g->reachable[succ[k]]) {
+				g->reachable[succ[k]] = true;
+				stack[sp++] = succ[k];
+			}
+	}
+	free(stack);
+	return 0;
+}
+
+static int next_reachable(const struct gen *g, int b)
+{
+	for (int n = b + 1; n < g->fn->nblocks; n++)
+		if (g->reachable[n])
+			return n;
+	return -1;
 }
 
 static void gen_stubs(struct gen *g)
@@ -586,7 +698,8 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	if (rc)
 		return rc;
 	g.block_label = calloc(fn->nblocks, sizeof(int));
-	if (!g.block_label) {
+	g.reachable = calloc(fn->nblocks, sizeof(bool));
+	if (!g.block_label || !g.reachable || mark_reachable(&g)) {
 		regalloc_free(&g.ra);
 		return koff_fail(err, -ENOMEM, "out of memory");
 	}
@@ -599,11 +712,19 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 		g.block_label[b] = emit_label(e);
 	gen_prologue(&g);
 	for (int b = 0; b < fn->nblocks; b++) {
+		if (!g.reachable[b])
+			continue;
+		g.dead = false;
+		g.cur_block = b;
 		emit_bind(e, g.block_label[b]);
 		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			gen_insn(&g, &fn->blocks[b].insns[i], b + 1 < fn->nblocks ? b + 1 : -1);
+			gen_insn(&g, &fn->blocks[b].insns[i], next_reachable(&g, b));
 	}
 	e->origin_now = 0;
+	if (g.rc) {
+		rc = koff_fail(err, g.rc, "%s: too many values live at a loop head", fn->name);
+		goto out;
+	}
 	gen_stubs(&g);
 	rc = xdp_emit_exit(e, &wo, &g.wrap);
 	if (!rc)
@@ -612,6 +733,7 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 		rc = koff_fail(err, rc, "code generation failed: %s", strerror(-rc));
 out:
 	free(g.block_label);
+	free(g.reachable);
 	regalloc_free(&g.ra);
 	return rc;
 }

@@ -205,7 +205,7 @@ static int take_slot(struct scan *s, const struct interval *iv)
 	return s->nslots++;
 }
 
-/* Spill an interval: give it a slot below the loop counters. */
+/* Spill an interval: give it a stack slot. */
 static int spill(struct regalloc *ra, struct scan *s, const struct interval *iv)
 {
 	int slot = take_slot(s, iv);
@@ -284,23 +284,22 @@ int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, s
 	ra->locs = calloc(fn->nvregs, sizeof(*ra->locs));
 	ra->live_at_entry = calloc(fn->nvregs, sizeof(bool));
 	iv = calloc(fn->nvregs, sizeof(*iv));
-	ra->loop_slot0 = (int16_t)-(frame_top + 8);
-	ra->spill_slot0 = (int16_t)(ra->loop_slot0 - 8 * fn->nloops);
-	ra->frame_low = (int16_t)(-(frame_top) - 8 * fn->nloops);
-	s.maxslots = (BPF_STACK_SIZE - frame_top) / 8 - fn->nloops;
+	ra->spill_slot0 = (int16_t)-(frame_top + 8);
+	ra->frame_low = (int16_t)-frame_top;
+	/* may_goto takes 8 bytes of the stack for its hidden counter. */
+	s.maxslots = (BPF_STACK_SIZE - 8 - frame_top) / 8;
 	s.slot_free_at = calloc(s.maxslots > 0 ? s.maxslots : 1, sizeof(int));
 	if (!ra->locs || !ra->live_at_entry || !iv || !s.slot_free_at || liveness_run(fn, &lv)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if (s.maxslots < 0) {
-		rc = koff_fail(err, -E2BIG, "%s: %d loops need more than the 512-byte BPF stack",
-			       fn->name, fn->nloops);
-		goto out;
-	}
 	for (int v = 0; v < fn->nvregs; v++)
 		ra->live_at_entry[v] = bs_get(lv.in, v);
 	build_intervals(fn, &lv, iv);
+	/* Hand the live-in sets over: codegen launders them at loop heads. */
+	ra->live_in = lv.in;
+	ra->nwords = lv.nwords;
+	lv.in = NULL;
 	/* Compact to the vregs in use; entry-live ones start at -1 -> 0. */
 	for (int v = 0; v < fn->nvregs; v++)
 		if (iv[v].start >= 0 || iv[v].end >= 0)
@@ -319,6 +318,7 @@ out:
 
 void regalloc_free(struct regalloc *ra)
 {
+	free(ra->live_in);
 	free(ra->locs);
 	free(ra->live_at_entry);
 	memset(ra, 0, sizeof(*ra));

@@ -24,10 +24,16 @@ struct regalloc {
 	struct loc *locs;	/* per vreg */
 	int nvregs;
 	bool *live_at_entry;	/* per vreg: read before any write on some path */
+	uint64_t *live_in;	/* per block, a bitset of the vregs live at its start */
+	int nwords;		/* 64-bit words per bitset */
 	int16_t frame_low;	/* lowest R10 offset used by slots (<= -frame_top) */
-	int16_t loop_slot0;	/* R10 offset of loop counter 0 (counters go down) */
-	int16_t spill_slot0;	/* R10 offset of spill slot 0, below the counters */
+	int16_t spill_slot0;	/* R10 offset of spill slot 0 */
 };
+
+static inline bool regalloc_live_in(const struct regalloc *ra, int block, int vreg)
+{
+	return (ra->live_in[(size_t)block * ra->nwords + vreg / 64] >> (vreg % 64)) & 1;
+}
 
 /* frame_top: bytes of the BPF stack below R10 already taken (the XDP wrapper's). */
 int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, struct koff_error *err);

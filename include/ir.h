@@ -34,14 +34,18 @@
 #define IR_DATA_VA    0x30000000ull /* writable data: not mapped in BPF yet */
 #define IR_EXTERN_VA  0x38000000ull /* undefined symbols, 16 bytes apart */
 
-/* Scratch layout: request copy, reply buffer, x86 stack (grows down). */
+/* Scratch layout: request copy, reply buffer, x86 stack (grows down), and
+ * a private area the x86 code cannot reach (loop counter, laundering slots
+ * that make values opaque to the verifier at loop heads). */
 #define IR_REQ_OFF    0u
 #define IR_REQ_MAX    2048u
 #define IR_RESP_OFF   2048u
 #define IR_RESP_MAX   2048u
 #define IR_STACK_OFF  4096u
 #define IR_STACK_SIZE 4096u
-#define IR_SCRATCH_SIZE (IR_STACK_OFF + IR_STACK_SIZE)
+#define IR_PRIV_OFF   8192u	/* end of what x86 addresses may reach */
+#define IR_PRIV_SIZE  1024u
+#define IR_SCRATCH_SIZE (IR_PRIV_OFF + IR_PRIV_SIZE)
 
 #define IR_REQ_VA   (IR_SCRATCH_VA + IR_REQ_OFF)
 #define IR_RESP_VA  (IR_SCRATCH_VA + IR_RESP_OFF)
@@ -85,9 +89,10 @@ enum ir_op {
 	IR_FALLBACK,	/* give up: pass the packet (reason = koff_stat) */
 	IR_SWITCH,	/* goto the case whose value equals a, else fallback */
 
-	/* Loop guard: increments loop counter `imm` and falls back with
-	 * KOFF_STAT_PASS_LOOP once it passes the cap.  Placed by the lifter
-	 * on every CFG back edge so that every cycle is bounded. */
+	/* Loop head: counts one more loop iteration for this request and
+	 * falls back with KOFF_STAT_PASS_LOOP past the cap.  loops.c puts one
+	 * first in every block a DFS back edge enters, so every cycle passes
+	 * one.  bpfgen also makes the loop verifiable there (may_goto). */
 	IR_LOOPGUARD,
 };
 
@@ -148,8 +153,8 @@ struct ir_func {
 	struct ir_block *blocks;	/* block 0 is the entry */
 	int nblocks, cap;
 	int nvregs;			/* vregs in use: IR_NFIXED + temporaries */
-	int nloops;			/* LOOPGUARD counters in use */
-	uint32_t loop_cap;		/* iterations allowed per loop guard */
+	int nloops;			/* loop heads (LOOPGUARDs) */
+	uint32_t loop_cap;		/* loop iterations allowed per request */
 	/* The read-only image the code reads through IR_RODATA_VA. */
 	uint8_t *rodata;
 	size_t rodata_size;

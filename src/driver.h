@@ -23,6 +23,7 @@ struct koff_options {
 	bool offload;			/* --no-offload clears it */
 	bool explain;			/* --explain */
 	bool dump_ir;			/* --dump-ir */
+	bool verbose;			/* -v: the verifier's complaints */
 	const char **link_args;		/* everything for the system linker, in order */
 	int nlink_args;
 	const char *object;		/* the input object holding the entry */

@@ -16,7 +16,10 @@
 
 #define MAX_ATTEMPTS 12
 
-static const unsigned default_caps[] = { 1024, 256, 64, 16 };
+/* Loop iterations per request before falling back.  With may_goto the
+ * verifier's work does not grow with the cap, so it only bounds the time a
+ * request may take in the kernel; lower caps are tried if it still balks. */
+static const unsigned default_caps[] = { 65536, 4096, 256 };
 
 /* Open the object and check the entry: errors here are the user's input. */
 static int open_input(struct koff_ctx *ctx)
@@ -140,6 +143,11 @@ static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 		return 1;
 	}
 	note_attempt(ctx, "loop cap %u: rejected (%.120s)", ctx->loop_cap_used, verr.msg);
+	if (ctx->opt.verbose && ctx->verdict.log)
+		fprintf(stderr, "koff-link: verifier log tail (insn %d, x86 %#llx):\n%s\n", ctx->verdict.fail_insn,
+			ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n
+				? (unsigned long long)ctx->prog.origin[ctx->verdict.fail_insn] : 0ull,
+			ctx->verdict.log);
 	if (too_complex(&ctx->verdict) && (int)*cap_index + 1 < ncaps) {
 		(*cap_index)++;
 		return 0;

@@ -22,6 +22,7 @@ static const char usage[] =
 	"  --no-offload      only link OUT; write no BPF program\n"
 	"  --explain         print what was offloaded, what falls back and why\n"
 	"  --dump-ir         print the lifted IR to stderr\n"
+	"  -v, --verbose     print the verifier's complaints while koff-link retries\n"
 	"  -h, --help        this text\n";
 
 enum { OPT_ENTRY = 256, OPT_PORT, OPT_CAP, OPT_LOOP, OPT_NOVERIFY, OPT_NOOFFLOAD, OPT_EXPLAIN,
@@ -101,6 +102,8 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 			o->explain = true;
 		} else if (!strcmp(a, "--dump-ir")) {
 			o->dump_ir = true;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			o->verbose = true;
 		} else if (!strncmp(a, "--", 2) && !strchr(a, '=') && strcmp(a, "--")) {
 			/* Long options of ours that were mistyped should not reach cc. */
 			return koff_fail(&ctx->err, -EINVAL, "unknown option %s (see --help)", a);
