@@ -56,7 +56,8 @@ static bool has_return(const struct ir_func *fn)
 	return false;
 }
 
-/* Lift and generate once, with the current loop cap and forced fallbacks. */
+/* Lift and generate once, with the current loop cap and forced fallbacks.
+ * Returns 1 when there is nothing to offload. */
 static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 {
 	struct lift_opts lo = { .max_depth = 8, .max_blocks = 20000, .forced = ctx->forced_fallbacks,
@@ -84,6 +85,8 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	memcpy(ctx->ir->rodata, ctx->lay.rodata, ctx->lay.rodata_size);
 	if (ctx->opt.dump_ir)
 		ir_dump(ctx->ir, stderr);
+	if (!has_return(ctx->ir))
+		return 1;	/* nothing to offload: every path falls back */
 	rc = codegen_program(ctx->ir, &co, &ctx->prog, &ctx->err);
 	if (rc)
 		return rc;
@@ -201,8 +204,10 @@ int offload_build(struct koff_ctx *ctx)
 	for (int attempt = 0;; attempt++) {
 		ctx->loop_cap_used = caps[cap_index];
 		rc = generate(ctx, caps[cap_index]);
-		if (rc)
+		if (rc < 0)
 			return rc;
+		if (rc == 1)
+			break;
 		if (!ctx->opt.verify) {
 			snprintf(ctx->verify_note, sizeof(ctx->verify_note), "not verified: --no-verify");
 			break;
