@@ -43,6 +43,7 @@ struct gen {
 	bool dead;			/* the rest of this block cannot run */
 	int rc;				/* sticky failure */
 	int cur_block;
+	int island_at;			/* insn index of the last stub island */
 	int stub[KOFF_STAT__COUNT];	/* label: mov r0, reason; ja fallback */
 };
 
@@ -570,11 +571,11 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		break;
 	case IR_JMP:
 		if (in->t != next_block)
-			emit_ja(g->e, g->block_label[in->t]);
+			emit_ja_far(g->e, g->block_label[in->t]);
 		break;
 	case IR_RET:
 		val_into(g, ir_reg(IR_RAX), R0);
-		emit_ja(g->e, g->wrap.lbl_return);
+		emit_ja_far(g->e, g->wrap.lbl_return);
 		break;
 	case IR_FALLBACK:
 		emit_ja(g->e, stub(g, (enum koff_stat)in->imm));
@@ -674,6 +675,9 @@ static int next_reachable(const struct gen *g, int b)
 	return -1;
 }
 
+/* Emit the fallback stubs referenced so far; later references get new
+ * ones.  Stubs are emitted every few thousand instructions ("islands") so
+ * that conditional jumps, whose offsets have 16 bits, always reach one. */
 static void gen_stubs(struct gen *g)
 {
 	for (int r = 0; r < KOFF_STAT__COUNT; r++) {
@@ -681,8 +685,37 @@ static void gen_stubs(struct gen *g)
 			continue;
 		emit_bind(g->e, g->stub[r]);
 		emit_mov_imm(g->e, R0, r);
-		emit_ja(g->e, g->wrap.lbl_fallback);
+		emit_ja_far(g->e, g->wrap.lbl_fallback);
+		g->stub[r] = -1;
 	}
+	g->island_at = g->e->n;
+}
+
+#define ISLAND_EVERY 8192
+
+static bool can_fall_through(const struct bpf_emit *e)
+{
+	uint8_t code;
+
+	if (!e->n)
+		return true;
+	code = e->insns[e->n - 1].code;
+	return code != (BPF_JMP | BPF_JA) && code != (BPF_JMP32 | BPF_JA) && code != (BPF_JMP | BPF_EXIT);
+}
+
+static void maybe_island(struct gen *g)
+{
+	int over;
+
+	if (g->e->n - g->island_at < ISLAND_EVERY)
+		return;
+	over = emit_label(g->e);
+	/* Jump over the island only if the code before it can fall into it:
+	 * the verifier rejects an unreachable jump. */
+	if (can_fall_through(g->e))
+		emit_ja_far(g->e, over);
+	gen_stubs(g);
+	emit_bind(g->e, over);
 }
 
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
@@ -708,12 +741,27 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 		rc = koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
 		goto out;
 	}
+	/* The exit goes right after the entry, so that the entry's jumps to it
+	 * stay short however long the handler is; the handler reaches it with
+	 * 32-bit jumps. */
+	{
+		int handler = emit_label(e);
+
+		emit_ja_far(e, handler);
+		rc = xdp_emit_exit(e, &wo, &g.wrap);
+		if (rc) {
+			rc = koff_fail(err, rc, "XDP exit: %s", strerror(-rc));
+			goto out;
+		}
+		emit_bind(e, handler);
+	}
 	for (int b = 0; b < fn->nblocks; b++)
 		g.block_label[b] = emit_label(e);
 	gen_prologue(&g);
 	for (int b = 0; b < fn->nblocks; b++) {
 		if (!g.reachable[b])
 			continue;
+		maybe_island(&g);
 		g.dead = false;
 		g.cur_block = b;
 		emit_bind(e, g.block_label[b]);
@@ -726,9 +774,7 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 		goto out;
 	}
 	gen_stubs(&g);
-	rc = xdp_emit_exit(e, &wo, &g.wrap);
-	if (!rc)
-		rc = emit_finish(e);
+	rc = emit_finish(e);
 	if (rc)
 		rc = koff_fail(err, rc, "code generation failed: %s", strerror(-rc));
 out:

@@ -140,7 +140,7 @@ void emit_bind(struct bpf_emit *e, int label)
 		e->labels[label] = e->n;
 }
 
-static void add_fixup(struct bpf_emit *e, int label)
+static void add_fixup_kind(struct bpf_emit *e, int label, int far)
 {
 	int cap = e->capfixups;
 
@@ -151,13 +151,24 @@ static void add_fixup(struct bpf_emit *e, int label)
 		return;
 	}
 	e->capfixups = cap;
-	e->fixups[e->nfixups++] = (struct emit_fixup){ .insn = e->n, .label = label };
+	e->fixups[e->nfixups++] = (struct emit_fixup){ .insn = e->n, .label = label, .far = far };
+}
+
+static void add_fixup(struct bpf_emit *e, int label)
+{
+	add_fixup_kind(e, label, 0);
 }
 
 void emit_ja(struct bpf_emit *e, int label)
 {
 	add_fixup(e, label);
 	emit_insn(e, insn(BPF_JMP | BPF_JA, 0, 0, 0, 0));
+}
+
+void emit_ja_far(struct bpf_emit *e, int label)
+{
+	add_fixup_kind(e, label, 1);
+	emit_insn(e, insn(BPF_JMP32 | BPF_JA, 0, 0, 0, 0));
 }
 
 void emit_jmp_imm(struct bpf_emit *e, int jmp32, int op, int dst, int32_t imm, int label)
@@ -182,6 +193,10 @@ int emit_finish(struct bpf_emit *e)
 		if (target < 0)
 			return e->err = -EINVAL;
 		off = (long)target - (f->insn + 1);
+		if (f->far) {
+			e->insns[f->insn].imm = (int32_t)off;
+			continue;
+		}
 		if (off < INT16_MIN || off > INT16_MAX)
 			return e->err = -E2BIG;
 		e->insns[f->insn].off = (int16_t)off;

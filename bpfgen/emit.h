@@ -25,6 +25,7 @@ struct emit_mapref {
 struct emit_fixup {
 	int insn;		/* jump instruction to patch */
 	int label;
+	int far;		/* gotol: the offset goes in imm (32 bits) */
 };
 
 struct bpf_emit {
@@ -70,6 +71,8 @@ void emit_exit(struct bpf_emit *e);
 int emit_label(struct bpf_emit *e);
 void emit_bind(struct bpf_emit *e, int label);
 void emit_ja(struct bpf_emit *e, int label);
+/* gotol (cpu v4, kernel 6.6): an unconditional jump with a 32-bit offset. */
+void emit_ja_far(struct bpf_emit *e, int label);
 /* Conditional jumps: op is BPF_JEQ, BPF_JGT, ...; jmp32 compares low halves. */
 void emit_jmp_imm(struct bpf_emit *e, int jmp32, int op, int dst, int32_t imm, int label);
 void emit_jmp_reg(struct bpf_emit *e, int jmp32, int op, int dst, int src, int label);

@@ -26,4 +26,7 @@ int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, con
 /* loops.c: a LOOPGUARD on every back edge, so that every cycle is bounded. */
 int loops_guard(struct ir_func *fn, struct koff_error *err);
 
+/* constprop.c: constant addresses become absolute, the rest get region hints. */
+int constprop_run(struct ir_func *fn, struct koff_error *err);
+
 #endif

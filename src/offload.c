@@ -74,6 +74,9 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	if (rc)
 		return rc;
 	ctx->ir_blocks_before_guards = ctx->ir->nblocks;
+	rc = constprop_run(ctx->ir, &ctx->err);
+	if (rc)
+		return rc;
 	rc = loops_guard(ctx->ir, &ctx->err);
 	if (rc)
 		return rc;
