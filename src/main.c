@@ -10,17 +10,83 @@
  *
  * Outputs are written to temporary files beside OUT and renamed only when
  * everything succeeded: a failed run leaves no half-written output. */
+#include <elf.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "driver.h"
 
+static bool is_object_arg(const char *arg)
+{
+	size_t n = strlen(arg);
+
+	return arg[0] != '-' && n > 2 && !strcmp(arg + n - 2, ".o");
+}
+
+static bool defines_function(const struct obj_file *obj, const char *name)
+{
+	const struct obj_symbol *sym = obj_find_symbol(obj, name);
+
+	return sym && sym->type == STT_FUNC && sym->shndx != SHN_UNDEF;
+}
+
+/* Which object holds the entry: the first one on the command line that
+ * defines it (main may well be in another).  Checked before linking, so a
+ * bad input is named as such and not as a linker failure.  When no object
+ * defines it, an object that did not open (not x86-64, no DWARF, ...) is
+ * the likelier culprit than a missing function. */
+static int find_entry_object(struct koff_ctx *ctx)
+{
+	const struct koff_options *o = &ctx->opt;
+	struct koff_error open_err = { 0 };
+	int nobjects = 0, rc;
+
+	for (int i = 0; i < o->nlink_args; i++) {
+		const char *arg = o->link_args[i];
+		struct obj_file *obj = NULL;
+		struct koff_error err = { 0 };
+
+		if (!is_object_arg(arg))
+			continue;
+		nobjects++;
+		if (obj_open(arg, &obj, &err)) {
+			koff_fail(&open_err, err.code, "%s", err.msg);
+			continue;
+		}
+		if (!defines_function(obj, o->entry)) {
+			obj_close(obj);
+			continue;
+		}
+		rc = obj_check_handler(obj, o->entry, &ctx->err);
+		obj_close(obj);
+		if (rc)
+			return rc;
+		ctx->opt.object = arg;
+		return 0;
+	}
+	if (open_err.code)
+		return koff_fail(&ctx->err, open_err.code, "%s", open_err.msg);
+	if (nobjects == 1)
+		return koff_fail(&ctx->err, -ENOENT, "%s: no such function in %s", o->entry, o->object);
+	return koff_fail(&ctx->err, -ENOENT, "%s: no such function in any of the %d objects", o->entry,
+			 nobjects);
+}
+
+static bool is_directory(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int prepare_outputs(struct koff_ctx *ctx)
 {
 	const char *out = ctx->opt.output;
+	const char *finals[] = { out, ctx->out_bpf, ctx->out_json };
 	int fd;
 
 	snprintf(ctx->out_bpf, sizeof(ctx->out_bpf), "%s.bpf.o", out);
@@ -28,6 +94,12 @@ static int prepare_outputs(struct koff_ctx *ctx)
 	snprintf(ctx->tmp_exe, sizeof(ctx->tmp_exe), "%s.koff-tmp-%d", out, (int)getpid());
 	snprintf(ctx->tmp_bpf, sizeof(ctx->tmp_bpf), "%s.bpf.o.koff-tmp-%d", out, (int)getpid());
 	snprintf(ctx->tmp_json, sizeof(ctx->tmp_json), "%s.koff.json.koff-tmp-%d", out, (int)getpid());
+	/* A directory in the way would fail the last rename, after the others
+	 * were done: refuse before writing anything. */
+	for (size_t i = 0; i < KOFF_ARRAY_SIZE(finals); i++)
+		if (is_directory(finals[i]))
+			return koff_fail(&ctx->err, -EISDIR, "%s: is a directory, cannot write the output there",
+					 finals[i]);
 	/* Find out now, with a clear message, if OUT's directory is writable. */
 	fd = open(ctx->tmp_exe, O_WRONLY | O_CREAT | O_EXCL, 0755);
 	if (fd < 0)
@@ -46,20 +118,33 @@ void outputs_discard(struct koff_ctx *ctx)
 		unlink(ctx->tmp_json);
 }
 
+/* Once the first output was renamed into place, a failure would leave new
+ * and old outputs side by side, which koff-load could pair up: remove all
+ * three instead.  (A failure before that leaves an earlier set untouched.) */
+static int outputs_commit_failed(struct koff_ctx *ctx, const char *path)
+{
+	int rc = koff_fail(&ctx->err, -errno, "%s: cannot write: %s", path, strerror(errno));
+
+	unlink(ctx->out_bpf);
+	unlink(ctx->out_json);
+	unlink(ctx->opt.output);
+	return rc;
+}
+
 int outputs_commit(struct koff_ctx *ctx)
 {
 	if (ctx->offloaded) {
 		if (rename(ctx->tmp_bpf, ctx->out_bpf))
-			return koff_fail(&ctx->err, -errno, "%s: cannot write: %s", ctx->out_bpf, strerror(errno));
+			return outputs_commit_failed(ctx, ctx->out_bpf);
 	} else {
 		/* A program from an earlier link must not be loaded beside this executable. */
 		unlink(ctx->tmp_bpf);
 		unlink(ctx->out_bpf);
 	}
 	if (rename(ctx->tmp_json, ctx->out_json))
-		return koff_fail(&ctx->err, -errno, "%s: cannot write: %s", ctx->out_json, strerror(errno));
+		return outputs_commit_failed(ctx, ctx->out_json);
 	if (rename(ctx->tmp_exe, ctx->opt.output))
-		return koff_fail(&ctx->err, -errno, "%s: cannot write: %s", ctx->opt.output, strerror(errno));
+		return outputs_commit_failed(ctx, ctx->opt.output);
 	return 0;
 }
 
@@ -81,6 +166,8 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 	int rc;
 
 	if ((rc = options_parse(ctx, argc, argv)))
+		return rc;
+	if (ctx->opt.offload && (rc = find_entry_object(ctx)))
 		return rc;
 	if ((rc = prepare_outputs(ctx)))
 		return rc;
