@@ -23,7 +23,9 @@ static const char usage[] =
 	"  --explain         print what was offloaded, what falls back and why\n"
 	"  --dump-ir         print the lifted IR to stderr\n"
 	"  -v, --verbose     print the verifier's complaints while koff-link retries\n"
-	"  -h, --help        this text\n";
+	"  -h, --help        this text\n"
+	"Options taking a value also take it as --name=value.  Anything else (-l, -L,\n"
+	"-Wl,..., more objects) goes to the system linker ($KOFF_CC, default cc).\n";
 
 enum { OPT_ENTRY = 256, OPT_PORT, OPT_CAP, OPT_LOOP, OPT_NOVERIFY, OPT_NOOFFLOAD, OPT_EXPLAIN,
        OPT_DUMPIR };
@@ -56,43 +58,67 @@ static int add_link_arg(struct koff_ctx *ctx, const char *arg, int *cap)
 	return 0;
 }
 
+static const char *const value_options[] = { "-o", "--entry", "--udp-port", "--resp-cap", "--loop-cap" };
+
+/* The value option `a` names, also in the form --name=value (then *inline_val
+ * points past the '='), or NULL. */
+static const char *value_option(const char *a, const char **inline_val)
+{
+	const char *eq = strncmp(a, "--", 2) ? NULL : strchr(a, '=');
+	size_t len = eq ? (size_t)(eq - a) : strlen(a);
+
+	for (size_t i = 0; i < KOFF_ARRAY_SIZE(value_options); i++) {
+		if (strlen(value_options[i]) == len && !strncmp(a, value_options[i], len)) {
+			*inline_val = eq ? eq + 1 : NULL;
+			return value_options[i];
+		}
+	}
+	return NULL;
+}
+
+static int set_value_option(struct koff_ctx *ctx, const char *name, const char *val)
+{
+	struct koff_options *o = &ctx->opt;
+	unsigned v;
+	int rc = 0;
+
+	if (!strcmp(name, "-o"))
+		o->output = val;
+	else if (!strcmp(name, "--entry"))
+		o->entry = val;
+	else if (!strcmp(name, "--udp-port") && !(rc = parse_uint(ctx, name, val, 65535, &v)))
+		o->udp_port = (int)v;
+	else if (!strcmp(name, "--resp-cap") && !(rc = parse_uint(ctx, name, val, IR_RESP_MAX, &v)))
+		o->resp_cap = v;
+	else if (!strcmp(name, "--loop-cap") && !(rc = parse_uint(ctx, name, val, 1u << 20, &v)))
+		o->loop_cap = v;
+	return rc;
+}
+
 /* Known options are taken out; the rest, in order, is the link line. */
 int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 {
 	struct koff_options *o = &ctx->opt;
 	int cap = 0, rc;
-	unsigned v;
 
 	o->entry = "handle_request";
 	o->resp_cap = 1472;
 	o->verify = true;
 	o->offload = true;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *a = argv[i], *inline_val, *name;
 		bool takes = true;
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
 			exit(0);
-		} else if (!strcmp(a, "-o") || !strcmp(a, "--entry") || !strcmp(a, "--udp-port") ||
-			   !strcmp(a, "--resp-cap") || !strcmp(a, "--loop-cap")) {
-			if (!val)
-				return koff_fail(&ctx->err, -EINVAL, "%s needs a value (see --help)", a);
-			rc = 0;
-			if (!strcmp(a, "-o"))
-				o->output = val;
-			else if (!strcmp(a, "--entry"))
-				o->entry = val;
-			else if (!strcmp(a, "--udp-port") && !(rc = parse_uint(ctx, a, val, 65535, &v)))
-				o->udp_port = (int)v;
-			else if (!strcmp(a, "--resp-cap") && !(rc = parse_uint(ctx, a, val, IR_RESP_MAX, &v)))
-				o->resp_cap = v;
-			else if (!strcmp(a, "--loop-cap") && !(rc = parse_uint(ctx, a, val, 1u << 20, &v)))
-				o->loop_cap = v;
-			if (rc)
+		} else if ((name = value_option(a, &inline_val))) {
+			const char *val = inline_val ? inline_val : i + 1 < argc ? argv[++i] : NULL;
+
+			if (!val || !*val)
+				return koff_fail(&ctx->err, -EINVAL, "%s needs a value (see --help)", name);
+			if ((rc = set_value_option(ctx, name, val)))
 				return rc;
-			i++;
 			continue;
 		} else if (!strcmp(a, "--no-verify")) {
 			o->verify = false;
@@ -113,7 +139,7 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 		if (takes)
 			continue;
 		if (is_object(a) && !o->object)
-			o->object = a;	/* the first object; offload.c finds the entry there */
+			o->object = a;	/* until main.c finds the object defining the entry */
 		if (add_link_arg(ctx, a, &cap))
 			return -ENOMEM;
 	}
