@@ -59,8 +59,8 @@ enum {
 	IR_R8, IR_R9, IR_R10, IR_R11, IR_R12, IR_R13, IR_R14, IR_R15,
 	IR_FA,		/* first operand of the last flag producer */
 	IR_FB,		/* second operand (or result, see ir_flagkind) */
-	IR_CF,		/* carry saved for adc/sbb/inc/dec chains (0 or 1) */
-	IR_NFIXED	/* first temporary */
+	IR_XMM0,	/* xmm0..xmm15 as (low, high) 64-bit halves: xmm i */
+	IR_NFIXED = IR_XMM0 + 32	/* is IR_XMM0 + 2i, IR_XMM0 + 2i + 1; first temporary */
 };
 
 /* ---- Operations ------------------------------------------------------------ */

@@ -242,6 +242,85 @@ static void lift_memchr(struct lift_ctx *c)
 	lift_set_block(c, out);
 }
 
+/* rep movs / rep stos (and their single forms): element size `size`,
+ * count in rcx (1 without rep), direction flag clear as the ABI requires. */
+static void lift_string_op(struct lift_ctx *c, bool is_movs, int size, bool rep)
+{
+	int n = lift_temp(c), bytes = lift_temp(c);
+	struct loop l;
+
+	set(c, IR_MOV, n, ir_imm(0), rep ? ir_reg(IR_RCX) : ir_imm(1), 64);
+	loop_begin(c, &l);
+	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
+	lift_set_block(c, l.body);
+	{
+		int off = lift_temp(c), addr = lift_temp(c);
+		struct ir_insn *in;
+		struct ir_val v = ir_reg(IR_RAX);
+
+		set(c, IR_SHL, off, ir_reg(l.i), ir_imm(__builtin_ctz((unsigned)size)), 64);
+		if (is_movs) {
+			int t = lift_temp(c);
+
+			set(c, IR_ADD, addr, ir_reg(IR_RSI), ir_reg(off), 64);
+			in = lift_emit(c, IR_LOAD);
+			if (in) {
+				in->dst = t;
+				in->a = ir_reg(addr);
+				in->size = (uint8_t)size;
+			}
+			v = ir_reg(t);
+		}
+		set(c, IR_ADD, addr, ir_reg(IR_RDI), ir_reg(off), 64);
+		in = lift_emit(c, IR_STORE);
+		if (in) {
+			in->a = ir_reg(addr);
+			in->b = v;
+			in->size = (uint8_t)size;
+		}
+	}
+	loop_next(c, &l);
+	set(c, IR_SHL, bytes, ir_reg(n), ir_imm(__builtin_ctz((unsigned)size)), 64);
+	set(c, IR_ADD, IR_RDI, ir_reg(IR_RDI), ir_reg(bytes), 64);
+	if (is_movs)
+		set(c, IR_ADD, IR_RSI, ir_reg(IR_RSI), ir_reg(bytes), 64);
+	if (rep)
+		set(c, IR_MOV, IR_RCX, ir_imm(0), ir_imm(0), 64);
+}
+
+bool builtin_string_insn(struct lift_ctx *c)
+{
+	const cs_insn *in = c->in;
+	const cs_x86 *x = &in->detail->x86;
+	bool rep = x->prefix[0] == X86_PREFIX_REP;
+	bool is_movs;
+	int size;
+
+	switch (in->id) {
+	case X86_INS_MOVSB: is_movs = true; size = 1; break;
+	case X86_INS_MOVSW: is_movs = true; size = 2; break;
+	case X86_INS_MOVSQ: is_movs = true; size = 8; break;
+	case X86_INS_MOVSD:	/* also SSE's scalar double move: string form only */
+		if (x->op_count != 2 || x->operands[0].type != X86_OP_MEM ||
+		    x->operands[0].mem.base != X86_REG_RDI)
+			return false;
+		is_movs = true;
+		size = 4;
+		break;
+	case X86_INS_STOSB: is_movs = false; size = 1; break;
+	case X86_INS_STOSW: is_movs = false; size = 2; break;
+	case X86_INS_STOSD: is_movs = false; size = 4; break;
+	case X86_INS_STOSQ: is_movs = false; size = 8; break;
+	default: return false;
+	}
+	if (x->prefix[0] && !rep)
+		return false;	/* repne: not a string copy */
+	lift_string_op(c, is_movs, size, rep);
+	/* The loop ended the block: continue after the instruction. */
+	lift_jump(c, c->inst, in->address + in->size);
+	return true;
+}
+
 bool builtin_lift(struct lift_ctx *c, const char *name)
 {
 	if (!strcmp(name, "memcpy"))

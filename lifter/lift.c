@@ -446,7 +446,7 @@ static void lift_one_block(struct lift_ctx *c, const struct blockkey *k)
 		c->flags_live = true;
 		if (x86_writes_flags(in))
 			c->flags_live = lift_flags_live_at(c, va + in->size);
-		if (!lift_control(c, k->va))
+		if (!lift_control(c, k->va) && !builtin_string_insn(c))
 			x86_lift_insn(c);
 		va += in->size;
 		if (!c->ended && n > 4096) {

@@ -89,5 +89,7 @@ bool x86_writes_flags(const cs_insn *in);
 
 /* builtins.c: calls to the libc functions koff can run in the kernel. */
 bool builtin_lift(struct lift_ctx *c, const char *name);
+/* rep movs / rep stos as loops; false when the instruction is none of them. */
+bool builtin_string_insn(struct lift_ctx *c);
 
 #endif

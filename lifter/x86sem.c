@@ -925,6 +925,235 @@ static void lift_bt(struct lift_ctx *c)
 		mov(c, IR_FA, alu_tmp(c, IR_LSHR, a, n, 64));
 }
 
+
+/* ---- SSE: xmm registers as two 64-bit halves ------------------------------
+ * What compilers emit for struct copies, zeroing and vectorized byte loops
+ * (lowercasing, searching): moves, bitwise logic, and the byte-wise ops,
+ * computed lane by lane on each half with SWAR arithmetic. */
+
+#define SWAR_HIGH 0x8080808080808080ll
+#define SWAR_LOW  0x7f7f7f7f7f7f7f7fll
+
+struct xval {
+	struct ir_val lo, hi;
+};
+
+static bool xmm_reg(x86_reg r, int *lo)
+{
+	if (r < X86_REG_XMM0 || r > X86_REG_XMM15)
+		return false;
+	*lo = IR_XMM0 + 2 * (r - X86_REG_XMM0);
+	return true;
+}
+
+/* A 128-bit operand (register or memory); `bytes` < 16 reads only the low
+ * part (movq/movd) and zeroes the rest. */
+static bool read_x(struct lift_ctx *c, const cs_x86_op *op, int bytes, struct xval *v)
+{
+	struct maddr m;
+	int lo;
+
+	if (op->type == X86_OP_REG && xmm_reg(op->reg, &lo)) {
+		v->lo = ir_reg(lo);
+		v->hi = bytes == 16 ? ir_reg(lo + 1) : ir_imm(0);
+		if (bytes == 4)
+			v->lo = zext(c, v->lo, 32);
+		return true;
+	}
+	if (op->type == X86_OP_REG) {	/* movq/movd from a general register */
+		v->lo = bytes == 4 ? zext(c, x86_read_op(c, op, 32), 32) : x86_read_op(c, op, 64);
+		v->hi = ir_imm(0);
+		return !OPERAND_FAILED(c);
+	}
+	if (op->type != X86_OP_MEM || !mem_addr(c, op, &m))
+		return false;
+	v->lo = load(c, &m, bytes >= 8 ? 8 : bytes);
+	if (bytes == 16) {
+		m.disp += 8;
+		v->hi = load(c, &m, 8);
+	} else {
+		v->hi = ir_imm(0);
+	}
+	return true;
+}
+
+static void write_x(struct lift_ctx *c, const cs_x86_op *op, int bytes, struct xval v)
+{
+	struct maddr m;
+	int lo;
+
+	if (op->type == X86_OP_REG && xmm_reg(op->reg, &lo)) {
+		/* Copy through temporaries: the source may be the destination. */
+		struct ir_val l = alu_tmp(c, IR_MOV, ir_imm(0), v.lo, 64);
+		struct ir_val h = alu_tmp(c, IR_MOV, ir_imm(0), v.hi, 64);
+
+		mov(c, lo, l);
+		mov(c, lo + 1, h);
+		return;
+	}
+	if (op->type == X86_OP_REG) {	/* movq/movd to a general register */
+		write_op(c, op, bytes * 8, v.lo);
+		return;
+	}
+	if (op->type != X86_OP_MEM || !mem_addr(c, op, &m))
+		return;
+	store(c, &m, v.lo, bytes >= 8 ? 8 : bytes);
+	if (bytes == 16) {
+		m.disp += 8;
+		store(c, &m, v.hi, 8);
+	}
+}
+
+static struct ir_val swar_add(struct lift_ctx *c, struct ir_val a, struct ir_val b, bool sub)
+{
+	struct ir_val x, y, s;
+
+	if (sub) {	/* ((a | H) - (b & L)) ^ ((a ^ ~b) & H) */
+		x = alu_tmp(c, IR_OR, a, ir_imm(SWAR_HIGH), 64);
+		y = alu_tmp(c, IR_AND, b, ir_imm(SWAR_LOW), 64);
+		s = alu_tmp(c, IR_SUB, x, y, 64);
+		y = alu_tmp(c, IR_XOR, b, ir_imm(-1), 64);
+	} else {	/* ((a & L) + (b & L)) ^ ((a ^ b) & H) */
+		x = alu_tmp(c, IR_AND, a, ir_imm(SWAR_LOW), 64);
+		y = alu_tmp(c, IR_AND, b, ir_imm(SWAR_LOW), 64);
+		s = alu_tmp(c, IR_ADD, x, y, 64);
+		y = b;
+	}
+	x = alu_tmp(c, IR_XOR, a, y, 64);
+	x = alu_tmp(c, IR_AND, x, ir_imm(SWAR_HIGH), 64);
+	return alu_tmp(c, IR_XOR, s, x, 64);
+}
+
+/* 0xff in every byte where a and b agree, 0 elsewhere. */
+static struct ir_val swar_cmpeq(struct lift_ctx *c, struct ir_val a, struct ir_val b)
+{
+	struct ir_val t = alu_tmp(c, IR_XOR, a, b, 64), z;
+
+	z = alu_tmp(c, IR_AND, t, ir_imm(SWAR_LOW), 64);
+	z = alu_tmp(c, IR_ADD, z, ir_imm(SWAR_LOW), 64);
+	z = alu_tmp(c, IR_OR, z, t, 64);	/* high bit set where the byte differs */
+	z = alu_tmp(c, IR_XOR, z, ir_imm(-1), 64);
+	z = alu_tmp(c, IR_AND, z, ir_imm(SWAR_HIGH), 64);
+	z = alu_tmp(c, IR_LSHR, z, ir_imm(7), 64);
+	return alu_tmp(c, IR_MUL, z, ir_imm(0xff), 64);
+}
+
+/* Byte-wise unsigned min or max, one lane at a time. */
+static struct ir_val lanes_minmax(struct lift_ctx *c, struct ir_val a, struct ir_val b, bool max)
+{
+	struct ir_val acc = ir_imm(0);
+
+	for (int k = 0; k < 8; k++) {
+		struct ir_val x = alu_tmp(c, IR_LSHR, a, ir_imm(8 * k), 64);
+		struct ir_val y = alu_tmp(c, IR_LSHR, b, ir_imm(8 * k), 64);
+		struct ir_insn *sel;
+		int m = lift_temp(c);
+
+		x = alu_tmp(c, IR_AND, x, ir_imm(0xff), 64);
+		y = alu_tmp(c, IR_AND, y, ir_imm(0xff), 64);
+		sel = lift_emit(c, IR_SELECT);
+		if (sel) {
+			sel->dst = m;
+			sel->cond = max ? IR_UGT : IR_ULT;
+			sel->a = x;
+			sel->b = y;
+			sel->c = x;
+			sel->d = y;
+		}
+		acc = alu_tmp(c, IR_OR, acc, alu_tmp(c, IR_SHL, ir_reg(m), ir_imm(8 * k), 64), 64);
+	}
+	return acc;
+}
+
+/* The top bit of each of the 8 bytes, gathered into the low 8 bits. */
+static struct ir_val movemask8(struct lift_ctx *c, struct ir_val x)
+{
+	struct ir_val t = alu_tmp(c, IR_LSHR, x, ir_imm(7), 64);
+
+	t = alu_tmp(c, IR_AND, t, ir_imm(0x0101010101010101ll), 64);
+	t = alu_tmp(c, IR_MUL, t, ir_imm(0x0102040810204080ll), 64);
+	return alu_tmp(c, IR_LSHR, t, ir_imm(56), 64);
+}
+
+static bool lift_sse(struct lift_ctx *c)
+{
+	const cs_x86 *x = &c->in->detail->x86;
+	const cs_x86_op *d = &x->operands[0], *s = &x->operands[1];
+	struct xval a, b, r;
+	int bytes;
+
+	switch (c->in->id) {
+	case X86_INS_MOVDQA: case X86_INS_MOVDQU: case X86_INS_MOVAPS: case X86_INS_MOVUPS:
+	case X86_INS_MOVAPD: case X86_INS_MOVUPD: case X86_INS_LDDQU:
+		if (read_x(c, s, 16, &a))
+			write_x(c, d, 16, a);
+		return true;
+	case X86_INS_MOVQ: case X86_INS_MOVD:
+		bytes = c->in->id == X86_INS_MOVQ ? 8 : 4;
+		if (d->type == X86_OP_REG && xmm_reg(d->reg, &(int){ 0 })) {
+			if (read_x(c, s, bytes, &a))
+				write_x(c, d, 16, a);
+		} else if (read_x(c, s, 16, &a)) {
+			write_x(c, d, bytes, a);
+		}
+		return true;
+	case X86_INS_PUNPCKLQDQ:
+		if (read_x(c, d, 16, &a) && read_x(c, s, 16, &b))
+			write_x(c, d, 16, (struct xval){ a.lo, b.lo });
+		return true;
+	case X86_INS_PMOVMSKB:
+		if (read_x(c, s, 16, &a)) {
+			struct ir_val hi = alu_tmp(c, IR_SHL, movemask8(c, a.hi), ir_imm(8), 64);
+
+			write_op(c, d, op_width(d), alu_tmp(c, IR_OR, movemask8(c, a.lo), hi, 64));
+		}
+		return true;
+	default:
+		break;
+	}
+	if (x->op_count != 2 || !read_x(c, d, 16, &a) || !read_x(c, s, 16, &b))
+		return false;
+	switch (c->in->id) {
+	case X86_INS_PXOR: case X86_INS_XORPS: case X86_INS_XORPD:
+		r.lo = alu_tmp(c, IR_XOR, a.lo, b.lo, 64);
+		r.hi = alu_tmp(c, IR_XOR, a.hi, b.hi, 64);
+		break;
+	case X86_INS_PAND: case X86_INS_ANDPS: case X86_INS_ANDPD:
+		r.lo = alu_tmp(c, IR_AND, a.lo, b.lo, 64);
+		r.hi = alu_tmp(c, IR_AND, a.hi, b.hi, 64);
+		break;
+	case X86_INS_POR: case X86_INS_ORPS: case X86_INS_ORPD:
+		r.lo = alu_tmp(c, IR_OR, a.lo, b.lo, 64);
+		r.hi = alu_tmp(c, IR_OR, a.hi, b.hi, 64);
+		break;
+	case X86_INS_PANDN: case X86_INS_ANDNPS: case X86_INS_ANDNPD:
+		r.lo = alu_tmp(c, IR_AND, alu_tmp(c, IR_XOR, a.lo, ir_imm(-1), 64), b.lo, 64);
+		r.hi = alu_tmp(c, IR_AND, alu_tmp(c, IR_XOR, a.hi, ir_imm(-1), 64), b.hi, 64);
+		break;
+	case X86_INS_PADDB: case X86_INS_PSUBB:
+		r.lo = swar_add(c, a.lo, b.lo, c->in->id == X86_INS_PSUBB);
+		r.hi = swar_add(c, a.hi, b.hi, c->in->id == X86_INS_PSUBB);
+		break;
+	case X86_INS_PADDQ: case X86_INS_PSUBQ:
+		r.lo = alu_tmp(c, c->in->id == X86_INS_PADDQ ? IR_ADD : IR_SUB, a.lo, b.lo, 64);
+		r.hi = alu_tmp(c, c->in->id == X86_INS_PADDQ ? IR_ADD : IR_SUB, a.hi, b.hi, 64);
+		break;
+	case X86_INS_PCMPEQB:
+		r.lo = swar_cmpeq(c, a.lo, b.lo);
+		r.hi = swar_cmpeq(c, a.hi, b.hi);
+		break;
+	case X86_INS_PMINUB: case X86_INS_PMAXUB:
+		r.lo = lanes_minmax(c, a.lo, b.lo, c->in->id == X86_INS_PMAXUB);
+		r.hi = lanes_minmax(c, a.hi, b.hi, c->in->id == X86_INS_PMAXUB);
+		break;
+	default:
+		return false;
+	}
+	if (!OPERAND_FAILED(c))
+		write_x(c, d, 16, r);
+	return true;
+}
+
 void x86_lift_insn(struct lift_ctx *c)
 {
 	const cs_insn *in = c->in;
@@ -974,6 +1203,8 @@ void x86_lift_insn(struct lift_ctx *c)
 	default:
 		break;
 	}
+	if (lift_sse(c))
+		return;
 	if (cc_of(in->id) != CC_NONE && in->mnemonic[0] == 's') {
 		lift_select_cc(c, false);
 		return;
