@@ -1,15 +1,17 @@
 /* main.c - koff-link: link a UDP server and offload its request handler
  * to XDP.  The pipeline, in order:
  *
- *   options -> link the executable (system cc)
- *           -> read the object and its DWARF, check the handler (src/)
+ *   options -> find the object defining the entry, check its signature
+ *           -> link the executable (system cc)
+ *           -> read the object and its DWARF (src/)
  *           -> lift x86-64 to IR, bound loops (lifter/)
  *           -> IR to eBPF, write the BPF object (bpfgen/)
  *           -> verify in the running kernel, retry with fallbacks (src/offload.c)
  *           -> manifest (src/report.c) -> move every output into place
  *
  * Outputs are written to temporary files beside OUT and renamed only when
- * everything succeeded: a failed run leaves no half-written output. */
+ * everything succeeded: a failed run leaves no half-written output, and
+ * the outputs of an earlier link untouched. */
 #include <elf.h>
 #include <fcntl.h>
 #include <stdio.h>
