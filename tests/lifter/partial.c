@@ -1,0 +1,60 @@
+/* Partial registers: 8-bit low/high and 16-bit writes keep the rest of the
+ * register, 32-bit writes zero the upper half; movzx/movsx/movsxd, cdqe,
+ * cwde, cdq, cqo. Request: a = req[0..7], b = req[8..15]. */
+#include "handler.h"
+
+ASM_HANDLER(16,
+	"push rbx\n"
+	"mov rax, [r9]\n"
+	"mov rbx, [r9 + 8]\n"
+	/* 8-bit low and high writes keep the other bits */
+	"mov rcx, rax\n mov cl, bl\n OUT8 rcx\n"
+	"mov rcx, rax\n mov ch, bl\n OUT8 rcx\n"
+	"mov rcx, rax\n mov ch, bh\n OUT8 rcx\n"
+	"mov rcx, rax\n mov cl, bh\n OUT8 rcx\n"
+	"mov rcx, rax\n mov ah, al\n mov rcx, rax\n OUT8 rcx\n"
+	"mov rax, [r9]\n"
+	"mov rcx, rax\n add ch, bl\n OUT8 rcx\n"
+	"mov rcx, rax\n xor cl, bh\n OUT8 rcx\n"
+	"mov rsi, rax\n mov sil, bl\n OUT8 rsi\n"
+	"mov r10, rax\n mov r10b, bl\n OUT8 r10\n"
+	/* 16-bit writes keep the upper 48 bits */
+	"mov rcx, rax\n mov cx, bx\n OUT8 rcx\n"
+	"mov rcx, rax\n add cx, bx\n OUT8 rcx\n"
+	"mov r11, rax\n sub r11w, bx\n OUT8 r11\n"
+	/* 32-bit writes zero the upper half, also a 32-bit mov to itself */
+	"mov rcx, rax\n mov ecx, ebx\n OUT8 rcx\n"
+	"mov rcx, rax\n add ecx, ebx\n OUT8 rcx\n"
+	"mov rcx, rax\n mov ecx, ecx\n OUT8 rcx\n"
+	"mov rcx, rax\n not ecx\n OUT8 rcx\n"
+	"mov rcx, rax\n neg ecx\n OUT8 rcx\n"
+	"mov rcx, rax\n not cx\n OUT8 rcx\n"
+	"mov rcx, rax\n neg cl\n OUT8 rcx\n"
+	/* zero and sign extension from registers and memory */
+	"mov rcx, -1\n movzx ecx, bl\n OUT8 rcx\n"
+	"mov rcx, -1\n movzx ecx, bh\n OUT8 rcx\n"
+	"mov rcx, -1\n movzx cx, bl\n OUT8 rcx\n"
+	"mov rcx, -1\n movzx rcx, bx\n OUT8 rcx\n"
+	"mov rcx, rax\n movsx ecx, bl\n OUT8 rcx\n"
+	"mov rcx, rax\n movsx rcx, bl\n OUT8 rcx\n"
+	"mov rcx, rax\n movsx cx, bl\n OUT8 rcx\n"
+	"mov rcx, rax\n movsx ecx, bx\n OUT8 rcx\n"
+	"mov rcx, rax\n movsx rcx, bx\n OUT8 rcx\n"
+	"mov rcx, rax\n movsxd rcx, ebx\n OUT8 rcx\n"
+	"movsx rcx, byte ptr [r9 + 1]\n OUT8 rcx\n"
+	"movsx ecx, word ptr [r9 + 3]\n OUT8 rcx\n"
+	"movsxd rcx, dword ptr [r9 + 9]\n OUT8 rcx\n"
+	"movzx ecx, byte ptr [r9 + 15]\n OUT8 rcx\n"
+	"movzx ecx, word ptr [r9 + 7]\n OUT8 rcx\n"
+	"mov ecx, dword ptr [r9 + 6]\n OUT8 rcx\n"
+	"mov rcx, rax\n mov cl, byte ptr [r9 + 12]\n OUT8 rcx\n"
+	"mov rcx, rax\n mov cx, word ptr [r9 + 11]\n OUT8 rcx\n"
+	/* cdqe, cwde, cdq, cqo */
+	"mov rax, rbx\n cdqe\n OUT8 rax\n"
+	"mov rax, rbx\n cwde\n OUT8 rax\n"
+	"mov rax, rbx\n mov rdx, -1\n cdq\n OUT8 rax\n OUT8 rdx\n"
+	"mov rax, [r9]\n mov rdx, 0x1234\n cdq\n OUT8 rdx\n"
+	"mov rax, rbx\n cqo\n OUT8 rdx\n"
+	"mov rax, [r9]\n cqo\n OUT8 rdx\n"
+	"pop rbx\n"
+	"RETURN_OUT\n")
