@@ -38,6 +38,8 @@ static void val_use(struct ir_val v, word *use, const word *def)
 
 static void insn_uses(const struct ir_insn *in, word *use, const word *def)
 {
+	if (in->op == IR_RET)	/* returns rax */
+		val_use(ir_reg(IR_RAX), use, def);
 	val_use(in->a, use, def);
 	val_use(in->b, use, def);
 	if (in->op == IR_SELECT) {
@@ -165,6 +167,8 @@ static void build_intervals(const struct ir_func *fn, const struct liveness *lv,
 			for (int k = 0; k < 4; k++)
 				if (vals[k]->reg != IR_NONE)
 					extend(&iv[vals[k]->reg], pos);
+			if (in->op == IR_RET)
+				extend(&iv[IR_RAX], pos);
 			if (insn_defines(in))
 				extend(&iv[in->dst], pos + 1);
 		}

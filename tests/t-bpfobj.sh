@@ -54,13 +54,15 @@ bpftool prog load "$obj" "$pin" || fail "bpftool prog load rejected the object"
 prog=$(bpftool -j prog show pinned "$pin")
 [ "$(jq -r .name <<<"$prog")" = koff_xdp ] || fail "prog name: $(jq -r .name <<<"$prog")"
 [ "$(jq -r .type <<<"$prog")" = xdp ] || fail "prog type: $(jq -r .type <<<"$prog")"
+# The scratch value size is the one include/ir.h defines.
+scratch_size=$(( $(printf '#include "ir.h"\nIR_SCRATCH_SIZE\n' | cpp -P -Iinclude - | tail -n 1 | tr -d u) ))
 scratch="" stats="" rodata=""
 for id in $(jq '.map_ids[]' <<<"$prog"); do
 	m=$(bpftool -j map show id "$id")
 	case $(jq -r .name <<<"$m") in
 	koff_scratch) scratch=$id
 		[ "$(jq -r '"\(.type) \(.bytes_key) \(.bytes_value) \(.max_entries)"' <<<"$m")" = \
-		  "percpu_array 4 8192 1" ] || fail "koff_scratch: $m";;
+		  "percpu_array 4 $scratch_size 1" ] || fail "koff_scratch: $m";;
 	koff_stats) stats=$id
 		[ "$(jq -r '"\(.type) \(.bytes_key) \(.bytes_value) \(.max_entries)"' <<<"$m")" = \
 		  "percpu_array 4 8 12" ] || fail "koff_stats: $m";;
