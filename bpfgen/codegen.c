@@ -509,7 +509,12 @@ static void gen_loopguard(struct gen *g, int block)
 {
 	int16_t slot = LAUNDER_OFF;
 
-	for (int v = 0; v < g->fn->nvregs; v++) {
+	const struct ir_insn *guard = &g->fn->blocks[block].insns[0];
+
+	/* Only what the loop writes can differ between iterations. */
+	for (int k = 0; k < guard->nloop_vregs; k++) {
+		int v = guard->loop_vregs[k];
+
 		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
 			continue;
 		if (slot + 8 > (int16_t)IR_SCRATCH_SIZE) {

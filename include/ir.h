@@ -136,6 +136,8 @@ struct ir_insn {
 	int t, f;		/* BR/JMP targets (block indices) */
 	struct ir_case *cases;	/* SWITCH */
 	int ncases;
+	int *loop_vregs;	/* LOOPGUARD: vregs the loop writes (owned) */
+	int nloop_vregs;
 	uint64_t x86_addr;	/* IR_TEXT_VA-based address of the source insn */
 	const char *why;	/* FALLBACK: human-readable reason (static or owned by the ir_func) */
 };

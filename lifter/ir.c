@@ -22,8 +22,10 @@ void ir_func_free(struct ir_func *fn)
 	if (!fn)
 		return;
 	for (int b = 0; b < fn->nblocks; b++) {
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
 			free(fn->blocks[b].insns[i].cases);
+			free(fn->blocks[b].insns[i].loop_vregs);
+		}
 		free(fn->blocks[b].insns);
 	}
 	for (int i = 0; i < fn->nowned; i++)

@@ -34,8 +34,10 @@ static int succ(const struct ir_func *fn, int b, int k)
 	}
 }
 
-/* Iterative DFS from block 0; marks the targets of back edges. */
-static int find_heads(const struct ir_func *fn, bool *head)
+/* Iterative DFS from block 0; marks the targets of back edges and
+ * records each back edge (latch -> head). */
+static int find_heads(const struct ir_func *fn, bool *head, int *latch_of_edge, int *head_of_edge,
+		      int *nedges)
 {
 	int n = fn->nblocks, sp = 0;
 	uint8_t *color = calloc(n, 1);
@@ -57,6 +59,8 @@ static int find_heads(const struct ir_func *fn, bool *head)
 			sp--;
 		} else if (color[s] == GREY) {
 			head[s] = true;
+			latch_of_edge[*nedges] = b;
+			head_of_edge[(*nedges)++] = s;
 		} else if (color[s] == WHITE) {
 			color[s] = GREY;
 			next[sp] = 0;
@@ -66,6 +70,98 @@ static int find_heads(const struct ir_func *fn, bool *head)
 	free(color);
 	free(stack);
 	free(next);
+	return 0;
+}
+
+/* The natural loop of back edge latch -> head: head plus every block that
+ * reaches the latch without passing through head. */
+static int natural_loop(const struct ir_func *fn, int latch, int head, const int *pred_start,
+			const int *preds, bool *in_loop)
+{
+	int *stack = malloc(sizeof(int) * (fn->nblocks + 1)), sp = 0;
+
+	if (!stack)
+		return -ENOMEM;
+	in_loop[head] = true;
+	if (!in_loop[latch]) {
+		in_loop[latch] = true;
+		stack[sp++] = latch;
+	}
+	while (sp) {
+		int b = stack[--sp];
+
+		for (int k = pred_start[b]; k < pred_start[b + 1]; k++)
+			if (!in_loop[preds[k]]) {
+				in_loop[preds[k]] = true;
+				stack[sp++] = preds[k];
+			}
+	}
+	free(stack);
+	return 0;
+}
+
+/* Predecessor lists in CSR form. */
+static int predecessors(const struct ir_func *fn, int **pred_start, int **preds)
+{
+	int n = fn->nblocks, total = 0;
+	int *start = calloc(n + 2, sizeof(int)), *fill, *p;
+
+	if (!start)
+		return -ENOMEM;
+	for (int b = 0; b < n; b++)
+		for (int k = 0, s; (s = succ(fn, b, k)) >= 0; k++, total++)
+			start[s + 1]++;
+	for (int b = 0; b < n; b++)
+		start[b + 1] += start[b];
+	p = malloc(sizeof(int) * (total + 1));
+	fill = calloc(n + 1, sizeof(int));
+	if (!p || !fill) {
+		free(start);
+		free(p);
+		free(fill);
+		return -ENOMEM;
+	}
+	for (int b = 0; b < n; b++)
+		for (int k = 0, s; (s = succ(fn, b, k)) >= 0; k++)
+			p[start[s] + fill[s]++] = b;
+	free(fill);
+	*pred_start = start;
+	*preds = p;
+	return 0;
+}
+
+/* The vregs written by the blocks of a loop, as the guard's list: the only
+ * values that can differ from one iteration to the next. */
+static int loop_writes(const struct ir_func *fn, const bool *in_loop, int **out, int *nout)
+{
+	bool *written = calloc(fn->nvregs, sizeof(bool));
+	int n = 0;
+
+	if (!written)
+		return -ENOMEM;
+	for (int b = 0; b < fn->nblocks; b++) {
+		if (!in_loop[b])
+			continue;
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			const struct ir_insn *in = &fn->blocks[b].insns[i];
+
+			if (in->dst != IR_NONE && in->op != IR_STORE && !ir_is_terminator(in->op) &&
+			    !written[in->dst]) {
+				written[in->dst] = true;
+				n++;
+			}
+		}
+	}
+	*out = malloc(sizeof(int) * (n + 1));
+	if (!*out) {
+		free(written);
+		return -ENOMEM;
+	}
+	*nout = 0;
+	for (int v = 0; v < fn->nvregs; v++)
+		if (written[v])
+			(*out)[(*nout)++] = v;
+	free(written);
 	return 0;
 }
 
@@ -88,14 +184,53 @@ static int prepend_guard(struct ir_func *fn, int b)
 	return 0;
 }
 
+/* For each head, the vregs written anywhere in the loops it heads. */
+static int record_loop_writes(struct ir_func *fn, const int *latch, const int *headv, int nedges)
+{
+	int *pred_start = NULL, *preds = NULL, rc;
+	bool *in_loop = calloc(fn->nblocks, sizeof(bool));
+
+	rc = in_loop ? predecessors(fn, &pred_start, &preds) : -ENOMEM;
+	for (int h = 0; h < fn->nblocks && !rc; h++) {
+		struct ir_insn *guard = &fn->blocks[h].insns[0];
+		bool any = false;
+
+		if (guard->op != IR_LOOPGUARD)
+			continue;
+		memset(in_loop, 0, fn->nblocks * sizeof(bool));
+		for (int e = 0; e < nedges && !rc; e++)
+			if (headv[e] == h) {
+				rc = natural_loop(fn, latch[e], h, pred_start, preds, in_loop);
+				any = true;
+			}
+		if (!rc && any)
+			rc = loop_writes(fn, in_loop, &guard->loop_vregs, &guard->nloop_vregs);
+	}
+	free(in_loop);
+	free(pred_start);
+	free(preds);
+	return rc;
+}
+
 int loops_guard(struct ir_func *fn, struct koff_error *err)
 {
-	bool *head = calloc(fn->nblocks, sizeof(bool));
-	int rc = head ? find_heads(fn, head) : -ENOMEM;
+	int n = fn->nblocks, nedges = 0, maxedges = 0;
+	bool *head = calloc(n, sizeof(bool));
+	int *latch, *headv, rc;
 
-	for (int b = 0; b < fn->nblocks && !rc; b++)
+	for (int b = 0; b < n; b++)
+		for (int k = 0; succ(fn, b, k) >= 0; k++)
+			maxedges++;
+	latch = malloc(sizeof(int) * (maxedges + 1));
+	headv = malloc(sizeof(int) * (maxedges + 1));
+	rc = head && latch && headv ? find_heads(fn, head, latch, headv, &nedges) : -ENOMEM;
+	for (int b = 0; b < n && !rc; b++)
 		if (head[b])
 			rc = prepend_guard(fn, b);
+	if (!rc)
+		rc = record_loop_writes(fn, latch, headv, nedges);
 	free(head);
+	free(latch);
+	free(headv);
 	return rc ? koff_fail(err, rc, "out of memory") : 0;
 }
