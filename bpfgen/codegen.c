@@ -474,10 +474,47 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	emit_bind(g->e, done);
 }
 
+/* The scratch regions an access may be hinted to. */
+static const struct {
+	uint64_t va;
+	int16_t off;
+	int32_t size;
+} regions[] = {
+	[IR_REG_REQ] = { IR_REQ_VA, IR_REQ_OFF, IR_REQ_MAX },
+	[IR_REG_RESP] = { IR_RESP_VA, IR_RESP_OFF, IR_RESP_MAX },
+	[IR_REG_STACK] = { IR_STACK_VA, IR_STACK_OFF, IR_STACK_SIZE },
+};
+
+/* The hinted region first: one range check (and the request length for
+ * request reads); an address elsewhere takes the full path. */
+static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
+{
+	int s = in->size, elsewhere = emit_label(g->e), done = emit_label(g->e);
+	uint64_t va = regions[in->region].va;
+
+	emit_const64(g->e, R1, (uint64_t)(in->imm - (int64_t)va));
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R2));
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, regions[in->region].size - s, elsewhere);
+	if (in->region == IR_REG_REQ) {
+		emit_mov_reg(g->e, R2, R1);
+		emit_alu_imm(g->e, 1, BPF_ADD, R2, s);
+		emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_REQLEN);
+		emit_jmp_reg(g->e, 0, BPF_JGT, R2, R0, stub(g, KOFF_STAT_PASS_MEM));
+	}
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
+	access(g, in, R1, regions[in->region].off);
+	emit_ja(g->e, done);
+	emit_bind(g->e, elsewhere);
+	gen_mem_dynamic(g, in);
+	emit_bind(g->e, done);
+}
+
 static void gen_mem(struct gen *g, const struct ir_insn *in)
 {
 	if (in->a.reg == IR_NONE)
 		gen_mem_absolute(g, in, (uint64_t)(in->a.imm + in->imm));
+	else if (in->region == IR_REG_REQ || in->region == IR_REG_RESP || in->region == IR_REG_STACK)
+		gen_mem_hinted(g, in);
 	else
 		gen_mem_dynamic(g, in);
 }

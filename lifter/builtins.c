@@ -48,16 +48,87 @@ static void branch(struct lift_ctx *c, enum ir_cond cond, struct ir_val a, struc
 	}
 }
 
-/* Starts the loop: i = 0, then head. Leaves the builder in `head`. */
-static void loop_begin(struct lift_ctx *c, struct loop *l)
+/* Starts a loop whose index is `i` as it stands; leaves the builder in `head`. */
+static void loop_resume(struct lift_ctx *c, struct loop *l, int i)
 {
-	l->i = lift_temp(c);
+	l->i = i;
 	l->head = lift_new_block(c);
 	l->body = lift_new_block(c);
 	l->done = lift_new_block(c);
-	set(c, IR_MOV, l->i, ir_imm(0), ir_imm(0), 64);
 	jump(c, l->head);
 	lift_set_block(c, l->head);
+}
+
+/* Starts the loop: i = 0, then head. Leaves the builder in `head`. */
+static void loop_begin(struct lift_ctx *c, struct loop *l)
+{
+	int i = lift_temp(c);
+
+	set(c, IR_MOV, i, ir_imm(0), ir_imm(0), 64);
+	loop_resume(c, l, i);
+}
+
+/* A load or store of `size` bytes at base + i. */
+static struct ir_val load_at(struct lift_ctx *c, int base, int i, int size)
+{
+	int addr = lift_temp(c), v = lift_temp(c);
+	struct ir_insn *in;
+
+	set(c, IR_ADD, addr, ir_reg(base), ir_reg(i), 64);
+	in = lift_emit(c, IR_LOAD);
+	if (in) {
+		in->dst = v;
+		in->a = ir_reg(addr);
+		in->size = (uint8_t)size;
+	}
+	return ir_reg(v);
+}
+
+static void store_at(struct lift_ctx *c, int base, int i, struct ir_val v, int size)
+{
+	int addr = lift_temp(c);
+	struct ir_insn *in;
+
+	set(c, IR_ADD, addr, ir_reg(base), ir_reg(i), 64);
+	in = lift_emit(c, IR_STORE);
+	if (in) {
+		in->a = ir_reg(addr);
+		in->b = v;
+		in->size = (uint8_t)size;
+	}
+}
+
+/* Eight bytes at a time while eight or more of n remain: i = 0 on entry,
+ * the first byte not yet handled at `done`.  word_phase_begin leaves the
+ * builder in the round's body; word_phase_next closes the round and leaves
+ * the builder at `done`, where a byte loop takes over from i. */
+struct word_phase {
+	int i, n;
+	int head, body, done;
+};
+
+static void word_phase_begin(struct lift_ctx *c, struct word_phase *w, int n)
+{
+	int rem = lift_temp(c);
+
+	w->n = n;
+	w->i = lift_temp(c);
+	w->head = lift_new_block(c);
+	w->body = lift_new_block(c);
+	w->done = lift_new_block(c);
+	set(c, IR_MOV, w->i, ir_imm(0), ir_imm(0), 64);
+	jump(c, w->head);
+	lift_set_block(c, w->head);
+	set(c, IR_SUB, rem, ir_reg(n), ir_reg(w->i), 64);
+	branch(c, IR_ULT, ir_reg(rem), ir_imm(8), w->done, w->body);
+	lift_set_block(c, w->body);
+}
+
+static void word_phase_next(struct lift_ctx *c, struct word_phase *w)
+{
+	set(c, IR_ADD, w->i, ir_reg(w->i), ir_imm(8), 64);
+	jump(c, w->head);
+	lift_set_block(c, w->done);
 }
 
 /* i += 1 and back to the head; leaves the builder in `done`. */
@@ -110,9 +181,13 @@ static int arg(struct lift_ctx *c, int reg)
 static void lift_memcpy(struct lift_ctx *c)
 {
 	int d = arg(c, IR_RDI), s = arg(c, IR_RSI), n = arg(c, IR_RDX);
+	struct word_phase w;
 	struct loop l;
 
-	loop_begin(c, &l);
+	word_phase_begin(c, &w, n);
+	store_at(c, d, w.i, load_at(c, s, w.i, 8), 8);
+	word_phase_next(c, &w);
+	loop_resume(c, &l, w.i);
 	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
 	lift_set_block(c, l.body);
 	store_byte(c, d, ir_reg(l.i), byte_at(c, s, l.i));
@@ -155,8 +230,15 @@ static void lift_memset(struct lift_ctx *c)
 	int d = arg(c, IR_RDI), v = arg(c, IR_RSI), n = arg(c, IR_RDX);
 	struct loop l;
 
+	struct word_phase w;
+	int v8 = lift_temp(c);
+
 	set(c, IR_AND, v, ir_reg(v), ir_imm(0xff), 64);
-	loop_begin(c, &l);
+	set(c, IR_MUL, v8, ir_reg(v), ir_imm(0x0101010101010101ll), 64);
+	word_phase_begin(c, &w, n);
+	store_at(c, d, w.i, ir_reg(v8), 8);
+	word_phase_next(c, &w);
+	loop_resume(c, &l, w.i);
 	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
 	lift_set_block(c, l.body);
 	store_byte(c, d, ir_reg(l.i), ir_reg(v));
@@ -173,7 +255,20 @@ static void lift_compare(struct lift_ctx *c, bool bounded, bool stop_at_nul)
 	int x = lift_temp(c), y = lift_temp(c);
 	struct loop l;
 
-	loop_begin(c, &l);
+	if (bounded && !stop_at_nul) {
+		/* memcmp: skip equal words; the byte loop finds the first
+		 * difference inside the word that differs. */
+		struct word_phase w;
+		int same_word = lift_new_block(c);
+
+		word_phase_begin(c, &w, n);
+		branch(c, IR_NE, load_at(c, a, w.i, 8), load_at(c, b, w.i, 8), w.done, same_word);
+		lift_set_block(c, same_word);
+		word_phase_next(c, &w);
+		loop_resume(c, &l, w.i);
+	} else {
+		loop_begin(c, &l);
+	}
 	if (bounded) {
 		int check = lift_new_block(c);
 
