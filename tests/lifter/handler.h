@@ -41,4 +41,16 @@
 				 ".att_syntax prefix\n");                      \
 	}
 
+#define LIFTER_STR(...) #__VA_ARGS__
+#define LIFTER_XSTR(...) LIFTER_STR(__VA_ARGS__)
+
+/* SETCC_EACH(e, ne, ...): one setCC byte per condition, appended to resp
+ * (setcc leaves the flags alone, so all read the same producer). */
+#define SETCC_EACH(...)                                                        \
+	".irp cc, " LIFTER_XSTR(__VA_ARGS__) "\n set\\cc byte ptr [r8 + out_off]\n"     \
+	" .set out_off, out_off + 1\n .endr\n"
+
+/* Every condition koff claims after cmp/sub/neg (all but parity). */
+#define ALL_CC e, ne, b, ae, be, a, l, ge, le, g, s, ns, o, no
+
 #endif
