@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tests/gen/summary.sh WORK - the tables of a tests/gen/run.sh run, from the
+# WORK/results/*.res lines ("seed cc level pic class sites detail", tabs)
+# and WORK/results/*.why lines ("why counter").
+set -u
+WORK=$1
+res=("$WORK"/results/*.res)
+[ -e "${res[0]}" ] || { echo "no results in $WORK/results"; exit 1; }
+
+# Numbers, addresses and symbol offsets vary from case to case: fold them so
+# that the same reason lands in one bucket.
+normalize() { sed -E 's/0x[0-9a-f]+/N/g; s/[0-9]+/N/g; s/(\/[^ ]*\/)+//g'; }
+
+echo
+echo "== per configuration (offloaded = full + fallbacks) =="
+# One row per configuration, sorted; the total sorts last as ~TOTAL.
+cat "${res[@]}" | awk -F'\t' '
+	{ cfg = $2 " " $3 " " $4; n[cfg]++; c[cfg, $5]++; n["~TOTAL"]++; c["~TOTAL", $5]++ }
+	END {
+		for (k in n)
+			printf "%-22s %5d %5d %9d %7d %5d %5d %8d %7d %9.1f%%\n", k, n[k], c[k, "full"],
+				c[k, "fallbacks"], c[k, "refused"], c[k, "error"], c[k, "crash"],
+				c[k, "mismatch"], c[k, "differr"],
+				100 * (c[k, "full"] + c[k, "fallbacks"]) / n[k]
+	}' | sort -k1,1 -k2,2 -k3,3 | sed 's/^~TOTAL/TOTAL /' |
+	{ printf "%-22s %5s %5s %9s %7s %5s %5s %8s %7s %10s\n" config units full fallbacks \
+		refused error crash mismatch differr offloaded; cat; }
+echo
+echo "== refusals (offloaded=false), by reason =="
+cat "${res[@]}" | awk -F'\t' '$5 == "refused" { print $7 }' | normalize | sort | uniq -c | sort -rn
+
+echo
+echo "== koff-link errors (exit != 0) and crashes, by message =="
+cat "${res[@]}" | awk -F'\t' '$5 == "error" || $5 == "crash" { print $5 ": " $7 }' | normalize |
+	sort | uniq -c | sort -rn
+
+echo
+echo "== fallback sites, by instruction mnemonic (sites, in how many units) =="
+for w in "$WORK"/results/*.why; do
+	[ -s "$w" ] || continue
+	cut -f1 "$w" | normalize | sed -E \
+		-e 's/^([a-z][a-z0-9]*) .* not translated$/\1 (not translated)/' \
+		-e 's/^([a-z][a-z0-9]*) after flags.*/\1 (after flags koff does not model)/' \
+		-e 's/^([a-z][a-z0-9]*) \(the program would trap\)/\1 (would trap)/' |
+		sort | uniq -c | awk -v u="$(basename "$w")" '{ n = $1; $1 = ""; print n "\t" substr($0, 2) }'
+done | awk -F'\t' '{ sites[$2] += $1; units[$2]++ } END { for (k in sites) printf "%7d %6d  %s\n", sites[k], units[k], k }' |
+	sort -rn
+
+echo
+echo "== mismatches (kept in $WORK/mismatches) =="
+cat "${res[@]}" | awk -F'\t' '$5 == "mismatch" { print $1 " " $2 " " $3 " " $4 ": " $7 }' | sort -n
+[ -d "$WORK/crashes" ] && echo "(crashes kept in $WORK/crashes)"
+exit 0
