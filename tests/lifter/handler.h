@@ -53,4 +53,20 @@
 /* Every condition koff claims after cmp/sub/neg (all but parity). */
 #define ALL_CC e, ne, b, ae, be, a, l, ge, le, g, s, ns, o, no
 
+/* JCC_EACH(e, ne, ...): one byte per condition, 1 when jCC is taken: each
+ * jcc starts a new block, so the flags cross block boundaries. */
+#define JCC_EACH(...)                                                          \
+	".irp cc, " LIFTER_XSTR(__VA_ARGS__) "\n j\\cc 1f\n"                  \
+	" mov byte ptr [r8 + out_off], 0\n jmp 2f\n"                          \
+	"1: mov byte ptr [r8 + out_off], 1\n2:\n"                             \
+	" .set out_off, out_off + 1\n .endr\n"
+
+/* CMOV_EACH(dst, src, e, ne, ...): per condition, dst = rcx then cmovCC
+ * dst, src, and the whole of rcx appended (a 32-bit cmov zeroes the upper
+ * half even when the condition is false). */
+#define CMOV_EACH(DST, SRC, ...)                                               \
+	".irp cc, " LIFTER_XSTR(__VA_ARGS__) "\n mov rcx, r10\n"              \
+	" cmov\\cc " #DST ", " #SRC "\n mov qword ptr [r8 + out_off], rcx\n" \
+	" .set out_off, out_off + 8\n .endr\n"
+
 #endif
