@@ -9,130 +9,26 @@ static const int alloc_regs[] = { 6, 7, 8, 3, 4, 5 };
 #define NREGS ((int)KOFF_ARRAY_SIZE(alloc_regs))
 #define BPF_STACK_SIZE 512
 
-typedef uint64_t word;
-#define WBITS 64
-
-struct bitset {
-	word *w;
-};
-
-static bool bs_get(const word *w, int i) { return (w[i / WBITS] >> (i % WBITS)) & 1; }
-static void bs_set(word *w, int i) { w[i / WBITS] |= (word)1 << (i % WBITS); }
 
 struct interval {
 	int vreg;
 	int start, end;	/* instruction positions, inclusive */
+	double weight;	/* spill cost: uses and defs, x8 per loop level */
 };
 
-struct liveness {
-	int nwords;
-	word *use, *def, *in, *out;	/* nblocks x nwords each */
-	int *block_start;		/* first position of each block */
-};
-
-static void val_use(struct ir_val v, word *use, const word *def)
+/* Positions: two per instruction, blocks laid out in index order. */
+static int *block_starts(const struct ir_func *fn)
 {
-	if (v.reg != IR_NONE && !bs_get(def, v.reg))
-		bs_set(use, v.reg);
-}
+	int *start = calloc(fn->nblocks + 1, sizeof(int)), pos = 0;
 
-static void insn_uses(const struct ir_insn *in, word *use, const word *def)
-{
-	if (in->op == IR_RET)	/* returns rax */
-		val_use(ir_reg(IR_RAX), use, def);
-	val_use(in->a, use, def);
-	val_use(in->b, use, def);
-	if (in->op == IR_SELECT) {
-		val_use(in->c, use, def);
-		val_use(in->d, use, def);
-	}
-}
-
-static bool insn_defines(const struct ir_insn *in)
-{
-	return in->dst != IR_NONE && in->op != IR_STORE && !ir_is_terminator(in->op);
-}
-
-static int succs(const struct ir_block *b, int *out, int max)
-{
-	const struct ir_insn *t;
-	int n = 0;
-
-	if (!b->ninsns)
-		return 0;
-	t = &b->insns[b->ninsns - 1];
-	if (t->op == IR_JMP) {
-		out[n++] = t->t;
-	} else if (t->op == IR_BR) {
-		out[n++] = t->t;
-		out[n++] = t->f;
-	} else if (t->op == IR_SWITCH) {
-		for (int i = 0; i < t->ncases && n < max; i++)
-			out[n++] = t->cases[i].target;
-	}
-	return n;
-}
-
-static int liveness_run(const struct ir_func *fn, struct liveness *lv)
-{
-	int nb = fn->nblocks, nw = (fn->nvregs + WBITS - 1) / WBITS;
-	int *sv = malloc(sizeof(int) * 1024);
-	bool changed = true;
-
-	lv->nwords = nw;
-	lv->use = calloc((size_t)nb * nw, sizeof(word));
-	lv->def = calloc((size_t)nb * nw, sizeof(word));
-	lv->in = calloc((size_t)nb * nw, sizeof(word));
-	lv->out = calloc((size_t)nb * nw, sizeof(word));
-	lv->block_start = calloc(nb + 1, sizeof(int));
-	if (!sv || !lv->use || !lv->def || !lv->in || !lv->out || !lv->block_start) {
-		free(sv);
-		return -ENOMEM;
-	}
-	for (int b = 0, pos = 0; b < nb; b++) {
-		word *use = lv->use + (size_t)b * nw, *def = lv->def + (size_t)b * nw;
-
-		lv->block_start[b] = pos;
+	if (!start)
+		return NULL;
+	for (int b = 0; b < fn->nblocks; b++) {
+		start[b] = pos;
 		pos += 2 * fn->blocks[b].ninsns + 2;
-		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
-			const struct ir_insn *in = &fn->blocks[b].insns[i];
-
-			insn_uses(in, use, def);
-			if (insn_defines(in))
-				bs_set(def, in->dst);
-		}
 	}
-	lv->block_start[nb] = lv->block_start[nb - 1] + 2 * fn->blocks[nb - 1].ninsns + 2;
-	while (changed) {
-		changed = false;
-		for (int b = nb - 1; b >= 0; b--) {
-			word *in = lv->in + (size_t)b * nw, *out = lv->out + (size_t)b * nw;
-			int ns = succs(&fn->blocks[b], sv, 1024);
-
-			for (int k = 0; k < ns; k++)
-				for (int j = 0; j < nw; j++)
-					out[j] |= lv->in[(size_t)sv[k] * nw + j];
-			for (int j = 0; j < nw; j++) {
-				word n = lv->use[(size_t)b * nw + j] | (out[j] & ~lv->def[(size_t)b * nw + j]);
-
-				if (n != in[j]) {
-					in[j] = n;
-					changed = true;
-				}
-			}
-		}
-	}
-	free(sv);
-	return 0;
-}
-
-static void liveness_free(struct liveness *lv)
-{
-	free(lv->use);
-	free(lv->def);
-	free(lv->in);
-	free(lv->out);
-	free(lv->block_start);
+	start[fn->nblocks] = pos;
+	return start;
 }
 
 static void extend(struct interval *iv, int pos)
@@ -143,20 +39,21 @@ static void extend(struct interval *iv, int pos)
 		iv->end = pos;
 }
 
-static void build_intervals(const struct ir_func *fn, const struct liveness *lv, struct interval *iv)
+static void build_intervals(const struct ir_func *fn, const struct ir_liveness *lv,
+			    const int *block_start, struct interval *iv)
 {
 	int nw = lv->nwords;
 
 	for (int v = 0; v < fn->nvregs; v++)
 		iv[v] = (struct interval){ .vreg = v, .start = -1, .end = -1 };
 	for (int b = 0; b < fn->nblocks; b++) {
-		int start = lv->block_start[b], end = lv->block_start[b + 1] - 1;
-		const word *in = lv->in + (size_t)b * nw, *out = lv->out + (size_t)b * nw;
+		int start = block_start[b], end = block_start[b + 1] - 1;
+		const uint64_t *in = lv->in + (size_t)b * nw, *out = lv->out + (size_t)b * nw;
 
 		for (int v = 0; v < fn->nvregs; v++) {
-			if (bs_get(in, v))
+			if (ir_bit(in, v))
 				extend(&iv[v], start);
-			if (bs_get(out, v))
+			if (ir_bit(out, v))
 				extend(&iv[v], end);
 		}
 		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
@@ -164,13 +61,21 @@ static void build_intervals(const struct ir_func *fn, const struct liveness *lv,
 			int pos = start + 1 + 2 * i;
 			const struct ir_val *vals[] = { &in->a, &in->b, &in->c, &in->d };
 
+			double w = 1.0;
+
+			for (int d = 0; d < fn->blocks[b].loop_depth && d < 5; d++)
+				w *= 8.0;
 			for (int k = 0; k < 4; k++)
-				if (vals[k]->reg != IR_NONE)
+				if (vals[k]->reg != IR_NONE) {
 					extend(&iv[vals[k]->reg], pos);
+					iv[vals[k]->reg].weight += w;
+				}
 			if (in->op == IR_RET)
 				extend(&iv[IR_RAX], pos);
-			if (insn_defines(in))
+			if (ir_insn_defines(in)) {
 				extend(&iv[in->dst], pos + 1);
+				iv[in->dst].weight += w;
+			}
 		}
 	}
 }
@@ -251,13 +156,14 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, int n, struct s
 			if (!reg_busy[k])
 				r = k;
 		if (r < 0) {
-			/* Spill whichever of the active ones ends last. */
+			/* Spill the cheapest: the fewest uses, weighted by loop
+			 * depth, so that values of hot loops keep their registers. */
 			int far = 0;
 
 			for (int k = 1; k < s->nactive; k++)
-				if (s->active[k]->end > s->active[far]->end)
+				if (s->active[k]->weight < s->active[far]->weight)
 					far = k;
-			if (s->active[far]->end <= cur->end) {
+			if (s->active[far]->weight >= cur->weight) {
 				if (spill(ra, s, cur))
 					return -E2BIG;
 				continue;
@@ -278,8 +184,9 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, int n, struct s
 
 int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, struct koff_error *err)
 {
-	struct liveness lv = { 0 };
+	struct ir_liveness lv = { 0 };
 	struct interval *iv = NULL;
+	int *block_start = block_starts(fn);
 	struct scan s = { 0 };
 	int n = 0, rc;
 
@@ -293,13 +200,14 @@ int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, s
 	/* may_goto takes 8 bytes of the stack for its hidden counter. */
 	s.maxslots = (BPF_STACK_SIZE - 8 - frame_top) / 8;
 	s.slot_free_at = calloc(s.maxslots > 0 ? s.maxslots : 1, sizeof(int));
-	if (!ra->locs || !ra->live_at_entry || !iv || !s.slot_free_at || liveness_run(fn, &lv)) {
+	if (!ra->locs || !ra->live_at_entry || !iv || !s.slot_free_at || !block_start ||
+	    ir_liveness_run(fn, &lv)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int v = 0; v < fn->nvregs; v++)
-		ra->live_at_entry[v] = bs_get(lv.in, v);
-	build_intervals(fn, &lv, iv);
+		ra->live_at_entry[v] = ir_bit(lv.in, v);
+	build_intervals(fn, &lv, block_start, iv);
 	/* Hand the live-in sets over: codegen launders them at loop heads. */
 	ra->live_in = lv.in;
 	ra->nwords = lv.nwords;
@@ -316,7 +224,8 @@ int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, s
 out:
 	free(iv);
 	free(s.slot_free_at);
-	liveness_free(&lv);
+	free(block_start);
+	ir_liveness_free(&lv);
 	return rc;
 }
 

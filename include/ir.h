@@ -172,6 +172,19 @@ struct ir_insn *ir_emit(struct ir_func *fn, int block, enum ir_op op); /* NULL o
 int ir_new_vreg(struct ir_func *fn);
 const char *ir_own_string(struct ir_func *fn, const char *s);	/* copy kept until free */
 void ir_dump(const struct ir_func *fn, void *FILE_stream);
+/* liveness.c: vregs live at each block's start (in) and end (out), as
+ * bitsets of `nwords` 64-bit words per block. */
+struct ir_liveness {
+	int nwords;
+	uint64_t *in, *out;
+};
+int ir_liveness_run(const struct ir_func *fn, struct ir_liveness *lv);
+void ir_liveness_free(struct ir_liveness *lv);
+bool ir_bit(const uint64_t *set, int i);
+int ir_insn_uses(const struct ir_insn *in, int out[5]);	/* vregs read; returns count */
+bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
+int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
+
 static inline struct ir_val ir_reg(int r) { return (struct ir_val){ .reg = r, .imm = 0 }; }
 static inline struct ir_val ir_imm(int64_t v) { return (struct ir_val){ .reg = IR_NONE, .imm = v }; }
 static inline bool ir_is_terminator(enum ir_op op) { return op >= IR_BR && op <= IR_SWITCH; }

@@ -205,6 +205,9 @@ static int record_loop_writes(struct ir_func *fn, const int *latch, const int *h
 			}
 		if (!rc && any)
 			rc = loop_writes(fn, in_loop, &guard->loop_vregs, &guard->nloop_vregs);
+		/* Nesting depth, for the register allocator's spill costs. */
+		for (int b = 0; b < fn->nblocks && any; b++)
+			fn->blocks[b].loop_depth += in_loop[b];
 	}
 	free(in_loop);
 	free(pred_start);

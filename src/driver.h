@@ -23,6 +23,7 @@ struct koff_options {
 	bool offload;			/* --no-offload clears it */
 	bool explain;			/* --explain */
 	bool dump_ir;			/* --dump-ir */
+	bool dump_bpf;			/* --dump-bpf */
 	bool verbose;			/* -v: the verifier's complaints */
 	const char **link_args;		/* everything for the system linker, in order */
 	int nlink_args;

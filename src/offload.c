@@ -47,6 +47,18 @@ static int open_input(struct koff_ctx *ctx)
 	return 0;
 }
 
+/* --dump-bpf: every instruction with the x86 address it was made for. */
+static void dump_bpf(const struct bpf_emit *e, FILE *f)
+{
+	for (int i = 0; i < e->n; i++) {
+		const struct bpf_insn *in = &e->insns[i];
+
+		fprintf(f, "%5d  %#8llx  code %02x dst r%d src r%d off %6d imm %d\n", i,
+			(unsigned long long)e->origin[i], in->code, in->dst_reg, in->src_reg, in->off,
+			in->imm);
+	}
+}
+
 static bool has_return(const struct ir_func *fn)
 {
 	for (int b = 0; b < fn->nblocks; b++)
@@ -93,6 +105,8 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	rc = codegen_program(ctx->ir, &co, &ctx->prog, &ctx->err);
 	if (rc)
 		return rc;
+	if (ctx->opt.dump_bpf)
+		dump_bpf(&ctx->prog, stderr);
 	return bpfobj_write(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size, &ctx->err);
 }
 

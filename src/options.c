@@ -22,6 +22,7 @@ static const char usage[] =
 	"  --no-offload      only link OUT; write no BPF program\n"
 	"  --explain         print what was offloaded, what falls back and why\n"
 	"  --dump-ir         print the lifted IR to stderr\n"
+	"  --dump-bpf        print the eBPF instructions, each with its x86 address\n"
 	"  -v, --verbose     print the verifier's complaints while koff-link retries\n"
 	"  -h, --help        this text\n"
 	"Options taking a value also take it as --name=value.  Anything else (-l, -L,\n"
@@ -128,6 +129,8 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 			o->explain = true;
 		} else if (!strcmp(a, "--dump-ir")) {
 			o->dump_ir = true;
+		} else if (!strcmp(a, "--dump-bpf")) {
+			o->dump_bpf = true;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			o->verbose = true;
 		} else if (!strncmp(a, "--", 2) && !strchr(a, '=') && strcmp(a, "--")) {
