@@ -1,0 +1,211 @@
+/* xdp_bench - ns per request of an XDP program under bpf_prog_test_run,
+ * and what the verifier and the JIT made of it.
+ *
+ *   xdp_bench [--port N] [--reps N] [--inner N] PROG.bpf.o REQUESTS.txt
+ *   xdp_bench --empty [--reps N] [--inner N] REQUESTS.txt
+ * --empty measures a program that only returns XDP_PASS: the cost of
+ * test_run itself, to subtract.
+ *
+ * Each run is a single test_run call (repeat = 1) on a fresh copy of the
+ * frame: with repeat > 1 the kernel would rerun the program on the frame
+ * the previous run already turned into a reply, and measure something else.
+ * The kernel reports the run's duration; one repetition averages it over
+ * every request of the file, --inner times over; the figure is the median
+ * over --reps repetitions.
+ * Prints: xdp_ns_per_request MEDIAN MIN MAX
+ *         xdp_prog verifier_insns N xlated_bytes N jited_bytes N */
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <getopt.h>
+#include <linux/bpf.h>
+
+#include "bench_common.h"
+
+#define LOG_SIZE (1u << 20)
+
+struct xdp_opts {
+	int reps, inner, empty;
+	unsigned port;
+	const char *prog_path, *requests_path;
+};
+
+struct xdp_target {
+	struct bpf_object *obj;	/* NULL for --empty */
+	int prog_fd;
+	long verifier_insns;
+	char *log;
+};
+
+static int parse_xdp_opts(int argc, char **argv, struct xdp_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "reps", required_argument, NULL, 'r' },
+		{ "inner", required_argument, NULL, 'i' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "empty", no_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*o = (struct xdp_opts){ .reps = 15, .inner = 20, .port = 5353 };
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': o->reps = atoi(optarg); break;
+		case 'i': o->inner = atoi(optarg); break;
+		case 'p': o->port = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'e': o->empty = 1; break;
+		default: return -EINVAL;
+		}
+	}
+	int want = o->empty ? 1 : 2;
+	if (argc - optind != want || o->reps < 1 || o->inner < 1 || !o->port || o->port > 65535)
+		return -EINVAL;
+	o->prog_path = o->empty ? NULL : argv[optind];
+	o->requests_path = argv[optind + want - 1];
+	return 0;
+}
+
+static long processed_insns(const char *log)
+{
+	const char *p = log ? strstr(log, "processed ") : NULL;
+	return p ? strtol(p + 10, NULL, 10) : -1;
+}
+
+static int load_empty(struct xdp_target *t)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .log_buf = t->log, .log_size = LOG_SIZE,
+		    .log_level = 4);
+	t->prog_fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_empty", "GPL", insns, 2, &opts);
+	if (t->prog_fd < 0) {
+		fprintf(stderr, "xdp_bench: cannot load the empty program: %s\n", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Sets .rodata koff_udp_port (the reference programs' port) when present. */
+static void set_port(struct bpf_object *obj, unsigned port)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *map;
+	int sec_id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+	if (sec_id < 0)
+		return;
+	const struct btf_type *sec = btf__type_by_id(btf, sec_id);
+	const struct btf_var_secinfo *vs = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs->type);
+		if (strcmp(btf__name_by_offset(btf, var->name_off), "koff_udp_port") || vs->size != 2)
+			continue;
+		bpf_object__for_each_map(map, obj) {
+			size_t len = strlen(bpf_map__name(map)), size;
+			if (len < 7 || strcmp(bpf_map__name(map) + len - 7, ".rodata"))
+				continue;
+			const void *init = bpf_map__initial_value(map, &size);
+			uint8_t *copy = init ? malloc(size) : NULL;
+			if (!copy)
+				return;
+			memcpy(copy, init, size);
+			uint16_t v = (uint16_t)port;
+			memcpy(copy + vs->offset, &v, 2);
+			bpf_map__set_initial_value(map, copy, size);
+			free(copy);
+		}
+	}
+}
+
+static int load_object(struct xdp_target *t, const char *path, unsigned port)
+{
+	t->obj = bpf_object__open_file(path, NULL);
+	if (!t->obj) {
+		fprintf(stderr, "xdp_bench: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	set_port(t->obj, port);
+	struct bpf_program *prog, *xdp = NULL;
+	bpf_object__for_each_program(prog, t->obj)
+		if (!xdp && bpf_program__type(prog) == BPF_PROG_TYPE_XDP)
+			xdp = prog;
+	if (!xdp) {
+		fprintf(stderr, "xdp_bench: %s: no XDP program\n", path);
+		return -ENOENT;
+	}
+	/* Stats level: the log ends with "processed N insns". */
+	bpf_program__set_log_level(xdp, 4);
+	bpf_program__set_log_buf(xdp, t->log, LOG_SIZE);
+	int err = bpf_object__load(t->obj);
+	if (err) {
+		fprintf(stderr, "xdp_bench: %s: load failed: %s\n", path, strerror(-err));
+		return err;
+	}
+	t->prog_fd = bpf_program__fd(xdp);
+	return 0;
+}
+
+static void print_prog_info(const struct xdp_target *t)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(t->prog_fd, &info, &len))
+		memset(&info, 0, sizeof(info));
+	printf("xdp_prog verifier_insns %ld xlated_bytes %u jited_bytes %u\n",
+	       processed_insns(t->log), info.xlated_prog_len, info.jited_prog_len);
+}
+
+/* ns per request of one repetition, from the kernel's run durations. */
+static int time_one_rep(const struct xdp_target *t, const struct bench_requests *reqs,
+			int inner, unsigned port, double *ns)
+{
+	static uint8_t frame[BENCH_HDRS + BENCH_MAX_REQUEST], out[8192];
+	double total = 0;
+	for (int i = 0; i < reqs->n; i++) {
+		size_t len = bench_build_frame(frame, reqs->items[i].bytes, reqs->items[i].len,
+					       (uint16_t)port);
+		for (int k = 0; k < inner; k++) {
+			LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame,
+				    .data_size_in = (__u32)len, .data_out = out,
+				    .data_size_out = sizeof(out), .repeat = 1);
+			if (bpf_prog_test_run_opts(t->prog_fd, &run)) {
+				fprintf(stderr, "xdp_bench: test_run: %s\n", strerror(errno));
+				return -errno;
+			}
+			total += run.duration;
+		}
+	}
+	*ns = total / ((double)inner * reqs->n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct xdp_opts o;
+	struct xdp_target t = { .prog_fd = -1 };
+	struct bench_requests reqs = { 0 };
+	if (parse_xdp_opts(argc, argv, &o)) {
+		fprintf(stderr, "usage: xdp_bench [--port N] [--reps N] [--inner N] PROG.bpf.o "
+				"REQUESTS.txt\n       xdp_bench --empty [--reps N] [--inner N] "
+				"REQUESTS.txt\n");
+		return 2;
+	}
+	t.log = calloc(1, LOG_SIZE);
+	double *ns = calloc((size_t)o.reps, sizeof(double));
+	if (!t.log || !ns || bench_load_requests(o.requests_path, &reqs))
+		return 1;
+	int err = o.empty ? load_empty(&t) : load_object(&t, o.prog_path, o.port);
+	double warm;
+	if (!err)
+		err = time_one_rep(&t, &reqs, o.inner, o.port, &warm);
+	for (int r = 0; !err && r < o.reps; r++)
+		err = time_one_rep(&t, &reqs, o.inner, o.port, &ns[r]);
+	if (err)
+		return 1;
+	double median = bench_median(ns, o.reps);
+	printf("xdp_ns_per_request %.1f %.1f %.1f\n", median, ns[0], ns[o.reps - 1]);
+	print_prog_info(&t);
+	bpf_object__close(t.obj);
+	return 0;
+}
