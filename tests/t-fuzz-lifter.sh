@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t-fuzz-lifter: the short, fixed-seed run of the generated-programs corpus
 # (tests/gen/run.sh; the long one is `make fuzz-lifter`, see COVERAGE.md).
-# 12 generated handlers x {gcc -O2, clang -O1, gcc -O0}, 300 requests each
+# 10 generated handlers x {gcc -O2, clang -O1, gcc -O0}, 300 requests each
 # (+30 mutations, +30 random).  First proves the generated programs free of
 # undefined behaviour on those requests (ASan+UBSan, tests/gen/ubcheck.c):
 # only then is a difference between native and XDP a lifter bug.  Fails on
@@ -15,7 +15,7 @@ for c in gcc clang; do command -v $c >/dev/null || koff_skip "needs $c"; done
 [ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
-COUNT=12 SEED=1 INPUTS=300
+COUNT=10 SEED=1 INPUTS=300
 
 # The generator's promise, checked where it matters: on these very inputs.
 warn="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror"
