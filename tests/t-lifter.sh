@@ -52,7 +52,7 @@ HANDLERS=(
 	"rep gcc -"
 	"libc gcc -"
 	"libc clang -"
-	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jo"
+	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jo,pass_insn:mul_bl"
 )
 
 [ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
