@@ -1896,15 +1896,34 @@ static void test_switch(struct tctx *t)
 
 #define LOOP_CAP 100
 
-static struct ir_func *loops_program(void)
+/* heavy: NEXTRA more values live across both loops and used often
+ * afterwards, so that loop-carried values live in stack slots too. */
+#define HEAVY_VALUE(k) (0x0101010101010101ull * (uint64_t)((k) + 1))
+
+static uint64_t heavy_model(void)
+{
+	uint64_t s = HEAVY_VALUE(0);
+
+	for (int pass = 0; pass < NPASS; pass++)
+		for (int k = pass ? 0 : 1; k < NEXTRA; k++)
+			s = pass_op(pass) == IR_XOR ? (s * 31) ^ HEAVY_VALUE(k) : s * 31 + HEAVY_VALUE(k);
+	return s;
+}
+
+static struct ir_func *loops_program(bool heavy)
 {
 	struct irb ib = new_func("loops");
+	struct operands o = { .pressure = heavy };
 	int n1 = load(&ib, R(IR_RDI), 0, 1, IR_REG_REQ), n2 = load(&ib, R(IR_RDI), 1, 1, IR_REG_REQ);
 	int i = alu(&ib, IR_MOV, 64, -1, I(0), I(0)), acc = alu(&ib, IR_MOV, 64, -1, I(0), I(0));
 	int head1 = new_block(&ib), body1 = new_block(&ib), mid = new_block(&ib);
 	int head2 = new_block(&ib), body2 = new_block(&ib), done = new_block(&ib);
 	int p;
 
+	for (int k = 0; heavy && k < NEXTRA; k++)
+		o.extra[k] = alu(&ib, IR_MOV, 64, -1, I(0), I((int64_t)HEAVY_VALUE(k)));
+	o.a = n1;
+	o.b = n2;
 	jmp(&ib, head1);
 	ib.blk = head1;
 	br(&ib, IR_EQ, 64, R(i), R(n1), mid, body1);
@@ -1927,7 +1946,7 @@ static struct ir_func *loops_program(void)
 	ib.blk = done;
 	store_resp64(&ib, 0, R(acc));
 	store_resp64(&ib, 1, R(i));
-	ret_const(&ib, 16);
+	ret_const(&ib, 8 * store_pressure(&ib, &o, 2));
 	return ib.fn;
 }
 
@@ -1956,12 +1975,15 @@ static enum koff_stat loops_model(const uint8_t *req, size_t len, uint32_t cap, 
 	}
 	lanes[0] = acc;
 	lanes[1] = j;
+	lanes[2] = heavy_model();
+	lanes[3] = req[0];
+	lanes[4] = req[1];
 	return KOFF_STAT_TX;
 }
 
-static void test_loops(struct tctx *t)
+static void test_loop_program(struct tctx *t, bool heavy)
 {
-	struct ir_func *fn = loops_program();
+	struct ir_func *fn = loops_program(heavy);
 	struct koff_error err = { 0 };
 	struct prog p;
 
@@ -1969,14 +1991,15 @@ static void test_loops(struct tctx *t)
 	if (loops_guard(fn, &err) || fn->nloops != 2 || fn->blocks[1].insns[0].op != IR_LOOPGUARD ||
 	    fn->blocks[4].insns[0].op != IR_LOOPGUARD)
 		fail(t, NULL, "loops_guard: %d guards, want one at each loop head (%s)", fn->nloops, err.msg);
-	if (!prog_open(t, fn, LOOP_CAP, "two guarded loops", &p)) {
+	if (!prog_open(t, fn, LOOP_CAP, heavy ? "two guarded loops, values spilled" : "two guarded loops",
+		       &p)) {
 		prog_close(t, &p);
 		return;
 	}
 	for (int run = 0; run < t->runs; run++) {
 		uint8_t req[256];
 		size_t len = rnd_below(t, 2 * LOOP_CAP);
-		uint64_t lanes[2];
+		uint64_t lanes[5];
 		enum koff_stat want;
 
 		fill_random(t, req, sizeof(req));
@@ -1989,11 +2012,17 @@ static void test_loops(struct tctx *t)
 		}
 		want = loops_model(req, len, LOOP_CAP, lanes);
 		if (want == KOFF_STAT_TX)
-			expect_lanes(t, &p, req, len, lanes, 2, describe_lane, NULL);
+			expect_lanes(t, &p, req, len, lanes, heavy ? 5 : 2, describe_lane, NULL);
 		else
 			expect_verdict(t, &p, req, len, want, "loop");
 	}
 	prog_close(t, &p);
+}
+
+static void test_loops(struct tctx *t)
+{
+	test_loop_program(t, false);
+	test_loop_program(t, true);
 }
 
 /* ---- Register pressure ---------------------------------------------------------------
@@ -2061,6 +2090,83 @@ static void test_pressure(struct tctx *t)
 	ir_func_free(too_many);
 }
 
+/* ---- Long programs ---------------------------------------------------------------------
+ * Thousands of checked request loads: fallback stubs must be reachable
+ * from everywhere (islands), and a branch from the entry jumps over all
+ * of it (more than the 16-bit offset of a conditional jump). */
+
+#define LONG_LOADS 4000
+#define LONG_SPAN 64
+
+/* blocks: the loads split into that many blocks chained by jumps (1: one
+ * huge basic block, as a long unrolled x86 block gives). */
+static struct ir_func *long_program(int blocks)
+{
+	struct irb ib = new_func("long");
+	int first = load(&ib, R(IR_RDI), 0, 1, IR_REG_REQ), acc = alu(&ib, IR_MOV, 64, -1, I(0), I(0));
+	int body = new_block(&ib), far;
+
+	for (int b = 1; b < blocks; b++)
+		new_block(&ib);
+	far = new_block(&ib);
+	br(&ib, IR_EQ, 64, R(first), I(1), far, body);
+	for (int k = 0; k < LONG_LOADS; k++) {
+		int v;
+
+		if (k % (LONG_LOADS / blocks) == 0 && k) {
+			jmp(&ib, ib.blk + 1);
+			ib.blk++;
+		} else if (k == 0) {
+			ib.blk = body;
+		}
+		v = load(&ib, I(0), (int64_t)IR_REQ_VA + k % LONG_SPAN, 1, IR_REG_REQ);
+		alu(&ib, IR_MUL, 64, acc, R(acc), I(3));
+		alu(&ib, IR_ADD, 64, acc, R(acc), R(v));
+	}
+	store_resp64(&ib, 0, R(acc));
+	ret_const(&ib, 8);
+	ib.blk = far;
+	store_resp64(&ib, 0, I(0x4242));
+	ret_const(&ib, 8);
+	return ib.fn;
+}
+
+static void test_long_program(struct tctx *t, int blocks)
+{
+	char name[64];
+	struct prog p;
+
+	snprintf(name, sizeof(name), "%d checked loads in %d block%s", LONG_LOADS, blocks,
+		 blocks > 1 ? "s" : "");
+	if (!prog_open(t, long_program(blocks), 0, name, &p)) {
+		prog_close(t, &p);
+		return;
+	}
+	for (int run = 0; run < 40; run++) {
+		uint8_t req[2 * LONG_SPAN];
+		size_t len = run == 0 ? 0 : 1 + rnd_below(t, sizeof(req));
+		uint64_t acc = 0;
+
+		fill_random(t, req, sizeof(req));
+		req[0] = (uint8_t)(run % 4 == 1 ? 1 : 2);
+		for (int k = 0; k < LONG_LOADS; k++)
+			acc = acc * 3 + req[k % LONG_SPAN];
+		if (len > 0 && req[0] == 1)
+			acc = 0x4242;
+		if (len == 0 || (req[0] != 1 && len < LONG_SPAN))
+			expect_verdict(t, &p, req, len, KOFF_STAT_PASS_MEM, "short request");
+		else
+			expect_lanes(t, &p, req, len, &acc, 1, describe_lane, NULL);
+	}
+	prog_close(t, &p);
+}
+
+static void test_long(struct tctx *t)
+{
+	test_long_program(t, 40);
+	test_long_program(t, 1);
+}
+
 /* ---- Driver ------------------------------------------------------------------ */
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -2091,6 +2197,7 @@ int main(int argc, char **argv)
 		{ "switch", test_switch },
 		{ "loops", test_loops },
 		{ "pressure", test_pressure },
+		{ "long program", test_long },
 	};
 	struct tctx t = { .runs = 200, .rng = (uint64_t)time(NULL) * 2654435761u + (uint64_t)getpid() };
 	const char *only = NULL;
@@ -2109,6 +2216,8 @@ int main(int argc, char **argv)
 	}
 	if (!t.rng)
 		t.rng = 1;
+	/* Line by line: a sanitizer that ends the process must not eat the summary. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("bpfgen: seed %#" PRIx64 ", %d runs per program\n", t.rng, t.runs);
 	snprintf(t.dir, sizeof(t.dir), "/tmp/koff-bpfgen.XXXXXX");
 	if (!mkdtemp(t.dir))
