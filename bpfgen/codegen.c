@@ -169,6 +169,8 @@ static void gen_unary(struct gen *g, const struct ir_insn *in)
 	val_into(g, in->b, D);
 	switch (in->op) {
 	case IR_MOV:
+		if (in->w == 32)
+			emit_alu_reg(g->e, 0, BPF_MOV, D, D);	/* mov32 zeroes the upper half */
 		break;
 	case IR_NEG:
 		emit_insn(g->e, (struct bpf_insn){ .code = (uint8_t)((in->w == 64 ? BPF_ALU64 : BPF_ALU) | BPF_NEG),
@@ -770,8 +772,10 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	for (int r = 0; r < KOFF_STAT__COUNT; r++)
 		g.stub[r] = -1;
 	rc = regalloc_run(fn, FRAME_TOP, &g.ra, err);
-	if (rc)
+	if (rc) {
+		regalloc_free(&g.ra);
 		return rc;
+	}
 	g.block_label = calloc(fn->nblocks, sizeof(int));
 	g.reachable = calloc(fn->nblocks, sizeof(bool));
 	if (!g.block_label || !g.reachable || mark_reachable(&g)) {

@@ -12,7 +12,7 @@
 struct codegen_opts {
 	uint16_t udp_port;	/* host order; 0 = every UDP datagram */
 	uint32_t resp_cap;	/* `cap` passed to the handler */
-	uint32_t loop_cap;	/* traversals allowed per loop back edge and request */
+	uint32_t loop_cap;	/* loop-head passes allowed per request (all loops, first entries included) */
 };
 
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,

@@ -268,6 +268,21 @@ static uint64_t find_table_base(struct lift_ctx *c, uint64_t block_va)
 	return found;
 }
 
+/* Does a jump-table entry land in the function that jumps through the
+ * table (or its split-off cold part)?  Tables are followed by other data;
+ * this stops the scan at the first entry that is not one. */
+static bool same_function(const struct lift_ctx *c, uint64_t target)
+{
+	const char *f = layout_function_at(c->lay, c->in->address);
+	const char *g = layout_function_at(c->lay, target);
+	size_t nf = strlen(f), ng = strlen(g);
+
+	if (!strcmp(f, "?") || !strcmp(g, "?") || !strcmp(f, g))
+		return true;
+	return (ng > nf && !strncmp(f, g, nf) && g[nf] == '.') ||
+	       (nf > ng && !strncmp(f, g, ng) && f[ng] == '.');
+}
+
 static int add_case(struct ir_insn *sw, uint64_t value, int target)
 {
 	struct ir_case *n;
@@ -310,7 +325,7 @@ static void lift_jump_table(struct lift_ctx *c, struct ir_val target, uint64_t b
 		if (off + (i + 1) * 4 <= c->lay->rodata_size) {
 			memcpy(&r4, img + off + i * 4, 4);
 			rel4 = base + (uint64_t)(int64_t)r4;
-			if (layout_in_text(c->lay, rel4) && decode_at(c->dec, rel4)) {
+			if (layout_in_text(c->lay, rel4) && same_function(c, rel4) && decode_at(c->dec, rel4)) {
 				hit = true;
 				if (add_case(sw, rel4, lift_block_for(c, c->inst, rel4, c->fs)))
 					c->rc = -ENOMEM;
@@ -318,7 +333,7 @@ static void lift_jump_table(struct lift_ctx *c, struct ir_val target, uint64_t b
 		}
 		if (off + (i + 1) * 8 <= c->lay->rodata_size) {
 			memcpy(&abs8, img + off + i * 8, 8);
-			if (layout_in_text(c->lay, abs8) && decode_at(c->dec, abs8)) {
+			if (layout_in_text(c->lay, abs8) && same_function(c, abs8) && decode_at(c->dec, abs8)) {
 				hit = true;
 				if (add_case(sw, abs8, lift_block_for(c, c->inst, abs8, c->fs)))
 					c->rc = -ENOMEM;

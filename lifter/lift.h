@@ -29,4 +29,7 @@ int loops_guard(struct ir_func *fn, struct koff_error *err);
 /* constprop.c: constant addresses become absolute, the rest get region hints. */
 int constprop_run(struct ir_func *fn, struct koff_error *err);
 
+/* simplify.c: dead code and copies out. */
+int simplify_run(struct ir_func *fn, struct koff_error *err);
+
 #endif

@@ -307,6 +307,9 @@ static void set_flags(struct lift_ctx *c, enum fkind kind, int width, struct ir_
 		mov(c, IR_FB, b);
 }
 
+enum cc;
+static int cc_of_id(x86_insn id);
+
 bool x86_reads_flags(const cs_insn *in)
 {
 	const uint64_t test = X86_EFLAGS_TEST_OF | X86_EFLAGS_TEST_SF | X86_EFLAGS_TEST_ZF |
@@ -314,6 +317,9 @@ bool x86_reads_flags(const cs_insn *in)
 
 	if (in->id == X86_INS_JMP || in->id == X86_INS_JRCXZ || in->id == X86_INS_JECXZ)
 		return false;
+	/* capstone 4 does not mark adc/sbb as reading CF, nor every cc user. */
+	if (in->id == X86_INS_ADC || in->id == X86_INS_SBB || cc_of_id(in->id) >= 0)
+		return true;
 	return (in->detail->x86.eflags & test) != 0;
 }
 
@@ -327,6 +333,14 @@ bool x86_writes_flags(const cs_insn *in)
 
 enum cc { CC_O, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP,
 	  CC_L, CC_GE, CC_LE, CC_G, CC_NONE };
+
+static enum cc cc_of(x86_insn id);
+
+/* -1 when the instruction has no condition code. */
+static int cc_of_id(x86_insn id)
+{
+	return cc_of(id) == CC_NONE ? -1 : (int)cc_of(id);
+}
 
 static enum cc cc_of(x86_insn id)
 {
@@ -1046,20 +1060,19 @@ static struct ir_val lanes_minmax(struct lift_ctx *c, struct ir_val a, struct ir
 	for (int k = 0; k < 8; k++) {
 		struct ir_val x = alu_tmp(c, IR_LSHR, a, ir_imm(8 * k), 64);
 		struct ir_val y = alu_tmp(c, IR_LSHR, b, ir_imm(8 * k), 64);
-		struct ir_insn *sel;
 		int m = lift_temp(c);
+
+		struct ir_val diff, mask;
 
 		x = alu_tmp(c, IR_AND, x, ir_imm(0xff), 64);
 		y = alu_tmp(c, IR_AND, y, ir_imm(0xff), 64);
-		sel = lift_emit(c, IR_SELECT);
-		if (sel) {
-			sel->dst = m;
-			sel->cond = max ? IR_UGT : IR_ULT;
-			sel->a = x;
-			sel->b = y;
-			sel->c = x;
-			sel->d = y;
-		}
+		/* Without branches (a select per lane would give the verifier
+		 * 2^16 paths): mask = x < y ? -1 : 0; min = y + ((x - y) & mask),
+		 * max = x - ((x - y) & mask). */
+		diff = alu_tmp(c, IR_SUB, x, y, 64);
+		mask = alu_tmp(c, IR_ASHR, diff, ir_imm(63), 64);
+		mask = alu_tmp(c, IR_AND, diff, mask, 64);
+		alu(c, max ? IR_SUB : IR_ADD, m, max ? x : y, mask, 64);
 		acc = alu_tmp(c, IR_OR, acc, alu_tmp(c, IR_SHL, ir_reg(m), ir_imm(8 * k), 64), 64);
 	}
 	return acc;
@@ -1073,6 +1086,21 @@ static struct ir_val movemask8(struct lift_ctx *c, struct ir_val x)
 	t = alu_tmp(c, IR_AND, t, ir_imm(0x0101010101010101ll), 64);
 	t = alu_tmp(c, IR_MUL, t, ir_imm(0x0102040810204080ll), 64);
 	return alu_tmp(c, IR_LSHR, t, ir_imm(56), 64);
+}
+
+static bool is_sse_binary(x86_insn id)
+{
+	switch (id) {
+	case X86_INS_PXOR: case X86_INS_XORPS: case X86_INS_XORPD:
+	case X86_INS_PAND: case X86_INS_ANDPS: case X86_INS_ANDPD:
+	case X86_INS_POR: case X86_INS_ORPS: case X86_INS_ORPD:
+	case X86_INS_PANDN: case X86_INS_ANDNPS: case X86_INS_ANDNPD:
+	case X86_INS_PADDB: case X86_INS_PSUBB: case X86_INS_PADDQ: case X86_INS_PSUBQ:
+	case X86_INS_PCMPEQB: case X86_INS_PMINUB: case X86_INS_PMAXUB:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool lift_sse(struct lift_ctx *c)
@@ -1111,7 +1139,8 @@ static bool lift_sse(struct lift_ctx *c)
 	default:
 		break;
 	}
-	if (x->op_count != 2 || !read_x(c, d, 16, &a) || !read_x(c, s, 16, &b))
+	if (x->op_count != 2 || !is_sse_binary(c->in->id) || !read_x(c, d, 16, &a) ||
+	    !read_x(c, s, 16, &b))
 		return false;
 	switch (c->in->id) {
 	case X86_INS_PXOR: case X86_INS_XORPS: case X86_INS_XORPD:

@@ -89,6 +89,9 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	rc = constprop_run(ctx->ir, &ctx->err);
 	if (rc)
 		return rc;
+	rc = simplify_run(ctx->ir, &ctx->err);
+	if (rc)
+		return rc;
 	rc = loops_guard(ctx->ir, &ctx->err);
 	if (rc)
 		return rc;

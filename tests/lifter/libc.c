@@ -23,6 +23,10 @@ long handle_request(const unsigned char *req, unsigned long len, unsigned char *
 		return -1;
 	size_t n = req[1] & 31,	/* % 48 would be an 8-bit mul: see unsupported.c */
 	        rest = len - 3;
+	/* n may run past the strings: no byte of s or t may be uninitialised,
+	 * or the native result would depend on stack garbage. */
+	memset(s, 0, sizeof(s));
+	memset(t, 0, sizeof(t));
 	size_t ls = copy_field(s, req + 3, rest);
 	size_t ts = rest > FIELD ? rest - FIELD : 0;
 	copy_field(t, req + 3 + (rest > FIELD ? FIELD : rest), ts);

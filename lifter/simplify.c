@@ -1,0 +1,170 @@
+/* simplify.c - tidy the lifted IR before code generation.
+ *
+ * The lifter translates one x86 instruction at a time and is conservative
+ * about flags, so its output has two kinds of waste this pass removes:
+ *   - dead code: saved flag operands nothing reads, results overwritten
+ *     before use (loads stay: a load can fall back, and must);
+ *   - copies: `t = a + b; x = t` becomes `x = a + b` when t has no other
+ *     use and nothing in between touches x.
+ * Every rewrite keeps the IR's meaning exactly. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+#include "koff.h"
+#include "lift.h"
+
+static bool is_pure(const struct ir_insn *in)
+{
+	return ir_insn_defines(in) && in->op != IR_LOAD;
+}
+
+static bool is_pure_or_load(const struct ir_insn *in)
+{
+	return ir_insn_defines(in);
+}
+
+/* Remove instructions whose results nobody reads; returns how many. */
+static int dead_code(struct ir_func *fn, const struct ir_liveness *lv, uint64_t *live)
+{
+	int removed = 0, nw = lv->nwords;
+
+	for (int b = 0; b < fn->nblocks; b++) {
+		struct ir_block *blk = &fn->blocks[b];
+		int keep = blk->ninsns;
+
+		memcpy(live, lv->out + (size_t)b * nw, sizeof(uint64_t) * nw);
+		for (int i = blk->ninsns - 1; i >= 0; i--) {
+			struct ir_insn *in = &blk->insns[i];
+			int u[5], nu;
+
+			if (is_pure(in) && !ir_bit(live, in->dst)) {
+				in->op = IR_MOV;	/* mark: removed below */
+				in->dst = -2;
+				removed++;
+				continue;
+			}
+			if (ir_insn_defines(in))
+				live[in->dst / 64] &= ~((uint64_t)1 << (in->dst % 64));
+			nu = ir_insn_uses(in, u);
+			for (int k = 0; k < nu; k++)
+				live[u[k] / 64] |= (uint64_t)1 << (u[k] % 64);
+		}
+		keep = 0;
+		for (int i = 0; i < blk->ninsns; i++)
+			if (blk->insns[i].dst != -2)
+				blk->insns[keep++] = blk->insns[i];
+		blk->ninsns = keep;
+	}
+	return removed;
+}
+
+/* Does the instruction's result have zero upper 32 bits by construction? */
+static bool zero_extended32(const struct ir_insn *in)
+{
+	switch (in->op) {
+	case IR_LOAD:
+		return in->size <= 4;
+	case IR_ZEXT:
+		return true;
+	case IR_MOV: case IR_SEXT: case IR_SELECT: case IR_MULHU: case IR_MULHS:
+		return false;
+	default:
+		return in->w == 32;
+	}
+}
+
+static bool reads(const struct ir_insn *in, int v)
+{
+	int u[5], nu = ir_insn_uses(in, u);
+
+	for (int k = 0; k < nu; k++)
+		if (u[k] == v)
+			return true;
+	return false;
+}
+
+/* `t = OP; ...; x = mov t` (or zext32 t after a 32-bit OP) -> `x = OP`. */
+static int coalesce_block(struct ir_block *blk, const int *uses, const uint64_t *live_out)
+{
+	int merged = 0;
+
+	for (int j = 0; j < blk->ninsns; j++) {
+		struct ir_insn *cp = &blk->insns[j];
+		int t = cp->b.reg, x = cp->dst, i;
+		bool blocked = false;
+
+		if (!((cp->op == IR_MOV && cp->w == 64) || (cp->op == IR_ZEXT && cp->w == 32)) ||
+		    t == IR_NONE || t < IR_NFIXED || uses[t] != 1 || ir_bit(live_out, t) || x == t)
+			continue;
+		/* Find t's definition earlier in the block; x must be untouched between. */
+		for (i = j - 1; i >= 0; i--) {
+			const struct ir_insn *in = &blk->insns[i];
+
+			if (ir_insn_defines(in) && in->dst == t)
+				break;
+			if (reads(in, x) || (ir_insn_defines(in) && in->dst == x) || in->op == IR_LOOPGUARD) {
+				blocked = true;
+				break;
+			}
+		}
+		if (blocked || i < 0 || !is_pure_or_load(&blk->insns[i]))
+			continue;
+		if (cp->op == IR_ZEXT && !zero_extended32(&blk->insns[i]))
+			continue;
+		blk->insns[i].dst = x;
+		memmove(cp, cp + 1, (size_t)(blk->ninsns - j - 1) * sizeof(*cp));
+		blk->ninsns--;
+		j--;
+		merged++;
+	}
+	return merged;
+}
+
+static int *count_uses(const struct ir_func *fn)
+{
+	int *uses = calloc(fn->nvregs, sizeof(int));
+
+	if (!uses)
+		return NULL;
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			int u[5], nu = ir_insn_uses(&fn->blocks[b].insns[i], u);
+
+			for (int k = 0; k < nu; k++)
+				uses[u[k]]++;
+		}
+	return uses;
+}
+
+int simplify_run(struct ir_func *fn, struct koff_error *err)
+{
+	for (int round = 0; round < 4; round++) {
+		struct ir_liveness lv;
+		uint64_t *live;
+		int *uses, changed;
+
+		if (ir_liveness_run(fn, &lv))
+			return koff_fail(err, -ENOMEM, "out of memory");
+		live = malloc(sizeof(uint64_t) * (lv.nwords ? lv.nwords : 1));
+		if (!live) {
+			ir_liveness_free(&lv);
+			return koff_fail(err, -ENOMEM, "out of memory");
+		}
+		changed = dead_code(fn, &lv, live);
+		uses = count_uses(fn);
+		if (!uses) {
+			free(live);
+			ir_liveness_free(&lv);
+			return koff_fail(err, -ENOMEM, "out of memory");
+		}
+		for (int b = 0; b < fn->nblocks; b++)
+			changed += coalesce_block(&fn->blocks[b], uses, lv.out + (size_t)b * lv.nwords);
+		free(uses);
+		free(live);
+		ir_liveness_free(&lv);
+		if (!changed)
+			break;
+	}
+	return 0;
+}
