@@ -44,6 +44,7 @@ struct gen {
 	int rc;				/* sticky failure */
 	int cur_block;
 	int island_at;			/* insn index of the last stub island */
+	bool far;			/* block-to-block branches through 32-bit jumps */
 	int stub[KOFF_STAT__COUNT];	/* label: mov r0, reason; ja fallback */
 };
 
@@ -588,10 +589,13 @@ static void gen_switch(struct gen *g, const struct ir_insn *in)
 	emit_ja(g->e, stub(g, (enum koff_stat)in->imm));
 }
 
+static void maybe_island(struct gen *g);
+
 static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 {
 	if (g->dead)
 		return;
+	maybe_island(g);	/* long blocks need stubs within reach too */
 	g->e->origin_now = in->x86_addr;
 	switch (in->op) {
 	case IR_MOV: case IR_NEG: case IR_ZEXT: case IR_SEXT: case IR_BSWAP:
@@ -610,8 +614,23 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		gen_loopguard(g, g->cur_block);
 		break;
 	case IR_BR:
-		branch(g, in->cond, in->a, in->b, in->w, g->block_label[in->t],
-		       in->f == next_block ? -1 : g->block_label[in->f]);
+		if (g->far && in->a.reg == IR_NONE && in->b.reg == IR_NONE) {
+			int taken = eval_const(in->cond, in->a.imm, in->b.imm, in->w) ? in->t : in->f;
+
+			if (taken != next_block)
+				emit_ja_far(g->e, g->block_label[taken]);
+		} else if (g->far) {
+			/* jcc to a near gotol: no target is out of reach. */
+			int near = emit_label(g->e);
+
+			branch(g, in->cond, in->a, in->b, in->w, near, -1);
+			emit_ja_far(g->e, g->block_label[in->f]);
+			emit_bind(g->e, near);
+			emit_ja_far(g->e, g->block_label[in->t]);
+		} else {
+			branch(g, in->cond, in->a, in->b, in->w, g->block_label[in->t],
+			       in->f == next_block ? -1 : g->block_label[in->f]);
+		}
 		break;
 	case IR_JMP:
 		if (in->t != next_block)
@@ -762,6 +781,50 @@ static void maybe_island(struct gen *g)
 	emit_bind(g->e, over);
 }
 
+/* The whole program into g->e; returns 0, -E2BIG when a conditional jump
+ * could not reach its target, or another negative errno. */
+static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct koff_error *err)
+{
+	const struct ir_func *fn = g->fn;
+	struct bpf_emit *e = g->e;
+	int handler, rc;
+
+	for (int r = 0; r < KOFF_STAT__COUNT; r++)
+		g->stub[r] = -1;
+	g->island_at = 0;
+	g->rc = 0;
+	rc = xdp_emit_entry(e, wo, &g->wrap);
+	if (rc)
+		return koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
+	/* The exit goes right after the entry, so that the entry's jumps to it
+	 * stay short however long the handler is; the handler reaches it with
+	 * 32-bit jumps. */
+	handler = emit_label(e);
+	emit_ja_far(e, handler);
+	rc = xdp_emit_exit(e, wo, &g->wrap);
+	if (rc)
+		return koff_fail(err, rc, "XDP exit: %s", strerror(-rc));
+	emit_bind(e, handler);
+	for (int b = 0; b < fn->nblocks; b++)
+		g->block_label[b] = emit_label(e);
+	gen_prologue(g);
+	for (int b = 0; b < fn->nblocks; b++) {
+		if (!g->reachable[b])
+			continue;
+		maybe_island(g);
+		g->dead = false;
+		g->cur_block = b;
+		emit_bind(e, g->block_label[b]);
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			gen_insn(g, &fn->blocks[b].insns[i], next_reachable(g, b));
+	}
+	e->origin_now = 0;
+	if (g->rc)
+		return koff_fail(err, g->rc, "%s: too many values live at a loop head", fn->name);
+	gen_stubs(g);
+	return emit_finish(e);
+}
+
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err)
 {
@@ -769,8 +832,6 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	struct gen g = { .fn = fn, .o = o, .e = e };
 	int rc;
 
-	for (int r = 0; r < KOFF_STAT__COUNT; r++)
-		g.stub[r] = -1;
 	rc = regalloc_run(fn, FRAME_TOP, &g.ra, err);
 	if (rc) {
 		regalloc_free(&g.ra);
@@ -779,49 +840,19 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	g.block_label = calloc(fn->nblocks, sizeof(int));
 	g.reachable = calloc(fn->nblocks, sizeof(bool));
 	if (!g.block_label || !g.reachable || mark_reachable(&g)) {
-		regalloc_free(&g.ra);
-		return koff_fail(err, -ENOMEM, "out of memory");
-	}
-	rc = xdp_emit_entry(e, &wo, &g.wrap);
-	if (rc) {
-		rc = koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
+		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	/* The exit goes right after the entry, so that the entry's jumps to it
-	 * stay short however long the handler is; the handler reaches it with
-	 * 32-bit jumps. */
-	{
-		int handler = emit_label(e);
-
-		emit_ja_far(e, handler);
-		rc = xdp_emit_exit(e, &wo, &g.wrap);
-		if (rc) {
-			rc = koff_fail(err, rc, "XDP exit: %s", strerror(-rc));
-			goto out;
-		}
-		emit_bind(e, handler);
+	rc = emit_program(&g, &wo, err);
+	if (rc == -E2BIG && !err->code) {
+		/* Some branch is more than 32767 instructions from its target:
+		 * again, with every block-to-block branch able to go far. */
+		emit_free(e);
+		emit_init(e);
+		g.far = true;
+		rc = emit_program(&g, &wo, err);
 	}
-	for (int b = 0; b < fn->nblocks; b++)
-		g.block_label[b] = emit_label(e);
-	gen_prologue(&g);
-	for (int b = 0; b < fn->nblocks; b++) {
-		if (!g.reachable[b])
-			continue;
-		maybe_island(&g);
-		g.dead = false;
-		g.cur_block = b;
-		emit_bind(e, g.block_label[b]);
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			gen_insn(&g, &fn->blocks[b].insns[i], next_reachable(&g, b));
-	}
-	e->origin_now = 0;
-	if (g.rc) {
-		rc = koff_fail(err, g.rc, "%s: too many values live at a loop head", fn->name);
-		goto out;
-	}
-	gen_stubs(&g);
-	rc = emit_finish(e);
-	if (rc)
+	if (rc && !err->code)
 		rc = koff_fail(err, rc, "code generation failed: %s", strerror(-rc));
 out:
 	free(g.block_label);
