@@ -762,6 +762,10 @@ static bool can_fall_through(const struct bpf_emit *e)
 
 	if (!e->n)
 		return true;
+	/* A label bound here is jumped to: that path runs into what follows. */
+	for (int l = 0; l < e->nlabels; l++)
+		if (e->labels[l] == e->n)
+			return true;
 	code = e->insns[e->n - 1].code;
 	return code != (BPF_JMP | BPF_JA) && code != (BPF_JMP32 | BPF_JA) && code != (BPF_JMP | BPF_EXIT);
 }
