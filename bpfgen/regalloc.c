@@ -143,6 +143,13 @@ static void expire(struct scan *s, int pos, bool *reg_busy)
 	s->nactive = k;
 }
 
+/* Spill cost per position held: spilling a long, thinly used interval
+ * frees a register for many others. */
+static double density(const struct interval *iv)
+{
+	return iv->weight / (double)(iv->end - iv->start + 1);
+}
+
 static int linear_scan(struct regalloc *ra, struct interval *iv, int n, struct scan *s)
 {
 	bool reg_busy[NREGS] = { 0 };
@@ -161,9 +168,9 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, int n, struct s
 			int far = 0;
 
 			for (int k = 1; k < s->nactive; k++)
-				if (s->active[k]->weight < s->active[far]->weight)
+				if (density(s->active[k]) < density(s->active[far]))
 					far = k;
-			if (s->active[far]->weight >= cur->weight) {
+			if (density(s->active[far]) >= density(cur)) {
 				if (spill(ra, s, cur))
 					return -E2BIG;
 				continue;
