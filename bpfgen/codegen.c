@@ -1,7 +1,7 @@
 /* codegen.c - IR -> eBPF instructions.
  *
  * Register use inside the handler: R9 = scratch map value (from the XDP
- * entry), R0-R2 = this file's temporaries, R3-R8 = vregs (regalloc.c),
+ * entry), R0-R1 = this file's temporaries, R2-R8 = vregs (regalloc.c),
  * the BPF stack below the wrapper's slots = codegen temporaries, loop
  * counters and spilled vregs. */
 #include <stdlib.h>
@@ -14,12 +14,11 @@
 
 #define R0 0
 #define R1 1
-#define R2 2
 #define R9 9
 #define R10 10
 
-/* Four 8-byte temporaries for multi-step operations (mulhu). */
-#define TMP_SLOTS 4
+/* Five 8-byte temporaries for multi-step operations (mulhu). */
+#define TMP_SLOTS 5
 #define TMP_SLOT(i) ((int16_t)(-(XDP_WRAP_STACK + 8 * ((i) + 1))))
 #define FRAME_TOP (XDP_WRAP_STACK + 8 * TMP_SLOTS)
 
@@ -144,10 +143,10 @@ static void gen_binary(struct gen *g, const struct ir_insn *in)
 	/* A register b must survive a being moved into D. */
 	if (b.reg != IR_NONE || !fits_imm32(b.imm) || is_div) {
 		if (val_in_reg(g, b, D) && !(in->a.reg == b.reg)) {
-			emit_mov_reg(g->e, R2, D);
-			B = R2;
+			emit_mov_reg(g->e, R1, D);
+			B = R1;
 		} else {
-			B = val_reg(g, b, R2);
+			B = val_reg(g, b, R1);
 		}
 	}
 	val_into(g, in->a, D);
@@ -197,54 +196,67 @@ static void gen_unary(struct gen *g, const struct ir_insn *in)
 	dst_done(g, in->dst, D);
 }
 
-/* High 64 bits of the 128-bit product, from four 32x32 products. */
+/* High 64 bits of the 128-bit product, from four 32x32 products, with
+ * only R0 and R1 and the temporary slots. */
 static void gen_mulh(struct gen *g, const struct ir_insn *in)
 {
 	struct bpf_emit *e = g->e;
 	int D;
 
-	val_into(g, in->a, R1);
-	val_into(g, in->b, R2);
-	emit_alu_reg(e, 0, BPF_MOV, R0, R1);	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R0); /* a_lo */
-	emit_alu_imm(e, 1, BPF_RSH, R1, 32);	emit_stx(e, BPF_DW, R10, TMP_SLOT(1), R1); /* a_hi */
-	emit_alu_reg(e, 0, BPF_MOV, R0, R2);	emit_stx(e, BPF_DW, R10, TMP_SLOT(2), R0); /* b_lo */
-	emit_alu_imm(e, 1, BPF_RSH, R2, 32);	emit_stx(e, BPF_DW, R10, TMP_SLOT(3), R2); /* b_hi */
-	/* R0 = (a_lo * b_lo) >> 32 */
+	/* T0 = a_lo, T1 = a_hi, T2 = b_lo, T3 = b_hi */
+	for (int k = 0; k < 2; k++) {
+		val_into(g, k ? in->b : in->a, R1);
+		emit_alu_reg(e, 0, BPF_MOV, R0, R1);
+		emit_stx(e, BPF_DW, R10, TMP_SLOT(2 * k), R0);
+		emit_alu_imm(e, 1, BPF_RSH, R1, 32);
+		emit_stx(e, BPF_DW, R10, TMP_SLOT(2 * k + 1), R1);
+	}
+	/* T4 = (a_lo * b_lo) >> 32 */
 	emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(0));
 	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(2));
 	emit_alu_reg(e, 1, BPF_MUL, R0, R1);
 	emit_alu_imm(e, 1, BPF_RSH, R0, 32);
-	/* p1 = a_lo * b_hi: R0 += lo(p1), keep hi(p1) */
-	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(0));
-	emit_ldx(e, BPF_DW, R2, R10, TMP_SLOT(3));
-	emit_alu_reg(e, 1, BPF_MUL, R1, R2);
-	emit_alu_reg(e, 0, BPF_MOV, R2, R1);
-	emit_alu_reg(e, 1, BPF_ADD, R0, R2);
-	emit_alu_imm(e, 1, BPF_RSH, R1, 32);
-	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R1);
-	/* p2 = a_hi * b_lo: R0 += lo(p2); R0 = (R0 >> 32) + hi(p2) + hi(p1) */
-	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(1));
-	emit_ldx(e, BPF_DW, R2, R10, TMP_SLOT(2));
-	emit_alu_reg(e, 1, BPF_MUL, R1, R2);
-	emit_alu_reg(e, 0, BPF_MOV, R2, R1);
-	emit_alu_reg(e, 1, BPF_ADD, R0, R2);
-	emit_alu_imm(e, 1, BPF_RSH, R1, 32);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(4), R0);
+	/* p1 = a_lo * b_hi: T4 += lo(p1), T0 = hi(p1) */
+	emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(0));
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(3));
+	emit_alu_reg(e, 1, BPF_MUL, R0, R1);
+	emit_alu_reg(e, 0, BPF_MOV, R1, R0);
 	emit_alu_imm(e, 1, BPF_RSH, R0, 32);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R0);
+	emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(4));
+	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(4), R0);
+	/* p2 = a_hi * b_lo: R0 = (T4 + lo(p2)) >> 32 + hi(p2) + hi(p1) */
+	emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(1));
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(2));
+	emit_alu_reg(e, 1, BPF_MUL, R0, R1);
+	emit_alu_reg(e, 0, BPF_MOV, R1, R0);
+	emit_alu_imm(e, 1, BPF_RSH, R0, 32);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(2), R0);
+	emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(4));
+	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
+	emit_alu_imm(e, 1, BPF_RSH, R0, 32);
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(2));
 	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
 	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(0));
 	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(4), R0);
 	/* + a_hi * b_hi */
-	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(1));
-	emit_ldx(e, BPF_DW, R2, R10, TMP_SLOT(3));
-	emit_alu_reg(e, 1, BPF_MUL, R1, R2);
+	emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(1));
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(3));
+	emit_alu_reg(e, 1, BPF_MUL, R0, R1);
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(4));
 	emit_alu_reg(e, 1, BPF_ADD, R0, R1);
 	if (in->op == IR_MULHS) {
 		/* signed = unsigned - (a < 0 ? b : 0) - (b < 0 ? a : 0) */
 		for (int k = 0; k < 2; k++) {
+			emit_stx(e, BPF_DW, R10, TMP_SLOT(4), R0);
 			val_into(g, k ? in->b : in->a, R1);
 			emit_alu_imm(e, 1, BPF_ARSH, R1, 63);
-			val_into(g, k ? in->a : in->b, R2);
-			emit_alu_reg(e, 1, BPF_AND, R1, R2);
+			val_into(g, k ? in->a : in->b, R0);
+			emit_alu_reg(e, 1, BPF_AND, R1, R0);
+			emit_ldx(e, BPF_DW, R0, R10, TMP_SLOT(4));
 			emit_alu_reg(e, 1, BPF_SUB, R0, R1);
 		}
 	}
@@ -331,7 +343,7 @@ static void jump_if(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir
 	if (b.reg == IR_NONE && (jmp32 || fits_imm32(b.imm)))
 		emit_jmp_imm(g->e, jmp32, bpf_jmp_op(cond), A, (int32_t)b.imm, label);
 	else
-		emit_jmp_reg(g->e, jmp32, bpf_jmp_op(cond), A, val_reg(g, b, R2), label);
+		emit_jmp_reg(g->e, jmp32, bpf_jmp_op(cond), A, val_reg(g, b, R0), label);
 }
 
 /* Branch to t when the condition holds, else to f (f = -1: fall through). */
@@ -386,15 +398,21 @@ static void gen_select(struct gen *g, const struct ir_insn *in)
 
 /* ---- Memory ----------------------------------------------------------------- */
 
+/* Fall back unless off + size <= the request's length.  off is known to be
+ * below IR_REQ_MAX, so len - size (>= -8) compares signed. */
+static void req_len_check(struct gen *g, int off_reg, int size)
+{
+	emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_REQLEN);
+	emit_alu_imm(g->e, 1, BPF_ADD, R0, -size);
+	emit_jmp_reg(g->e, 0, BPF_JSGT, off_reg, R0, stub(g, KOFF_STAT_PASS_MEM));
+}
+
 /* A request byte at or past the datagram's length: fall back rather than
  * read what the previous packet left in the scratch buffer. */
 static void check_req_len(struct gen *g, int off_reg, int size, int skip_label)
 {
 	emit_jmp_imm(g->e, 0, BPF_JGE, off_reg, IR_REQ_MAX, skip_label);
-	emit_mov_reg(g->e, R2, off_reg);
-	emit_alu_imm(g->e, 1, BPF_ADD, R2, size);
-	emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_REQLEN);
-	emit_jmp_reg(g->e, 0, BPF_JGT, R2, R0, stub(g, KOFF_STAT_PASS_MEM));
+	req_len_check(g, off_reg, size);
 }
 
 /* The access itself, with R1 pointing at the memory. */
@@ -406,7 +424,7 @@ static void access(struct gen *g, const struct ir_insn *in, int base, int16_t of
 		if (in->b.reg == IR_NONE && fits_imm32(in->b.imm))
 			emit_st_imm(g->e, size, base, off, (int32_t)in->b.imm);
 		else
-			emit_stx(g->e, size, base, off, val_reg(g, in->b, R2));
+			emit_stx(g->e, size, base, off, val_reg(g, in->b, R0));
 	} else {
 		int D = dst_reg(g, in->dst);
 
@@ -453,7 +471,7 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	 * would make R1 a scalar linked to a with a delta, and the verifier
 	 * refuses to add a delta of 2^29 or more to a pointer later. */
 	emit_const64(g->e, R1, (uint64_t)disp);
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R2));
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
 	/* R1 = address - IR_SCRATCH_VA */
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, IR_PRIV_OFF - s, not_scratch);
 	check_req_len(g, R1, s, req_ok);
@@ -463,12 +481,12 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	emit_ja(g->e, done);
 	emit_bind(g->e, not_scratch);
 	if (in->op == IR_LOAD && g->fn->rodata_size >= (size_t)s) {
-		emit_mov_imm(g->e, R2, (int32_t)(IR_SCRATCH_VA - IR_RODATA_VA));
-		emit_alu_reg(g->e, 1, BPF_ADD, R1, R2);
+		emit_mov_imm(g->e, R0, (int32_t)(IR_SCRATCH_VA - IR_RODATA_VA));
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
 		emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - s),
 			     stub(g, KOFF_STAT_PASS_MEM));
-		emit_ld_map(g->e, R2, KOFF_MAPID_RODATA, 0);
-		emit_alu_reg(g->e, 1, BPF_ADD, R1, R2);
+		emit_ld_map(g->e, R0, KOFF_MAPID_RODATA, 0);
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
 		access(g, in, R1, 0);
 		emit_ja(g->e, done);
 	} else {
@@ -496,14 +514,10 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 	uint64_t va = regions[in->region].va;
 
 	emit_const64(g->e, R1, (uint64_t)(in->imm - (int64_t)va));
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R2));
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, regions[in->region].size - s, elsewhere);
-	if (in->region == IR_REG_REQ) {
-		emit_mov_reg(g->e, R2, R1);
-		emit_alu_imm(g->e, 1, BPF_ADD, R2, s);
-		emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_REQLEN);
-		emit_jmp_reg(g->e, 0, BPF_JGT, R2, R0, stub(g, KOFF_STAT_PASS_MEM));
-	}
+	if (in->region == IR_REG_REQ)
+		req_len_check(g, R1, s);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
 	access(g, in, R1, regions[in->region].off);
 	emit_ja(g->e, done);
@@ -582,8 +596,8 @@ static void gen_switch(struct gen *g, const struct ir_insn *in)
 		if (fits_imm32((int64_t)in->cases[i].value)) {
 			emit_jmp_imm(g->e, 0, BPF_JEQ, A, (int32_t)in->cases[i].value, target);
 		} else {
-			emit_const64(g->e, R2, in->cases[i].value);
-			emit_jmp_reg(g->e, 0, BPF_JEQ, A, R2, target);
+			emit_const64(g->e, R0, in->cases[i].value);
+			emit_jmp_reg(g->e, 0, BPF_JEQ, A, R0, target);
 		}
 	}
 	emit_ja(g->e, stub(g, (enum koff_stat)in->imm));

@@ -5,7 +5,7 @@
 #include "regalloc.h"
 
 /* BPF registers handed out to vregs, in order of preference. */
-static const int alloc_regs[] = { 6, 7, 8, 3, 4, 5 };
+static const int alloc_regs[] = { 6, 7, 8, 2, 3, 4, 5 };
 #define NREGS ((int)KOFF_ARRAY_SIZE(alloc_regs))
 #define BPF_STACK_SIZE 512
 

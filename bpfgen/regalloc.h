@@ -3,7 +3,7 @@
  *
  * Linear scan over live intervals (Poletto & Sarkar) computed from a real
  * liveness analysis: vregs whose intervals do not overlap share a register
- * or a slot.  R0-R2 stay free for codegen's own temporaries, R9 holds the
+ * or a slot.  R0-R1 stay free for codegen's own temporaries, R9 holds the
  * scratch map value, R10 is the frame pointer. */
 #ifndef KOFF_REGALLOC_H
 #define KOFF_REGALLOC_H

@@ -416,8 +416,188 @@ bool builtin_string_insn(struct lift_ctx *c)
 	return true;
 }
 
+/* ---- Where only the sign of a comparison counts --------------------------
+ * glibc's memcmp and strcmp on x86-64 return different values for the same
+ * inputs depending on the CPU (an ifunc picks -1/1 or a byte difference),
+ * and C promises only the sign.  The builtins return the byte difference;
+ * that is exact only where the program looks at nothing but the sign or
+ * zero of the result, which this scan of the code after the call checks. */
+
+/* Registers (as x86 register numbers 0-15, see x86_reg_family) that may
+ * still hold the raw result, as a bit set. */
+typedef unsigned tracked_set;
+
+/* What the instruction reads and fully writes, as sets of register families
+ * (an 8- or 16-bit write leaves the rest of the result in place). */
+static bool reg_sets(csh cs, const cs_insn *in, tracked_set *rd_set, tracked_set *wr_full)
+{
+	cs_regs rd, wr;
+	uint8_t nrd = 0, nwr = 0;
+
+	*rd_set = *wr_full = 0;
+	if (cs_regs_access(cs, in, rd, &nrd, wr, &nwr) != CS_ERR_OK)
+		return false;
+	for (int i = 0; i < nrd; i++) {
+		int w, f = x86_reg_family(rd[i], &w);
+
+		if (f >= 0)
+			*rd_set |= 1u << f;
+	}
+	for (int i = 0; i < nwr; i++) {
+		int w, f = x86_reg_family(wr[i], &w);
+
+		if (f >= 0 && w >= 32)
+			*wr_full |= 1u << f;
+	}
+	return true;
+}
+
+static int op_family(const cs_x86_op *op)
+{
+	int w;
+
+	return op->type == X86_OP_REG ? x86_reg_family(op->reg, &w) : -1;
+}
+
+/* Operations that keep only the sign or zero of a tracked register:
+ * test r, r; cmp r, 0 (flags from sign/zero); sar/shr r, width-1 (the sign
+ * bit).  Returns the family it applies to, or -1. */
+/* Is the next reader of the flags one that reads only CF? */
+static bool next_flag_use_is_carry(struct lift_ctx *c, uint64_t va)
+{
+	for (int n = 0; n < 8; n++) {
+		const cs_insn *in = decode_at(c->dec, va);
+
+		if (!in)
+			return false;
+		switch (in->id) {
+		case X86_INS_SBB: case X86_INS_ADC: case X86_INS_JB: case X86_INS_JAE:
+		case X86_INS_SETB: case X86_INS_SETAE: case X86_INS_CMOVB: case X86_INS_CMOVAE:
+			return true;
+		default:
+			break;
+		}
+		if (x86_reads_flags(in) || x86_writes_flags(in) ||
+		    cs_insn_group(c->dec->cs, in, CS_GRP_JUMP) || cs_insn_group(c->dec->cs, in, CS_GRP_CALL))
+			return false;
+		va += in->size;
+	}
+	return false;
+}
+
+static int sign_op(struct lift_ctx *c, const cs_insn *in, tracked_set t)
+{
+	const cs_x86 *x = &in->detail->x86;
+	int f = x->op_count == 2 ? op_family(&x->operands[0]) : -1;
+
+	if (f < 0 || !(t & (1u << f)) || x->operands[0].size < 4)
+		return -1;	/* the low byte of a result says little of its sign */
+	if (in->id == X86_INS_TEST && op_family(&x->operands[1]) == f)
+		return f;
+	if (in->id == X86_INS_CMP && x->operands[1].type == X86_OP_IMM && x->operands[1].imm == 0)
+		return f;
+	if (in->id == X86_INS_CMP && x->operands[1].type == X86_OP_IMM && x->operands[1].imm == 1 &&
+	    next_flag_use_is_carry(c, in->address + in->size))
+		return f;	/* CF of r - 1 is "r == 0" (gcc's cmp/sbb idiom) */
+	if ((in->id == X86_INS_SAR || in->id == X86_INS_SHR) && x->operands[1].type == X86_OP_IMM &&
+	    x->operands[1].imm == x->operands[0].size * 8 - 1)
+		return f;
+	return -1;
+}
+
+/* mov r2, r (a full copy of a tracked register): the family copied to. */
+static int copy_to(const cs_insn *in, tracked_set t)
+{
+	const cs_x86 *x = &in->detail->x86;
+	int from, to;
+
+	if (in->id != X86_INS_MOV || x->op_count != 2 || x->operands[0].size < 4)
+		return -1;
+	from = op_family(&x->operands[1]);
+	to = op_family(&x->operands[0]);
+	return from >= 0 && to >= 0 && (t & (1u << from)) ? to : -1;
+}
+
+#define CALLER_SAVED ((1u << IR_RAX) | (1u << IR_RCX) | (1u << IR_RDX) | (1u << IR_RSI) | \
+		      (1u << IR_RDI) | (1u << IR_R8) | (1u << IR_R9) | (1u << IR_R10) | (1u << IR_R11))
+#define ARG_REGS ((1u << IR_RDI) | (1u << IR_RSI) | (1u << IR_RDX) | (1u << IR_RCX) | \
+		  (1u << IR_R8) | (1u << IR_R9))
+
+/* Does the raw result, held in the registers `t` at `va`, die having been
+ * looked at only for its sign or zero?  Follows copies to other registers
+ * and both sides of branches, a few levels deep. */
+static bool sign_only_from(struct lift_ctx *c, uint64_t va, tracked_set t, int depth)
+{
+	if (depth > 4)
+		return false;
+	for (int n = 0; n < 64 && t; n++) {
+		const cs_insn *in = decode_at(c->dec, va);
+		const cs_x86 *x;
+		tracked_set rd, wr;
+		int f;
+
+		if (!in || !reg_sets(c->dec->cs, in, &rd, &wr))
+			return false;
+		x = &in->detail->x86;
+		if (in->id == X86_INS_XOR && x->op_count == 2 && op_family(&x->operands[0]) >= 0 &&
+		    op_family(&x->operands[0]) == op_family(&x->operands[1])) {
+			t &= ~wr;	/* xor r, r: a fresh zero */
+		} else if ((f = sign_op(c, in, t)) >= 0) {
+			if (in->id == X86_INS_SAR || in->id == X86_INS_SHR)
+				t &= ~(1u << f);	/* only the sign is left */
+		} else if ((f = copy_to(in, t)) >= 0) {
+			t |= 1u << f;
+		} else if (rd & t) {
+			return false;	/* any other look at the value */
+		} else {
+			t &= ~wr;
+		}
+		if (in->id == X86_INS_CALL) {
+			if (t & ARG_REGS)
+				return false;	/* handed to another function */
+			t &= ~CALLER_SAVED;
+		} else if (in->id == X86_INS_RET || cs_insn_group(c->dec->cs, in, CS_GRP_RET)) {
+			return !(t & (1u << IR_RAX));	/* returned: it escapes */
+		} else if (in->id == X86_INS_JMP) {
+			if (x->operands[0].type != X86_OP_IMM)
+				return false;
+			va = (uint64_t)x->operands[0].imm;
+			continue;
+		} else if (cs_insn_group(c->dec->cs, in, CS_GRP_JUMP)) {
+			if (x->operands[0].type != X86_OP_IMM ||
+			    !sign_only_from(c, (uint64_t)x->operands[0].imm, t, depth + 1))
+				return false;
+		}
+		va += in->size;
+	}
+	return t == 0;
+}
+
+static bool result_sign_only(struct lift_ctx *c)
+{
+	const struct instance *me = &c->insts[c->inst];
+
+	tracked_set t = 1u << IR_RAX;
+
+	if (c->in->id == X86_INS_CALL)
+		return sign_only_from(c, c->in->address + c->in->size, t, 0);
+	/* A tail call returns the result to our caller. */
+	return me->parent >= 0 && sign_only_from(c, me->ret_va, t, 0);
+}
+
+static bool is_comparison(const char *name)
+{
+	return !strcmp(name, "memcmp") || !strcmp(name, "bcmp") || !strcmp(name, "strcmp") ||
+	       !strcmp(name, "strncmp");
+}
+
 bool builtin_lift(struct lift_ctx *c, const char *name)
 {
+	if (is_comparison(name) && !result_sign_only(c)) {
+		lift_fallback(c, KOFF_STAT_PASS_CALL,
+			      "%s result used beyond its sign (glibc's value depends on the CPU)", name);
+		return true;
+	}
 	if (!strcmp(name, "memcpy"))
 		lift_memcpy(c);
 	else if (!strcmp(name, "memmove"))

@@ -85,6 +85,9 @@ struct ir_val x86_read_op(struct lift_ctx *c, const cs_x86_op *op, int width);
 bool x86_cond(struct lift_ctx *c, x86_insn id, enum ir_cond *cond, struct ir_val *a,
 	      struct ir_val *b, uint8_t *w);
 bool x86_reads_flags(const cs_insn *in);
+/* The general register (0-15, IR_RAX..IR_R15) a capstone register belongs
+ * to, with its width in bits; -1 for other registers. */
+int x86_reg_family(x86_reg r, int *width);
 bool x86_writes_flags(const cs_insn *in);
 
 /* builtins.c: calls to the libc functions koff can run in the kernel. */

@@ -61,6 +61,16 @@ static bool reg_info(x86_reg r, struct reginfo *ri)
 	return false;
 }
 
+int x86_reg_family(x86_reg r, int *width)
+{
+	struct reginfo ri;
+
+	if (!reg_info(r, &ri))
+		return -1;
+	*width = ri.width;
+	return ri.vreg;
+}
+
 /* ---- Emission helpers ----------------------------------------------------- */
 
 static void unsupported(struct lift_ctx *c)

@@ -52,6 +52,8 @@ HANDLERS=(
 	"rep gcc -"
 	"libc gcc -"
 	"libc clang -"
+	"cmpvalue gcc pass_call:beyond_its_sign"
+	"cmpvalue clang pass_call:beyond_its_sign"
 	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jo,pass_insn:mul_bl"
 )
 

@@ -1,11 +1,17 @@
 /* Calls to the libc functions koff lifts as builtins, with lengths and
- * contents from the request; the exact sign and value of memcmp, strcmp
- * and strncmp results go into the reply.  Request: op = req[0], n =
+ * contents from the request; the sign of memcmp, strcmp and strncmp
+ * results goes into the reply (their exact values differ between glibc's
+ * CPU-specific versions: cmpvalue.c checks that storing one falls back).  Request: op = req[0], n =
  * req[1], c = req[2], then two NUL-terminated strings s and t, copied
  * into bounded local buffers first (the request itself has no NUL). */
 #include <string.h>
 
 #define FIELD 48
+
+static int sign(int v)
+{
+	return (v > 0) - (v < 0);
+}
 
 static size_t copy_field(char *dst, const unsigned char *src, size_t avail)
 {
@@ -31,15 +37,15 @@ long handle_request(const unsigned char *req, unsigned long len, unsigned char *
 	size_t ts = rest > FIELD ? rest - FIELD : 0;
 	copy_field(t, req + 3 + (rest > FIELD ? FIELD : rest), ts);
 	int r[8];
-	r[0] = memcmp(s, t, n);
-	r[1] = strcmp(s, t);
-	r[2] = strncmp(s, t, n);
+	r[0] = sign(memcmp(s, t, n));
+	r[1] = sign(strcmp(s, t));
+	r[2] = sign(strncmp(s, t, n));
 	r[3] = (int)strlen(s);
 	r[4] = (int)strnlen(t, n);
 	const char *hit = memchr(s, req[2], n < ls ? n : ls);
 	r[5] = hit ? (int)(hit - s) : -1;
-	r[6] = memcmp(s, "GET ", 4);
-	r[7] = strcmp(t, "key");
+	r[6] = sign(memcmp(s, "GET ", 4));
+	r[7] = sign(strcmp(t, "key"));
 	memcpy(resp, r, sizeof(r));
 	memset(buf, 0, sizeof(buf));
 	memset(buf, req[2], n + 2);
