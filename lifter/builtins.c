@@ -427,27 +427,36 @@ bool builtin_string_insn(struct lift_ctx *c)
  * still hold the raw result, as a bit set. */
 typedef unsigned tracked_set;
 
-/* What the instruction reads and fully writes, as sets of register families
- * (an 8- or 16-bit write leaves the rest of the result in place). */
-static bool reg_sets(csh cs, const cs_insn *in, tracked_set *rd_set, tracked_set *wr_full)
+/* What the instruction reads and writes, as sets of register families:
+ * all of the register, or only its low byte (al, cl, ...).  A low-byte
+ * write leaves the rest of the result in place. */
+struct reg_use {
+	tracked_set rd, rd_low8, wr_full, wr_low8;
+};
+
+static bool reg_sets(csh cs, const cs_insn *in, struct reg_use *u)
 {
 	cs_regs rd, wr;
 	uint8_t nrd = 0, nwr = 0;
 
-	*rd_set = *wr_full = 0;
+	memset(u, 0, sizeof(*u));
 	if (cs_regs_access(cs, in, rd, &nrd, wr, &nwr) != CS_ERR_OK)
 		return false;
 	for (int i = 0; i < nrd; i++) {
 		int w, f = x86_reg_family(rd[i], &w);
+		bool low8 = w == 8 && rd[i] != X86_REG_AH && rd[i] != X86_REG_BH &&
+			    rd[i] != X86_REG_CH && rd[i] != X86_REG_DH;
 
 		if (f >= 0)
-			*rd_set |= 1u << f;
+			*(low8 ? &u->rd_low8 : &u->rd) |= 1u << f;
 	}
 	for (int i = 0; i < nwr; i++) {
 		int w, f = x86_reg_family(wr[i], &w);
 
 		if (f >= 0 && w >= 32)
-			*wr_full |= 1u << f;
+			u->wr_full |= 1u << f;
+		else if (f >= 0 && w == 8)
+			u->wr_low8 |= 1u << f;
 	}
 	return true;
 }
@@ -526,31 +535,38 @@ static int copy_to(const cs_insn *in, tracked_set t)
 /* Does the raw result, held in the registers `t` at `va`, die having been
  * looked at only for its sign or zero?  Follows copies to other registers
  * and both sides of branches, a few levels deep. */
-static bool sign_only_from(struct lift_ctx *c, uint64_t va, tracked_set t, int depth)
+static bool sign_only_from(struct lift_ctx *c, uint64_t va, tracked_set t, tracked_set clean8,
+			   int depth)
 {
-	if (depth > 4)
+	if (depth > 10)
 		return false;
 	for (int n = 0; n < 64 && t; n++) {
 		const cs_insn *in = decode_at(c->dec, va);
 		const cs_x86 *x;
-		tracked_set rd, wr;
+		struct reg_use u;
 		int f;
 
-		if (!in || !reg_sets(c->dec->cs, in, &rd, &wr))
+		if (!in || !reg_sets(c->dec->cs, in, &u))
 			return false;
 		x = &in->detail->x86;
-		if (in->id == X86_INS_XOR && x->op_count == 2 && op_family(&x->operands[0]) >= 0 &&
-		    op_family(&x->operands[0]) == op_family(&x->operands[1])) {
-			t &= ~wr;	/* xor r, r: a fresh zero */
+		if ((in->id == X86_INS_XOR && x->op_count == 2 && op_family(&x->operands[0]) >= 0 &&
+		     op_family(&x->operands[0]) == op_family(&x->operands[1])) ||
+		    (in->id == X86_INS_OR && x->op_count == 2 && x->operands[1].type == X86_OP_IMM &&
+		     x->operands[1].imm == -1)) {
+			t &= ~u.wr_full;	/* xor r, r / or r, -1: a fresh 0 or -1 */
 		} else if ((f = sign_op(c, in, t)) >= 0) {
 			if (in->id == X86_INS_SAR || in->id == X86_INS_SHR)
 				t &= ~(1u << f);	/* only the sign is left */
 		} else if ((f = copy_to(in, t)) >= 0) {
 			t |= 1u << f;
-		} else if (rd & t) {
+			clean8 &= ~(1u << f);
+		} else if ((u.rd & t) || (u.rd_low8 & t & ~clean8)) {
 			return false;	/* any other look at the value */
 		} else {
-			t &= ~wr;
+			/* setcc al: the low byte is a sign/zero fact; the rest is
+			 * still the raw result until a full write replaces it. */
+			clean8 |= u.wr_low8 & t;
+			t &= ~u.wr_full;
 		}
 		if (in->id == X86_INS_CALL) {
 			if (t & ARG_REGS)
@@ -565,7 +581,7 @@ static bool sign_only_from(struct lift_ctx *c, uint64_t va, tracked_set t, int d
 			continue;
 		} else if (cs_insn_group(c->dec->cs, in, CS_GRP_JUMP)) {
 			if (x->operands[0].type != X86_OP_IMM ||
-			    !sign_only_from(c, (uint64_t)x->operands[0].imm, t, depth + 1))
+			    !sign_only_from(c, (uint64_t)x->operands[0].imm, t, clean8, depth + 1))
 				return false;
 		}
 		va += in->size;
@@ -580,9 +596,9 @@ static bool result_sign_only(struct lift_ctx *c)
 	tracked_set t = 1u << IR_RAX;
 
 	if (c->in->id == X86_INS_CALL)
-		return sign_only_from(c, c->in->address + c->in->size, t, 0);
+		return sign_only_from(c, c->in->address + c->in->size, t, 0, 0);
 	/* A tail call returns the result to our caller. */
-	return me->parent >= 0 && sign_only_from(c, me->ret_va, t, 0);
+	return me->parent >= 0 && sign_only_from(c, me->ret_va, t, 0, 0);
 }
 
 static bool is_comparison(const char *name)

@@ -238,6 +238,40 @@ static void lift_jmp_direct(struct lift_ctx *c, uint64_t target)
 	lift_jump(c, c->inst, target);
 }
 
+/* After `cmp idx, imm`, the side of ja/jae/jb/jbe where idx is in range
+ * may jump through a table of that many entries. */
+static void note_table_bound(struct lift_ctx *c, x86_insn id, uint64_t taken, uint64_t next)
+{
+	uint64_t va, entries;
+
+	if (!c->cmp_imm_valid)
+		return;
+	switch (id) {
+	case X86_INS_JA: va = next; entries = (uint64_t)c->cmp_imm + 1; break;
+	case X86_INS_JAE: va = next; entries = (uint64_t)c->cmp_imm; break;
+	case X86_INS_JBE: va = taken; entries = (uint64_t)c->cmp_imm + 1; break;
+	case X86_INS_JB: va = taken; entries = (uint64_t)c->cmp_imm; break;
+	default: return;
+	}
+	if (koff_grow(&c->bounds, &c->capbounds, c->nbounds, sizeof(*c->bounds))) {
+		c->rc = -ENOMEM;
+		return;
+	}
+	c->bounds[c->nbounds++] = (struct table_bound){ va, entries };
+}
+
+/* The number of entries a table jumped through from the block at va may
+ * have: the range check that guards the block, or 1024 when none is known. */
+static uint64_t table_entries(const struct lift_ctx *c, uint64_t block_va)
+{
+	uint64_t n = 1024;
+
+	for (int i = 0; i < c->nbounds; i++)
+		if (c->bounds[i].va == block_va && c->bounds[i].entries < n)
+			n = c->bounds[i].entries;
+	return n;
+}
+
 /* The address of the most recent rodata reference before the indirect
  * jump in this block: the jump table's base (both the absolute form
  * `jmp [table + idx*8]` and the PIC form `lea table; movslq; add; jmp`). */
@@ -302,7 +336,8 @@ static int add_case(struct ir_insn *sw, uint64_t value, int target)
  * absolute entries, or 4-byte entries relative to the table. The value the
  * code jumps through is exact (the table is in the rodata image), so extra
  * candidates cost a compare, never correctness. */
-static void lift_jump_table(struct lift_ctx *c, struct ir_val target, uint64_t base)
+static void lift_jump_table(struct lift_ctx *c, struct ir_val target, uint64_t base,
+			    uint64_t max_entries)
 {
 	const uint8_t *img = c->lay->rodata;
 	uint64_t off = base - IR_RODATA_VA;
@@ -317,7 +352,7 @@ static void lift_jump_table(struct lift_ctx *c, struct ir_val target, uint64_t b
 		return;
 	sw->a = target;
 	sw->imm = KOFF_STAT_PASS_JUMP;
-	for (uint64_t i = 0; i < 1024; i++) {
+	for (uint64_t i = 0; i < max_entries; i++) {
 		uint64_t abs8 = 0, rel4;
 		int32_t r4 = 0;
 		bool hit = false;
@@ -348,13 +383,15 @@ static void lift_jump_table(struct lift_ctx *c, struct ir_val target, uint64_t b
 static void lift_indirect_jmp(struct lift_ctx *c, const cs_x86_op *op, uint64_t block_va)
 {
 	if (op->type == X86_OP_REG && op->size == 8) {
-		lift_jump_table(c, x86_read_op(c, op, 64), find_table_base(c, block_va));
+		lift_jump_table(c, x86_read_op(c, op, 64), find_table_base(c, block_va),
+				table_entries(c, block_va));
 		return;
 	}
 	/* jmp [table + idx*8]: load the entry, then dispatch on it. */
 	if (op->type == X86_OP_MEM && op->mem.base == X86_REG_INVALID &&
 	    layout_in_rodata(c->lay, (uint64_t)op->mem.disp)) {
-		lift_jump_table(c, x86_read_op(c, op, 64), (uint64_t)op->mem.disp);
+		lift_jump_table(c, x86_read_op(c, op, 64), (uint64_t)op->mem.disp,
+				table_entries(c, block_va));
 		return;
 	}
 	lift_fallback(c, KOFF_STAT_PASS_JUMP, "indirect jump");
@@ -404,6 +441,7 @@ static bool lift_control(struct lift_ctx *c, uint64_t block_va)
 				      in->mnemonic);
 			return true;
 		}
+		note_table_bound(c, in->id, (uint64_t)x->operands[0].imm, next);
 		t = lift_block_for(c, c->inst, (uint64_t)x->operands[0].imm, c->fs);
 		f = lift_block_for(c, c->inst, next, c->fs);
 		br = lift_emit(c, IR_BR);
@@ -438,6 +476,7 @@ static void lift_one_block(struct lift_ctx *c, const struct blockkey *k)
 	c->inst = k->inst;
 	c->fs = k->fs;
 	c->ended = false;
+	c->cmp_imm_valid = false;	/* a range check counts only in its own block */
 	for (int n = 0; !c->ended && !c->rc; n++) {
 		const cs_insn *in = decode_at(c->dec, va);
 
@@ -496,6 +535,7 @@ int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, con
 	rc = c.rc;
 	free(c.insts);
 	free(c.keys);
+	free(c.bounds);
 	if (rc) {
 		ir_func_free(c.fn);
 		return koff_fail(err, rc, "%s: lifting failed (%s)", name, strerror(-rc));

@@ -58,6 +58,12 @@ struct lift_ctx {
 	struct fstate fs;
 	bool flags_live;	/* does anything read the flags this insn sets? */
 	bool ended;		/* the block has its terminator */
+	/* `cmp x, imm` just before a ja/jb: the index bound of a jump table
+	 * that the guarded block jumps through. */
+	bool cmp_imm_valid;
+	int64_t cmp_imm;
+	struct table_bound { uint64_t va; uint64_t entries; } *bounds;
+	int nbounds, capbounds;
 	int rc;			/* sticky error (-ENOMEM) */
 };
 

@@ -1198,6 +1198,13 @@ void x86_lift_insn(struct lift_ctx *c)
 	const cs_insn *in = c->in;
 	const cs_x86 *x = &in->detail->x86;
 
+	/* Remember `cmp x, imm`: a switch's range check before its table. */
+	if (x86_writes_flags(in))
+		c->cmp_imm_valid = in->id == X86_INS_CMP && x->op_count == 2 &&
+				   x->operands[1].type == X86_OP_IMM && x->operands[1].imm >= 0;
+	if (c->cmp_imm_valid && in->id == X86_INS_CMP)
+		c->cmp_imm = x->operands[1].imm;
+
 	switch (in->id) {
 	case X86_INS_NOP: case X86_INS_ENDBR64: case X86_INS_PREFETCHT0: case X86_INS_PREFETCH:
 		return;
