@@ -323,7 +323,21 @@ static bool eval_const(enum ir_cond c, int64_t a, int64_t b, int w)
 
 /* Jump to `label` when cond(a, b) holds at width w (TSTZ is not allowed
  * here: callers turn it into TSTNZ with swapped targets). */
-static void jump_if(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_val b, int w, int label)
+/* An operand in `scratch`, as a scalar the verifier does not link to the
+ * vreg it came from: refining it on one side of a branch then does not
+ * refine the vreg, so both sides reach the join in the same state. */
+static int unlinked(struct gen *g, struct ir_val v, int scratch)
+{
+	int r = val_reg(g, v, scratch);
+
+	if (r != scratch)
+		emit_mov_reg(g->e, scratch, r);
+	emit_alu_imm(g->e, 1, BPF_XOR, scratch, 0);	/* any ALU op but add clears the link */
+	return scratch;
+}
+
+static void jump_if_opts(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_val b, int w,
+			 int label, bool unlink)
 {
 	int jmp32 = w == 32, A;
 
@@ -339,11 +353,17 @@ static void jump_if(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir
 		b = t;
 		cond = mirror(cond);
 	}
-	A = val_reg(g, a, R1);
+	A = unlink ? unlinked(g, a, R1) : val_reg(g, a, R1);
 	if (b.reg == IR_NONE && (jmp32 || fits_imm32(b.imm)))
 		emit_jmp_imm(g->e, jmp32, bpf_jmp_op(cond), A, (int32_t)b.imm, label);
 	else
-		emit_jmp_reg(g->e, jmp32, bpf_jmp_op(cond), A, val_reg(g, b, R0), label);
+		emit_jmp_reg(g->e, jmp32, bpf_jmp_op(cond), A,
+			     unlink ? unlinked(g, b, R0) : val_reg(g, b, R0), label);
+}
+
+static void jump_if(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_val b, int w, int label)
+{
+	jump_if_opts(g, cond, a, b, w, label, false);
 }
 
 /* Branch to t when the condition holds, else to f (f = -1: fall through). */
@@ -387,7 +407,9 @@ static void gen_select(struct gen *g, const struct ir_insn *in)
 		c = in->d;
 		d = in->c;
 	}
-	jump_if(g, cond, in->a, in->b, in->w, yes);
+	/* Selects come in runs (setcc, cmov, SWAR lanes): with linked operands
+	 * each would double the states the verifier walks. */
+	jump_if_opts(g, cond, in->a, in->b, in->w, yes, true);
 	val_into(g, d, D);
 	emit_ja(g->e, end);
 	emit_bind(g->e, yes);

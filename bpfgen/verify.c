@@ -208,6 +208,35 @@ static int fail_before_verifier(struct verify_ctx *ctx, enum load_stage stage, i
 			 ctx->libbpf_msg[0] ? ctx->libbpf_msg : strerror(-code));
 }
 
+/* The instructions the log shows most often: where a program the verifier
+ * found too complex spent its budget. */
+static void find_hot_insns(const char *log, struct bpf_verdict *v)
+{
+	int max = -1, idx, *count;
+
+	v->nhot = 0;
+	for (const char *line = log; *line; line = next_line(line))
+		if (parse_insn_line(line, &idx) && idx > max)
+			max = idx;
+	if (max < 0 || !(count = calloc((size_t)max + 1, sizeof(int))))
+		return;
+	for (const char *line = log; *line; line = next_line(line))
+		if (parse_insn_line(line, &idx))
+			count[idx]++;
+	while (v->nhot < (int)(sizeof(v->hot_insns) / sizeof(v->hot_insns[0]))) {
+		int best = -1;
+
+		for (int i = 0; i <= max; i++)
+			if (count[i] > 0 && (best < 0 || count[i] > count[best]))
+				best = i;
+		if (best < 0)
+			break;
+		v->hot_insns[v->nhot++] = best;
+		count[best] = 0;
+	}
+	free(count);
+}
+
 /* Pass 2: the full log of a rejected program, to say where and why. */
 static int explain_rejection(struct verify_ctx *ctx)
 {
@@ -223,6 +252,7 @@ static int explain_rejection(struct verify_ctx *ctx)
 	f = read_log(ctx->log);
 	rejection_reason(&f, reason, sizeof(reason));
 	ctx->v->fail_insn = f.last_insn >= 0 ? f.last_insn : insn_named_in(reason);
+	find_hot_insns(ctx->log, ctx->v);
 	if (f.has_processed)
 		ctx->v->processed_insns = f.processed;
 	ctx->v->log = log_tail(ctx->log, LOG_TAIL_LINES);

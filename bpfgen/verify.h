@@ -13,6 +13,8 @@ struct bpf_verdict {
 	unsigned processed_insns; /* "processed N insns" (also on rejection, when logged) */
 	unsigned prog_insns;	/* instructions of the program as loaded */
 	int fail_insn;		/* index of the insn the verifier rejected, -1 */
+	int hot_insns[8];	/* on rejection: the insns the log shows most often, */
+	int nhot;		/* most first (where a too-complex program spent its budget) */
 	char *log;		/* owned: the last ~30 lines of the verifier log */
 };
 

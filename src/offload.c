@@ -116,7 +116,7 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 static bool too_complex(const struct bpf_verdict *v)
 {
 	return v->log && (strstr(v->log, "too large") || strstr(v->log, "too complex") ||
-			  strstr(v->log, "processed 1000001") || strstr(v->log, "combined stack"));
+			  strstr(v->log, "processed 1000001") || v->processed_insns > 900000);
 }
 
 static int force_fallback_at(struct koff_ctx *ctx, uint64_t va)
@@ -171,9 +171,20 @@ static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 			ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n
 				? (unsigned long long)ctx->prog.origin[ctx->verdict.fail_insn] : 0ull,
 			ctx->verdict.log);
-	if (too_complex(&ctx->verdict) && (int)*cap_index + 1 < ncaps) {
-		(*cap_index)++;
-		return 0;
+	if (too_complex(&ctx->verdict)) {
+		/* The budget went into one place (a loop, a run of branches):
+		 * that code falls back from now on. */
+		for (int i = 0; i < ctx->verdict.nhot; i++) {
+			int insn = ctx->verdict.hot_insns[i];
+
+			if (insn < ctx->prog.n && ctx->prog.origin[insn] &&
+			    force_fallback_at(ctx, ctx->prog.origin[insn]) == 0)
+				return 0;
+		}
+		if ((int)*cap_index + 1 < ncaps) {
+			(*cap_index)++;
+			return 0;
+		}
 	}
 	if (ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n &&
 	    ctx->prog.origin[ctx->verdict.fail_insn]) {
