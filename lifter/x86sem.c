@@ -724,6 +724,11 @@ static void lift_widening_mul(struct lift_ctx *c, bool is_signed)
 		p = alu_tmp(c, IR_MUL, extend(c, a, 32, is_signed), extend(c, b, 32, is_signed), 64);
 		alu(c, IR_ZEXT, IR_RAX, ir_imm(0), p, 32);
 		alu(c, IR_LSHR, IR_RDX, p, ir_imm(32), 64);
+	} else if (w == 8) {
+		/* ax = al * src8 */
+		p = alu_tmp(c, IR_MUL, extend(c, a, 8, is_signed), extend(c, b, 8, is_signed), 64);
+		alu(c, IR_AND, IR_RAX, ir_reg(IR_RAX), ir_imm(~0xffffll), 64);
+		alu(c, IR_OR, IR_RAX, ir_reg(IR_RAX), zext(c, p, 16), 64);
 	} else {
 		unsupported(c);
 	}
@@ -768,6 +773,31 @@ static void fallback_if(struct lift_ctx *c, enum ir_cond cond, struct ir_val a, 
 	lift_set_block(c, cont);
 }
 
+/* div/idiv r/m8: al = ax / src, ah = ax % src.  Faults (fall back) on a
+ * zero divisor and on a quotient that does not fit 8 bits. */
+static void lift_div8(struct lift_ctx *c, struct ir_val d, bool is_signed)
+{
+	struct ir_val ax = extend(c, ir_reg(IR_RAX), 16, is_signed), dv, q, r, t;
+
+	c->fs = (struct fstate){ FK_NONE, 0 };
+	dv = extend(c, d, 8, is_signed);
+	fallback_if(c, IR_EQ, dv, ir_imm(0), 64, KOFF_STAT_PASS_DIV, "division by zero");
+	q = alu_tmp(c, is_signed ? IR_SDIV : IR_UDIV, ax, dv, 64);
+	r = alu_tmp(c, is_signed ? IR_SMOD : IR_UMOD, ax, dv, 64);
+	if (is_signed) {
+		/* quotient outside [-128, 127]: (q + 128) >u 255 */
+		t = alu_tmp(c, IR_ADD, q, ir_imm(128), 64);
+		fallback_if(c, IR_UGT, t, ir_imm(255), 64, KOFF_STAT_PASS_DIV, "quotient overflow");
+	} else {
+		fallback_if(c, IR_UGT, q, ir_imm(255), 64, KOFF_STAT_PASS_DIV, "quotient overflow");
+	}
+	t = alu_tmp(c, IR_AND, r, ir_imm(0xff), 64);
+	t = alu_tmp(c, IR_SHL, t, ir_imm(8), 64);
+	t = alu_tmp(c, IR_OR, t, alu_tmp(c, IR_AND, q, ir_imm(0xff), 64), 64);
+	alu(c, IR_AND, IR_RAX, ir_reg(IR_RAX), ir_imm(~0xffffll), 64);
+	alu(c, IR_OR, IR_RAX, ir_reg(IR_RAX), t, 64);
+}
+
 /* div/idiv: x86 faults on a zero divisor and on a quotient that does not
  * fit; koff falls back there (and when rdx is more than an extension of
  * rax, which BPF's 64-bit division cannot express). */
@@ -780,6 +810,10 @@ static void lift_div(struct lift_ctx *c, bool is_signed)
 
 	if (OPERAND_FAILED(c))
 		return;
+	if (w == 8) {
+		lift_div8(c, d, is_signed);
+		return;
+	}
 	if (w != 64 && w != 32) {
 		unsupported(c);
 		return;
@@ -1098,6 +1132,50 @@ static struct ir_val movemask8(struct lift_ctx *c, struct ir_val x)
 	return alu_tmp(c, IR_LSHR, t, ir_imm(56), 64);
 }
 
+/* Lane k (of `bits`) of a 64-bit half, zero-extended. */
+static struct ir_val lane(struct lift_ctx *c, struct ir_val v, int bits, int k)
+{
+	struct ir_val t = k ? alu_tmp(c, IR_LSHR, v, ir_imm(bits * k), 64) : v;
+
+	return bits == 64 ? t : alu_tmp(c, IR_AND, t, ir_imm((int64_t)mask_of(bits)), 64);
+}
+
+/* punpckl*: the low halves' lanes of a and b, alternating (a0 b0 a1 b1 ...). */
+static struct xval interleave_low(struct lift_ctx *c, struct ir_val a, struct ir_val b, int bits)
+{
+	int per_half = 64 / bits;	/* lanes of the result per 64-bit half */
+	struct ir_val out[2] = { ir_imm(0), ir_imm(0) };
+
+	for (int k = 0; k < per_half; k++) {	/* lanes 0..per_half-1 of each source */
+		int pos = 2 * k;		/* result lane of a's lane k; b's is pos + 1 */
+
+		for (int src = 0; src < 2; src++) {
+			int r = pos + src, half = r / per_half;
+			struct ir_val l = lane(c, src ? b : a, bits, k);
+
+			if (r % per_half)
+				l = alu_tmp(c, IR_SHL, l, ir_imm(bits * (r % per_half)), 64);
+			out[half] = alu_tmp(c, IR_OR, out[half], l, 64);
+		}
+	}
+	return (struct xval){ out[0], out[1] };
+}
+
+/* pshufd: dword i of the result is dword (imm >> 2i) & 3 of the source. */
+static struct xval shuffle_dwords(struct lift_ctx *c, struct xval v, int imm)
+{
+	struct ir_val dw[4] = { lane(c, v.lo, 32, 0), lane(c, v.lo, 32, 1), lane(c, v.hi, 32, 0),
+				lane(c, v.hi, 32, 1) };
+	struct ir_val half[2];
+
+	for (int h = 0; h < 2; h++) {
+		struct ir_val lo = dw[(imm >> (4 * h)) & 3], hi = dw[(imm >> (4 * h + 2)) & 3];
+
+		half[h] = alu_tmp(c, IR_OR, lo, alu_tmp(c, IR_SHL, hi, ir_imm(32), 64), 64);
+	}
+	return (struct xval){ half[0], half[1] };
+}
+
 static bool is_sse_binary(x86_insn id)
 {
 	switch (id) {
@@ -1138,6 +1216,18 @@ static bool lift_sse(struct lift_ctx *c)
 	case X86_INS_PUNPCKLQDQ:
 		if (read_x(c, d, 16, &a) && read_x(c, s, 16, &b))
 			write_x(c, d, 16, (struct xval){ a.lo, b.lo });
+		return true;
+	case X86_INS_PUNPCKLDQ: case X86_INS_PUNPCKLWD: case X86_INS_PUNPCKLBW:
+		if (read_x(c, d, 16, &a) && read_x(c, s, 16, &b))
+			write_x(c, d, 16, interleave_low(c, a.lo, b.lo,
+							 c->in->id == X86_INS_PUNPCKLDQ ? 32 :
+							 c->in->id == X86_INS_PUNPCKLWD ? 16 : 8));
+		return true;
+	case X86_INS_PSHUFD:
+		if (x->op_count == 3 && x->operands[2].type == X86_OP_IMM && read_x(c, s, 16, &a))
+			write_x(c, d, 16, shuffle_dwords(c, a, (int)x->operands[2].imm));
+		else
+			unsupported(c);
 		return true;
 	case X86_INS_PMOVMSKB:
 		if (read_x(c, s, 16, &a)) {
@@ -1238,6 +1328,13 @@ void x86_lift_insn(struct lift_ctx *c)
 	case X86_INS_BT: lift_bt(c); return;
 	case X86_INS_CDQE: alu(c, IR_SEXT, IR_RAX, ir_imm(0), ir_reg(IR_RAX), 32); return;
 	case X86_INS_CWDE: alu(c, IR_ZEXT, IR_RAX, ir_imm(0), sext(c, ir_reg(IR_RAX), 16), 32); return;
+	case X86_INS_CBW: {	/* ax = sign-extended al, the rest kept */
+		struct ir_val t = zext(c, sext(c, ir_reg(IR_RAX), 8), 16);
+
+		alu(c, IR_AND, IR_RAX, ir_reg(IR_RAX), ir_imm(~0xffffll), 64);
+		alu(c, IR_OR, IR_RAX, ir_reg(IR_RAX), t, 64);
+		return;
+	}
 	case X86_INS_CQO: alu(c, IR_ASHR, IR_RDX, ir_reg(IR_RAX), ir_imm(63), 64); return;
 	case X86_INS_CDQ: alu(c, IR_ASHR, IR_RDX, ir_reg(IR_RAX), ir_imm(31), 32); return;
 	case X86_INS_BSWAP: {

@@ -49,12 +49,13 @@ HANDLERS=(
 	"switch gcc -"
 	"switch clang -"
 	"sse gcc -"
+	"shuffle gcc pass_div:division"
 	"rep gcc -"
 	"libc gcc -"
 	"libc clang -"
 	"cmpvalue gcc pass_call:beyond_its_sign"
 	"cmpvalue clang pass_call:beyond_its_sign"
-	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jo,pass_insn:mul_bl"
+	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jo"
 )
 
 [ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"

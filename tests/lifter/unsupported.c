@@ -2,7 +2,8 @@
  * fall back with the reason in the manifest while every other request is
  * served in XDP.  req[0] == 0xff: rdtsc; 0xfe: cpuid; 0xfd: jo after add
  * (OF of an addition is not modelled); 0xfc: mul r/m8 (what gcc -O2 emits
- * for `unsigned char % 48`: not translated yet).  Request: op = req[0],
+ * for `unsigned char % 48`; translated since, so served in XDP and checked
+ * against native by the random requests).  Request: op = req[0],
  * a = req[1..8]; every path replies with 8 bytes. */
 #include "handler.h"
 
