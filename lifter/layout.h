@@ -37,6 +37,8 @@ bool layout_in_rodata(const struct layout *lay, uint64_t va);
 bool layout_bad_reloc(const struct layout *lay, uint64_t va, uint64_t len);
 /* Section index and offset of a text address (for DWARF lines); -1 if none. */
 int layout_text_section(const struct layout *lay, uint64_t va, uint64_t *off);
+/* The start of the function symbol containing text address va, 0 if none. */
+uint64_t layout_function_start(const struct layout *lay, uint64_t va);
 /* The name of the function symbol containing text address va ("?" if none). */
 const char *layout_function_at(const struct layout *lay, uint64_t va);
 

@@ -275,9 +275,49 @@ static uint64_t table_entries(const struct lift_ctx *c, uint64_t block_va)
 /* The address of the most recent rodata reference before the indirect
  * jump in this block: the jump table's base (both the absolute form
  * `jmp [table + idx*8]` and the PIC form `lea table; movslq; add; jmp`). */
+/* The rodata address an operand names (rip-relative, absolute or an
+ * immediate), or 0. */
+static uint64_t rodata_operand(const struct lift_ctx *c, const cs_insn *in, const cs_x86_op *op)
+{
+	uint64_t a = 0;
+
+	if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP)
+		a = in->address + in->size + (uint64_t)op->mem.disp;
+	else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_INVALID)
+		a = (uint64_t)op->mem.disp;
+	else if (op->type == X86_OP_IMM)
+		a = (uint64_t)op->imm;
+	return layout_in_rodata(c->lay, a) ? a : 0;
+}
+
+/* The table base loaded into `reg` before the jump, anywhere earlier in the
+ * function (compilers hoist the `lea reg, [table]` out of loops): the last
+ * such load in address order. */
+static uint64_t hoisted_table_base(struct lift_ctx *c, x86_reg reg)
+{
+	uint64_t start = layout_function_start(c->lay, c->in->address), found = 0;
+
+	for (uint64_t va = start; start && va < c->in->address;) {
+		const cs_insn *in = decode_at(c->dec, va);
+
+		if (!in)
+			break;
+		if (in->id == X86_INS_LEA && in->detail->x86.operands[0].type == X86_OP_REG &&
+		    in->detail->x86.operands[0].reg == reg) {
+			uint64_t a = rodata_operand(c, in, &in->detail->x86.operands[1]);
+
+			if (a)
+				found = a;
+		}
+		va += in->size;
+	}
+	return found;
+}
+
 static uint64_t find_table_base(struct lift_ctx *c, uint64_t block_va)
 {
 	uint64_t found = 0;
+	x86_reg table_reg = X86_REG_INVALID;
 
 	for (uint64_t va = block_va; va < c->in->address;) {
 		const cs_insn *in = decode_at(c->dec, va);
@@ -286,19 +326,19 @@ static uint64_t find_table_base(struct lift_ctx *c, uint64_t block_va)
 			break;
 		for (int i = 0; i < in->detail->x86.op_count; i++) {
 			const cs_x86_op *op = &in->detail->x86.operands[i];
-			uint64_t a = 0;
+			uint64_t a = rodata_operand(c, in, op);
 
-			if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP)
-				a = in->address + in->size + (uint64_t)op->mem.disp;
-			else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_INVALID)
-				a = (uint64_t)op->mem.disp;
-			else if (op->type == X86_OP_IMM)
-				a = (uint64_t)op->imm;
-			if (layout_in_rodata(c->lay, a))
+			if (a)
 				found = a;
+			/* movslq (base, idx, 4): the table is at `base` */
+			if (op->type == X86_OP_MEM && op->mem.scale == 4 && op->mem.base != X86_REG_RIP &&
+			    op->mem.base != X86_REG_INVALID && op->mem.index != X86_REG_INVALID)
+				table_reg = op->mem.base;
 		}
 		va += in->size;
 	}
+	if (!found && table_reg != X86_REG_INVALID)
+		found = hoisted_table_base(c, table_reg);
 	return found;
 }
 
