@@ -607,8 +607,82 @@ static bool is_comparison(const char *name)
 	       !strcmp(name, "strncmp");
 }
 
+/* __ctype_b_loc() and friends: the address of the pointer to the table. */
+static bool lift_ctype_loc(struct lift_ctx *c, uint64_t ptr_va)
+{
+	if (!ptr_va)
+		return false;	/* the program may change locale: not modelled */
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_imm((int64_t)ptr_va), 64);
+	return true;
+}
+
+/* tolower/toupper(c): table[c] for c in [-128, 255], else c itself. */
+static bool lift_ctype_map(struct lift_ctx *c, uint64_t ptr_va)
+{
+	int v = lift_temp(c), idx = lift_temp(c), in_range = lift_new_block(c), out = lift_new_block(c);
+	struct ir_insn *ld;
+
+	if (!ptr_va)
+		return false;
+	set(c, IR_SEXT, v, ir_imm(0), ir_reg(IR_RDI), 32);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(v), 64);
+	set(c, IR_ADD, idx, ir_reg(v), ir_imm(128), 64);
+	branch(c, IR_ULT, ir_reg(idx), ir_imm(384), in_range, out);
+	lift_set_block(c, in_range);
+	set(c, IR_SHL, idx, ir_reg(idx), ir_imm(2), 64);
+	/* the table starts 128 entries below where the pointer points */
+	ld = lift_emit(c, IR_LOAD);
+	if (ld) {
+		ld->dst = IR_RAX;
+		ld->a = ir_reg(idx);
+		ld->imm = (int64_t)(ptr_va - 384 * 4);
+		ld->size = 4;
+		ld->region = IR_REG_RODATA;
+	}
+	jump(c, out);
+	lift_set_block(c, out);
+	return true;
+}
+
+/* strchr(s, c): the first byte equal to (char)c, the terminator included. */
+static void lift_strchr(struct lift_ctx *c)
+{
+	int s = arg(c, IR_RDI), v = arg(c, IR_RSI), x = lift_temp(c);
+	int found = lift_new_block(c), check_end = lift_new_block(c), out = lift_new_block(c);
+	struct loop l;
+
+	set(c, IR_AND, v, ir_reg(v), ir_imm(0xff), 64);
+	loop_begin(c, &l);
+	set(c, IR_MOV, x, ir_imm(0), byte_at(c, s, l.i), 64);
+	branch(c, IR_EQ, ir_reg(x), ir_reg(v), found, check_end);
+	lift_set_block(c, check_end);
+	branch(c, IR_EQ, ir_reg(x), ir_imm(0), l.done, l.body);
+	lift_set_block(c, l.body);
+	loop_next(c, &l);
+	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_imm(0), 64);
+	jump(c, out);
+	lift_set_block(c, found);
+	set(c, IR_ADD, IR_RAX, ir_reg(s), ir_reg(l.i), 64);
+	jump(c, out);
+	lift_set_block(c, out);
+}
+
 bool builtin_lift(struct lift_ctx *c, const char *name)
 {
+	if (!strcmp(name, "__ctype_b_loc"))
+		return lift_ctype_loc(c, c->lay->ctype_b_ptr_va);
+	if (!strcmp(name, "__ctype_tolower_loc"))
+		return lift_ctype_loc(c, c->lay->ctype_tolower_ptr_va);
+	if (!strcmp(name, "__ctype_toupper_loc"))
+		return lift_ctype_loc(c, c->lay->ctype_toupper_ptr_va);
+	if (!strcmp(name, "tolower") || !strcmp(name, "toupper")) {
+		bool ok = lift_ctype_map(c, !strcmp(name, "tolower") ? c->lay->ctype_tolower_ptr_va
+								      : c->lay->ctype_toupper_ptr_va);
+
+		if (ok)
+			c->fs = (struct fstate){ FK_NONE, 0 };
+		return ok;
+	}
 	if (is_comparison(name) && !result_sign_only(c)) {
 		lift_fallback(c, KOFF_STAT_PASS_CALL,
 			      "%s result used beyond its sign (glibc's value depends on the CPU)", name);
@@ -632,6 +706,8 @@ bool builtin_lift(struct lift_ctx *c, const char *name)
 		lift_strlen(c, true);
 	else if (!strcmp(name, "memchr"))
 		lift_memchr(c);
+	else if (!strcmp(name, "strchr"))
+		lift_strchr(c);
 	else
 		return false;
 	/* The callee leaves the flags undefined. */

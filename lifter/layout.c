@@ -1,5 +1,6 @@
 /* layout.c - fake addresses for every section and symbol, relocations
  * applied to the code and read-only data images. */
+#include <ctype.h>
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,56 @@ static int relocate_section(struct layout *lay, const struct obj_section *s, boo
 	return 0;
 }
 
+/* Append n bytes to the read-only image (8-aligned); returns their address or 0. */
+static uint64_t append_rodata(struct layout *lay, const void *data, size_t n)
+{
+	uint64_t off = align_up(lay->rodata_size, 8);
+	uint8_t *img = realloc(lay->rodata, off + n);
+
+	if (!img)
+		return 0;
+	memset(img + lay->rodata_size, 0, off - lay->rodata_size);
+	memcpy(img + off, data, n);
+	lay->rodata = img;
+	lay->rodata_size = off + n;
+	return IR_RODATA_VA + off;
+}
+
+/* A table of 384 entries (indexes -128..255) and the pointer to its entry
+ * 0, as glibc's __ctype_*_loc() return: copied from this process's own
+ * glibc, which is in the "C" locale (koff-link never calls setlocale). */
+static uint64_t add_ctype_table(struct layout *lay, const void *entry0, size_t elem)
+{
+	uint64_t table = append_rodata(lay, (const uint8_t *)entry0 - 128 * elem, 384 * elem), ptr;
+
+	if (!table)
+		return 0;
+	ptr = table + 128 * elem;
+	return append_rodata(lay, &ptr, sizeof(ptr));
+}
+
+static bool calls_setlocale(const struct obj_file *obj)
+{
+	for (int i = 0; i < obj->nsyms; i++)
+		if (obj->syms[i].shndx == SHN_UNDEF && obj->syms[i].name &&
+		    !strcmp(obj->syms[i].name, "setlocale"))
+			return true;
+	return false;
+}
+
+static int add_ctype_tables(struct layout *lay)
+{
+	if (calls_setlocale(lay->obj))
+		return 0;
+	lay->ctype_b_ptr_va = add_ctype_table(lay, *__ctype_b_loc(), sizeof(**__ctype_b_loc()));
+	lay->ctype_tolower_ptr_va = add_ctype_table(lay, *__ctype_tolower_loc(),
+						    sizeof(**__ctype_tolower_loc()));
+	lay->ctype_toupper_ptr_va = add_ctype_table(lay, *__ctype_toupper_loc(),
+						    sizeof(**__ctype_toupper_loc()));
+	return lay->ctype_b_ptr_va && lay->ctype_tolower_ptr_va && lay->ctype_toupper_ptr_va ? 0
+											     : -ENOMEM;
+}
+
 int layout_build(struct obj_file *obj, struct layout *lay, struct koff_error *err)
 {
 	int rc;
@@ -215,6 +266,8 @@ int layout_build(struct obj_file *obj, struct layout *lay, struct koff_error *er
 		if (rc)
 			return koff_fail(err, rc, "out of memory relocating %s", obj->path);
 	}
+	if (add_ctype_tables(lay))
+		return koff_fail(err, -ENOMEM, "out of memory");
 	return 0;
 }
 

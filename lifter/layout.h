@@ -22,6 +22,10 @@ struct layout {
 	int nexterns, capexterns;
 	uint64_t *bad_reloc_va;	/* text addresses whose relocation was not applied */
 	int nbad, capbad;
+	/* glibc's "C" locale ctype tables, copied into the read-only image:
+	 * the addresses of the pointers __ctype_b_loc() and friends return.
+	 * 0 when the object calls setlocale (other locales are not modelled). */
+	uint64_t ctype_b_ptr_va, ctype_tolower_ptr_va, ctype_toupper_ptr_va;
 };
 
 int layout_build(struct obj_file *obj, struct layout *lay, struct koff_error *err);
