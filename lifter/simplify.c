@@ -5,7 +5,8 @@
  *   - dead code: saved flag operands nothing reads, results overwritten
  *     before use (loads stay: a load can fall back, and must);
  *   - copies: `t = a + b; x = t` becomes `x = a + b` when t has no other
- *     use and nothing in between touches x.
+ *     use and nothing in between touches x; after `x = y`, later reads of
+ *     x in the block read y (and the copy often dies).
  * Every rewrite keeps the IR's meaning exactly. */
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,51 @@ static int coalesce_block(struct ir_block *blk, const int *uses, const uint64_t 
 	return merged;
 }
 
+/* Within a block, after `x = mov y`, read y where x is read, until either
+ * is written again: the copy then often dies (flag operands, moves into
+ * x86 registers read once). */
+static int propagate_copies(struct ir_func *fn, int *copy_of)
+{
+	int changed = 0, nactive = 0;
+	int *active = copy_of + fn->nvregs;	/* the vregs with a live copy_of entry */
+
+	for (int v = 0; v < fn->nvregs; v++)
+		copy_of[v] = -1;
+	for (int b = 0; b < fn->nblocks; b++) {
+		struct ir_block *blk = &fn->blocks[b];
+
+		for (int k = 0; k < nactive; k++)
+			copy_of[active[k]] = -1;
+		nactive = 0;
+		for (int i = 0; i < blk->ninsns; i++) {
+			struct ir_insn *in = &blk->insns[i];
+			struct ir_val *ops[] = { &in->a, &in->b, &in->c, &in->d };
+
+			for (int k = 0; k < 4; k++)
+				if (ops[k]->reg != IR_NONE && copy_of[ops[k]->reg] >= 0) {
+					ops[k]->reg = copy_of[ops[k]->reg];
+					changed++;
+				}
+			if (!ir_insn_defines(in))
+				continue;
+			/* in->dst changes: forget copies of it and into it. */
+			for (int k = 0; k < nactive; k++) {
+				int v = active[k];
+
+				if (v == in->dst || copy_of[v] == in->dst) {
+					copy_of[v] = -1;
+					active[k--] = active[--nactive];
+				}
+			}
+			if (in->op == IR_MOV && in->w == 64 && in->b.reg != IR_NONE && in->b.reg != in->dst) {
+				copy_of[in->dst] = in->b.reg;
+				active[nactive++] = in->dst;
+			}
+		}
+	}
+	return changed;
+}
+
 static int *count_uses(const struct ir_func *fn)
 {
 	int *uses = calloc(fn->nvregs, sizeof(int));
@@ -139,21 +185,30 @@ static int *count_uses(const struct ir_func *fn)
 
 int simplify_run(struct ir_func *fn, struct koff_error *err)
 {
+	int *copy_of = malloc(2 * sizeof(int) * (size_t)fn->nvregs);
+
+	if (!copy_of)
+		return koff_fail(err, -ENOMEM, "out of memory");
 	for (int round = 0; round < 4; round++) {
 		struct ir_liveness lv;
 		uint64_t *live;
 		int *uses, changed;
 
-		if (ir_liveness_run(fn, &lv))
+		if (ir_liveness_run(fn, &lv)) {
+			free(copy_of);
 			return koff_fail(err, -ENOMEM, "out of memory");
+		}
 		live = malloc(sizeof(uint64_t) * (lv.nwords ? lv.nwords : 1));
 		if (!live) {
+			free(copy_of);
 			ir_liveness_free(&lv);
 			return koff_fail(err, -ENOMEM, "out of memory");
 		}
 		changed = dead_code(fn, &lv, live);
+		changed += propagate_copies(fn, copy_of);
 		uses = count_uses(fn);
 		if (!uses) {
+			free(copy_of);
 			free(live);
 			ir_liveness_free(&lv);
 			return koff_fail(err, -ENOMEM, "out of memory");
@@ -166,5 +221,6 @@ int simplify_run(struct ir_func *fn, struct koff_error *err)
 		if (!changed)
 			break;
 	}
+	free(copy_of);
 	return 0;
 }
