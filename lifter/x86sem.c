@@ -1161,6 +1161,15 @@ static struct xval interleave_low(struct lift_ctx *c, struct ir_val a, struct ir
 	return (struct xval){ out[0], out[1] };
 }
 
+/* A 32-bit add or subtract in each of the two dword lanes of a half. */
+static struct ir_val dword_lanes(struct lift_ctx *c, enum ir_op op, struct ir_val a, struct ir_val b)
+{
+	struct ir_val lo = alu_tmp(c, op, lane(c, a, 32, 0), lane(c, b, 32, 0), 32);
+	struct ir_val hi = alu_tmp(c, op, lane(c, a, 32, 1), lane(c, b, 32, 1), 32);
+
+	return alu_tmp(c, IR_OR, lo, alu_tmp(c, IR_SHL, hi, ir_imm(32), 64), 64);
+}
+
 /* pshufd: dword i of the result is dword (imm >> 2i) & 3 of the source. */
 static struct xval shuffle_dwords(struct lift_ctx *c, struct xval v, int imm)
 {
@@ -1184,6 +1193,7 @@ static bool is_sse_binary(x86_insn id)
 	case X86_INS_POR: case X86_INS_ORPS: case X86_INS_ORPD:
 	case X86_INS_PANDN: case X86_INS_ANDNPS: case X86_INS_ANDNPD:
 	case X86_INS_PADDB: case X86_INS_PSUBB: case X86_INS_PADDQ: case X86_INS_PSUBQ:
+	case X86_INS_PADDD: case X86_INS_PSUBD:
 	case X86_INS_PCMPEQB: case X86_INS_PMINUB: case X86_INS_PMAXUB:
 		return true;
 	default:
@@ -1204,6 +1214,29 @@ static bool lift_sse(struct lift_ctx *c)
 		if (read_x(c, s, 16, &a))
 			write_x(c, d, 16, a);
 		return true;
+	case X86_INS_MOVSD: case X86_INS_MOVSS:
+		/* scalar moves: register to register keeps the destination's
+		 * upper part; a load zeroes it; a store writes the scalar */
+		bytes = c->in->id == X86_INS_MOVSD ? 8 : 4;
+		if (d->type == X86_OP_REG && s->type == X86_OP_REG) {
+			int dl;
+
+			if (!xmm_reg(d->reg, &dl) || !read_x(c, s, 16, &a))
+				return false;
+			if (bytes == 8) {
+				mov(c, dl, alu_tmp(c, IR_MOV, ir_imm(0), a.lo, 64));
+			} else {
+				struct ir_val keep = alu_tmp(c, IR_AND, ir_reg(dl), ir_imm(~0xffffffffll), 64);
+
+				mov(c, dl, alu_tmp(c, IR_OR, keep, lane(c, a.lo, 32, 0), 64));
+			}
+		} else if (d->type == X86_OP_REG) {
+			if (read_x(c, s, bytes, &a))
+				write_x(c, d, 16, a);
+		} else if (read_x(c, s, 16, &a)) {
+			write_x(c, d, bytes, a);
+		}
+		return true;
 	case X86_INS_MOVQ: case X86_INS_MOVD:
 		bytes = c->in->id == X86_INS_MOVQ ? 8 : 4;
 		if (d->type == X86_OP_REG && xmm_reg(d->reg, &(int){ 0 })) {
@@ -1222,6 +1255,33 @@ static bool lift_sse(struct lift_ctx *c)
 			write_x(c, d, 16, interleave_low(c, a.lo, b.lo,
 							 c->in->id == X86_INS_PUNPCKLDQ ? 32 :
 							 c->in->id == X86_INS_PUNPCKLWD ? 16 : 8));
+		return true;
+	case X86_INS_PSRLQ: case X86_INS_PSLLQ:
+		/* by an immediate: each 64-bit lane; counts past 63 give 0 */
+		if (x->op_count == 2 && s->type == X86_OP_IMM && read_x(c, d, 16, &a)) {
+			int64_t n = s->imm;
+			enum ir_op op = c->in->id == X86_INS_PSRLQ ? IR_LSHR : IR_SHL;
+
+			if (n > 63)
+				write_x(c, d, 16, (struct xval){ ir_imm(0), ir_imm(0) });
+			else
+				write_x(c, d, 16, (struct xval){ alu_tmp(c, op, a.lo, ir_imm(n), 64),
+								 alu_tmp(c, op, a.hi, ir_imm(n), 64) });
+		} else {
+			unsupported(c);
+		}
+		return true;
+	case X86_INS_SHUFPS:
+		/* result dwords 0-1 from the destination, 2-3 from the source */
+		if (x->op_count == 3 && x->operands[2].type == X86_OP_IMM && read_x(c, d, 16, &a) &&
+		    read_x(c, s, 16, &b)) {
+			int imm = (int)x->operands[2].imm;
+			struct xval lo = shuffle_dwords(c, a, imm), hi = shuffle_dwords(c, b, imm);
+
+			write_x(c, d, 16, (struct xval){ lo.lo, hi.hi });
+		} else {
+			unsupported(c);
+		}
 		return true;
 	case X86_INS_PSHUFD:
 		if (x->op_count == 3 && x->operands[2].type == X86_OP_IMM && read_x(c, s, 16, &a))
@@ -1266,6 +1326,10 @@ static bool lift_sse(struct lift_ctx *c)
 	case X86_INS_PADDQ: case X86_INS_PSUBQ:
 		r.lo = alu_tmp(c, c->in->id == X86_INS_PADDQ ? IR_ADD : IR_SUB, a.lo, b.lo, 64);
 		r.hi = alu_tmp(c, c->in->id == X86_INS_PADDQ ? IR_ADD : IR_SUB, a.hi, b.hi, 64);
+		break;
+	case X86_INS_PADDD: case X86_INS_PSUBD:
+		r.lo = dword_lanes(c, c->in->id == X86_INS_PADDD ? IR_ADD : IR_SUB, a.lo, b.lo);
+		r.hi = dword_lanes(c, c->in->id == X86_INS_PADDD ? IR_ADD : IR_SUB, a.hi, b.hi);
 		break;
 	case X86_INS_PCMPEQB:
 		r.lo = swar_cmpeq(c, a.lo, b.lo);

@@ -51,7 +51,7 @@ struct koff_ctx {
 	uint64_t entry_va;
 	/* the offload */
 	bool offloaded;
-	char not_offloaded_why[512];
+	char not_offloaded_why[600];
 	struct ir_func *ir;
 	int ir_blocks_before_guards;
 	struct bpf_emit prog;

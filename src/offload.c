@@ -221,6 +221,18 @@ next:;
 	}
 }
 
+/* The verifier cannot be satisfied: link without an offload, and say why
+ * (a build must not break because a handler cannot run in the kernel). */
+static int refuse(struct koff_ctx *ctx)
+{
+	if (ctx->err.code == -ENOMEM)
+		return ctx->err.code;
+	snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why), "%s", ctx->err.msg);
+	memset(&ctx->err, 0, sizeof(ctx->err));
+	ctx->offloaded = false;
+	return 0;
+}
+
 int offload_build(struct koff_ctx *ctx)
 {
 	unsigned caps_user[1] = { ctx->opt.loop_cap };
@@ -243,12 +255,14 @@ int offload_build(struct koff_ctx *ctx)
 			snprintf(ctx->verify_note, sizeof(ctx->verify_note), "not verified: --no-verify");
 			break;
 		}
-		if (attempt >= MAX_ATTEMPTS)
-			return koff_fail(&ctx->err, -E2BIG, "the verifier still rejects the offload after %d attempts",
-					 MAX_ATTEMPTS);
+		if (attempt >= MAX_ATTEMPTS) {
+			koff_fail(&ctx->err, -E2BIG, "the verifier still rejects it after %d attempts",
+				  MAX_ATTEMPTS);
+			return refuse(ctx);
+		}
 		rc = judge(ctx, &cap_index, ncaps);
 		if (rc < 0)
-			return rc;
+			return refuse(ctx);
 		if (rc == 1)
 			break;
 	}
