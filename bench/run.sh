@@ -238,7 +238,8 @@ main() {
 		write_header
 		cat "$report"
 		if grep -qF -- "$marker" "$OUT" 2>/dev/null; then
-			sed -n "/^$marker\$/,\$p" "$OUT"
+			# awk, not sed: the marker holds a '/' (bench/run.sh)
+			awk -v m="$marker" '$0 == m { keep = 1 } keep' "$OUT"
 		else
 			echo "$marker"
 		fi
