@@ -43,7 +43,7 @@ koff-link koff-load: %: $(BUILD)/%
 	ln -sf $< $@
 
 samples: $(SAMPLES:%=%.o)
-samples/%.o: samples/%.c
+samples/%.o: samples/%.c samples/udp_server.h
 	$(SAMPLE_CC) $(SAMPLE_CFLAGS) -c $< -o $@
 
 test: all
