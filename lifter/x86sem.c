@@ -798,6 +798,34 @@ static void lift_div8(struct lift_ctx *c, struct ir_val d, bool is_signed)
 	alu(c, IR_OR, IR_RAX, ir_reg(IR_RAX), t, 64);
 }
 
+/* Replace the low 16 bits of an x86 register with those of v. */
+static void set_low16(struct lift_ctx *c, int reg, struct ir_val v)
+{
+	alu(c, IR_AND, reg, ir_reg(reg), ir_imm(~0xffffll), 64);
+	alu(c, IR_OR, reg, ir_reg(reg), zext(c, v, 16), 64);
+}
+
+/* div/idiv r/m16: ax = dx:ax / src, dx = dx:ax % src; faults (fall back) on
+ * a zero divisor and on a quotient that does not fit 16 bits. */
+static void lift_div16(struct lift_ctx *c, struct ir_val d, bool is_signed)
+{
+	struct ir_val hi = alu_tmp(c, IR_SHL, zext(c, ir_reg(IR_RDX), 16), ir_imm(16), 64);
+	struct ir_val dividend = alu_tmp(c, IR_OR, hi, zext(c, ir_reg(IR_RAX), 16), 64);
+	struct ir_val dv, q, r, t;
+
+	c->fs = (struct fstate){ FK_NONE, 0 };
+	if (is_signed)
+		dividend = sext(c, dividend, 32);
+	dv = extend(c, d, 16, is_signed);
+	fallback_if(c, IR_EQ, dv, ir_imm(0), 64, KOFF_STAT_PASS_DIV, "division by zero");
+	q = alu_tmp(c, is_signed ? IR_SDIV : IR_UDIV, dividend, dv, 64);
+	r = alu_tmp(c, is_signed ? IR_SMOD : IR_UMOD, dividend, dv, 64);
+	t = is_signed ? alu_tmp(c, IR_ADD, q, ir_imm(32768), 64) : q;
+	fallback_if(c, IR_UGT, t, ir_imm(65535), 64, KOFF_STAT_PASS_DIV, "quotient overflow");
+	set_low16(c, IR_RAX, q);
+	set_low16(c, IR_RDX, r);
+}
+
 /* div/idiv: x86 faults on a zero divisor and on a quotient that does not
  * fit; koff falls back there (and when rdx is more than an extension of
  * rax, which BPF's 64-bit division cannot express). */
@@ -812,6 +840,10 @@ static void lift_div(struct lift_ctx *c, bool is_signed)
 		return;
 	if (w == 8) {
 		lift_div8(c, d, is_signed);
+		return;
+	}
+	if (w == 16) {
+		lift_div16(c, d, is_signed);
 		return;
 	}
 	if (w != 64 && w != 32) {
@@ -1392,6 +1424,9 @@ void x86_lift_insn(struct lift_ctx *c)
 	case X86_INS_BT: lift_bt(c); return;
 	case X86_INS_CDQE: alu(c, IR_SEXT, IR_RAX, ir_imm(0), ir_reg(IR_RAX), 32); return;
 	case X86_INS_CWDE: alu(c, IR_ZEXT, IR_RAX, ir_imm(0), sext(c, ir_reg(IR_RAX), 16), 32); return;
+	case X86_INS_CWD:	/* dx = the sign of ax, spread; the rest of rdx kept */
+		set_low16(c, IR_RDX, alu_tmp(c, IR_ASHR, sext(c, ir_reg(IR_RAX), 16), ir_imm(15), 64));
+		return;
 	case X86_INS_CBW: {	/* ax = sign-extended al, the rest kept */
 		struct ir_val t = zext(c, sext(c, ir_reg(IR_RAX), 8), 16);
 

@@ -29,5 +29,14 @@ ASM_HANDLER(34,
 	"mov cl, [r9 + 33]\n cmp cl, 0\n je 2f\n cmp cl, 0xff\n je 2f\n"
 	"movsx eax, byte ptr [r9 + 2]\n cbw\n idiv cl\n OUT8 rax\n"
 	"2:\n"
+	/* 16-bit: dx:ax / cx (dx below cx, so the quotient fits) and dx:ax / cx signed (0 and -1 skipped) */
+	"mov qword ptr [r8 + out_off], 0\n mov qword ptr [r8 + out_off + 8], 0\n"
+	"mov qword ptr [r8 + out_off + 16], 0\n mov qword ptr [r8 + out_off + 24], 0\n"
+	"movzx ecx, word ptr [r9 + 20]\n or cx, 0x80\n"	/* > dx: the quotient fits */
+	"mov rax, [r9]\n mov rdx, [r9 + 8]\n and edx, 0x7f\n div cx\n OUT8 rax\n OUT8 rdx\n"
+	"3:\n"
+	"movzx ecx, word ptr [r9 + 22]\n test cx, cx\n jz 4f\n cmp cx, 0xffff\n je 4f\n"
+	"movsx eax, word ptr [r9 + 4]\n cwd\n idiv cx\n OUT8 rax\n OUT8 rdx\n"
+	"4:\n"
 	"pop rbx\n"
 	"RETURN_OUT\n")
