@@ -1299,6 +1299,29 @@ static bool lift_sse(struct lift_ctx *c)
 			else
 				write_x(c, d, 16, (struct xval){ alu_tmp(c, op, a.lo, ir_imm(n), 64),
 								 alu_tmp(c, op, a.hi, ir_imm(n), 64) });
+		} else if (x->op_count == 2 && read_x(c, d, 16, &a) && read_x(c, s, 16, &b)) {
+			/* by the low quadword of an xmm register or memory */
+			enum ir_op op = c->in->id == X86_INS_PSRLQ ? IR_LSHR : IR_SHL;
+			struct ir_val n = alu_tmp(c, IR_AND, b.lo, ir_imm(63), 64);
+			struct ir_val lanes[2] = { a.lo, a.hi };
+
+			for (int k = 0; k < 2; k++) {
+				struct ir_val sh = alu_tmp(c, op, lanes[k], n, 64);
+				struct ir_insn *sel;
+				int t = lift_temp(c);
+
+				sel = lift_emit(c, IR_SELECT);	/* counts past 63 give 0 */
+				if (sel) {
+					sel->dst = t;
+					sel->cond = IR_UGT;
+					sel->a = b.lo;
+					sel->b = ir_imm(63);
+					sel->c = ir_imm(0);
+					sel->d = sh;
+				}
+				lanes[k] = ir_reg(t);
+			}
+			write_x(c, d, 16, (struct xval){ lanes[0], lanes[1] });
 		} else {
 			unsupported(c);
 		}

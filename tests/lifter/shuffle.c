@@ -17,6 +17,11 @@ ASM_HANDLER(34,
 	"movdqa xmm3, xmm0\n punpcklwd xmm3, xmm1\n movdqu [r8 + 80], xmm3\n .set out_off, out_off + 16\n"
 	"movdqa xmm3, xmm0\n punpckldq xmm3, xmm1\n movdqu [r8 + 96], xmm3\n .set out_off, out_off + 16\n"
 	"pxor xmm4, xmm4\n movdqa xmm3, xmm0\n punpcklbw xmm3, xmm4\n movdqu [r8 + 112], xmm3\n .set out_off, out_off + 16\n"
+	/* shifts of both quadwords by a register count (0..255: past 63 gives 0) */
+	"movzx eax, byte ptr [r9 + 17]\n movq xmm4, rax\n"
+	"movdqa xmm3, xmm0\n psrlq xmm3, xmm4\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n psllq xmm3, xmm4\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n psrlq xmm3, 7\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
 	/* 8-bit arithmetic: ax = al * bl; al, ah = ax / cl unsigned and signed */
 	"mov rax, [r9]\n mov bl, [r9 + 16]\n mul bl\n OUT8 rax\n"
 	"mov rax, [r9]\n mov bl, [r9 + 16]\n imul bl\n OUT8 rax\n"
