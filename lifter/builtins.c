@@ -68,7 +68,7 @@ static void loop_begin(struct lift_ctx *c, struct loop *l)
 	loop_resume(c, l, i);
 }
 
-/* A load or store of `size` bytes at base + i. */
+/* A load (zero-extended) or store of `size` bytes at base + i (vregs). */
 static struct ir_val load_at(struct lift_ctx *c, int base, int i, int size)
 {
 	int addr = lift_temp(c), v = lift_temp(c);
@@ -139,35 +139,6 @@ static void loop_next(struct lift_ctx *c, struct loop *l)
 	lift_set_block(c, l->done);
 }
 
-/* The byte at base + i (base a vreg), zero-extended. */
-static struct ir_val byte_at(struct lift_ctx *c, int base, int i)
-{
-	int addr = lift_temp(c), v = lift_temp(c);
-	struct ir_insn *in;
-
-	set(c, IR_ADD, addr, ir_reg(base), ir_reg(i), 64);
-	in = lift_emit(c, IR_LOAD);
-	if (in) {
-		in->dst = v;
-		in->a = ir_reg(addr);
-		in->size = 1;
-	}
-	return ir_reg(v);
-}
-
-static void store_byte(struct lift_ctx *c, int base, struct ir_val i, struct ir_val v)
-{
-	int addr = lift_temp(c);
-	struct ir_insn *in;
-
-	set(c, IR_ADD, addr, ir_reg(base), i, 64);
-	in = lift_emit(c, IR_STORE);
-	if (in) {
-		in->a = ir_reg(addr);
-		in->b = v;
-		in->size = 1;
-	}
-}
 
 /* Arguments are copied: the loop must see them as they were at the call. */
 static int arg(struct lift_ctx *c, int reg)
@@ -190,7 +161,7 @@ static void lift_memcpy(struct lift_ctx *c)
 	loop_resume(c, &l, w.i);
 	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
 	lift_set_block(c, l.body);
-	store_byte(c, d, ir_reg(l.i), byte_at(c, s, l.i));
+	store_at(c, d, l.i, load_at(c, s, l.i, 1), 1);
 	loop_next(c, &l);
 	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
 }
@@ -217,7 +188,7 @@ static void lift_memmove(struct lift_ctx *c)
 
 		set(c, IR_SUB, k, ir_reg(n), ir_reg(l.i), 64);
 		set(c, IR_SUB, k, ir_reg(k), ir_imm(1), 64);
-		store_byte(c, d, ir_reg(k), byte_at(c, s, k));
+		store_at(c, d, k, load_at(c, s, k, 1), 1);
 	}
 	loop_next(c, &l);
 	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
@@ -241,7 +212,7 @@ static void lift_memset(struct lift_ctx *c)
 	loop_resume(c, &l, w.i);
 	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
 	lift_set_block(c, l.body);
-	store_byte(c, d, ir_reg(l.i), ir_reg(v));
+	store_at(c, d, l.i, ir_reg(v), 1);
 	loop_next(c, &l);
 	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
 }
@@ -275,8 +246,8 @@ static void lift_compare(struct lift_ctx *c, bool bounded, bool stop_at_nul)
 		branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), same, check);
 		lift_set_block(c, check);
 	}
-	set(c, IR_MOV, x, ir_imm(0), byte_at(c, a, l.i), 64);
-	set(c, IR_MOV, y, ir_imm(0), byte_at(c, b, l.i), 64);
+	set(c, IR_MOV, x, ir_imm(0), load_at(c, a, l.i, 1), 64);
+	set(c, IR_MOV, y, ir_imm(0), load_at(c, b, l.i, 1), 64);
 	if (stop_at_nul) {
 		int nonnul = lift_new_block(c);
 
@@ -310,7 +281,7 @@ static void lift_strlen(struct lift_ctx *c, bool bounded)
 		branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, check);
 		lift_set_block(c, check);
 	}
-	branch(c, IR_EQ, byte_at(c, s, l.i), ir_imm(0), l.done, l.body);
+	branch(c, IR_EQ, load_at(c, s, l.i, 1), ir_imm(0), l.done, l.body);
 	lift_set_block(c, l.body);
 	loop_next(c, &l);
 	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(l.i), 64);
@@ -326,7 +297,7 @@ static void lift_memchr(struct lift_ctx *c)
 	loop_begin(c, &l);
 	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, check);
 	lift_set_block(c, check);
-	branch(c, IR_EQ, byte_at(c, s, l.i), ir_reg(v), found, l.body);
+	branch(c, IR_EQ, load_at(c, s, l.i, 1), ir_reg(v), found, l.body);
 	lift_set_block(c, l.body);
 	loop_next(c, &l);
 	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_imm(0), 64);
@@ -653,7 +624,7 @@ static void lift_strchr(struct lift_ctx *c)
 
 	set(c, IR_AND, v, ir_reg(v), ir_imm(0xff), 64);
 	loop_begin(c, &l);
-	set(c, IR_MOV, x, ir_imm(0), byte_at(c, s, l.i), 64);
+	set(c, IR_MOV, x, ir_imm(0), load_at(c, s, l.i, 1), 64);
 	branch(c, IR_EQ, ir_reg(x), ir_reg(v), found, check_end);
 	lift_set_block(c, check_end);
 	branch(c, IR_EQ, ir_reg(x), ir_imm(0), l.done, l.body);

@@ -130,22 +130,6 @@ static void rewrite(const struct state *s, struct ir_insn *in)
 	}
 }
 
-static int succs(const struct ir_block *b, int *out, int max)
-{
-	const struct ir_insn *t = &b->insns[b->ninsns - 1];
-	int n = 0;
-
-	if (t->op == IR_JMP)
-		out[n++] = t->t;
-	else if (t->op == IR_BR) {
-		out[n++] = t->t;
-		out[n++] = t->f;
-	} else if (t->op == IR_SWITCH)
-		for (int i = 0; i < t->ncases && n < max; i++)
-			out[n++] = t->cases[i].target;
-	return n;
-}
-
 /* Analyse block b from its entry facts; with `apply`, rewrite it too.
  * Returns whether a successor's entry facts changed (worklist). */
 static bool visit(struct ir_func *fn, struct state *s, int b, bool apply, int *work, int *nwork,
@@ -166,7 +150,7 @@ static bool visit(struct ir_func *fn, struct state *s, int b, bool apply, int *w
 		if (in->dst != IR_NONE && in->op != IR_STORE && !ir_is_terminator(in->op))
 			s->v[in->dst] = r;
 	}
-	ns = succs(blk, sv, 1024);
+	ns = ir_succs(blk, sv, 1024);
 	for (int k = 0; k < ns; k++) {
 		struct aval *in = &s->in[(size_t)sv[k] * IR_NFIXED];
 		bool grew = !s->seen[sv[k]];

@@ -317,40 +317,8 @@ static void set_flags(struct lift_ctx *c, enum fkind kind, int width, struct ir_
 		mov(c, IR_FB, b);
 }
 
-enum cc;
-static int cc_of_id(x86_insn id);
-
-bool x86_reads_flags(const cs_insn *in)
-{
-	const uint64_t test = X86_EFLAGS_TEST_OF | X86_EFLAGS_TEST_SF | X86_EFLAGS_TEST_ZF |
-			      X86_EFLAGS_TEST_PF | X86_EFLAGS_TEST_CF;
-
-	if (in->id == X86_INS_JMP || in->id == X86_INS_JRCXZ || in->id == X86_INS_JECXZ)
-		return false;
-	/* capstone 4 does not mark adc/sbb as reading CF, nor every cc user. */
-	if (in->id == X86_INS_ADC || in->id == X86_INS_SBB || cc_of_id(in->id) >= 0)
-		return true;
-	return (in->detail->x86.eflags & test) != 0;
-}
-
-bool x86_writes_flags(const cs_insn *in)
-{
-	const uint64_t zf = X86_EFLAGS_MODIFY_ZF | X86_EFLAGS_RESET_ZF | X86_EFLAGS_SET_ZF |
-			    X86_EFLAGS_UNDEFINED_ZF;
-
-	return (in->detail->x86.eflags & zf) != 0;
-}
-
 enum cc { CC_O, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP,
 	  CC_L, CC_GE, CC_LE, CC_G, CC_NONE };
-
-static enum cc cc_of(x86_insn id);
-
-/* -1 when the instruction has no condition code. */
-static int cc_of_id(x86_insn id)
-{
-	return cc_of(id) == CC_NONE ? -1 : (int)cc_of(id);
-}
 
 static enum cc cc_of(x86_insn id)
 {
@@ -373,6 +341,27 @@ static enum cc cc_of(x86_insn id)
 	case X86_INS_JG: case X86_INS_SETG: case X86_INS_CMOVG: return CC_G;
 	default: return CC_NONE;
 	}
+}
+
+bool x86_reads_flags(const cs_insn *in)
+{
+	const uint64_t test = X86_EFLAGS_TEST_OF | X86_EFLAGS_TEST_SF | X86_EFLAGS_TEST_ZF |
+			      X86_EFLAGS_TEST_PF | X86_EFLAGS_TEST_CF;
+
+	if (in->id == X86_INS_JMP || in->id == X86_INS_JRCXZ || in->id == X86_INS_JECXZ)
+		return false;
+	/* capstone 4 does not mark adc/sbb as reading CF, nor every cc user. */
+	if (in->id == X86_INS_ADC || in->id == X86_INS_SBB || cc_of(in->id) != CC_NONE)
+		return true;
+	return (in->detail->x86.eflags & test) != 0;
+}
+
+bool x86_writes_flags(const cs_insn *in)
+{
+	const uint64_t zf = X86_EFLAGS_MODIFY_ZF | X86_EFLAGS_RESET_ZF | X86_EFLAGS_SET_ZF |
+			    X86_EFLAGS_UNDEFINED_ZF;
+
+	return (in->detail->x86.eflags & zf) != 0;
 }
 
 struct condout {
