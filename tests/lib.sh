@@ -136,3 +136,32 @@ koff_build_loader() {
 koff_xdp_attached() {
 	ip -n "$1" -d link show dev "$2" 2>/dev/null | grep -q 'prog/xdp'
 }
+
+# Translation validation of one sample: koff-link samples/NAME/NAME.o, then
+# tests/koffdiff.c against the native handler on the sample's requests, 300
+# mutations and 300 random byte strings; at most MAX_FALLBACK percent of the
+# file's requests may fall back.  Fails (never skips) when koff-link is
+# missing or refuses the sample.  Usage: koff_diff_sample NAME PORT MAX_FALLBACK
+koff_diff_sample() {
+	local name=$1 port=$2 max=$3 tmp rc
+	tmp=$(mktemp -d)
+	koff_on_exit "rm -rf '$tmp'"
+	[ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
+	[ -f "samples/$name/$name.o" ] || koff_fail "samples/$name/$name.o is missing (make samples)"
+	./koff-link "samples/$name/$name.o" -o "$tmp/$name" --udp-port "$port" ||
+		koff_fail "koff-link failed on samples/$name/$name.o"
+	[ -f "$tmp/$name.bpf.o" ] || koff_fail "koff-link wrote no $name.bpf.o"
+	objcopy --localize-symbol=main "samples/$name/$name.o" "$tmp/${name}_nomain.o" &&
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 tests/koffdiff.c "$tmp/${name}_nomain.o" \
+		-lbpf -lelf -lz -o "$tmp/koffdiff-$name" || koff_fail "cannot build koffdiff"
+	"$tmp/koffdiff-$name" --port "$port" --mutate 300 --random 300 --seed 20261125 \
+		--max-fallback-percent "$max" "$tmp/$name.bpf.o" "samples/$name/requests.txt"
+	rc=$?
+	case $rc in
+	0) ;;
+	1) koff_fail "koff's XDP program disagrees with the native handler (see MISMATCH above)";;
+	2) koff_fail "more than $max% of samples/$name/requests.txt fell back to userspace";;
+	*) koff_fail "koffdiff could not run (exit $rc)";;
+	esac
+	koff_ok "samples/$name: lifted program agrees with the native handler"
+}

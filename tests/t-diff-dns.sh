@@ -5,32 +5,7 @@
 # (tests/koffdiff.c: same verdict, byte-identical replies, untouched frames
 # on XDP_PASS, koff_stats consistent), and fall back on at most 10% of
 # the file's requests: the plain queries must be served in XDP.
-# Fails (never skips) when koff-link is missing or refuses the sample.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || koff_skip "needs root to load and test-run BPF programs"
 cd "$KOFF_ROOT"
-tmp=$(mktemp -d)
-koff_on_exit "rm -rf '$tmp'"
-PORT=5353
-MAX_FALLBACK=10
-
-[ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
-[ -f samples/dns/dns.o ] || koff_fail "samples/dns/dns.o is missing (make samples)"
-./koff-link samples/dns/dns.o -o "$tmp/dns" --udp-port $PORT ||
-	koff_fail "koff-link failed on samples/dns/dns.o"
-[ -f "$tmp/dns.bpf.o" ] || koff_fail "koff-link wrote no dns.bpf.o"
-
-objcopy --localize-symbol=main samples/dns/dns.o "$tmp/dns_nomain.o" &&
-cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 tests/koffdiff.c "$tmp/dns_nomain.o" \
-	-lbpf -lelf -lz -o "$tmp/koffdiff-dns" || koff_fail "cannot build koffdiff"
-
-"$tmp/koffdiff-dns" --port $PORT --mutate 300 --random 300 --seed 20261125 \
-	--max-fallback-percent $MAX_FALLBACK "$tmp/dns.bpf.o" samples/dns/requests.txt
-rc=$?
-case $rc in
-0) ;;
-1) koff_fail "koff's XDP program disagrees with the native handler (see MISMATCH above)";;
-2) koff_fail "more than $MAX_FALLBACK% of samples/dns/requests.txt fell back to userspace";;
-*) koff_fail "koffdiff could not run (exit $rc)";;
-esac
-koff_ok "samples/dns: lifted program agrees with the native handler"
+koff_diff_sample dns 5353 10
