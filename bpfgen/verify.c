@@ -8,8 +8,14 @@
  *   2. only when pass 1 was rejected: log level 1|4 into a large buffer.
  *      Since 6.4 the kernel keeps the log's tail when it overflows, and the
  *      tail is what names the failing instruction.
+ * Even pass 1 can fail with -ENOSPC on a program the verifier accepted: the
+ * kernel compares the buffer with the log's high-water mark, which counts
+ * text the verifier wrote and then took back (speculative paths), so a big
+ * program overflows a small statistics buffer with three lines in it.  Pass 1
+ * therefore retries with a larger buffer before it calls a program rejected.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,7 @@
 #include "verify.h"
 
 #define STATS_LOG_SIZE (64u * 1024)
+#define STATS_LOG_SIZE_MAX (64u << 20)
 #define FULL_LOG_SIZE (8u << 20)
 #define LOG_TAIL_LINES 30
 #define LOG_LEVEL_FULL 1u
@@ -124,12 +131,12 @@ static struct log_facts read_log(const char *log)
 /* The verifier's complaint: the lines after the rejected instruction up to
  * the statistics ("invalid access to map value, ...; R0 min value is ..."),
  * joined into one line; or the last line when no instruction was printed. */
-static void rejection_reason(const struct log_facts *f, char *buf, size_t size)
+static void rejection_reason(const struct log_facts *f, int err, char *buf, size_t size)
 {
 	const char *line = f->after_insn ? f->after_insn : f->last_line;
 	size_t used = 0;
 
-	snprintf(buf, size, "no verifier log");
+	snprintf(buf, size, "the kernel gave no reason (%s)", strerror(-err));
 	for (; line && *line && !is_stats_line(line) && used + 1 < size; line = next_line(line)) {
 		int len = (int)strcspn(line, "\n");
 
@@ -250,7 +257,7 @@ static int explain_rejection(struct verify_ctx *ctx)
 	ctx->log = full;
 	load_once(ctx, LOG_LEVEL_FULL | LOG_LEVEL_STATS, FULL_LOG_SIZE, &result);
 	f = read_log(ctx->log);
-	rejection_reason(&f, reason, sizeof(reason));
+	rejection_reason(&f, ctx->load_errno, reason, sizeof(reason));
 	ctx->v->fail_insn = f.last_insn >= 0 ? f.last_insn : insn_named_in(reason);
 	find_hot_insns(ctx->log, ctx->v);
 	if (f.has_processed)
@@ -270,6 +277,15 @@ static int verify_with_logs(struct verify_ctx *ctx)
 	if (!ctx->log)
 		return koff_fail(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
 	stage = load_once(ctx, LOG_LEVEL_STATS, STATS_LOG_SIZE, &result);
+	for (size_t size = STATS_LOG_SIZE * 16;
+	     stage == STAGE_LOAD && result == -ENOSPC && size <= STATS_LOG_SIZE_MAX; size *= 16) {
+		char *bigger = realloc(ctx->log, size);
+
+		if (!bigger)
+			return koff_fail(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
+		ctx->log = bigger;
+		stage = load_once(ctx, LOG_LEVEL_STATS, size, &result);
+	}
 	f = read_log(ctx->log);
 	if (stage == STAGE_DONE) {
 		ctx->v->loaded = true;

@@ -46,3 +46,15 @@ if [ -d "$tmp/run/mismatches" ] || [ -d "$tmp/run/crashes" ]; then
 fi
 [ $rc -eq 0 ] || koff_fail "lifted programs disagree with native code, or koff-link crashed (tables above)"
 koff_ok "no mismatch and no crash on $units (function, compiler, level) units"
+
+# Regression: this program's verifier run (450k insns) overflowed a 64 KB
+# statistics log with text the verifier later took back, so the kernel said
+# -ENOSPC and koff-link refused a program the verifier had accepted.
+"$tmp/handlergen" 4022 >"$tmp/big.c" && gcc -O1 -g -c "$tmp/big.c" -o "$tmp/big.o" ||
+	koff_fail "cannot build handlergen 4022"
+echo 'int main(void){return 0;}' >"$tmp/main.c" && cc -c "$tmp/main.c" -o "$tmp/main.o"
+./koff-link "$tmp/big.o" "$tmp/main.o" -o "$tmp/big" --udp-port 5353 >"$tmp/big.log" 2>&1 ||
+	{ cat "$tmp/big.log"; koff_fail "koff-link failed on handlergen 4022"; }
+koff_expect_eq "handlergen 4022 (gcc -O1, 450k verifier insns) offloaded" \
+	"$(jq -r .offloaded "$tmp/big.koff.json")" true
+
