@@ -43,25 +43,27 @@ _Static_assert(IR_REQ_OFF == 0 && IR_RESP_OFF == IR_REQ_OFF + IR_REQ_MAX &&
 	       "scratch BTF assumes req | resp | stack laid out back to back");
 
 enum out_sec {
-	OUT_XDP, OUT_RELXDP, OUT_MAPS, OUT_RODATA, OUT_LICENSE, OUT_BTF,
+	OUT_XDP, OUT_RELXDP, OUT_MAPS, OUT_RODATA, OUT_LICENSE, OUT_BTF, OUT_TRACE_TABLE,
 	OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
 };
 
 static const char *const out_sec_names[OUT__COUNT] = {
-	"xdp", ".relxdp", ".maps", ".rodata", "license", ".BTF", ".symtab", ".strtab",
+	"xdp", ".relxdp", ".maps", ".rodata", "license", ".BTF", KOFF_TRACE_SECTION, ".symtab", ".strtab",
 };
 
 /* Symbols, in symtab order: locals first, then globals. */
 enum out_sym {
 	SYM_NULL, SYM_XDP_SECTION,		/* locals */
-	SYM_PROG, SYM_SCRATCH, SYM_STATS, SYM_RODATA, SYM_LICENSE, /* globals */
+	SYM_PROG, SYM_SCRATCH, SYM_STATS, SYM_TRACE, SYM_RODATA, SYM_LICENSE, /* globals */
 	SYM__COUNT
 };
 #define SYM_FIRST_GLOBAL SYM_PROG
 
-/* Offsets of the two map definitions inside .maps. */
+/* Offsets of the map definitions inside .maps: koff_trace only in --record-path
+ * builds (a program that refers to it). */
 #define SCRATCH_DEF_OFF 0u
 #define STATS_DEF_OFF MAP_DEF_SIZE
+#define TRACE_DEF_OFF (2 * MAP_DEF_SIZE)
 
 struct out_section {
 	Elf_Scn *scn;
@@ -75,6 +77,8 @@ struct obj_writer {
 	const struct bpf_emit *e;
 	const uint8_t *rodata;
 	size_t rodata_size;
+	const char *trace_table;	/* --record-path builds: text for KOFF_TRACE_SECTION */
+	size_t trace_table_size;
 	struct koff_error *err;
 
 	struct btf *btf;
@@ -93,8 +97,14 @@ struct obj_writer {
 	Elf64_Sym syms[SYM__COUNT];
 	int nsyms;
 	Elf64_Rel *rels;
-	uint8_t maps_image[2 * MAP_DEF_SIZE];	/* zeroes, like clang */
+	uint8_t maps_image[3 * MAP_DEF_SIZE];	/* zeroes, like clang */
+	bool traced;			/* the program records its path in koff_trace */
 };
+
+static size_t maps_size(const struct obj_writer *w)
+{
+	return (w->traced ? 3 : 2) * MAP_DEF_SIZE;
+}
 
 /* ---- Input checks --------------------------------------------------------- */
 
@@ -128,6 +138,8 @@ static int check_input(struct obj_writer *w)
 		if ((unsigned)ref->map >= KOFF_MAPID__COUNT)
 			return koff_fail(w->err, -EINVAL, "%s: insn %d refers to unknown map %d",
 					 w->path, ref->insn, ref->map);
+		if (ref->map == KOFF_MAPID_TRACE)
+			w->traced = true;
 	}
 	return 0;
 }
@@ -246,7 +258,7 @@ static int add_datasec_one(struct btf *btf, const char *name, int var, uint32_t 
 static int add_all_btf(struct obj_writer *w, struct btf *btf)
 {
 	struct btf_base_types t;
-	int scratch_value, scratch_var, stats_var, license_var, rodata_var = -1;
+	int scratch_value, scratch_var, stats_var, license_var, rodata_var = -1, trace_var = -1;
 
 	if (add_base_types(btf, &t) || (scratch_value = add_scratch_value_type(btf, &t)) < 0)
 		return -ENOMEM;
@@ -256,6 +268,14 @@ static int add_all_btf(struct obj_writer *w, struct btf *btf)
 				t.uint_id, t.u64_id, KOFF_STAT__COUNT);
 	if (scratch_var < 0 || stats_var < 0 || add_prog_func(btf, &t) < 0)
 		return -ENOMEM;
+	if (w->traced) {
+		int slots = btf__add_array(btf, t.array_index_id, t.u64_id, KOFF_TRACE_SLOTS + 1);
+
+		trace_var = slots < 0 ? slots : add_map_var(btf, &t, KOFF_MAP_TRACE, BPF_MAP_TYPE_ARRAY,
+							    t.uint_id, slots, 1);
+		if (trace_var < 0)
+			return -ENOMEM;
+	}
 	if (w->rodata_size) {
 		int cu8 = btf__add_const(btf, t.u8_id);
 		int arr = cu8 < 0 ? cu8 : add_byte_array(btf, &t, cu8, w->rodata_size);
@@ -270,9 +290,10 @@ static int add_all_btf(struct obj_writer *w, struct btf *btf)
 		return -ENOMEM;
 
 	/* DATASECs last: each one's var infos must follow it directly. */
-	if (btf__add_datasec(btf, ".maps", 2 * MAP_DEF_SIZE) < 0 ||
+	if (btf__add_datasec(btf, ".maps", (uint32_t)maps_size(w)) < 0 ||
 	    btf__add_datasec_var_info(btf, scratch_var, SCRATCH_DEF_OFF, MAP_DEF_SIZE) ||
-	    btf__add_datasec_var_info(btf, stats_var, STATS_DEF_OFF, MAP_DEF_SIZE))
+	    btf__add_datasec_var_info(btf, stats_var, STATS_DEF_OFF, MAP_DEF_SIZE) ||
+	    (w->traced && btf__add_datasec_var_info(btf, trace_var, TRACE_DEF_OFF, MAP_DEF_SIZE)))
 		return -ENOMEM;
 	if (w->rodata_size && add_datasec_one(btf, ".rodata", rodata_var, w->rodata_size))
 		return -ENOMEM;
@@ -362,7 +383,7 @@ static int add_content_sections(struct obj_writer *w)
 	    (ret = new_section(w, OUT_RELXDP, SHT_REL, SHF_INFO_LINK, w->rels,
 			       nrels * sizeof(*w->rels), ELF_T_REL, 8)) ||
 	    (ret = new_section(w, OUT_MAPS, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, w->maps_image,
-			       sizeof(w->maps_image), ELF_T_BYTE, 8)))
+			       maps_size(w), ELF_T_BYTE, 8)))
 		return ret;
 	/* An empty .rodata would give libbpf a zero-sized map it refuses. */
 	if (w->rodata_size &&
@@ -371,6 +392,10 @@ static int add_content_sections(struct obj_writer *w)
 		return ret;
 	if ((ret = new_section(w, OUT_LICENSE, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, LICENSE,
 			       sizeof(LICENSE), ELF_T_BYTE, 1)))
+		return ret;
+	if (w->trace_table_size &&
+	    (ret = new_section(w, OUT_TRACE_TABLE, SHT_PROGBITS, 0, w->trace_table, w->trace_table_size,
+			       ELF_T_BYTE, 1)))
 		return ret;
 	return new_section(w, OUT_BTF, SHT_PROGBITS, 0, w->btf_raw, w->btf_raw_size, ELF_T_BYTE, 4);
 }
@@ -401,6 +426,9 @@ static void define_symbols(struct obj_writer *w)
 		      SCRATCH_DEF_OFF, MAP_DEF_SIZE);
 	define_symbol(w, SYM_STATS, KOFF_MAP_STATS, STB_GLOBAL, STT_OBJECT, OUT_MAPS,
 		      STATS_DEF_OFF, MAP_DEF_SIZE);
+	if (w->traced)
+		define_symbol(w, SYM_TRACE, KOFF_MAP_TRACE, STB_GLOBAL, STT_OBJECT, OUT_MAPS,
+			      TRACE_DEF_OFF, MAP_DEF_SIZE);
 	if (w->rodata_size)
 		define_symbol(w, SYM_RODATA, BPFOBJ_RODATA_SYM, STB_GLOBAL, STT_OBJECT, OUT_RODATA,
 			      0, w->rodata_size);
@@ -441,6 +469,7 @@ static void fill_relocations(struct obj_writer *w)
 		[KOFF_MAPID_SCRATCH] = SYM_SCRATCH,
 		[KOFF_MAPID_STATS] = SYM_STATS,
 		[KOFF_MAPID_RODATA] = SYM_RODATA,
+		[KOFF_MAPID_TRACE] = SYM_TRACE,
 	};
 
 	for (int i = 0; i < w->e->nmaprefs; i++) {
@@ -605,8 +634,16 @@ static int build_and_write(struct obj_writer *w)
 int bpfobj_write(const char *path, const struct bpf_emit *e,
 		 const uint8_t *rodata, size_t rodata_size, struct koff_error *err)
 {
+	return bpfobj_write_traced(path, e, rodata, rodata_size, NULL, 0, err);
+}
+
+int bpfobj_write_traced(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
+			size_t rodata_size, const char *trace_table, size_t trace_table_size,
+			struct koff_error *err)
+{
 	struct obj_writer w = {
 		.path = path, .e = e, .rodata = rodata, .rodata_size = rodata_size,
+		.trace_table = trace_table, .trace_table_size = trace_table_size,
 		.err = err, .fd = -1,
 	};
 	struct koff_error local = { 0 };

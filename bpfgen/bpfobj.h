@@ -24,5 +24,9 @@
  *   "out/app.bpf.o: cannot write: Permission denied". */
 int bpfobj_write(const char *path, const struct bpf_emit *e,
 		 const uint8_t *rodata, size_t rodata_size, struct koff_error *err);
+/* The same, plus trace_table (KOFF_TRACE_SECTION's text) for --record-path builds. */
+int bpfobj_write_traced(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
+			size_t rodata_size, const char *trace_table, size_t trace_table_size,
+			struct koff_error *err);
 
 #endif

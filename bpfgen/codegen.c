@@ -17,10 +17,13 @@
 #define R9 9
 #define R10 10
 
-/* Five 8-byte temporaries for multi-step operations (mulhu). */
+/* Five 8-byte temporaries for multi-step operations (mulhu), then in
+ * --record-path builds the koff_trace value pointer. */
 #define TMP_SLOTS 5
 #define TMP_SLOT(i) ((int16_t)(-(XDP_WRAP_STACK + 8 * ((i) + 1))))
+#define TRACE_SLOT TMP_SLOT(TMP_SLOTS)
 #define FRAME_TOP (XDP_WRAP_STACK + 8 * TMP_SLOTS)
+#define FRAME_TOP_TRACED (FRAME_TOP + 8)
 
 /* The private part of the scratch map value: the request's loop count,
  * then the laundering slots. */
@@ -45,6 +48,7 @@ struct gen {
 	int island_at;			/* insn index of the last stub island */
 	bool far;			/* block-to-block branches through 32-bit jumps */
 	int stub[KOFF_STAT__COUNT];	/* label: mov r0, reason; ja fallback */
+	bool traced;			/* the IR has IR_TRACE: set up koff_trace */
 };
 
 static bool fits_imm32(int64_t v)
@@ -625,6 +629,32 @@ static void gen_switch(struct gen *g, const struct ir_insn *in)
 	emit_ja(g->e, stub(g, (enum koff_stat)in->imm));
 }
 
+static bool block_traced(const struct ir_block *b)
+{
+	for (int i = 0; i < b->ninsns; i++)
+		if (b->insns[i].op == IR_TRACE)
+			return true;
+	return false;
+}
+
+/* --record-path builds: slots[1 + (n++ % KOFF_TRACE_SLOTS)] = block index, once
+ * per block entered, not per IR_TRACE: a block runs to its end or falls
+ * back, so its IR_TRACEs (listed in KOFF_TRACE_SECTION) give the x86 path,
+ * at a quarter of the verifier's work.  No branch here: a branch per block
+ * would double what the verifier walks. */
+static void gen_trace(struct gen *g, int block)
+{
+	emit_ldx(g->e, BPF_DW, R0, R10, TRACE_SLOT);
+	emit_ldx(g->e, BPF_DW, R1, R0, 0);
+	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
+	emit_stx(g->e, BPF_DW, R0, 0, R1);
+	emit_alu_imm(g->e, 1, BPF_ADD, R1, -1);
+	emit_alu_imm(g->e, 1, BPF_AND, R1, (int32_t)(KOFF_TRACE_SLOTS - 1));
+	emit_alu_imm(g->e, 1, BPF_LSH, R1, 3);
+	emit_alu_reg(g->e, 1, BPF_ADD, R0, R1);
+	emit_st_imm(g->e, BPF_DW, R0, 8, block);
+}
+
 static void maybe_island(struct gen *g);
 
 static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
@@ -682,10 +712,33 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 	case IR_SWITCH:
 		gen_switch(g, in);
 		break;
+	case IR_TRACE:
+		break;	/* recorded once per block: gen_trace */
 	default:
 		gen_binary(g, in);
 		break;
 	}
+}
+
+/* --record-path builds: TRACE_SLOT = the koff_trace value, its count zeroed.
+ * R1 (the request length) survives the helper call in a temporary slot. */
+static void gen_trace_setup(struct gen *g)
+{
+	struct bpf_emit *e = g->e;
+	int found = emit_label(e);
+
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R1);
+	emit_st_imm(e, BPF_W, R10, XDP_WRAP_SLOT_KEY, 0);
+	emit_ld_map(e, R1, KOFF_MAPID_TRACE, 0);
+	emit_mov_reg(e, 2, R10);
+	emit_alu_imm(e, 1, BPF_ADD, 2, XDP_WRAP_SLOT_KEY);
+	emit_call(e, BPF_FUNC_map_lookup_elem);
+	emit_jmp_imm(e, 0, BPF_JNE, R0, 0, found);
+	emit_ja(e, stub(g, KOFF_STAT_PASS_OTHER));
+	emit_bind(e, found);
+	emit_st_imm(e, BPF_DW, R0, 0, 0);
+	emit_stx(e, BPF_DW, R10, TRACE_SLOT, R0);
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(0));
 }
 
 /* Handler entry: the SysV arguments, the stack pointer, zeroed counters. */
@@ -696,6 +749,8 @@ static void gen_prologue(struct gen *g)
 	};
 	struct bpf_emit *e = g->e;
 
+	if (g->traced)
+		gen_trace_setup(g);
 	/* rsi = length first: R1 is about to be reused. */
 	if (loc_of(g, IR_RSI).kind == LOC_REG)
 		emit_mov_reg(e, loc_of(g, IR_RSI).where, R1);
@@ -855,6 +910,8 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 		g->dead = false;
 		g->cur_block = b;
 		emit_bind(e, g->block_label[b]);
+		if (g->traced && block_traced(&fn->blocks[b]))
+			gen_trace(g, b);
 		for (int i = 0; i < fn->blocks[b].ninsns; i++)
 			gen_insn(g, &fn->blocks[b].insns[i], next_reachable(g, b));
 	}
@@ -865,6 +922,15 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	return emit_finish(e);
 }
 
+static bool uses_trace(const struct ir_func *fn)
+{
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			if (fn->blocks[b].insns[i].op == IR_TRACE)
+				return true;
+	return false;
+}
+
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err)
 {
@@ -872,7 +938,8 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	struct gen g = { .fn = fn, .o = o, .e = e };
 	int rc;
 
-	rc = regalloc_run(fn, FRAME_TOP, &g.ra, err);
+	g.traced = uses_trace(fn);
+	rc = regalloc_run(fn, g.traced ? FRAME_TOP_TRACED : FRAME_TOP, &g.ra, err);
 	if (rc) {
 		regalloc_free(&g.ra);
 		return rc;

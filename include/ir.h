@@ -94,6 +94,13 @@ enum ir_op {
 	 * first in every block a DFS back edge enters, so every cycle passes
 	 * one.  bpfgen also makes the loop verifiable there (may_goto). */
 	IR_LOOPGUARD,
+
+	/* Diagnostic builds only (koff-link --record-path): the x86 instruction
+	 * at x86_addr starts here.  No operands, no result; the lifter puts one
+	 * before each x86 instruction, and codegen records every block that
+	 * holds one in the koff_trace map, so that tests/koffdiff.c can follow
+	 * the lifted program's path through the x86 code. */
+	IR_TRACE,
 };
 
 /* Conditions for IR_BR / IR_SELECT, on the full 64-bit values of a and b

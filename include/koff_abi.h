@@ -16,6 +16,21 @@
  * regions the lifted handler works in (see include/ir.h for the layout). */
 #define KOFF_MAP_SCRATCH "koff_scratch"
 
+/* Only in programs built with koff-link --record-path (diagnostics, not for
+ * production): BPF_MAP_TYPE_ARRAY, one entry of KOFF_TRACE_SLOTS + 1 u64s.
+ * Slot 0 counts the code blocks the last run entered; slot 1 + k %
+ * KOFF_TRACE_SLOTS holds the k-th one's number, which KOFF_TRACE_SECTION
+ * turns into the x86 instructions it runs. */
+#define KOFF_MAP_TRACE "koff_trace"
+#define KOFF_TRACE_SLOTS (1u << 17)
+/* A --record-path build's OUT.bpf.o also has this non-loaded section: text lines
+ *   F <address> <size> <offset in its section> <section> <name>   a function
+ *   B <block> <address> <address> ...     the x86 instructions block runs
+ *   L <address> <file:line>               an x86 instruction's source line
+ * (block in decimal, the rest in hex, addresses in koff-link's layout), so
+ * that a trace reads in the terms of the object and its source.  A block
+ * runs all its instructions unless it falls back (XDP_PASS). */
+#define KOFF_TRACE_SECTION ".koff.trace"
 /* The XDP program's name (the ELF symbol and the kernel's prog name). */
 #define KOFF_PROG_NAME "koff_xdp"
 

@@ -91,7 +91,7 @@ static const char *const op_names[] = {
 	[IR_ZEXT] = "zext", [IR_SEXT] = "sext", [IR_SELECT] = "select",
 	[IR_LOAD] = "load", [IR_STORE] = "store", [IR_BR] = "br", [IR_JMP] = "jmp",
 	[IR_RET] = "ret", [IR_FALLBACK] = "fallback", [IR_SWITCH] = "switch",
-	[IR_LOOPGUARD] = "loopguard",
+	[IR_LOOPGUARD] = "loopguard", [IR_TRACE] = "trace",
 };
 
 static const char *const cond_names[] = {
@@ -134,7 +134,7 @@ static void dump_insn(FILE *f, const struct ir_insn *in)
 	case IR_JMP:
 		fprintf(f, "b%d", in->t);
 		break;
-	case IR_RET:
+	case IR_RET: case IR_TRACE:
 		break;
 	case IR_FALLBACK:
 		fprintf(f, "reason %lld: %s", (long long)in->imm, in->why ? in->why : "");

@@ -537,6 +537,8 @@ static void lift_one_block(struct lift_ctx *c, const struct blockkey *k)
 				      in->mnemonic);
 			break;
 		}
+		if (c->opts->trace)
+			lift_emit(c, IR_TRACE);
 		c->flags_live = true;
 		if (x86_writes_flags(in))
 			c->flags_live = lift_flags_live_at(c, va + in->size);

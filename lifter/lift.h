@@ -18,6 +18,7 @@ struct lift_opts {
 	int max_blocks;		/* IR blocks at most, before refusing */
 	const uint64_t *forced;	/* addresses to lift as fallbacks (the verifier */
 	int nforced;		/* rejected the code made for them) */
+	bool trace;		/* an IR_TRACE before every x86 instruction */
 };
 
 int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, const char *name,

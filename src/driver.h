@@ -24,6 +24,7 @@ struct koff_options {
 	bool explain;			/* --explain */
 	bool dump_ir;			/* --dump-ir */
 	bool dump_bpf;			/* --dump-bpf */
+	bool record_path;		/* --record-path: record the x86 path (koff_trace map) */
 	bool verbose;			/* -v: the verifier's complaints */
 	const char **link_args;		/* everything for the system linker, in order */
 	int nlink_args;
@@ -78,6 +79,8 @@ void report_explain(struct koff_ctx *ctx, void *FILE_stream);
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);
+/* tracemap.c: KOFF_TRACE_SECTION's text for a --record-path build (malloc'd). */
+int trace_table_build(struct koff_ctx *ctx, char **text, size_t *size);
 /* where.c: "func+0x1a (file.c:12)" for a code address. */
 void describe_address(struct koff_ctx *ctx, uint64_t va, char *buf, size_t len);
 

@@ -68,12 +68,26 @@ static bool has_return(const struct ir_func *fn)
 	return false;
 }
 
+static int write_object(struct koff_ctx *ctx)
+{
+	char *table = NULL;
+	size_t size = 0;
+	int rc;
+
+	if (ctx->opt.record_path && (rc = trace_table_build(ctx, &table, &size)))
+		return rc;
+	rc = bpfobj_write_traced(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size,
+				 table, size, &ctx->err);
+	free(table);
+	return rc;
+}
+
 /* Lift and generate once, with the current loop cap and forced fallbacks.
  * Returns 1 when there is nothing to offload. */
 static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 {
 	struct lift_opts lo = { .max_depth = 8, .max_blocks = 20000, .forced = ctx->forced_fallbacks,
-				.nforced = ctx->nforced };
+				.nforced = ctx->nforced, .trace = ctx->opt.record_path };
 	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
 				   .loop_cap = loop_cap };
 	int rc;
@@ -110,7 +124,7 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 		return rc;
 	if (ctx->opt.dump_bpf)
 		dump_bpf(&ctx->prog, stderr);
-	return bpfobj_write(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size, &ctx->err);
+	return write_object(ctx);
 }
 
 static bool too_complex(const struct bpf_verdict *v)

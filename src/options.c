@@ -17,12 +17,14 @@ static const char usage[] =
 	"  --udp-port N      only UDP datagrams to port N reach the handler (default: all)\n"
 	"  --resp-cap N      the reply buffer size the server passes as cap (default 1472)\n"
 	"  --loop-cap N      iterations allowed per loop and request (default: the largest\n"
-	"                    the verifier accepts, from 1024 down)\n"
+	"                    the verifier accepts of 65536, 4096, 256)\n"
 	"  --no-verify       do not load the program into the running kernel at link time\n"
 	"  --no-offload      only link OUT; write no BPF program\n"
 	"  --explain         print what was offloaded, what falls back and why\n"
 	"  --dump-ir         print the lifted IR to stderr\n"
 	"  --dump-bpf        print the eBPF instructions, each with its x86 address\n"
+	"  --record-path     diagnostics: the XDP program records the x86 path it runs, so\n"
+	"                    that tests/koffdiff.c can say where a mismatch starts (slower)\n"
 	"  -v, --verbose     print the verifier's complaints while koff-link retries\n"
 	"  -h, --help        this text\n"
 	"Options taking a value also take it as --name=value.  Anything else (-l, -L,\n"
@@ -131,6 +133,8 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 			o->dump_ir = true;
 		} else if (!strcmp(a, "--dump-bpf")) {
 			o->dump_bpf = true;
+		} else if (!strcmp(a, "--record-path")) {
+			o->record_path = true;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			o->verbose = true;
 		} else if (!strncmp(a, "--", 2) && !strchr(a, '=') && strcmp(a, "--")) {

@@ -12,24 +12,37 @@
  *   XDP_PASS is always allowed (a fallback) but the frame must be untouched.
  * Anything else is a MISMATCH, printed with both sides' bytes.
  *
+ * A program linked with koff-link --record-path also records its path: a mismatch
+ * is then explained by the x86 instruction where the native and the lifted
+ * paths part, with its source line (see "tracing both sides" below).
+ *
  * Build: objcopy --localize-symbol=main samples/dns/dns.o dns_nomain.o
  *        cc -O2 tests/koffdiff.c dns_nomain.o -lbpf -lelf -lz -o koffdiff-dns
  * Exit: 0 agree; 1 mismatch or inconsistent counters; 2 too many fallbacks on
  * the file's requests; 3 usage or setup error.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* REG_RIP */
+#endif
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
 #include <getopt.h>
+#include <libelf.h>
 #include <linux/bpf.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include "../include/koff_abi.h"
 
@@ -90,6 +103,30 @@ struct diff_case {
 	uint32_t out_len, verdict;
 };
 
+#define NATIVE_TRACE_MAX (1u << 20)
+
+struct traced_func {
+	uint64_t va, size, sec_off;	/* koff-link's layout; offset in its section */
+	char section[64], name[128];
+	uint64_t native;		/* where it is in this executable, 0 = not found */
+};
+
+struct traced_line {
+	uint64_t va;
+	char where[96];			/* "file.c:12" */
+};
+
+struct trace_table {
+	struct traced_func *funcs;
+	int nfuncs;
+	uint64_t **block_insns;		/* per block number: its x86 addresses */
+	int *block_len;
+	int nblocks;
+	struct traced_line *lines;	/* sorted by va */
+	int nlines;
+	struct bpf_map *map;
+};
+
 struct diff_ctx {
 	struct options opts;
 	struct bpf_object *obj;
@@ -98,6 +135,8 @@ struct diff_ctx {
 	uint64_t rng;
 	long shown;
 	struct tally total;
+	bool traced;			/* a --record-path build: mismatches are explained */
+	struct trace_table trace;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -358,6 +397,421 @@ static int run_xdp(struct diff_ctx *ctx, struct diff_case *c)
 	return 0;
 }
 
+/* ---- tracing both sides: where the paths part (--record-path builds) ----
+ *
+ * When PROG.bpf.o was linked with koff-link --record-path, it records the blocks
+ * it runs in the koff_trace map and carries KOFF_TRACE_SECTION, which turns
+ * them into x86 addresses of koff-link's layout.  On a mismatch the native
+ * handler is run again one instruction at a time (the x86 trap flag, with a
+ * SIGTRAP handler reading the instruction pointer), its addresses mapped
+ * into the same layout through the functions' names, and the two paths are
+ * compared: the report names the last x86 instruction both ran before they
+ * part, with its source line; when they never part, the instruction that
+ * wrote the first wrong reply byte natively. */
+
+/* A path: x86 addresses, each run of one address counted once (an x86 `rep`
+ * traps once per iteration natively, the lifted program records it once). */
+struct path {
+	uint64_t *va;
+	size_t n, cap;
+	bool truncated;
+};
+
+static void path_add(struct path *p, uint64_t va)
+{
+	if (p->n && p->va[p->n - 1] == va)
+		return;
+	if (p->n == p->cap) {
+		p->truncated = true;
+		return;
+	}
+	p->va[p->n++] = va;
+}
+
+/* The single-stepper's state; a signal handler can only reach it through a
+ * static slot, set only while one native run is being stepped. */
+struct stepper {
+	const struct trace_table *table;
+	struct path path;
+	uint64_t executing;		/* layout address of the instruction under way, 0 = elsewhere */
+	uint64_t last_ours;		/* last instruction of the object that ran */
+	const uint8_t *watch;		/* a reply byte to watch, or NULL */
+	uint8_t watch_value;
+	uint64_t watch_writer;		/* layout address that last changed it */
+};
+
+static struct stepper *active_stepper;
+
+static uint64_t layout_address(const struct trace_table *t, uint64_t rip)
+{
+	for (int i = 0; i < t->nfuncs; i++) {
+		const struct traced_func *f = &t->funcs[i];
+		if (f->native && rip >= f->native && rip < f->native + (f->size ? f->size : 1))
+			return f->va + (rip - f->native);
+	}
+	return 0;
+}
+
+static void on_single_step(int sig, siginfo_t *si, void *ucontext)
+{
+	struct stepper *s = active_stepper;
+	const ucontext_t *uc = ucontext;
+	(void)sig;
+	(void)si;
+	if (!s)
+		return;
+	/* The trap comes after an instruction: the one that just ran is the
+	 * one the previous trap pointed at. */
+	if (s->watch && *s->watch != s->watch_value) {
+		s->watch_value = *s->watch;
+		s->watch_writer = s->executing ? s->executing : s->last_ours;
+	}
+	if (s->executing)
+		s->last_ours = s->executing;
+	s->executing = layout_address(s->table, (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
+	if (s->executing)
+		path_add(&s->path, s->executing);
+}
+
+/* The native handler under the trap flag.  noinline, so that the flag is
+ * set and cleared around exactly this call. */
+static __attribute__((noinline)) long stepped_handle_request(const uint8_t *req, size_t len,
+							      uint8_t *reply, size_t cap)
+{
+	long r;
+	__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+	r = handle_request(req, len, reply, cap);
+	__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
+	return r;
+}
+
+static long native_path(const struct trace_table *t, const struct diff_case *c, size_t cap,
+			long watch_at, struct stepper *s)
+{
+	struct sigaction sa = { .sa_sigaction = on_single_step, .sa_flags = SA_SIGINFO }, old;
+	long r;
+	memset(c->reply, 0xa5, cap);
+	s->table = t;
+	s->watch = watch_at >= 0 ? c->reply + watch_at : NULL;
+	s->watch_value = s->watch ? *s->watch : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTRAP, &sa, &old);
+	active_stepper = s;
+	r = stepped_handle_request(c->req, c->len, c->reply, cap);
+	active_stepper = NULL;
+	sigaction(SIGTRAP, &old, NULL);
+	return r;
+}
+
+/* Runs c's frame again through the program and reads the blocks it ran. */
+static int lifted_path(struct diff_ctx *ctx, struct diff_case *c, struct path *p)
+{
+	const struct trace_table *t = &ctx->trace;
+	size_t size = sizeof(uint64_t) * (KOFF_TRACE_SLOTS + 1);
+	uint64_t *slots = calloc(1, size);
+	uint32_t key = 0;
+	int err = slots ? 0 : -ENOMEM;
+	if (!err && (bpf_map__update_elem(t->map, &key, sizeof(key), slots, size, 0) ||
+		     run_xdp(ctx, c) ||
+		     bpf_map__lookup_elem(t->map, &key, sizeof(key), slots, size, 0)))
+		err = -EIO;
+	uint64_t n = err ? 0 : slots[0];
+	p->truncated = n > KOFF_TRACE_SLOTS;
+	for (uint64_t k = 0; k < n && k < KOFF_TRACE_SLOTS; k++) {
+		uint64_t b = slots[1 + k];
+		for (int i = 0; b < (uint64_t)t->nblocks && i < t->block_len[b]; i++)
+			path_add(p, t->block_insns[b][i]);
+	}
+	free(slots);
+	return err;
+}
+
+static const char *source_line(const struct trace_table *t, uint64_t va)
+{
+	int lo = 0, hi = t->nlines - 1;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		if (t->lines[mid].va == va)
+			return t->lines[mid].where;
+		if (t->lines[mid].va < va)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return "?";
+}
+
+/* "handle_request+0x4f (.text+0x11f, f.c:37)" */
+static void describe(const struct trace_table *t, uint64_t va, char *buf, size_t len)
+{
+	for (int i = 0; i < t->nfuncs; i++) {
+		const struct traced_func *f = &t->funcs[i];
+		if (va >= f->va && va < f->va + (f->size ? f->size : 1)) {
+			snprintf(buf, len, "%s+%#llx (%s+%#llx, %s)", f->name,
+				 (unsigned long long)(va - f->va), f->section,
+				 (unsigned long long)(f->sec_off + va - f->va), source_line(t, va));
+			return;
+		}
+	}
+	snprintf(buf, len, "%#llx (no function)", (unsigned long long)va);
+}
+
+static void print_place(const struct trace_table *t, const char *label, const struct path *p,
+			size_t i)
+{
+	char where[320];
+	if (i < p->n) {
+		describe(t, p->va[i], where, sizeof(where));
+		printf("    %s %s\n", label, where);
+	} else {
+		printf("    %s (returns)\n", label);
+	}
+}
+
+static void compare_paths(const struct trace_table *t, const struct path *native,
+			  const struct path *lifted, const struct stepper *s, long watch_at)
+{
+	char where[320];
+	size_t i = 0;
+	while (i < native->n && i < lifted->n && native->va[i] == lifted->va[i])
+		i++;
+	if (native->truncated || lifted->truncated)
+		printf("  trace: a path is longer than the trace holds (%zu native, %zu lifted "
+		       "instructions kept); compared what was kept\n", native->n, lifted->n);
+	if (i == native->n && i == lifted->n) {
+		printf("  trace: native and lifted run the same %zu x86 instructions\n", i);
+		if (watch_at >= 0 && s->watch_writer) {
+			describe(t, s->watch_writer, where, sizeof(where));
+			printf("  first difference: reply byte %ld, written natively by x86 %s\n",
+			       watch_at, where);
+		} else if (i) {
+			describe(t, native->va[i - 1], where, sizeof(where));
+			printf("  first difference: the result of the path ending at x86 %s\n", where);
+		}
+		return;
+	}
+	printf("  trace: native and lifted run the same first %zu x86 instructions, then part:\n", i);
+	if (i)
+		print_place(t, "last common:", native, i - 1);
+	print_place(t, "native next:", native, i);
+	print_place(t, "lifted next:", lifted, i);
+	if (i) {
+		describe(t, native->va[i - 1], where, sizeof(where));
+		printf("  first difference at x86 %s\n", where);
+	}
+}
+
+/* On a mismatch in a --record-path build: both paths, and where they part. */
+static void explain_with_trace(struct diff_ctx *ctx, struct diff_case *c, long watch_at)
+{
+	const struct trace_table *t = &ctx->trace;
+	struct stepper s = { 0 };
+	struct path lifted = { 0 };
+	s.path.cap = lifted.cap = NATIVE_TRACE_MAX;
+	s.path.va = malloc(sizeof(uint64_t) * NATIVE_TRACE_MAX);
+	lifted.va = malloc(sizeof(uint64_t) * NATIVE_TRACE_MAX);
+	if (!s.path.va || !lifted.va) {
+		printf("  trace: out of memory\n");
+	} else if (lifted_path(ctx, c, &lifted)) {
+		printf("  trace: cannot read %s: %s\n", KOFF_MAP_TRACE, strerror(errno));
+	} else {
+		long again = native_path(t, c, ctx->opts.cap, watch_at, &s);
+		if (again != c->native)
+			printf("  trace: the native handler returned %ld when stepped, %ld before\n",
+			       again, c->native);
+		compare_paths(t, &s.path, &lifted, &s, watch_at);
+	}
+	free(s.path.va);
+	free(lifted.va);
+}
+
+/* ---- reading KOFF_TRACE_SECTION and this executable's symbols ------------ */
+
+static char *read_trace_section(const char *path, size_t *size)
+{
+	char *text = NULL;
+	int fd = open(path, O_RDONLY);
+	Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+	size_t shstrndx;
+	if (elf && !elf_getshdrstrndx(elf, &shstrndx)) {
+		for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn && !text; scn = elf_nextscn(elf, scn)) {
+			GElf_Shdr sh;
+			Elf_Data *d;
+			const char *name;
+			if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+			    strcmp(name, KOFF_TRACE_SECTION) || !(d = elf_getdata(scn, NULL)))
+				continue;
+			text = malloc(d->d_size + 1);
+			if (text) {
+				memcpy(text, d->d_buf, d->d_size);
+				text[d->d_size] = '\0';
+				*size = d->d_size;
+			}
+		}
+	}
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	return text;
+}
+
+static int compare_lines(const void *a, const void *b)
+{
+	uint64_t x = ((const struct traced_line *)a)->va, y = ((const struct traced_line *)b)->va;
+	return x < y ? -1 : x > y;
+}
+
+static int add_block(struct trace_table *t, const char *line)
+{
+	char *end;
+	long b = strtol(line, &end, 10);
+	int n = 0;
+	if (b < 0 || b > 10000000)
+		return -EINVAL;
+	if (b >= t->nblocks) {
+		int nb = (int)b + 1;
+		uint64_t **bi = realloc(t->block_insns, sizeof(*bi) * (size_t)nb);
+		int *bl = bi ? realloc(t->block_len, sizeof(*bl) * (size_t)nb) : NULL;
+		if (bi)
+			t->block_insns = bi;
+		if (!bl)
+			return -ENOMEM;
+		t->block_len = bl;
+		for (int i = t->nblocks; i < nb; i++) {
+			t->block_insns[i] = NULL;
+			t->block_len[i] = 0;
+		}
+		t->nblocks = nb;
+	}
+	for (const char *p = end; *p && *p != '\n'; p++)
+		n += *p == ' ';
+	t->block_insns[b] = calloc((size_t)n + 1, sizeof(uint64_t));
+	if (!t->block_insns[b])
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		t->block_insns[b][i] = strtoull(end, &end, 16);
+	t->block_len[b] = n;
+	return 0;
+}
+
+static int parse_trace_line(struct trace_table *t, const char *line, int *caps)
+{
+	if (line[0] == 'F') {
+		struct traced_func f = { 0 };
+		unsigned long long va, size, off;
+		if (sscanf(line, "F %llx %llx %llx %63s %127s", &va, &size, &off, f.section, f.name) != 5)
+			return -EINVAL;
+		f.va = va, f.size = size, f.sec_off = off;
+		if (t->nfuncs == caps[0]) {
+			caps[0] = caps[0] ? 2 * caps[0] : 16;
+			void *m = realloc(t->funcs, sizeof(f) * (size_t)caps[0]);
+			if (!m)
+				return -ENOMEM;
+			t->funcs = m;
+		}
+		t->funcs[t->nfuncs++] = f;
+	} else if (line[0] == 'L') {
+		struct traced_line l = { 0 };
+		unsigned long long va;
+		if (sscanf(line, "L %llx %95s", &va, l.where) != 2)
+			return -EINVAL;
+		l.va = va;
+		if (t->nlines == caps[1]) {
+			caps[1] = caps[1] ? 2 * caps[1] : 256;
+			void *m = realloc(t->lines, sizeof(l) * (size_t)caps[1]);
+			if (!m)
+				return -ENOMEM;
+			t->lines = m;
+		}
+		t->lines[t->nlines++] = l;
+	} else if (line[0] == 'B') {
+		return add_block(t, line + 2);
+	}
+	return 0;
+}
+
+/* This executable's address of every traced function, by name and size. */
+static void find_native_functions(struct trace_table *t)
+{
+	int fd = open("/proc/self/exe", O_RDONLY);
+	Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+	uint64_t handler_value = 0;
+	for (Elf_Scn *scn = elf ? elf_nextscn(elf, NULL) : NULL; scn; scn = elf_nextscn(elf, scn)) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t k = 0; k < sh.sh_size / sizeof(Elf64_Sym); k++) {
+			GElf_Sym sym;
+			const char *name;
+			if (!gelf_getsym(d, (int)k, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+			    !(name = elf_strptr(elf, sh.sh_link, sym.st_name)))
+				continue;
+			if (!strcmp(name, "handle_request"))
+				handler_value = sym.st_value;
+			for (int i = 0; i < t->nfuncs; i++)
+				if (!t->funcs[i].native && sym.st_size == t->funcs[i].size &&
+				    !strcmp(name, t->funcs[i].name))
+					t->funcs[i].native = sym.st_value;
+		}
+	}
+	/* A PIE runs at a bias from its symbol values. */
+	uint64_t bias = handler_value ? (uint64_t)(uintptr_t)&handle_request - handler_value : 0;
+	for (int i = 0; i < t->nfuncs; i++)
+		if (t->funcs[i].native)
+			t->funcs[i].native += bias;
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Returns 1 when the program is a --record-path build (table loaded), 0 when it
+ * is not, negative on a malformed table. */
+static int load_trace_table(struct diff_ctx *ctx)
+{
+	struct trace_table *t = &ctx->trace;
+	size_t size = 0;
+	int caps[2] = { 0, 0 }, err = 0;
+	t->map = bpf_object__find_map_by_name(ctx->obj, KOFF_MAP_TRACE);
+	if (!t->map)
+		return 0;
+	elf_version(EV_CURRENT);
+	char *text = read_trace_section(ctx->opts.prog_path, &size);
+	if (!text) {
+		fprintf(stderr, "koffdiff: %s has %s but no %s section\n", ctx->opts.prog_path,
+			KOFF_MAP_TRACE, KOFF_TRACE_SECTION);
+		return -EINVAL;
+	}
+	for (char *line = text; *line && !err; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != 0))
+		err = parse_trace_line(t, line, caps);
+	free(text);
+	if (err) {
+		fprintf(stderr, "koffdiff: %s: malformed %s section\n", ctx->opts.prog_path,
+			KOFF_TRACE_SECTION);
+		return err;
+	}
+	qsort(t->lines, (size_t)t->nlines, sizeof(*t->lines), compare_lines);
+	find_native_functions(t);
+	int found = 0;
+	for (int i = 0; i < t->nfuncs; i++)
+		found += t->funcs[i].native != 0;
+	printf("trace: on (%d blocks, %d of %d functions found in this executable)\n", t->nblocks,
+	       found, t->nfuncs);
+	return 1;
+}
+
+static void free_trace_table(struct trace_table *t)
+{
+	for (int b = 0; b < t->nblocks; b++)
+		free(t->block_insns[b]);
+	free(t->block_insns);
+	free(t->block_len);
+	free(t->funcs);
+	free(t->lines);
+}
+
 static size_t first_difference(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
 {
 	size_t n = na < nb ? na : nb, i = 0;
@@ -452,7 +906,7 @@ static size_t expected_reply_frame(const struct diff_case *c, unsigned port, uin
 	return HDRS_LEN + rlen;
 }
 
-static void report_mismatch(struct diff_ctx *ctx, const struct diff_case *c, const char *why)
+static void report_mismatch(struct diff_ctx *ctx, struct diff_case *c, const char *why)
 {
 	if (ctx->shown++ >= MAX_SHOWN) {
 		if (ctx->shown == MAX_SHOWN + 1)
@@ -468,18 +922,25 @@ static void report_mismatch(struct diff_ctx *ctx, const struct diff_case *c, con
 	       c->out_len);
 	print_hex("frame in", c->frame, c->frame_len);
 	print_hex("frame out", c->out, c->out_len);
+	long watch_at = -1;	/* the first wrong reply byte, when the verdicts agree */
 	if (c->native > 0 && c->native <= (long)ctx->opts.cap) {
 		uint8_t want[HDRS_LEN + MAX_REQUEST];
 		size_t want_len = expected_reply_frame(c, ctx->opts.port, want);
 		printf("  first offset where frame out differs from the expected reply frame: %zu\n",
 		       first_difference(want, want_len, c->out, c->out_len));
 		size_t have = c->out_len > HDRS_LEN ? c->out_len - HDRS_LEN : 0;
-		printf("  first offset where UDP payload differs from native reply: %zu\n",
-		       first_difference(c->out + HDRS_LEN, have, c->reply, (size_t)c->native));
+		size_t at = first_difference(c->out + HDRS_LEN, have, c->reply, (size_t)c->native);
+		printf("  first offset where UDP payload differs from native reply: %zu\n", at);
+		if (c->verdict == XDP_TX && at < (size_t)c->native)
+			watch_at = (long)at;
 	} else {
 		printf("  first offset where frame out differs from frame in: %zu\n",
 		       first_difference(c->frame, c->frame_len, c->out, c->out_len));
 	}
+	if (ctx->traced)
+		explain_with_trace(ctx, c, watch_at);
+	else
+		printf("  (link with koff-link --record-path to see where the paths part)\n");
 }
 
 static void count(struct tally *t, const struct diff_case *c, bool mismatch)
@@ -843,9 +1304,14 @@ int main(int argc, char **argv)
 	ctx.rng = ctx.opts.seed ? ctx.opts.seed : 0x9e3779b97f4a7c15ull;
 	if (load_requests(ctx.opts.requests_path, &reqs) || load_program(&ctx))
 		return 3;
+	int traced = load_trace_table(&ctx);
+	if (traced < 0)
+		return 3;
+	ctx.traced = traced;
 	int err = run_phases(&ctx, &reqs, &file);
 	bool stats_ok = !err && check_stats(&ctx);
 	bpf_object__close(ctx.obj);
+	free_trace_table(&ctx.trace);
 	for (int i = 0; i < reqs.n; i++)
 		free(reqs.items[i].bytes);
 	free(reqs.items);

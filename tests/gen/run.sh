@@ -84,11 +84,22 @@ run_unit() {
 	case $rc in
 	0) record "$class" "$sites" "$total";;
 	1) record mismatch "$sites" "$(grep -m1 MISMATCH "$u/diff.log")"
+	   explain_mismatch "$u" "$seed"
 	   keep_case "$u" "$fdir" "$cc $level $picflag" mismatches "$id";;
 	*) record differr "$sites" "koffdiff exit $rc: $(tail -n 1 "$u/diff.log")";;
 	esac
 	# Keep disk use flat: only kept cases survive.
 	rm -rf "$u"
+}
+
+# A mismatch again, on a --record-path build: trace.log names the x86 instruction
+# where the native and the lifted paths part (tests/koffdiff.c).
+explain_mismatch() {
+	local u=$1 seed=$2
+	timeout "$LINK_TIMEOUT" "$KOFF_LINK" "$u/f.o" "$WORK/main.o" -o "$u/traced" --udp-port $PORT \
+		--record-path >"$u/trace-link.log" 2>&1 &&
+	timeout "$DIFF_TIMEOUT" "$u/koffdiff" --port $PORT --seed "$seed" --mutate $((INPUTS / 10)) \
+		--random $((INPUTS / 10)) "$u/traced.bpf.o" "$WORK/fn/$seed/requests.txt" >"$u/trace.log" 2>&1
 }
 
 # Copies what reproduces a case to $WORK/KIND/ID, with a repro.sh.
@@ -106,6 +117,7 @@ echo 'int main(void){return 0;}' > main.c && cc -c main.c -o main.o
 koff-link f.o main.o -o out --udp-port $PORT
 cc -no-pie -I. koffdiff.o f.o -lbpf -lelf -lz -o koffdiff   # koffdiff.o: cc -c tests/koffdiff.c
 ./koffdiff --port $PORT --seed ${id%%-*} --mutate $((INPUTS / 10)) --random $((INPUTS / 10)) out.bpf.o requests.txt
+# Where the paths part (trace.log): the same with koff-link --record-path, koffdiff on out.bpf.o of that link.
 EOF
 }
 
