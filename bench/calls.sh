@@ -9,16 +9,16 @@
 #   2. one markdown table: sizes, verifier work, verification time, and ns
 #      per packet with the ratio to the inline variant of the same K.
 # Results and conclusions: bench/CALLS.md.
-# Environment: CALLS_CPU (default 1: taskset), CALLS_RUNS (default 21),
-#              CALLS_REPEAT (default 2000), CALLS_LOADS (default 5).
+# Environment: CALLS_CPU (default 1: taskset), CALLS_RUNS (default 101),
+#              CALLS_REPEAT (default 500), CALLS_LOADS (default 5).
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
 [ "$(id -u)" -eq 0 ] || { echo "bench/calls.sh: needs root (BPF loads and test runs)" >&2; exit 1; }
 
 CPU=${CALLS_CPU:-1}
-RUNS=${CALLS_RUNS:-21}
-REPEAT=${CALLS_REPEAT:-2000}
+RUNS=${CALLS_RUNS:-101}
+REPEAT=${CALLS_REPEAT:-500}
 LOADS=${CALLS_LOADS:-5}
 CC_FLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2"
 BPF_FLAGS="-O2 -g -target bpf -I/usr/include/x86_64-linux-gnu"

@@ -99,7 +99,7 @@ static int parse_opts(int argc, char **argv, struct calls_opts *o)
 		{ "probe", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	*o = (struct calls_opts){ .runs = 21, .repeat = 2000, .loads = 5 };
+	*o = (struct calls_opts){ .runs = 101, .repeat = 500, .loads = 5 };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
