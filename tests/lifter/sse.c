@@ -1,6 +1,7 @@
 /* SSE as compilers use it on byte strings: movdqu/movups copies, pxor
  * zeroing, pcmpeqb + pmovmskb, paddb/psubb, pminub/pmaxub, pand/por/pandn,
- * movq/movd between xmm and general registers, punpcklqdq.
+ * movq/movd between xmm and general registers, punpcklqdq, and the lane
+ * compares pcmpeq{b,w,d} and pcmpgt{b,w,d} (signed), pcmpeqd x, x (all ones).
  * Request: A = req[0..15], B = req[16..31]. */
 #include "handler.h"
 
@@ -35,4 +36,14 @@ ASM_HANDLER(32,
 	"movdqa xmm7, xmm4\n pminub xmm7, xmm6\n pcmpeqb xmm7, xmm4\n"
 	"mov rax, 0x2020202020202020\n movq xmm6, rax\n punpcklqdq xmm6, xmm6\n pand xmm7, xmm6\n por xmm3, xmm7\n"
 	"movdqu [r8 + 284], xmm3\n .set out_off, out_off + 16\n"
+	"movdqu xmm0, [r9]\n movdqu xmm1, [r9 + 16]\n"
+	"movdqa xmm3, xmm0\n pcmpeqw xmm3, xmm1\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pcmpeqd xmm3, xmm1\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pcmpgtb xmm3, xmm1\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm1\n pcmpgtb xmm3, xmm0\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pcmpgtw xmm3, xmm1\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm1\n pcmpgtw xmm3, [r9]\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pcmpgtd xmm3, xmm1\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm1\n pcmpgtd xmm3, xmm0\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"pcmpeqd xmm2, xmm2\n movdqu [r8 + out_off], xmm2\n .set out_off, out_off + 16\n"
 	"RETURN_OUT\n")
