@@ -235,6 +235,22 @@ next:;
 	}
 }
 
+/* "every path of handle_request falls back to userspace: pcmpgtq (not
+ * translated) at handle_request+0x3a (f.c:12)": the first site names the
+ * reason; the manifest lists them all. */
+static void explain_all_paths_fall_back(struct koff_ctx *ctx)
+{
+	char *buf = ctx->not_offloaded_why;
+	size_t size = sizeof(ctx->not_offloaded_why);
+	int n = snprintf(buf, size, "every path of %s falls back to userspace", ctx->opt.entry);
+
+	if (ctx->nsites && n > 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, ": %s at %s", ctx->sites[0].why,
+			      ctx->sites[0].where);
+	if (ctx->nsites > 1 && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " (and %d more fallback sites)", ctx->nsites - 1);
+}
+
 /* The verifier cannot be satisfied: link without an offload, and say why
  * (a build must not break because a handler cannot run in the kernel). */
 static int refuse(struct koff_ctx *ctx)
@@ -282,8 +298,7 @@ int offload_build(struct koff_ctx *ctx)
 	}
 	collect_sites(ctx);
 	if (!has_return(ctx->ir)) {
-		snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why),
-			 "every path of %s falls back to userspace", ctx->opt.entry);
+		explain_all_paths_fall_back(ctx);
 		return 0;
 	}
 	ctx->offloaded = true;

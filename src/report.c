@@ -55,6 +55,10 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	if (!ctx->offloaded) {
 		fputs(",\n  \"not_offloaded_because\": ", f);
 		json_string(f, ctx->not_offloaded_why);
+		if (ctx->nsites) {
+			fputs(",\n", f);
+			json_sites(ctx, f);
+		}
 		fputs("\n}\n", f);
 		return;
 	}
@@ -124,6 +128,13 @@ static void explain_candidates(struct koff_ctx *ctx, FILE *f)
 	free(roles);
 }
 
+static void explain_sites(const struct koff_ctx *ctx, FILE *f)
+{
+	for (int i = 0; i < ctx->nsites; i++)
+		fprintf(f, "  falls back at %-40s %-11s %s\n", ctx->sites[i].where,
+			koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
+}
+
 void report_explain(struct koff_ctx *ctx, void *stream)
 {
 	FILE *f = stream;
@@ -132,6 +143,7 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	fprintf(f, "%s: ", ctx->opt.entry);
 	if (!ctx->offloaded) {
 		fprintf(f, "not offloaded: %s\n", ctx->not_offloaded_why);
+		explain_sites(ctx, f);
 		return;
 	}
 	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
@@ -142,7 +154,5 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 		fprintf(f, "  verifier: %s\n", ctx->verify_note);
 	if (!ctx->nsites)
 		fprintf(f, "  every path runs in XDP (loops past the cap fall back)\n");
-	for (int i = 0; i < ctx->nsites; i++)
-		fprintf(f, "  falls back at %-40s %-11s %s\n", ctx->sites[i].where,
-			koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
+	explain_sites(ctx, f);
 }

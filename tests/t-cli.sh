@@ -26,7 +26,7 @@ root=false
 [ "$(id -u)" -eq 0 ] && root=true
 
 gcc -O2 -g -fno-builtin -c "$data/usesqrt.c" -o "$tmp/usesqrt.o" || koff_fail "cannot compile usesqrt.c"
-for c in plain extcall split_main split_handler; do
+for c in plain extcall allcall split_main split_handler; do
 	gcc -O2 -g -c "$data/$c.c" -o "$tmp/$c.o" || koff_fail "cannot compile $c.c"
 done
 
@@ -113,6 +113,17 @@ done
 grep -q 'falls back at handle_request+0x[0-9a-f]* (extcall.c:[0-9]*) .*call to getpid' "$tmp/so" ||
 	koff_fail "--explain: the getpid call site is not shown: $(cat "$tmp/so")"
 koff_ok "--explain: the getpid site with its source line"
+
+# ---- every path falls back: linked without an offload, the reason named -------
+link "every path falls back" "$tmp/allcall.o" -o "$tmp/all" --explain
+[ -x "$tmp/all" ] && [ ! -e "$tmp/all.bpf.o" ] || koff_fail "every path falls back: want OUT and no OUT.bpf.o"
+koff_expect_eq "every path falls back: offloaded" "$(jq -r .offloaded "$tmp/all.koff.json")" false
+why=$(jq -r .not_offloaded_because "$tmp/all.koff.json")
+[[ "$why" == "every path of handle_request falls back to userspace: call to getpid at handle_request+0x"*" (allcall.c:"[0-9]*")" ]] ||
+	koff_fail "every path falls back: the reason does not name the call and its line: $why"
+koff_expect_eq "every path falls back: manifest sites" "$(jq -r '.fallbacks[0].why' "$tmp/all.koff.json")" "call to getpid"
+grep -q "warning: handle_request not offloaded: $why" "$tmp/se" || koff_fail "every path falls back: no warning naming the reason"
+koff_ok "every path falls back: linked without offload, the getpid call named as the reason"
 
 # ---- --no-offload removes a stale OUT.bpf.o ----------------------------------
 link "good link" samples/echo/echo.o -o "$tmp/no"
