@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t-diff-trace: a mismatch names the x86 instruction where the paths part.
-# samples/dns is linked with koff-link --record-path; tests/koffdiff.c must find no
-# mismatch on it (a --record-path build behaves like the plain one).  Then two
+# samples/dns is linked with koff-link --record-path; tests/validate.sh
+# (koffdiff by hand) must find no mismatch on it: a --record-path build
+# behaves like the plain one.  Then two
 # faults are planted in copies of the BPF object, as a lifter bug would:
 #   1. one x86 conditional jump's BPF branch is inverted: koffdiff must say
 #      that native and lifted part right after that very jcc (function+offset);
@@ -25,7 +26,8 @@ objcopy --localize-symbol=main "$tmp/dns.o" "$tmp/nomain.o"
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 tests/koffdiff.c "$tmp/nomain.o" \
 	-lbpf -lelf -lz -o "$tmp/koffdiff" || koff_fail "cannot build koffdiff"
 
-"$tmp/koffdiff" --port 5353 --mutate 300 --random 300 "$tmp/dns.bpf.o" $req >"$tmp/clean.log" 2>&1 ||
+# tests/validate.sh: the same check by hand (link --record-path, build, run).
+tests/validate.sh --inputs 300 "$tmp/dns.o" $req >"$tmp/clean.log" 2>&1 ||
 	{ tail -n 20 "$tmp/clean.log"; koff_fail "the --record-path build disagrees with native code"; }
 grep -q '^trace: on (.*5 of 5 functions found' "$tmp/clean.log" ||
 	koff_fail "koffdiff did not read the trace table: $(grep -m1 trace: "$tmp/clean.log")"
