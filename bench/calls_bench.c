@@ -541,16 +541,18 @@ static int quiet_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 
 int main(int argc, char **argv)
 {
-	static struct calls_ctx c;
-	if (parse_opts(argc, argv, &c.o)) {
+	struct calls_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return 1;
+	if (parse_opts(argc, argv, &c->o)) {
 		fprintf(stderr, "usage: calls_bench [--runs N] [--repeat N] [--loads N] "
 				"NAME=PROG.bpf.o ...\n       calls_bench --probe PROG.bpf.o\n");
 		return 2;
 	}
-	c.log = calloc(1, LOG_SIZE);
-	if (!c.log)
+	c->log = calloc(1, LOG_SIZE);
+	if (!c->log)
 		return 1;
 	libbpf_set_print(quiet_libbpf);
-	build_packets(&c);
-	return c.o.probe ? probe(&c, c.o.paths[0]) : bench(&c);
+	build_packets(c);
+	return c->o.probe ? probe(c, c->o.paths[0]) : bench(c);
 }
