@@ -922,15 +922,6 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	return emit_finish(e);
 }
 
-static bool uses_trace(const struct ir_func *fn)
-{
-	for (int b = 0; b < fn->nblocks; b++)
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			if (fn->blocks[b].insns[i].op == IR_TRACE)
-				return true;
-	return false;
-}
-
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err)
 {
@@ -938,7 +929,7 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	struct gen g = { .fn = fn, .o = o, .e = e };
 	int rc;
 
-	g.traced = uses_trace(fn);
+	g.traced = ir_has_op(fn, IR_TRACE);
 	rc = regalloc_run(fn, g.traced ? FRAME_TOP_TRACED : FRAME_TOP, &g.ra, err);
 	if (rc) {
 		regalloc_free(&g.ra);

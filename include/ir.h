@@ -191,6 +191,7 @@ bool ir_bit(const uint64_t *set, int i);
 int ir_insn_uses(const struct ir_insn *in, int out[5]);	/* vregs read; returns count */
 bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
 int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
+bool ir_has_op(const struct ir_func *fn, enum ir_op op);	/* any instruction does op */
 
 static inline struct ir_val ir_reg(int r) { return (struct ir_val){ .reg = r, .imm = 0 }; }
 static inline struct ir_val ir_imm(int64_t v) { return (struct ir_val){ .reg = IR_NONE, .imm = v }; }

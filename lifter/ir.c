@@ -180,3 +180,12 @@ void ir_dump(const struct ir_func *fn, void *stream)
 			dump_insn(f, &fn->blocks[b].insns[i]);
 	}
 }
+
+bool ir_has_op(const struct ir_func *fn, enum ir_op op)
+{
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			if (fn->blocks[b].insns[i].op == op)
+				return true;
+	return false;
+}

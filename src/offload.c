@@ -59,15 +59,6 @@ static void dump_bpf(const struct bpf_emit *e, FILE *f)
 	}
 }
 
-static bool has_return(const struct ir_func *fn)
-{
-	for (int b = 0; b < fn->nblocks; b++)
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			if (fn->blocks[b].insns[i].op == IR_RET)
-				return true;
-	return false;
-}
-
 static int write_object(struct koff_ctx *ctx)
 {
 	char *table = NULL;
@@ -117,7 +108,7 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	memcpy(ctx->ir->rodata, ctx->lay.rodata, ctx->lay.rodata_size);
 	if (ctx->opt.dump_ir)
 		ir_dump(ctx->ir, stderr);
-	if (!has_return(ctx->ir))
+	if (!ir_has_op(ctx->ir, IR_RET))
 		return 1;	/* nothing to offload: every path falls back */
 	rc = codegen_program(ctx->ir, &co, &ctx->prog, &ctx->err);
 	if (rc)
@@ -297,7 +288,7 @@ int offload_build(struct koff_ctx *ctx)
 			break;
 	}
 	collect_sites(ctx);
-	if (!has_return(ctx->ir)) {
+	if (!ir_has_op(ctx->ir, IR_RET)) {
 		explain_all_paths_fall_back(ctx);
 		return 0;
 	}

@@ -695,6 +695,20 @@ static int add_block(struct trace_table *t, const char *line)
 	return 0;
 }
 
+/* Room for one more of *n items of `size` bytes in *items (capacity *cap). */
+static int room_for_one(void **items, int n, int *cap, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	int bigger = *cap ? 2 * *cap : 64;
+	void *m = realloc(*items, size * (size_t)bigger);
+	if (!m)
+		return -ENOMEM;
+	*items = m;
+	*cap = bigger;
+	return 0;
+}
+
 static int parse_trace_line(struct trace_table *t, const char *line, int *caps)
 {
 	if (line[0] == 'F') {
@@ -703,13 +717,8 @@ static int parse_trace_line(struct trace_table *t, const char *line, int *caps)
 		if (sscanf(line, "F %llx %llx %llx %63s %127s", &va, &size, &off, f.section, f.name) != 5)
 			return -EINVAL;
 		f.va = va, f.size = size, f.sec_off = off;
-		if (t->nfuncs == caps[0]) {
-			caps[0] = caps[0] ? 2 * caps[0] : 16;
-			void *m = realloc(t->funcs, sizeof(f) * (size_t)caps[0]);
-			if (!m)
-				return -ENOMEM;
-			t->funcs = m;
-		}
+		if (room_for_one((void **)&t->funcs, t->nfuncs, &caps[0], sizeof(f)))
+			return -ENOMEM;
 		t->funcs[t->nfuncs++] = f;
 	} else if (line[0] == 'L') {
 		struct traced_line l = { 0 };
@@ -717,13 +726,8 @@ static int parse_trace_line(struct trace_table *t, const char *line, int *caps)
 		if (sscanf(line, "L %llx %95s", &va, l.where) != 2)
 			return -EINVAL;
 		l.va = va;
-		if (t->nlines == caps[1]) {
-			caps[1] = caps[1] ? 2 * caps[1] : 256;
-			void *m = realloc(t->lines, sizeof(l) * (size_t)caps[1]);
-			if (!m)
-				return -ENOMEM;
-			t->lines = m;
-		}
+		if (room_for_one((void **)&t->lines, t->nlines, &caps[1], sizeof(l)))
+			return -ENOMEM;
 		t->lines[t->nlines++] = l;
 	} else if (line[0] == 'B') {
 		return add_block(t, line + 2);
