@@ -1249,6 +1249,74 @@ static struct xval shuffle_dwords(struct lift_ctx *c, struct xval v, int imm)
 	return (struct xval){ half[0], half[1] };
 }
 
+/* psrldq/pslldq: the 128-bit value shifted by n bytes (n > 15 gives 0). */
+static struct xval shift_bytes(struct lift_ctx *c, struct xval v, int64_t n, bool right)
+{
+	struct ir_val zero = ir_imm(0);
+	int bits = (int)(8 * n);
+
+	if (n <= 0)
+		return v;
+	if (n >= 16)
+		return (struct xval){ zero, zero };
+	if (n >= 8) {
+		bits -= 64;
+		return right ? (struct xval){ bits ? alu_tmp(c, IR_LSHR, v.hi, ir_imm(bits), 64) : v.hi, zero }
+			     : (struct xval){ zero, bits ? alu_tmp(c, IR_SHL, v.lo, ir_imm(bits), 64) : v.lo };
+	}
+	if (right)
+		return (struct xval){
+			alu_tmp(c, IR_OR, alu_tmp(c, IR_LSHR, v.lo, ir_imm(bits), 64),
+				alu_tmp(c, IR_SHL, v.hi, ir_imm(64 - bits), 64), 64),
+			alu_tmp(c, IR_LSHR, v.hi, ir_imm(bits), 64) };
+	return (struct xval){
+		alu_tmp(c, IR_SHL, v.lo, ir_imm(bits), 64),
+		alu_tmp(c, IR_OR, alu_tmp(c, IR_SHL, v.hi, ir_imm(bits), 64),
+			alu_tmp(c, IR_LSHR, v.lo, ir_imm(64 - bits), 64), 64) };
+}
+
+/* pshuflw/pshufhw: the four words of one 64-bit half picked by imm. */
+static struct ir_val shuffle_words(struct lift_ctx *c, struct ir_val v, int imm)
+{
+	struct ir_val acc = ir_imm(0);
+
+	for (int k = 0; k < 4; k++) {
+		struct ir_val w = lane(c, v, 16, (imm >> (2 * k)) & 3);
+
+		acc = alu_tmp(c, IR_OR, acc, k ? alu_tmp(c, IR_SHL, w, ir_imm(16 * k), 64) : w, 64);
+	}
+	return acc;
+}
+
+/* packuswb: the eight signed words of a and of b, each saturated to an
+ * unsigned byte, as the 16 bytes of the result.  No branches and no
+ * `s>> 63` (see lanes_cmpgt): the clamps multiply by 0/1 flags. */
+static struct ir_val saturate_words(struct lift_ctx *c, struct ir_val v)
+{
+	struct ir_val acc = ir_imm(0);
+
+	for (int k = 0; k < 4; k++) {
+		struct ir_val x = alu_tmp(c, IR_SEXT, ir_imm(0), lane(c, v, 16, k), 16);
+		struct ir_val neg = alu_tmp(c, IR_LSHR, x, ir_imm(63), 64);
+		struct ir_val keep = alu_tmp(c, IR_XOR, neg, ir_imm(1), 64);
+		struct ir_val over, y;
+
+		y = alu_tmp(c, IR_MUL, x, keep, 64);		/* below 0: 0 */
+		over = alu_tmp(c, IR_LSHR, alu_tmp(c, IR_SUB, ir_imm(255), y, 64), ir_imm(63), 64);
+		y = alu_tmp(c, IR_MUL, y, alu_tmp(c, IR_XOR, over, ir_imm(1), 64), 64);
+		y = alu_tmp(c, IR_ADD, y, alu_tmp(c, IR_MUL, over, ir_imm(255), 64), 64); /* above 255: 255 */
+		acc = alu_tmp(c, IR_OR, acc, k ? alu_tmp(c, IR_SHL, y, ir_imm(8 * k), 64) : y, 64);
+	}
+	return acc;
+}
+
+static struct ir_val pack_saturated(struct lift_ctx *c, struct xval v)
+{
+	struct ir_val hi = alu_tmp(c, IR_SHL, saturate_words(c, v.hi), ir_imm(32), 64);
+
+	return alu_tmp(c, IR_OR, saturate_words(c, v.lo), hi, 64);
+}
+
 static bool is_sse_binary(x86_insn id)
 {
 	switch (id) {
@@ -1260,7 +1328,7 @@ static bool is_sse_binary(x86_insn id)
 	case X86_INS_PADDD: case X86_INS_PSUBD:
 	case X86_INS_PCMPEQB: case X86_INS_PCMPEQW: case X86_INS_PCMPEQD:
 	case X86_INS_PCMPGTB: case X86_INS_PCMPGTW: case X86_INS_PCMPGTD:
-	case X86_INS_PMINUB: case X86_INS_PMAXUB:
+	case X86_INS_PMINUB: case X86_INS_PMAXUB: case X86_INS_PMULUDQ: case X86_INS_PACKUSWB:
 		return true;
 	default:
 		return false;
@@ -1378,6 +1446,25 @@ static bool lift_sse(struct lift_ctx *c)
 		else
 			unsupported(c);
 		return true;
+	case X86_INS_PSHUFLW: case X86_INS_PSHUFHW:
+		if (x->op_count == 3 && x->operands[2].type == X86_OP_IMM && read_x(c, s, 16, &a)) {
+			int imm = (int)x->operands[2].imm;
+
+			if (c->in->id == X86_INS_PSHUFLW)
+				a.lo = shuffle_words(c, a.lo, imm);
+			else
+				a.hi = shuffle_words(c, a.hi, imm);
+			write_x(c, d, 16, a);
+		} else {
+			unsupported(c);
+		}
+		return true;
+	case X86_INS_PSRLDQ: case X86_INS_PSLLDQ:
+		if (x->op_count == 2 && s->type == X86_OP_IMM && read_x(c, d, 16, &a))
+			write_x(c, d, 16, shift_bytes(c, a, s->imm, c->in->id == X86_INS_PSRLDQ));
+		else
+			unsupported(c);
+		return true;
 	case X86_INS_PMOVMSKB:
 		if (read_x(c, s, 16, &a)) {
 			struct ir_val hi = alu_tmp(c, IR_SHL, movemask8(c, a.hi), ir_imm(8), 64);
@@ -1431,6 +1518,14 @@ static bool lift_sse(struct lift_ctx *c)
 	case X86_INS_PMINUB: case X86_INS_PMAXUB:
 		r.lo = lanes_minmax(c, a.lo, b.lo, c->in->id == X86_INS_PMAXUB);
 		r.hi = lanes_minmax(c, a.hi, b.hi, c->in->id == X86_INS_PMAXUB);
+		break;
+	case X86_INS_PMULUDQ:	/* the low dword of each quadword, 64-bit products */
+		r.lo = alu_tmp(c, IR_MUL, lane(c, a.lo, 32, 0), lane(c, b.lo, 32, 0), 64);
+		r.hi = alu_tmp(c, IR_MUL, lane(c, a.hi, 32, 0), lane(c, b.hi, 32, 0), 64);
+		break;
+	case X86_INS_PACKUSWB:
+		r.lo = pack_saturated(c, a);
+		r.hi = pack_saturated(c, b);
 		break;
 	default:
 		return false;

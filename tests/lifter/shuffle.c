@@ -1,6 +1,8 @@
 /* Lane shuffles compilers emit when they vectorize: pshufd (dwords picked
- * by an immediate, from a register or memory), punpckl{bw,wd,dq} (the low
- * lanes of two registers interleaved), and 8-bit mul/div/idiv with cbw.
+ * by an immediate, from a register or memory), pshuflw/pshufhw (words of one
+ * half), punpckl{bw,wd,dq} (the low lanes of two registers interleaved),
+ * psrldq/pslldq (byte shifts of the whole register), packuswb (words
+ * saturated to unsigned bytes), pmuludq, and 8-bit mul/div/idiv with cbw.
  * Request: A = req[0..15], B = req[16..31], then two divisor bytes. */
 #include "handler.h"
 
@@ -22,6 +24,16 @@ ASM_HANDLER(34,
 	"movdqa xmm3, xmm0\n psrlq xmm3, xmm4\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
 	"movdqa xmm3, xmm0\n psllq xmm3, xmm4\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
 	"movdqa xmm3, xmm0\n psrlq xmm3, 7\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"pshuflw xmm2, xmm0, 0x1b\n movdqu [r8 + out_off], xmm2\n .set out_off, out_off + 16\n"
+	"pshufhw xmm2, [r9 + 16], 0xb1\n movdqu [r8 + out_off], xmm2\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n psrldq xmm3, 3\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n psrldq xmm3, 9\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pslldq xmm3, 5\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pslldq xmm3, 12\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pslldq xmm3, 8\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n packuswb xmm3, xmm1\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm1\n packuswb xmm3, [r9]\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
+	"movdqa xmm3, xmm0\n pmuludq xmm3, xmm1\n movdqu [r8 + out_off], xmm3\n .set out_off, out_off + 16\n"
 	/* 8-bit arithmetic: ax = al * bl; al, ah = ax / cl unsigned and signed */
 	"mov rax, [r9]\n mov bl, [r9 + 16]\n mul bl\n OUT8 rax\n"
 	"mov rax, [r9]\n mov bl, [r9 + 16]\n imul bl\n OUT8 rax\n"
