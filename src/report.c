@@ -1,5 +1,6 @@
 /* report.c - OUT.koff.json, the manifest koff-load and people read, and
  * the --explain table. */
+#include <elf.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +41,45 @@ static void json_sites(struct koff_ctx *ctx, FILE *f)
 	fputs(ctx->nsites ? "\n  ]" : "]", f);
 }
 
+/* How many inlined copies of the function `sym` the lifted program holds:
+ * every copy starts with a block at the function's first instruction. */
+static int inlined_copies(const struct koff_ctx *ctx, const struct obj_symbol *sym)
+{
+	const struct obj_section *sec;
+	uint64_t start;
+	int copies = 0;
+
+	if (!ctx->ir || sym->type != STT_FUNC || sym->shndx <= 0 || sym->shndx >= ctx->obj->nsecs ||
+	    !strcmp(sym->name, ctx->opt.entry))
+		return 0;
+	sec = &ctx->obj->secs[sym->shndx];
+	if (!sec->va || !(sec->flags & SHF_EXECINSTR))
+		return 0;
+	start = sec->va + sym->value;
+	for (int b = 0; b < ctx->ir->nblocks; b++)
+		copies += ctx->ir->blocks[b].x86_addr == start;
+	return copies;
+}
+
+/* "inlined": [{"name": "parse_name", "copies": 2}, ...]: the local
+ * functions whose code runs in the program, inlined at each call site. */
+static void json_inlined(const struct koff_ctx *ctx, FILE *f)
+{
+	int listed = 0;
+
+	fputs("  \"inlined\": [", f);
+	for (int i = 0; i < ctx->obj->nsyms; i++) {
+		int copies = inlined_copies(ctx, &ctx->obj->syms[i]);
+
+		if (!copies)
+			continue;
+		fprintf(f, "%s{\"name\": ", listed++ ? ", " : "");
+		json_string(f, ctx->obj->syms[i].name);
+		fprintf(f, ", \"copies\": %d}", copies);
+	}
+	fputs("],\n", f);
+}
+
 static void json_body(struct koff_ctx *ctx, FILE *f)
 {
 	const struct koff_options *o = &ctx->opt;
@@ -74,6 +114,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	fputs(", \"attempts\": ", f);
 	json_string(f, ctx->attempts);
 	fputs("},\n", f);
+	json_inlined(ctx, f);
 	json_sites(ctx, f);
 	fputs("\n}\n", f);
 }
@@ -152,6 +193,13 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 		fprintf(f, "  verifier: accepted, %u insns processed\n", ctx->verdict.processed_insns);
 	else
 		fprintf(f, "  verifier: %s\n", ctx->verify_note);
+	for (int i = 0; i < ctx->obj->nsyms; i++) {
+		int copies = inlined_copies(ctx, &ctx->obj->syms[i]);
+
+		if (copies)
+			fprintf(f, "  inlined: %s (%d %s)\n", ctx->obj->syms[i].name, copies,
+				copies == 1 ? "copy" : "copies");
+	}
 	if (!ctx->nsites)
 		fprintf(f, "  every path runs in XDP (loops past the cap fall back)\n");
 	explain_sites(ctx, f);

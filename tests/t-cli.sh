@@ -26,7 +26,7 @@ root=false
 [ "$(id -u)" -eq 0 ] && root=true
 
 gcc -O2 -g -fno-builtin -c "$data/usesqrt.c" -o "$tmp/usesqrt.o" || koff_fail "cannot compile usesqrt.c"
-for c in plain extcall allcall split_main split_handler; do
+for c in plain extcall allcall twocalls split_main split_handler; do
 	gcc -O2 -g -c "$data/$c.c" -o "$tmp/$c.o" || koff_fail "cannot compile $c.c"
 done
 
@@ -113,6 +113,13 @@ done
 grep -q 'falls back at handle_request+0x[0-9a-f]* (extcall.c:[0-9]*) .*call to getpid' "$tmp/so" ||
 	koff_fail "--explain: the getpid call site is not shown: $(cat "$tmp/so")"
 koff_ok "--explain: the getpid site with its source line"
+
+# ---- inlined local functions: named, with their copies ------------------------
+link "--explain twocalls.o" "$tmp/twocalls.o" -o "$tmp/two" --explain
+koff_expect_eq "inlined functions in the manifest" "$(jq -c .inlined "$tmp/two.koff.json")" \
+	'[{"name":"flip","copies":2}]'
+grep -q '^  inlined: flip (2 copies)$' "$tmp/so" || koff_fail "--explain does not show flip's two copies: $(cat "$tmp/so")"
+koff_ok "--explain and the manifest name the inlined function and its copies"
 
 # ---- every path falls back: linked without an offload, the reason named -------
 link "every path falls back" "$tmp/allcall.o" -o "$tmp/all" --explain
