@@ -68,6 +68,17 @@ static struct loc loc_of(const struct gen *g, int vreg)
 	return g->ra.locs[vreg];
 }
 
+static bool in_memory(struct loc l)
+{
+	return l.kind == LOC_SLOT || l.kind == LOC_MAPSLOT;
+}
+
+/* The base register of a slot: the frame, or the scratch value. */
+static int slot_base(struct loc l)
+{
+	return l.kind == LOC_MAPSLOT ? R9 : R10;
+}
+
 /* The register holding v: its own, or `scratch` after loading it there. */
 static int val_reg(struct gen *g, struct ir_val v, int scratch)
 {
@@ -80,8 +91,8 @@ static int val_reg(struct gen *g, struct ir_val v, int scratch)
 	l = loc_of(g, v.reg);
 	if (l.kind == LOC_REG)
 		return l.where;
-	if (l.kind == LOC_SLOT)
-		emit_ldx(g->e, BPF_DW, scratch, R10, l.where);
+	if (in_memory(l))
+		emit_ldx(g->e, BPF_DW, scratch, slot_base(l), l.where);
 	else
 		emit_mov_imm(g->e, scratch, 0);	/* never written: x86 undefined, 0 here */
 	return scratch;
@@ -107,8 +118,8 @@ static void dst_done(struct gen *g, int vreg, int r)
 {
 	struct loc l = loc_of(g, vreg);
 
-	if (l.kind == LOC_SLOT)
-		emit_stx(g->e, BPF_DW, R10, l.where, r);
+	if (in_memory(l))
+		emit_stx(g->e, BPF_DW, slot_base(l), l.where, r);
 }
 
 static bool val_in_reg(const struct gen *g, struct ir_val v, int r)
@@ -571,6 +582,8 @@ static void launder(struct gen *g, int vreg, int16_t off)
 	struct loc l = loc_of(g, vreg);
 	int r = l.kind == LOC_REG ? l.where : R1;
 
+	if (l.kind == LOC_MAPSLOT)
+		return;	/* already a value the verifier knows nothing about */
 	if (l.kind == LOC_SLOT)
 		emit_ldx(g->e, BPF_DW, R1, R10, l.where);
 	emit_stx(g->e, BPF_DW, R9, off, r);
@@ -597,7 +610,7 @@ static void gen_loopguard(struct gen *g, int block)
 
 		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
 			continue;
-		if (slot + 8 > (int16_t)IR_SCRATCH_SIZE) {
+		if (slot + 8 > (int16_t)IR_SPILL_OFF) {
 			g->rc = -E2BIG;
 			return;
 		}
@@ -754,8 +767,8 @@ static void gen_prologue(struct gen *g)
 	/* rsi = length first: R1 is about to be reused. */
 	if (loc_of(g, IR_RSI).kind == LOC_REG)
 		emit_mov_reg(e, loc_of(g, IR_RSI).where, R1);
-	else if (loc_of(g, IR_RSI).kind == LOC_SLOT)
-		emit_stx(e, BPF_DW, R10, loc_of(g, IR_RSI).where, R1);
+	else if (in_memory(loc_of(g, IR_RSI)))
+		emit_stx(e, BPF_DW, slot_base(loc_of(g, IR_RSI)), loc_of(g, IR_RSI).where, R1);
 	for (int v = 0; v < g->fn->nvregs; v++) {
 		uint64_t value = 0;
 		struct loc l = loc_of(g, v);
@@ -771,7 +784,7 @@ static void gen_prologue(struct gen *g)
 			emit_const64(e, l.where, value);
 		} else {
 			emit_const64(e, R0, value);
-			emit_stx(e, BPF_DW, R10, l.where, R0);
+			emit_stx(e, BPF_DW, slot_base(l), l.where, R0);
 		}
 	}
 	if (g->fn->nloops)

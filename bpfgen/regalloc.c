@@ -94,11 +94,23 @@ struct scan {
 	/* slots: the interval end after which each slot is free again */
 	int *slot_free_at;
 	int nslots, maxslots;
+	int stack_slots;		/* slots 0..stack_slots-1 are on the BPF stack */
 };
+
+#define MAP_SLOTS ((IR_PRIV_OFF + IR_PRIV_SIZE - IR_SPILL_OFF) / 8)
 
 static int16_t slot_offset(const struct regalloc *ra, int slot)
 {
 	return (int16_t)(ra->spill_slot0 - 8 * slot);
+}
+
+/* Stack slots first (the verifier tracks values spilled there), then the
+ * scratch map's. */
+static struct loc slot_loc(const struct regalloc *ra, const struct scan *s, int slot)
+{
+	if (slot < s->stack_slots)
+		return (struct loc){ LOC_SLOT, slot_offset(ra, slot) };
+	return (struct loc){ LOC_MAPSLOT, (int16_t)(IR_SPILL_OFF + 8 * (slot - s->stack_slots)) };
 }
 
 static int take_slot(struct scan *s, const struct interval *iv)
@@ -121,8 +133,8 @@ static int spill(struct regalloc *ra, struct scan *s, const struct interval *iv)
 
 	if (slot < 0)
 		return -E2BIG;
-	ra->locs[iv->vreg] = (struct loc){ LOC_SLOT, slot_offset(ra, slot) };
-	if (slot_offset(ra, slot) < ra->frame_low)
+	ra->locs[iv->vreg] = slot_loc(ra, s, slot);
+	if (slot < s->stack_slots && slot_offset(ra, slot) < ra->frame_low)
 		ra->frame_low = slot_offset(ra, slot);
 	return 0;
 }
@@ -205,7 +217,8 @@ int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, s
 	ra->spill_slot0 = (int16_t)-(frame_top + 8);
 	ra->frame_low = (int16_t)-frame_top;
 	/* may_goto takes 8 bytes of the stack for its hidden counter. */
-	s.maxslots = (BPF_STACK_SIZE - 8 - frame_top) / 8;
+	s.stack_slots = (BPF_STACK_SIZE - 8 - frame_top) / 8;
+	s.maxslots = s.stack_slots + (int)MAP_SLOTS;
 	s.slot_free_at = calloc(s.maxslots > 0 ? s.maxslots : 1, sizeof(int));
 	if (!ra->locs || !ra->live_at_entry || !iv || !s.slot_free_at || !block_start ||
 	    ir_liveness_run(fn, &lv)) {
@@ -226,7 +239,7 @@ int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, s
 	qsort(iv, n, sizeof(*iv), by_start);
 	rc = linear_scan(ra, iv, n, &s);
 	if (rc)
-		rc = koff_fail(err, rc, "%s: too many values live at once for the 512-byte BPF stack",
+		rc = koff_fail(err, rc, "%s: too many values live at once for the BPF stack and the spill area",
 			       fn->name);
 out:
 	free(iv);

@@ -1,5 +1,6 @@
 /* regalloc.h - where each IR vreg lives in the eBPF program: one of the
- * allocatable BPF registers, or an 8-byte slot of the BPF stack.
+ * allocatable BPF registers, an 8-byte slot of the BPF stack, or, once the
+ * 512-byte stack is full, a slot in the scratch map's private area.
  *
  * Linear scan over live intervals (Poletto & Sarkar) computed from a real
  * liveness analysis: vregs whose intervals do not overlap share a register
@@ -13,11 +14,14 @@
 #include "ir.h"
 #include "koff.h"
 
-enum loc_kind { LOC_NONE, LOC_REG, LOC_SLOT };
+/* LOC_MAPSLOT: memory like a stack slot, but the verifier forgets what it
+ * knew of a value stored there; every vreg is a plain number (addresses are
+ * checked where they are used), so nothing depends on that knowledge. */
+enum loc_kind { LOC_NONE, LOC_REG, LOC_SLOT, LOC_MAPSLOT };
 
 struct loc {
 	uint8_t kind;	/* enum loc_kind */
-	int16_t where;	/* BPF register, or offset from R10 */
+	int16_t where;	/* BPF register, offset from R10 (SLOT), or from the scratch value (MAPSLOT) */
 };
 
 struct regalloc {

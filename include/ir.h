@@ -35,8 +35,9 @@
 #define IR_EXTERN_VA  0x38000000ull /* undefined symbols, 16 bytes apart */
 
 /* Scratch layout: request copy, reply buffer, x86 stack (grows down), and
- * a private area the x86 code cannot reach (loop counter, laundering slots
- * that make values opaque to the verifier at loop heads). */
+ * a private area the x86 code cannot reach: the loop counter and the
+ * laundering slots that make values opaque to the verifier at loop heads
+ * (first KiB), then spill slots for when the 512-byte BPF stack is full. */
 #define IR_REQ_OFF    0u
 #define IR_REQ_MAX    2048u
 #define IR_RESP_OFF   2048u
@@ -44,7 +45,8 @@
 #define IR_STACK_OFF  4096u
 #define IR_STACK_SIZE 4096u
 #define IR_PRIV_OFF   8192u	/* end of what x86 addresses may reach */
-#define IR_PRIV_SIZE  1024u
+#define IR_PRIV_SIZE  4096u
+#define IR_SPILL_OFF  (IR_PRIV_OFF + 1024u)	/* after the laundering slots */
 #define IR_SCRATCH_SIZE (IR_PRIV_OFF + IR_PRIV_SIZE)
 
 #define IR_REQ_VA   (IR_SCRATCH_VA + IR_REQ_OFF)

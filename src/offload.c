@@ -268,6 +268,8 @@ int offload_build(struct koff_ctx *ctx)
 	for (int attempt = 0;; attempt++) {
 		ctx->loop_cap_used = caps[cap_index];
 		rc = generate(ctx, caps[cap_index]);
+		if (rc == -E2BIG)	/* more than a BPF program can hold: refuse, don't fail */
+			return refuse(ctx);
 		if (rc < 0)
 			return rc;
 		if (rc == 1)
