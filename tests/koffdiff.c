@@ -503,7 +503,9 @@ static long native_path(const struct trace_table *t, const struct diff_case *c, 
 	return r;
 }
 
-/* Runs c's frame again through the program and reads the blocks it ran. */
+/* Runs c's frame again through the program and reads the blocks it ran;
+ * -E2BIG when it entered more blocks than the map keeps (the ring then
+ * holds the last ones, not the path from its start). */
 static int lifted_path(struct diff_ctx *ctx, struct diff_case *c, struct path *p)
 {
 	const struct trace_table *t = &ctx->trace;
@@ -516,8 +518,9 @@ static int lifted_path(struct diff_ctx *ctx, struct diff_case *c, struct path *p
 		     bpf_map__lookup_elem(t->map, &key, sizeof(key), slots, size, 0)))
 		err = -EIO;
 	uint64_t n = err ? 0 : slots[0];
-	p->truncated = n > KOFF_TRACE_SLOTS;
-	for (uint64_t k = 0; k < n && k < KOFF_TRACE_SLOTS; k++) {
+	if (n > KOFF_TRACE_SLOTS)
+		err = -E2BIG;
+	for (uint64_t k = 0; !err && k < n; k++) {
 		uint64_t b = slots[1 + k];
 		for (int i = 0; b < (uint64_t)t->nblocks && i < t->block_len[b]; i++)
 			path_add(p, t->block_insns[b][i]);
@@ -576,8 +579,8 @@ static void compare_paths(const struct trace_table *t, const struct path *native
 	while (i < native->n && i < lifted->n && native->va[i] == lifted->va[i])
 		i++;
 	if (native->truncated || lifted->truncated)
-		printf("  trace: a path is longer than the trace holds (%zu native, %zu lifted "
-		       "instructions kept); compared what was kept\n", native->n, lifted->n);
+		printf("  trace: a path is longer than %u instructions; compared its first ones\n",
+		       NATIVE_TRACE_MAX);
 	if (i == native->n && i == lifted->n) {
 		printf("  trace: native and lifted run the same %zu x86 instructions\n", i);
 		if (watch_at >= 0 && s->watch_writer) {
@@ -607,12 +610,16 @@ static void explain_with_trace(struct diff_ctx *ctx, struct diff_case *c, long w
 	const struct trace_table *t = &ctx->trace;
 	struct stepper s = { 0 };
 	struct path lifted = { 0 };
+	int err;
 	s.path.cap = lifted.cap = NATIVE_TRACE_MAX;
 	s.path.va = malloc(sizeof(uint64_t) * NATIVE_TRACE_MAX);
 	lifted.va = malloc(sizeof(uint64_t) * NATIVE_TRACE_MAX);
 	if (!s.path.va || !lifted.va) {
 		printf("  trace: out of memory\n");
-	} else if (lifted_path(ctx, c, &lifted)) {
+	} else if ((err = lifted_path(ctx, c, &lifted)) == -E2BIG) {
+		printf("  trace: the lifted program entered more than %u blocks; not compared\n",
+		       KOFF_TRACE_SLOTS);
+	} else if (err) {
 		printf("  trace: cannot read %s: %s\n", KOFF_MAP_TRACE, strerror(errno));
 	} else {
 		long again = native_path(t, c, ctx->opts.cap, watch_at, &s);
