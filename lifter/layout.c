@@ -323,7 +323,8 @@ int layout_text_section(const struct layout *lay, uint64_t va, uint64_t *off)
 	return -1;
 }
 
-uint64_t layout_function_start(const struct layout *lay, uint64_t va)
+/* The function symbol whose code holds va, or NULL. */
+static const struct obj_symbol *function_containing(const struct layout *lay, uint64_t va)
 {
 	const struct obj_file *obj = lay->obj;
 
@@ -335,24 +336,21 @@ uint64_t layout_function_start(const struct layout *lay, uint64_t va)
 			continue;
 		start = obj->secs[s->shndx].va + s->value;
 		if (va >= start && va < start + (s->size ? s->size : 1))
-			return start;
+			return s;
 	}
-	return 0;
+	return NULL;
+}
+
+uint64_t layout_function_start(const struct layout *lay, uint64_t va)
+{
+	const struct obj_symbol *s = function_containing(lay, va);
+
+	return s ? lay->obj->secs[s->shndx].va + s->value : 0;
 }
 
 const char *layout_function_at(const struct layout *lay, uint64_t va)
 {
-	const struct obj_file *obj = lay->obj;
+	const struct obj_symbol *s = function_containing(lay, va);
 
-	for (int i = 0; i < obj->nsyms; i++) {
-		const struct obj_symbol *s = &obj->syms[i];
-		uint64_t start;
-
-		if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || s->shndx >= obj->nsecs)
-			continue;
-		start = obj->secs[s->shndx].va + s->value;
-		if (va >= start && va < start + (s->size ? s->size : 1))
-			return s->name;
-	}
-	return "?";
+	return s ? s->name : "?";
 }
