@@ -153,18 +153,24 @@ struct gen {
 	int nmagics;
 };
 
+/* One line of C at the given indentation depth. */
+static void vline(struct gen *g, int depth, const char *fmt, va_list ap)
+{
+	for (int i = 0; i < depth; i++)
+		text_append(g->out, "\t");
+	text_vappend(g->out, fmt, ap);
+	text_append(g->out, "\n");
+	g->out->lines++;
+}
+
 static void line(struct gen *g, const struct scope *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void line(struct gen *g, const struct scope *s, const char *fmt, ...)
 {
 	va_list ap;
-	for (int i = 0; i < s->depth + 1; i++)
-		text_append(g->out, "\t");
 	va_start(ap, fmt);
-	text_vappend(g->out, fmt, ap);
+	vline(g, s->depth + 1, fmt, ap);
 	va_end(ap);
-	text_append(g->out, "\n");
-	g->out->lines++;
 }
 
 static struct scope nested(const struct scope *s)
@@ -180,13 +186,9 @@ static void line1(struct gen *g, const struct scope *s, const char *fmt, ...)
 static void line1(struct gen *g, const struct scope *s, const char *fmt, ...)
 {
 	va_list ap;
-	for (int i = 0; i < s->depth + 2; i++)
-		text_append(g->out, "\t");
 	va_start(ap, fmt);
-	text_vappend(g->out, fmt, ap);
+	vline(g, s->depth + 2, fmt, ap);
 	va_end(ap);
-	text_append(g->out, "\n");
-	g->out->lines++;
 }
 
 /* ---- expressions: every one has type unsigned long (or promotes to it) ---- */
