@@ -4,7 +4,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
-INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen
+INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen -Ikernel
 LIBS    := -lelf -ldw -lcapstone -lbpf -lz
 # SANITIZE=1 builds everything with AddressSanitizer and UBSan into build-asan/.
 ifeq ($(SANITIZE),1)
@@ -15,7 +15,7 @@ else
   BUILD := build
 endif
 
-KOFF_SRCS := $(wildcard src/*.c lifter/*.c bpfgen/*.c)
+KOFF_SRCS := $(wildcard src/*.c lifter/*.c bpfgen/*.c) kernel/target.c kernel/probe_tmp.c
 KOFF_OBJS := $(KOFF_SRCS:%.c=$(BUILD)/%.o)
 LOAD_SRCS := $(wildcard loader/*.c)
 LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)

@@ -9,6 +9,8 @@
 void emit_init(struct bpf_emit *e)
 {
 	memset(e, 0, sizeof(*e));
+	e->subprog_start = -1;
+	e->func_ref = -1;
 }
 
 void emit_free(struct bpf_emit *e)
@@ -18,7 +20,7 @@ void emit_free(struct bpf_emit *e)
 	free(e->labels);
 	free(e->fixups);
 	free(e->maprefs);
-	memset(e, 0, sizeof(*e));
+	emit_init(e);
 }
 
 void emit_insn(struct bpf_emit *e, struct bpf_insn insn)
@@ -167,8 +169,31 @@ void emit_ja(struct bpf_emit *e, int label)
 
 void emit_ja_far(struct bpf_emit *e, int label)
 {
+	if (e->no_gotol) {
+		emit_ja(e, label);
+		return;
+	}
 	add_fixup_kind(e, label, 1);
 	emit_insn(e, insn(BPF_JMP32 | BPF_JA, 0, 0, 0, 0));
+}
+
+/* The fixup gives imm the distance to the label, in instructions, as the
+ * kernel wants it; bpfobj turns it into a relocation for libbpf. */
+void emit_ld_func(struct bpf_emit *e, int dst, int label)
+{
+	if (e->func_ref >= 0) {
+		e->err = e->err ? e->err : -EINVAL;
+		return;
+	}
+	e->func_ref = e->n;
+	add_fixup_kind(e, label, 1);
+	emit_insn(e, insn(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_FUNC, 0, 0));
+	emit_insn(e, insn(0, 0, 0, 0, 0));
+}
+
+void emit_subprog_start(struct bpf_emit *e)
+{
+	e->subprog_start = e->n;
 }
 
 void emit_jmp_imm(struct bpf_emit *e, int jmp32, int op, int dst, int32_t imm, int label)

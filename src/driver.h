@@ -11,6 +11,7 @@
 #include "ir.h"
 #include "koff.h"
 #include "layout.h"
+#include "target.h"
 #include "verify.h"
 
 struct koff_options {
@@ -29,6 +30,18 @@ struct koff_options {
 	const char **link_args;		/* everything for the system linker, in order */
 	int nlink_args;
 	const char *object;		/* the input object holding the entry */
+	const char *kernel;		/* --kernel: a series, host or portable (default) */
+	const char *kernel_image;	/* --kernel-image: the target's kernel, for verification */
+	const char *verify_on;		/* --verify-on: host and/or series, comma-separated */
+};
+
+/* One kernel koff-link verifies the program on (src/kernels.c). */
+struct verify_place {
+	char name[16];			/* "host" or a series */
+	char image[4096];		/* the VM's kernel image; "" for the host or when missing */
+	bool done, accepted;		/* verified there, and the verdict */
+	unsigned processed;		/* processed insns there */
+	char note[320];			/* why it was not verified there */
 };
 
 /* A source-level place where the offload gives up. */
@@ -50,6 +63,10 @@ struct koff_ctx {
 	struct layout lay;
 	struct decoder dec;
 	uint64_t entry_va;
+	/* the kernel it is for, and where it is verified */
+	struct kernel_target target;
+	struct verify_place places[8];
+	int nplaces;
 	/* the offload */
 	bool offloaded;
 	char not_offloaded_why[600];
@@ -73,6 +90,15 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv);
 int link_executable(struct koff_ctx *ctx);
 /* offload.c: lift, generate, verify; fills ctx->prog, ctx->sites. */
 int offload_build(struct koff_ctx *ctx);
+/* kernels.c: ctx->target from --kernel, the places from --verify-on. */
+int kernels_choose(struct koff_ctx *ctx);
+/* Verify ctx->tmp_bpf at every place that can: 0 when all accepted (or
+ * none could verify), else bpf_verify_object's error from the first that
+ * rejected it, named in *where, with ctx->verdict its verdict. */
+int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **where);
+bool kernels_any_verified(const struct koff_ctx *ctx);
+/* "not verified on host: cannot load BPF here: ...; not verified on 6.1: ..." */
+void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
 /* report.c */
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);

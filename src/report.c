@@ -3,9 +3,12 @@
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
+#include "codegen.h"
 #include "driver.h"
 #include "koff_abi.h"
+#include "vm.h"
 
 static void json_string(FILE *f, const char *s)
 {
@@ -80,6 +83,48 @@ static void json_inlined(const struct koff_ctx *ctx, FILE *f)
 	fputs("],\n", f);
 }
 
+static const char *place_release(const struct verify_place *p, char *buf, size_t len)
+{
+	struct utsname u;
+
+	if (!strcmp(p->name, "host"))
+		return uname(&u) ? "" : (snprintf(buf, len, "%s", u.release), buf);
+	if (p->image[0] && vm_image_release(p->image, buf, len))
+		return buf;
+	return "";
+}
+
+/* "kernel": the target, its features, the loop shape, and each place the
+ * program was (or could not be) verified. */
+static void json_kernel(struct koff_ctx *ctx, FILE *f)
+{
+	const struct kernel_target *t = &ctx->target;
+	char release[128];
+
+	fputs("  \"kernel\": {\"target\": ", f);
+	json_string(f, t->name);
+	fputs(", \"features\": [", f);
+	for (int k = 0, n = 0; k < KFEAT__COUNT; k++)
+		if (target_has(t, (enum koff_kfeature)k))
+			fprintf(f, "%s\"%s\"", n++ ? ", " : "", kfeature_name((enum koff_kfeature)k));
+	fputs("], \"loop_shape\": ", f);
+	json_string(f, codegen_loop_shape(t, ctx->ir && ctx->ir->nloops));
+	fputs(", \"verified_on\": [", f);
+	for (int i = 0; i < ctx->nplaces; i++) {
+		const struct verify_place *p = &ctx->places[i];
+
+		fprintf(f, "%s\n    {\"kernel\": ", i ? "," : "");
+		json_string(f, p->name);
+		fputs(", \"release\": ", f);
+		json_string(f, place_release(p, release, sizeof(release)));
+		fprintf(f, ", \"verified\": %s, \"processed_insns\": %u, \"note\": ",
+			p->done && p->accepted ? "true" : "false", p->processed);
+		json_string(f, p->note);
+		fputc('}', f);
+	}
+	fputs("]},\n", f);
+}
+
 static void json_body(struct koff_ctx *ctx, FILE *f)
 {
 	const struct koff_options *o = &ctx->opt;
@@ -104,6 +149,13 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	}
 	fputs(",\n  \"bpf_object\": ", f);
 	json_string(f, ctx->out_bpf);
+	fputs(",\n", f);
+	json_kernel(ctx, f);
+	fputs("  \"variants\": [{\"object\": ", f);
+	json_string(f, ctx->out_bpf);
+	fputs(", \"target\": ", f);
+	json_string(f, ctx->target.name);
+	fputs("}]", f);
 	fprintf(f, ",\n  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
 		   "\"loop_guards\": %d, \"loop_cap\": %u},\n",
 		KOFF_PROG_NAME, ctx->prog.n, ctx->ir_blocks_before_guards, ctx->ir->nloops,
@@ -189,10 +241,20 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	}
 	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
 		ctx->loop_cap_used);
-	if (ctx->verified)
-		fprintf(f, "  verifier: accepted, %u insns processed\n", ctx->verdict.processed_insns);
-	else
+	fprintf(f, "  kernel: %s (%s), loops: %s\n", ctx->target.name, ctx->target.seen_in,
+		codegen_loop_shape(&ctx->target, ctx->ir->nloops > 0));
+	if (ctx->verify_note[0])
 		fprintf(f, "  verifier: %s\n", ctx->verify_note);
+	for (int i = 0; i < ctx->nplaces; i++) {
+		const struct verify_place *p = &ctx->places[i];
+		char release[128];
+
+		if (p->done && p->accepted)
+			fprintf(f, "  verifier on %s %s: accepted, %u insns processed\n", p->name,
+				place_release(p, release, sizeof(release)), p->processed);
+		else if (p->note[0])
+			fprintf(f, "  verifier: %s\n", p->note);
+	}
 	for (int i = 0; i < ctx->obj->nsyms; i++) {
 		int copies = inlined_copies(ctx, &ctx->obj->syms[i]);
 

@@ -178,7 +178,7 @@ m=$nobody/plain.koff.json
 [ -f "$nobody/plain.bpf.o" ] || koff_fail "without BPF rights: no OUT.bpf.o"
 koff_expect_eq "without BPF rights: offloaded" "$(jq -r .offloaded "$m")" true
 koff_expect_eq "without BPF rights: verified" "$(jq -r .verifier.verified "$m")" false
-jq -r .verifier.note "$m" | grep -q '^not verified: cannot load BPF here' ||
+jq -r .verifier.note "$m" | grep -q '^not verified on host: cannot load BPF here' ||
 	koff_fail "without BPF rights: the note does not say why: $(jq -c .verifier "$m")"
 koff_ok "without BPF rights: $(jq -r .verifier.note "$m")"
 
