@@ -729,7 +729,9 @@ static bool lives_in_frame(const struct gen *g, int v)
 }
 
 /* Store (or load back) every value live into `block` that would not
- * survive the end of this callback call. */
+ * survive the end of this callback call.  (Making loop-invariant constants
+ * again instead of reloading them saved the verifier 2-5% on dns: not
+ * worth an IR annotation.) */
 static void move_yield_values(struct gen *g, int block, bool store)
 {
 	int16_t slot = CB_YIELD_OFF;
