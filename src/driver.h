@@ -82,6 +82,10 @@ struct koff_ctx {
 	struct fallback_site *sites;
 	int nsites, capsites;
 	char attempts[1024];		/* verifier attempts, for the report */
+	/* The default output's faster variant for newer kernels (variants.c):
+	 * a whole context of its own, or NULL with the reason in fast_why. */
+	struct koff_ctx *fast;
+	char fast_why[600];
 };
 
 /* options.c */
@@ -99,6 +103,9 @@ int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **w
 bool kernels_any_verified(const struct koff_ctx *ctx);
 /* "not verified on host: cannot load BPF here: ...; not verified on 6.1: ..." */
 void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
+/* variants.c: after offload_build, the faster variant of a default build. */
+int variants_build(struct koff_ctx *ctx);
+void variant_free(struct koff_ctx *v);
 /* report.c */
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);

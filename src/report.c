@@ -94,14 +94,14 @@ static const char *place_release(const struct verify_place *p, char *buf, size_t
 	return "";
 }
 
-/* "kernel": the target, its features, the loop shape, and each place the
- * program was (or could not be) verified. */
-static void json_kernel(struct koff_ctx *ctx, FILE *f)
+/* {"target", "features", "loop_shape", "verified_on"}: the kernel a
+ * program is for, and each place it was (or could not be) verified. */
+static void json_kernel(const struct koff_ctx *ctx, FILE *f)
 {
 	const struct kernel_target *t = &ctx->target;
 	char release[128];
 
-	fputs("  \"kernel\": {\"target\": ", f);
+	fputs("{\"target\": ", f);
 	json_string(f, t->name);
 	fputs(", \"features\": [", f);
 	for (int k = 0, n = 0; k < KFEAT__COUNT; k++)
@@ -113,7 +113,7 @@ static void json_kernel(struct koff_ctx *ctx, FILE *f)
 	for (int i = 0; i < ctx->nplaces; i++) {
 		const struct verify_place *p = &ctx->places[i];
 
-		fprintf(f, "%s\n    {\"kernel\": ", i ? "," : "");
+		fprintf(f, "%s{\"kernel\": ", i ? ", " : "");
 		json_string(f, p->name);
 		fputs(", \"release\": ", f);
 		json_string(f, place_release(p, release, sizeof(release)));
@@ -122,7 +122,37 @@ static void json_kernel(struct koff_ctx *ctx, FILE *f)
 		json_string(f, p->note);
 		fputc('}', f);
 	}
-	fputs("]},\n", f);
+	fputs("]}", f);
+}
+
+/* One entry of "variants": a program koff-load may load. */
+static void json_variant(const struct koff_ctx *v, const char *object, FILE *f)
+{
+	fputs("{\"object\": ", f);
+	json_string(f, object);
+	fprintf(f, ", \"insns\": %d, \"kernel\": ", v->prog.n);
+	json_kernel(v, f);
+	fputc('}', f);
+}
+
+/* "variants": every program beside OUT, in the order koff-load tries them. */
+static void json_variants(const struct koff_ctx *ctx, FILE *f)
+{
+	char fast[4096];
+
+	fputs("  \"variants\": [", f);
+	if (ctx->fast) {
+		snprintf(fast, sizeof(fast), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
+		json_variant(ctx->fast, fast, f);
+		fputs(",\n    ", f);
+	}
+	json_variant(ctx, ctx->out_bpf, f);
+	fputs("],\n", f);
+	if (ctx->fast_why[0]) {
+		fputs("  \"no_fast_variant_because\": ", f);
+		json_string(f, ctx->fast_why);
+		fputs(",\n", f);
+	}
 }
 
 static void json_body(struct koff_ctx *ctx, FILE *f)
@@ -149,14 +179,11 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	}
 	fputs(",\n  \"bpf_object\": ", f);
 	json_string(f, ctx->out_bpf);
-	fputs(",\n", f);
+	fputs(",\n  \"kernel\": ", f);
 	json_kernel(ctx, f);
-	fputs("  \"variants\": [{\"object\": ", f);
-	json_string(f, ctx->out_bpf);
-	fputs(", \"target\": ", f);
-	json_string(f, ctx->target.name);
-	fputs("}]", f);
-	fprintf(f, ",\n  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
+	fputs(",\n", f);
+	json_variants(ctx, f);
+	fprintf(f, "  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
 		   "\"loop_guards\": %d, \"loop_cap\": %u},\n",
 		KOFF_PROG_NAME, ctx->prog.n, ctx->ir_blocks_before_guards, ctx->ir->nloops,
 		ctx->loop_cap_used);
@@ -228,6 +255,25 @@ static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 			koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
 }
 
+/* The target, the loop shape, and what each verification place said. */
+static void explain_kernel(const struct koff_ctx *ctx, FILE *f)
+{
+	fprintf(f, "  kernel: %s (%s), loops: %s\n", ctx->target.name, ctx->target.seen_in,
+		codegen_loop_shape(&ctx->target, ctx->ir->nloops > 0));
+	if (ctx->verify_note[0])
+		fprintf(f, "  verifier: %s\n", ctx->verify_note);
+	for (int i = 0; i < ctx->nplaces; i++) {
+		const struct verify_place *p = &ctx->places[i];
+		char release[128];
+
+		if (p->done && p->accepted)
+			fprintf(f, "  verifier on %s %s: accepted, %u insns processed\n", p->name,
+				place_release(p, release, sizeof(release)), p->processed);
+		else if (p->note[0] && strcmp(p->note, ctx->verify_note))
+			fprintf(f, "  verifier: %s\n", p->note);
+	}
+}
+
 void report_explain(struct koff_ctx *ctx, void *stream)
 {
 	FILE *f = stream;
@@ -241,19 +287,13 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	}
 	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
 		ctx->loop_cap_used);
-	fprintf(f, "  kernel: %s (%s), loops: %s\n", ctx->target.name, ctx->target.seen_in,
-		codegen_loop_shape(&ctx->target, ctx->ir->nloops > 0));
-	if (ctx->verify_note[0])
-		fprintf(f, "  verifier: %s\n", ctx->verify_note);
-	for (int i = 0; i < ctx->nplaces; i++) {
-		const struct verify_place *p = &ctx->places[i];
-		char release[128];
-
-		if (p->done && p->accepted)
-			fprintf(f, "  verifier on %s %s: accepted, %u insns processed\n", p->name,
-				place_release(p, release, sizeof(release)), p->processed);
-		else if (p->note[0])
-			fprintf(f, "  verifier: %s\n", p->note);
+	explain_kernel(ctx, f);
+	if (ctx->fast) {
+		fprintf(f, "  and for newer kernels: %s%s (%d BPF insns)\n", ctx->opt.output,
+			KOFF_FAST_VARIANT_SUFFIX, ctx->fast->prog.n);
+		explain_kernel(ctx->fast, f);
+	} else if (ctx->fast_why[0]) {
+		fprintf(f, "  no variant for newer kernels: %s\n", ctx->fast_why);
 	}
 	for (int i = 0; i < ctx->obj->nsyms; i++) {
 		int copies = inlined_copies(ctx, &ctx->obj->syms[i]);
