@@ -4,7 +4,12 @@
  *	koff-vm (--kernel SERIES | --image PATH) [--file HOST[:GUEST]]...
  *		[--timeout SECS] [--mem MB] -- SCRIPT
  *	koff-vm (--kernel SERIES | --image PATH) probe
+ *	koff-vm (--kernel SERIES | --image PATH) verify OBJ.bpf.o
  *
+ * `probe` prints the kernel's features (kernel_probe_features in the guest);
+ * `verify` loads a koff-link BPF object there as koff-link verifies it on
+ * the host, prints the verdict's fields and exits 0 when it was accepted,
+ * 1 when not (the reason on stderr).
  * Exits with the script's status; its output (stdout and stderr together)
  * goes to stdout.  When the script could not run, one line on stderr and a
  * status of its own (below). */
@@ -34,6 +39,7 @@ struct cli {
 	unsigned timeout, mem;
 	const char *script;
 	bool probe;
+	const char *verify;	/* the object of `verify OBJ` */
 	char image_buf[PATH_MAX];
 };
 
@@ -52,7 +58,8 @@ static int usage(const char *why)
 	fprintf(stderr,
 		"usage: koff-vm (--kernel SERIES | --image PATH) [--file HOST[:GUEST]]... [--timeout SECS]\n"
 		"               [--mem MB] -- SCRIPT\n"
-		"       koff-vm (--kernel SERIES | --image PATH) probe\n");
+		"       koff-vm (--kernel SERIES | --image PATH) probe\n"
+		"       koff-vm (--kernel SERIES | --image PATH) verify OBJ.bpf.o\n");
 	return EXIT_USAGE;
 }
 
@@ -107,12 +114,16 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	}
 	if (!c->series == !c->image)
 		return usage("give one of --kernel SERIES or --image PATH");
-	if (optind == argc - 1 && !strcmp(argv[optind], "probe") && strcmp(argv[optind - 1], "--"))
+	bool after_dashes = !strcmp(argv[optind - 1], "--");
+
+	if (optind == argc - 1 && !strcmp(argv[optind], "probe") && !after_dashes)
 		c->probe = true;
+	else if (optind == argc - 2 && !strcmp(argv[optind], "verify") && !after_dashes)
+		c->verify = argv[optind + 1];
 	else if (optind == argc - 1 && !strcmp(argv[optind - 1], "--"))
 		c->script = argv[optind];
 	else
-		return usage("give one SCRIPT after --, or probe");
+		return usage("give one SCRIPT after --, or probe, or verify OBJ");
 	return 0;
 }
 
@@ -160,6 +171,35 @@ static int run_script(const struct cli *c)
 	return rc;
 }
 
+/* The agent's runs report errnos, not vm_failure: the same cases by errno. */
+static int exit_for_errno(int rc)
+{
+	switch (rc) {
+	case -ETIMEDOUT: return EXIT_TIMEOUT;
+	case -EIO: return EXIT_BOOT_FAILED;
+	default: return EXIT_HOST_ERROR;
+	}
+}
+
+static int run_verify(const struct cli *c)
+{
+	struct koff_error err = { 0 };
+	struct bpf_verdict v;
+	int rc = vm_verify_object(c->image, c->verify, &v, &err);
+
+	printf("loaded %d\nprocessed %u\nprog_insns %u\nfail_insn %d\nhot", v.loaded, v.processed_insns,
+	       v.prog_insns, v.fail_insn);
+	for (int i = 0; i < v.nhot; i++)
+		printf(" %d", v.hot_insns[i]);
+	printf("\n");
+	bpf_verdict_free(&v);
+	if (!rc)
+		return 0;
+	fprintf(stderr, "koff-vm: %s\n", err.msg);
+	/* A verdict of the guest's verifier, or the VM failing to give one. */
+	return v.fail_insn >= 0 || strstr(err.msg, "(kernel ") ? 1 : exit_for_errno(rc);
+}
+
 static int run_probe(const struct cli *c)
 {
 	struct koff_error err = { 0 };
@@ -169,7 +209,7 @@ static int run_probe(const struct cli *c)
 
 	if (rc) {
 		fprintf(stderr, "koff-vm: %s\n", err.msg);
-		return rc == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_HOST_ERROR;
+		return exit_for_errno(rc);
 	}
 	printf("kernel %s:", release);
 	for (int f = 0; f < KFEAT__COUNT; f++)
@@ -189,7 +229,7 @@ int main(int argc, char **argv)
 	if (!rc) {
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
-		rc = c.probe ? run_probe(&c) : run_script(&c);
+		rc = c.probe ? run_probe(&c) : c.verify ? run_verify(&c) : run_script(&c);
 	}
 	free(c.files);
 	return rc;

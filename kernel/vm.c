@@ -9,6 +9,7 @@
  * directory and QEMU are gone on every return path.
  */
 #include <fcntl.h>
+#include <gelf.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -197,21 +198,26 @@ static void note_library_dir(char *dirs, size_t len, const char *lib)
 		snprintf(dirs + n, len - n, "%s%s", n ? ":" : "", dir);
 }
 
-/* Whether `path` is an ELF file that asks for a dynamic loader. */
+/* Whether `path` is an ELF file with a PT_INTERP: a dynamically linked
+ * program, which needs its loader and libraries in the guest. */
 static bool is_dynamic_elf(const char *path)
 {
-	unsigned char hdr[64];
-	FILE *f = fopen(path, "rb");
-	bool elf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool dynamic = false;
+	size_t nphdr = 0;
+	GElf_Phdr ph;
+	Elf *elf;
 
-	if (!f)
+	if (fd < 0)
 		return false;
-	elf = fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr) && !memcmp(hdr, "\177ELF", 4);
-	fclose(f);
-	if (!elf)
-		return false;
-	/* ldd decides the rest (static, PIE, shared object). */
-	return true;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &nphdr) == 0)
+		for (size_t i = 0; i < nphdr && !dynamic; i++)
+			dynamic = gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP;
+	elf_end(elf);
+	close(fd);
+	return dynamic;
 }
 
 /* ldd's lines: "libz.so.1 => /lib/.../libz.so.1 (0x...)",
@@ -480,17 +486,12 @@ static int read_exit_marker(const struct vm_session *s, struct vm_result *r, str
 			 last[0] ? last : "none");
 }
 
-static int boot(struct vm_session *s, const struct vm_run_opts *o, struct vm_result *r,
-		struct koff_error *err)
+static int boot(struct vm_session *s, const struct vm_run_opts *o, const char *qemu,
+		struct vm_result *r, struct koff_error *err)
 {
-	char qemu[PATH_MAX];
 	double start = now_seconds();
 	int status = 0, rc;
 
-	if (!find_in_path(QEMU, qemu, sizeof(qemu))) {
-		r->failure = VM_NO_QEMU;
-		return koff_fail(err, -ENOENT, QEMU " not found (apt-get install qemu-system-x86)");
-	}
 	s->qemu = fork();
 	if (s->qemu < 0) {
 		s->qemu = 0;
@@ -561,6 +562,7 @@ static void session_close(struct vm_session *s)
 int vm_run(const struct vm_run_opts *o, struct vm_result *r, struct koff_error *err)
 {
 	struct vm_session s = { 0 };
+	char qemu[PATH_MAX];
 	struct stat st;
 	int rc;
 
@@ -572,11 +574,15 @@ int vm_run(const struct vm_run_opts *o, struct vm_result *r, struct koff_error *
 		return koff_fail(err, -ENOENT, "%s: no kernel image there (kernel/fetch-kernel.sh SERIES)",
 				 o->image ? o->image : "(none)");
 	}
+	if (!find_in_path(QEMU, qemu, sizeof(qemu))) {
+		r->failure = VM_NO_QEMU;
+		return koff_fail(err, -ENOENT, QEMU " not found (apt-get install qemu-system-x86)");
+	}
 	rc = session_open(&s, err);
 	if (!rc)
 		rc = write_initramfs(&s, o, err);
 	if (!rc)
-		rc = boot(&s, o, r, err);
+		rc = boot(&s, o, qemu, r, err);
 	session_close(&s);
 	return rc;
 }
