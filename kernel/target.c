@@ -58,13 +58,3 @@ const struct kernel_target *target_find(const char *name)
 			return &table[i];
 	return NULL;
 }
-
-const char *kfeature_name(enum koff_kfeature f)
-{
-	static const char *const names[] = {
-#define KOFF_KFEATURE_NAME(id, name, since, what) name,
-		KOFF_KFEATURES(KOFF_KFEATURE_NAME)
-#undef KOFF_KFEATURE_NAME
-	};
-	return (unsigned)f < KFEAT__COUNT ? names[f] : "?";
-}
