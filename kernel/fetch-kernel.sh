@@ -34,7 +34,7 @@ package=$(apt-cache search --names-only "$pattern" 2>/dev/null | awk '{print $1}
 	grep -E "$pattern" | sort -V | tail -n 1) || true
 [ -n "$package" ] || die "no package matching $pattern in apt's lists (run apt-get update?)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/koff-fetch.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/koff-fetch.XXXXXX") || die "cannot create a temporary directory"
 trap 'rm -rf "$work"' EXIT
 # apt's download sandbox user must be able to write here.
 chmod 755 "$work"
@@ -42,15 +42,15 @@ chmod 755 "$work"
 	die "apt-get download $package failed: $(tail -n 1 "$work/apt.err")"
 deb=$(ls "$work"/*.deb 2>/dev/null | head -n 1)
 [ -n "$deb" ] || die "apt-get download $package produced no .deb"
-dpkg-deb -x "$deb" "$work/root" || die "dpkg-deb -x $deb failed"
+dpkg-deb -x "$deb" "$work/root" 2>/dev/null || die "dpkg-deb -x $deb failed"
 image=$(ls "$work"/root/boot/vmlinuz-* 2>/dev/null | head -n 1)
 [ -n "$image" ] || die "$package has no boot/vmlinuz-*"
 release=${image##*/vmlinuz-}
 
-mkdir -p "$dest" || die "cannot create $dest"
+mkdir -p "$dest" 2>/dev/null || die "cannot create $dest"
 # Rename into place so that a reader never sees half an image.
-cp "$image" "$dest/vmlinuz.tmp.$$" && mv "$dest/vmlinuz.tmp.$$" "$dest/vmlinuz" ||
-	die "cannot write $dest/vmlinuz"
-echo "$release" >"$dest/version.tmp.$$" && mv "$dest/version.tmp.$$" "$dest/version" ||
-	die "cannot write $dest/version"
+{ cp "$image" "$dest/vmlinuz.tmp.$$" && mv "$dest/vmlinuz.tmp.$$" "$dest/vmlinuz"; } 2>/dev/null ||
+	{ rm -f "$dest/vmlinuz.tmp.$$"; die "cannot write $dest/vmlinuz"; }
+{ echo "$release" >"$dest/version.tmp.$$" && mv "$dest/version.tmp.$$" "$dest/version"; } 2>/dev/null ||
+	{ rm -f "$dest/version.tmp.$$"; die "cannot write $dest/version"; }
 echo "$dest/vmlinuz"
