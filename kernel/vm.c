@@ -242,10 +242,11 @@ static int add_ldd_line(struct cpio *c, const char *exe, char *line, char *ld_di
 
 	while (*path == ' ' || *path == '\t')
 		path++;
-	if (!strncmp(path, "not found", 9)) {
-		*strstr(line, "=>") = '\0';
-		return koff_fail(err, -ENOENT, "%s needs %s, which ldd does not find", exe,
-				 strtok(line, " \t"));
+	if (arrow && !strncmp(path, "not found", 9)) {
+		char *name = line + strspn(line, " \t");
+
+		return koff_fail(err, -ENOENT, "%s needs %.*s, which ldd does not find", exe,
+				 (int)strcspn(name, " \t="), name);
 	}
 	if (*path != '/')
 		return 0;	/* the vDSO */
