@@ -178,6 +178,7 @@ static char *init_script(const struct vm_session *s, const char *ld_path)
 		     "mount -t sysfs sysfs /sys\n"
 		     "mount -t devtmpfs devtmpfs /dev\n"
 		     "mount -t bpf bpf /sys/fs/bpf\n"
+		     "mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null\n"
 		     "ip link set lo up\n"
 		     "%s%s%s"
 		     "stty -F /dev/ttyS1 raw -echo\n"

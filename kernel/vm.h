@@ -3,7 +3,7 @@
  * where /dev/kvm exists) with a busybox initramfs built on the fly.
  *
  * One vm_run() is one boot: the guest runs a shell script as root with proc,
- * sysfs, devtmpfs and bpffs (/sys/fs/bpf) mounted and `lo` up, then powers
+ * sysfs, devtmpfs, bpffs (/sys/fs/bpf) and tracefs mounted and `lo` up, then powers
  * off.  Nothing persists between runs and nothing is left on the host: the
  * initramfs, the logs and QEMU itself are gone when vm_run returns. */
 #ifndef KOFF_VM_H
