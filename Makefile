@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen
-LIBS    := -lelf -ldw -lcapstone -lbpf -lz
+LIBS    := -lelf -ldw -lcapstone -lbpf -lz -lpcap
 # SANITIZE=1 builds everything with AddressSanitizer and UBSan into build-asan/.
 ifeq ($(SANITIZE),1)
   BUILD := build-asan
@@ -17,7 +17,8 @@ endif
 
 KOFF_SRCS := $(wildcard src/*.c lifter/*.c bpfgen/*.c)
 KOFF_OBJS := $(KOFF_SRCS:%.c=$(BUILD)/%.o)
-LOAD_SRCS := $(wildcard loader/*.c)
+# koff-load shares the userspace-cost calibration with koff-link.
+LOAD_SRCS := $(wildcard loader/*.c) src/calibrate.c
 LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)
 
 # Samples are built the way a user builds a server: gcc -O2 -g -c.

@@ -12,6 +12,7 @@
 #include "koff.h"
 #include "layout.h"
 #include "verify.h"
+#include "workload.h"
 
 struct koff_options {
 	const char *output;		/* -o */
@@ -29,6 +30,10 @@ struct koff_options {
 	const char **link_args;		/* everything for the system linker, in order */
 	int nlink_args;
 	const char *object;		/* the input object holding the entry */
+	const char *trace;		/* --trace FILE: requests to decide on */
+	const char *profile;		/* --profile FILE: perf script or folded stacks */
+	bool force;			/* --force: offload whatever the trace predicts */
+	bool entry_given;		/* --entry was on the command line */
 };
 
 /* A source-level place where the offload gives up. */
@@ -65,6 +70,10 @@ struct koff_ctx {
 	struct fallback_site *sites;
 	int nsites, capsites;
 	char attempts[1024];		/* verifier attempts, for the report */
+	/* the workload decision (src/decide.c) */
+	struct decision decision;
+	const char *trace_format;
+	int trace_skipped;
 };
 
 /* options.c */
@@ -76,6 +85,7 @@ int offload_build(struct koff_ctx *ctx);
 /* report.c */
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);
+void json_string(void *FILE_stream, const char *s);	/* a JSON string literal */
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);

@@ -176,7 +176,7 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 	if ((rc = link_executable(ctx)))
 		return rc;
 	if (ctx->opt.offload) {
-		if ((rc = offload_build(ctx)))
+		if ((rc = offload_build(ctx)) || (rc = decide_offload(ctx)))
 			return rc;
 	} else {
 		snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why), "--no-offload");

@@ -7,8 +7,10 @@
 #include "driver.h"
 #include "koff_abi.h"
 
-static void json_string(FILE *f, const char *s)
+void json_string(void *stream, const char *s)
 {
+	FILE *f = stream;
+
 	fputc('"', f);
 	for (; s && *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -99,6 +101,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 			fputs(",\n", f);
 			json_sites(ctx, f);
 		}
+		decide_report_json(ctx, f);
 		fputs("\n}\n", f);
 		return;
 	}
@@ -116,6 +119,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	fputs("},\n", f);
 	json_inlined(ctx, f);
 	json_sites(ctx, f);
+	decide_report_json(ctx, f);
 	fputs("\n}\n", f);
 }
 
@@ -185,6 +189,7 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	if (!ctx->offloaded) {
 		fprintf(f, "not offloaded: %s\n", ctx->not_offloaded_why);
 		explain_sites(ctx, f);
+		decide_explain(ctx, f);
 		return;
 	}
 	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
@@ -203,4 +208,5 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	if (!ctx->nsites)
 		fprintf(f, "  every path runs in XDP (loops past the cap fall back)\n");
 	explain_sites(ctx, f);
+	decide_explain(ctx, f);
 }
