@@ -24,7 +24,7 @@ LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)
 # Samples are built the way a user builds a server: gcc -O2 -g -c.
 SAMPLE_CC     ?= gcc
 SAMPLE_CFLAGS ?= -O2 -g
-SAMPLES       := samples/echo/echo samples/dns/dns
+SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath
 
 .PHONY: all test bench clean samples
 all: $(BUILD)/koff-link $(BUILD)/koff-load koff-link koff-load samples

@@ -33,4 +33,8 @@ int constprop_run(struct ir_func *fn, struct koff_error *err);
 /* simplify.c: dead code and copies out. */
 int simplify_run(struct ir_func *fn, struct koff_error *err);
 
+/* earlyfb.c: a block from which every path falls back (for one reason)
+ * becomes that fallback; returns how many blocks, or a negative errno. */
+int earlyfb_run(struct ir_func *fn, struct koff_error *err);
+
 #endif

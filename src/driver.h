@@ -33,6 +33,7 @@ struct koff_options {
 	const char *trace;		/* --trace FILE: requests to decide on */
 	const char *profile;		/* --profile FILE: perf script or folded stacks */
 	bool force;			/* --force: offload whatever the trace predicts */
+	bool early_fallback;		/* lifter/earlyfb.c; --no-early-fallback clears it */
 	bool entry_given;		/* --entry was on the command line */
 };
 
@@ -70,6 +71,7 @@ struct koff_ctx {
 	struct fallback_site *sites;
 	int nsites, capsites;
 	char attempts[1024];		/* verifier attempts, for the report */
+	int early_fallbacks;		/* blocks earlyfb.c turned into fallbacks */
 	/* the workload decision (src/decide.c) */
 	struct decision decision;
 	const char *trace_format;

@@ -100,6 +100,9 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	rc = loops_guard(ctx->ir, &ctx->err);
 	if (rc)
 		return rc;
+	ctx->early_fallbacks = ctx->opt.early_fallback ? earlyfb_run(ctx->ir, &ctx->err) : 0;
+	if (ctx->early_fallbacks < 0)
+		return ctx->early_fallbacks;
 	ctx->ir->loop_cap = loop_cap;
 	ctx->ir->rodata_size = ctx->lay.rodata_size;
 	ctx->ir->rodata = malloc(ctx->lay.rodata_size ? ctx->lay.rodata_size : 1);

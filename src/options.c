@@ -24,6 +24,8 @@ static const char usage[] =
 	"                    request per line): measure the program on them and offload\n"
 	"                    only when the cost model predicts a gain\n"
 	"  --force           offload even when the trace predicts a loss\n"
+	"  --no-early-fallback  keep each fallback where the code has it, instead of\n"
+	"                    at the first block from which every path falls back\n"
 	"  --profile FILE    perf script output or folded stacks: rank the candidate\n"
 	"                    functions by time spent (used when --entry is not given)\n"
 	"  --explain         print what was offloaded, what falls back and why\n"
@@ -119,6 +121,7 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 	o->resp_cap = 1472;
 	o->verify = true;
 	o->offload = true;
+	o->early_fallback = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *inline_val, *name;
 		bool takes = true;
@@ -140,6 +143,8 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 			o->offload = false;
 		} else if (!strcmp(a, "--force")) {
 			o->force = true;
+		} else if (!strcmp(a, "--no-early-fallback")) {
+			o->early_fallback = false;
 		} else if (!strcmp(a, "--explain")) {
 			o->explain = true;
 		} else if (!strcmp(a, "--dump-ir")) {

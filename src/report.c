@@ -108,9 +108,9 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	fputs(",\n  \"bpf_object\": ", f);
 	json_string(f, ctx->out_bpf);
 	fprintf(f, ",\n  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
-		   "\"loop_guards\": %d, \"loop_cap\": %u},\n",
+		   "\"loop_guards\": %d, \"loop_cap\": %u, \"early_fallback_blocks\": %d},\n",
 		KOFF_PROG_NAME, ctx->prog.n, ctx->ir_blocks_before_guards, ctx->ir->nloops,
-		ctx->loop_cap_used);
+		ctx->loop_cap_used, ctx->early_fallbacks);
 	fprintf(f, "  \"verifier\": {\"verified\": %s, \"processed_insns\": %u, \"note\": ",
 		ctx->verified ? "true" : "false", ctx->verdict.processed_insns);
 	json_string(f, ctx->verify_note);
@@ -196,6 +196,9 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 		ctx->loop_cap_used);
 	if (ctx->verified)
 		fprintf(f, "  verifier: accepted, %u insns processed\n", ctx->verdict.processed_insns);
+	if (ctx->early_fallbacks)
+		fprintf(f, "  early fallback: %d blocks from which every path falls back now fall back at "
+			   "their start\n", ctx->early_fallbacks);
 	else
 		fprintf(f, "  verifier: %s\n", ctx->verify_note);
 	for (int i = 0; i < ctx->obj->nsyms; i++) {
