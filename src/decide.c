@@ -47,7 +47,7 @@ static int measure_and_calibrate(struct koff_ctx *ctx, struct decision *d)
 	trace_free(&t);
 	if (rc)
 		return rc;
-	rc = userspace_calibrate(&d->user);
+	rc = d->user.ns > 0 ? 0 : userspace_calibrate(&d->user);	/* once per run */
 	if (rc)
 		return koff_fail(&ctx->err, rc, "cannot measure the userspace cost of a request: %s",
 				 strerror(-rc));
@@ -154,10 +154,11 @@ void decide_explain(const struct koff_ctx *ctx, void *stream)
 		ctx->opt.trace, ctx->trace_format, m->requests, m->rounds);
 	fprintf(f, "  completed in the kernel   %5.1f%%  (%d answered, %d dropped)\n",
 		100 * d->fast_fraction, m->answered, m->dropped);
-	fprintf(f, "  fall back to userspace    %5.1f%%  (%d:", 100 * (1 - d->fast_fraction), m->fallback);
-	for (int i = KOFF_STAT_PASS_OTHER; i < KOFF_STAT__COUNT; i++)
+	fprintf(f, "  fall back to userspace    %5.1f%%  (%d", 100 * (1 - d->fast_fraction), m->fallback);
+	for (int i = KOFF_STAT_PASS_OTHER, first = 1; i < KOFF_STAT__COUNT; i++)
 		if (m->by_reason[i])
-			fprintf(f, " %s %d", koff_stat_name((unsigned)i), m->by_reason[i]);
+			fprintf(f, "%s %s %d", first ? ":" : ",", koff_stat_name((unsigned)i), m->by_reason[i]),
+				first = 0;
 	fprintf(f, ")\n");
 	fprintf(f, "  kernel ns per completed request   %8.1f\n", m->completed_ns);
 	fprintf(f, "  kernel ns per fallback (wasted)   %8.1f\n", m->fallback_ns);

@@ -76,6 +76,7 @@ struct koff_ctx {
 	struct decision decision;
 	const char *trace_format;
 	int trace_skipped;
+	struct candidates cands;	/* src/candidates.c */
 };
 
 /* options.c */
@@ -88,6 +89,8 @@ int offload_build(struct koff_ctx *ctx);
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);
 void json_string(void *FILE_stream, const char *s);	/* a JSON string literal */
+/* main.c: release everything a context holds (not the struct itself). */
+void ctx_free(struct koff_ctx *ctx);
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);

@@ -150,8 +150,9 @@ int outputs_commit(struct koff_ctx *ctx)
 	return 0;
 }
 
-static void ctx_free(struct koff_ctx *ctx)
+void ctx_free(struct koff_ctx *ctx)
 {
+	candidates_free(&ctx->cands);
 	ir_func_free(ctx->ir);
 	emit_free(&ctx->prog);
 	bpf_verdict_free(&ctx->verdict);
@@ -169,11 +170,15 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 
 	if ((rc = options_parse(ctx, argc, argv)))
 		return rc;
+	if (ctx->opt.offload && (rc = candidates_find(ctx)))
+		return rc;
 	if (ctx->opt.offload && (rc = find_entry_object(ctx)))
 		return rc;
 	if ((rc = prepare_outputs(ctx)))
 		return rc;
 	if ((rc = link_executable(ctx)))
+		return rc;
+	if (ctx->opt.offload && (rc = candidates_measure(ctx)))
 		return rc;
 	if (ctx->opt.offload) {
 		if ((rc = offload_build(ctx)) || (rc = decide_offload(ctx)))

@@ -92,6 +92,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	json_string(f, o->object);
 	fputs(",\n  \"entry\": ", f);
 	json_string(f, o->entry);
+	candidates_report_json(ctx, f);
 	fprintf(f, ",\n  \"udp_port\": %d,\n  \"resp_cap\": %u,\n  \"offloaded\": %s", o->udp_port,
 		o->resp_cap, ctx->offloaded ? "true" : "false");
 	if (!ctx->offloaded) {
@@ -139,40 +140,6 @@ int report_write_json(struct koff_ctx *ctx)
 	return 0;
 }
 
-static const char *role_name(enum obj_role r)
-{
-	return r == OBJ_ROLE_HANDLER ? "handler" : r == OBJ_ROLE_PARSER ? "parser" : NULL;
-}
-
-/* Every function whose DWARF signature fits a role, and what became of it. */
-static void explain_candidates(struct koff_ctx *ctx, FILE *f)
-{
-	const char **names;
-	enum obj_role *roles;
-	int n;
-
-	if (!ctx->obj || obj_list_functions(ctx->obj, &names, &roles, &n))
-		return;
-	fprintf(f, "candidates in %s (by DWARF signature):\n", ctx->opt.object);
-	for (int i = 0; i < n; i++) {
-		const char *role = role_name(roles[i]);
-
-		if (!role)
-			continue;
-		if (!strcmp(names[i], ctx->opt.entry))
-			fprintf(f, "  %-24s %-8s the entry: %s\n", names[i], role,
-				ctx->offloaded ? "offloaded (below)" : "not offloaded (below)");
-		else if (roles[i] == OBJ_ROLE_PARSER)
-			fprintf(f, "  %-24s %-8s not offloaded: early-drop parsers are not offloaded yet\n",
-				names[i], role);
-		else
-			fprintf(f, "  %-24s %-8s not offloaded: not the entry (choose it with --entry)\n",
-				names[i], role);
-	}
-	free(names);
-	free(roles);
-}
-
 static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 {
 	for (int i = 0; i < ctx->nsites; i++)
@@ -184,7 +151,7 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 {
 	FILE *f = stream;
 
-	explain_candidates(ctx, f);
+	candidates_explain(ctx, f);
 	fprintf(f, "%s: ", ctx->opt.entry);
 	if (!ctx->offloaded) {
 		fprintf(f, "not offloaded: %s\n", ctx->not_offloaded_why);
@@ -196,11 +163,11 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 		ctx->loop_cap_used);
 	if (ctx->verified)
 		fprintf(f, "  verifier: accepted, %u insns processed\n", ctx->verdict.processed_insns);
+	else
+		fprintf(f, "  verifier: %s\n", ctx->verify_note);
 	if (ctx->early_fallbacks)
 		fprintf(f, "  early fallback: %d blocks from which every path falls back now fall back at "
 			   "their start\n", ctx->early_fallbacks);
-	else
-		fprintf(f, "  verifier: %s\n", ctx->verify_note);
 	for (int i = 0; i < ctx->obj->nsyms; i++) {
 		int copies = inlined_copies(ctx, &ctx->obj->syms[i]);
 

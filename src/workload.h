@@ -89,7 +89,42 @@ struct decision {
  *   (f * K_c + (1 - f) * K_f) / U   stays below the fast-path fraction f. */
 void decide_from_numbers(struct decision *d);
 
+/* ---- candidates.c -------------------------------------------------------- */
+
+/* A function whose DWARF signature fits an offload role. */
+struct candidate {
+	const char *name;		/* owned */
+	const char *object;		/* the input object defining it (an argv string) */
+	enum obj_role role;
+	double samples;			/* --profile: samples with it on the stack */
+	bool built;			/* a program was generated for it */
+	char note[640];			/* why not, or what the measurement said */
+	struct decision d;		/* --trace: measured for it */
+};
+
+struct candidates {
+	struct candidate *v;
+	int n, cap;
+	double total_samples;		/* --profile: every sample */
+	const char *profile_format;	/* "perf script" or "folded stacks" */
+	char why[400];			/* why the entry is the entry */
+};
+
+/* --profile FILE: samples per function name (inclusive), for ranking. */
+int profile_read(const char *path, struct candidates *c, struct koff_error *err);
+
 struct koff_ctx;
+/* Lists every candidate in the input objects, ranks them by --profile,
+ * and, without --entry, proposes the entry (handle_request when it
+ * exists, else the hottest handler, else the hottest parser). */
+int candidates_find(struct koff_ctx *ctx);
+/* --trace without --entry: build and measure every candidate, and make
+ * the one with the best predicted gain the entry. */
+int candidates_measure(struct koff_ctx *ctx);
+void candidates_free(struct candidates *c);
+void candidates_report_json(const struct koff_ctx *ctx, void *FILE_stream);
+void candidates_explain(const struct koff_ctx *ctx, void *FILE_stream);
+
 /* After offload_build: measure ctx's program on --trace, calibrate the
  * userspace path, decide, and un-offload when the model predicts no gain
  * (unless --force). */
