@@ -56,6 +56,7 @@ struct koff_ctx {
 	struct layout lay;
 	struct decoder dec;
 	uint64_t entry_va;
+	enum obj_role entry_role;	/* handler, or parser (early-drop filter) */
 	/* the offload */
 	bool offloaded;
 	char not_offloaded_why[600];

@@ -63,7 +63,7 @@ static int find_entry_object(struct koff_ctx *ctx)
 			obj_close(obj);
 			continue;
 		}
-		rc = obj_check_handler(obj, o->entry, &ctx->err);
+		rc = obj_check_entry(obj, o->entry, &ctx->entry_role, &ctx->err);
 		obj_close(obj);
 		if (rc)
 			return rc;

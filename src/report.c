@@ -143,8 +143,9 @@ int report_write_json(struct koff_ctx *ctx)
 static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 {
 	for (int i = 0; i < ctx->nsites; i++)
-		fprintf(f, "  falls back at %-40s %-11s %s\n", ctx->sites[i].where,
-			koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
+		fprintf(f, "  %s at %-40s %-11s %s\n",
+			ctx->sites[i].reason == KOFF_STAT_PASS_ACCEPTED ? "passes up  " : "falls back",
+			ctx->sites[i].where, koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
 }
 
 void report_explain(struct koff_ctx *ctx, void *stream)
