@@ -47,7 +47,8 @@ static int add(struct candidates *c, const char *name, const char *object, enum 
 		free(copy);
 		return -ENOMEM;
 	}
-	c->v[c->n++] = (struct candidate){ .name = copy, .object = object, .role = role };
+	c->v[c->n] = (struct candidate){ .name = copy, .object = object, .role = role, .order = c->n };
+	c->n++;
 	return 0;
 }
 
@@ -90,7 +91,7 @@ static int by_rank(const void *pa, const void *pb)
 		return a->samples > b->samples ? -1 : 1;
 	if (a->role != b->role)
 		return a->role == OBJ_ROLE_HANDLER ? -1 : 1;
-	return 0;
+	return a->order - b->order;
 }
 
 static const struct candidate *best_of_role(const struct candidates *c, enum obj_role role)
@@ -139,7 +140,8 @@ int candidates_find(struct koff_ctx *ctx)
 			return koff_fail(&ctx->err, rc, "out of memory");
 	if (ctx->opt.profile && (rc = profile_read(ctx->opt.profile, c, &ctx->err)))
 		return rc;
-	qsort(c->v, (size_t)c->n, sizeof(*c->v), by_rank);
+	if (c->n)
+		qsort(c->v, (size_t)c->n, sizeof(*c->v), by_rank);
 	if (ctx->opt.entry_given)
 		snprintf(c->why, sizeof(c->why), "chosen with --entry");
 	else

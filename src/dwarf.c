@@ -541,7 +541,7 @@ int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role,
 	if (*role != OBJ_ROLE_NONE)
 		return 0;
 	render_function(&rendered, &fn, "", 0);
-	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected a handler `%s` or a parser `%s`",
+	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s` (a handler) or `%s` (a parser)",
 			 name, rendered.buf, HANDLER_SIGNATURE, PARSER_SIGNATURE);
 }
 

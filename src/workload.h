@@ -96,6 +96,7 @@ struct candidate {
 	const char *name;		/* owned */
 	const char *object;		/* the input object defining it (an argv string) */
 	enum obj_role role;
+	int order;			/* as the objects define them: ties keep it */
 	double samples;			/* --profile: samples with it on the stack */
 	bool built;			/* a program was generated for it */
 	char note[640];			/* why not, or what the measurement said */
