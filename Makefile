@@ -26,7 +26,7 @@ SAMPLE_CC     ?= gcc
 SAMPLE_CFLAGS ?= -O2 -g
 SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath
 
-.PHONY: all test bench clean samples
+.PHONY: all test bench bench-decide clean samples
 all: $(BUILD)/koff-link $(BUILD)/koff-load koff-link koff-load samples
 
 $(BUILD)/%.o: %.c
@@ -52,6 +52,10 @@ test: all
 
 bench: all
 	./bench/run.sh
+
+# The workload decision and koff-load --adapt end to end (BENCHMARKS.md).
+bench-decide: all
+	./bench/decide.sh
 
 clean:
 	rm -rf build build-asan koff-link koff-load samples/*/*.o
