@@ -123,6 +123,10 @@ switching_workload() {
 		echo "| static offload | $(echo $off | sed 's/ / | /g') |"
 		echo "| koff-load --adapt --adapt-interval 250 | $(echo $adapt | sed 's/ / | /g') |"
 		echo
+		echo "One run per phase and row; the rows ran one after the other on a 2-vCPU machine shared"
+		echo "with other jobs, whose load moves a row by up to 2x (compare the static offload's favour"
+		echo "figures here and above): read each row's phases against each other."
+		echo
 		echo "What the adaptive loader logged (every switch, with its numbers):"
 		echo
 		grep 'adapt:' "$tmp/sw-adapt.log" | sed 's/^/    /'
