@@ -88,6 +88,8 @@ static const char *verdict_of(const struct koff_ctx *ctx)
 	return ctx->offloaded ? "offload" : "no offload";
 }
 
+/* "outcomes": {"tx": 181, "pass_call": 19}, "kernel_ns_by_outcome": {...}:
+ * which fallbacks are common, and how late (costly) each kind is. */
 static void json_reasons(const struct offload_measure *m, FILE *f)
 {
 	int listed = 0;
@@ -97,6 +99,12 @@ static void json_reasons(const struct offload_measure *m, FILE *f)
 		if (m->by_reason[i])
 			fprintf(f, "%s\"%s\": %d", listed++ ? ", " : "", koff_stat_name((unsigned)i),
 				m->by_reason[i]);
+	fputs("},\n    \"kernel_ns_by_outcome\": {", f);
+	listed = 0;
+	for (int i = 0; i < KOFF_STAT__COUNT; i++)
+		if (m->by_reason[i])
+			fprintf(f, "%s\"%s\": %.1f", listed++ ? ", " : "", koff_stat_name((unsigned)i),
+				m->ns_by_reason[i]);
 	fputs("}", f);
 }
 
@@ -154,12 +162,11 @@ void decide_explain(const struct koff_ctx *ctx, void *stream)
 		ctx->opt.trace, ctx->trace_format, m->requests, m->rounds);
 	fprintf(f, "  completed in the kernel   %5.1f%%  (%d answered, %d dropped)\n",
 		100 * d->fast_fraction, m->answered, m->dropped);
-	fprintf(f, "  fall back to userspace    %5.1f%%  (%d", 100 * (1 - d->fast_fraction), m->fallback);
-	for (int i = KOFF_STAT_PASS_OTHER, first = 1; i < KOFF_STAT__COUNT; i++)
+	fprintf(f, "  fall back to userspace    %5.1f%%  (%d)\n", 100 * (1 - d->fast_fraction), m->fallback);
+	for (int i = KOFF_STAT_PASS_OTHER; i < KOFF_STAT__COUNT; i++)
 		if (m->by_reason[i])
-			fprintf(f, "%s %s %d", first ? ":" : ",", koff_stat_name((unsigned)i), m->by_reason[i]),
-				first = 0;
-	fprintf(f, ")\n");
+			fprintf(f, "    %-14s %5d requests, %8.1f kernel ns each before leaving\n",
+				koff_stat_name((unsigned)i), m->by_reason[i], m->ns_by_reason[i]);
 	fprintf(f, "  kernel ns per completed request   %8.1f\n", m->completed_ns);
 	fprintf(f, "  kernel ns per fallback (wasted)   %8.1f\n", m->fallback_ns);
 	fprintf(f, "  userspace ns per request (saved)  %8.1f  %s\n", d->user.ns, d->user.how);

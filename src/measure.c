@@ -120,7 +120,8 @@ static int open_program(const char *path, struct bpf_object **obj, struct runner
 	if (!*obj)
 		return koff_fail(err, -errno, "%s: cannot open for measurement: %s", path, strerror(errno));
 	if ((rc = bpf_object__load(*obj)))
-		return koff_fail(err, rc, "%s: cannot load for measurement: %s", path, strerror(-rc));
+		return koff_fail(err, rc, "%s: cannot load it to measure --trace (that runs the program in "
+				 "the running kernel: needs CAP_BPF): %s", path, strerror(-rc));
 	prog = bpf_object__find_program_by_name(*obj, KOFF_PROG_NAME);
 	stats = bpf_object__find_map_by_name(*obj, KOFF_MAP_STATS);
 	if (!prog || !stats)
@@ -156,6 +157,7 @@ static int measure_request(struct runner *r, int empty_fd, const struct trace_re
 		return rc;
 	m->by_reason[stat]++;
 	ns = ns > empty ? ns - empty : 0;
+	m->ns_by_reason[stat] += ns;	/* a sum until measure_on_trace divides */
 	m->empty_ns += empty;
 	if (stat == KOFF_STAT_TX || stat == KOFF_STAT_DROP) {
 		stat == KOFF_STAT_TX ? m->answered++ : m->dropped++;
@@ -191,6 +193,8 @@ int measure_on_trace(const char *bpf_path, const struct trace *t, uint16_t port,
 			koff_fail(err, rc, "measuring request %d of the trace: test run: %s", i + 1,
 				  strerror(-rc));
 	}
+	for (int i = 0; i < KOFF_STAT__COUNT; i++)
+		m->ns_by_reason[i] = m->by_reason[i] ? m->ns_by_reason[i] / m->by_reason[i] : 0;
 	completed = m->answered + m->dropped;
 	m->completed_ns = completed ? sum_completed / completed : 0;
 	m->fallback_ns = m->fallback ? sum_fallback / m->fallback : 0;

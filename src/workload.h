@@ -48,6 +48,7 @@ struct offload_measure {
 	int answered, dropped;	/* completed in the kernel: XDP_TX, XDP_DROP */
 	int fallback;		/* passed to userspace (any reason) */
 	int by_reason[KOFF_STAT__COUNT];	/* per counter of include/koff_abi.h */
+	double ns_by_reason[KOFF_STAT__COUNT];	/* mean kernel ns of those requests */
 	int rounds;		/* timed runs per request */
 	double empty_ns;	/* a run of an empty XDP program: subtracted */
 	double completed_ns;	/* mean kernel ns per completed request */
