@@ -37,9 +37,11 @@ load() {
 	out=$(koff_nsexec "$ns" "$dir/udpload" -p 7070 -c 4 -d "$2" "samples/slowpath/$name.txt") ||
 		koff_fail "udpload failed on $name"
 	echo "$name: $out"
-	set -- $out	# udpload outstanding N seconds S replies N lost N rps R
+	set -- $out	# udpload outstanding N seconds S replies N lost N unanswered N rps R
 	[ "${7}" -gt 100 ] || koff_fail "$name: too few replies: $out"
-	koff_expect_eq "$name: requests lost across switches" "${9}" 0
+	# "lost" counts replies later than 20 ms (this machine is shared);
+	# "unanswered" the requests that got no reply at all.
+	koff_expect_eq "$name: requests never answered across switches" "${11}" 0
 }
 
 load punish 3
