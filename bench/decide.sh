@@ -97,10 +97,16 @@ static_workloads() {
 }
 
 # The switching workload: favour, punish, favour, $SECS*2 seconds each;
-# prints the three req/s.
+# prints the three req/s and the requests never answered, in table cells.
 phases() {
-	local w
-	for w in favour punish favour; do load_once "$w" $((SECS * 2)); done | tr '\n' ' '
+	local w out unanswered=0
+	for w in favour punish favour; do
+		out=$(ip netns exec "$ns" taskset -c "$CPU" timeout $((SECS * 2 + 10)) \
+			"$tmp/udpload" -p $PORT -c 4 -d $((SECS * 2)) "$sp/$w.txt")
+		printf '%s | ' "$(awk '{ print $NF }' <<<"$out")"
+		unanswered=$((unanswered + $(awk '{ print $11 }' <<<"$out")))
+	done
+	echo "$unanswered"
 }
 
 switching_workload() {
@@ -117,11 +123,11 @@ switching_workload() {
 	{
 		echo "### The workload switches mid-run: favour -> punish -> favour ($((SECS * 2)) s each)"
 		echo
-		echo "| server | favour req/s | punish req/s | favour again req/s |"
-		echo "|---|---|---|---|"
-		echo "| no offload | $(echo $plain | sed 's/ / | /g') |"
-		echo "| static offload | $(echo $off | sed 's/ / | /g') |"
-		echo "| koff-load --adapt --adapt-interval 250 | $(echo $adapt | sed 's/ / | /g') |"
+		echo "| server | favour req/s | punish req/s | favour again req/s | requests never answered |"
+		echo "|---|---|---|---|---|"
+		echo "| no offload | $plain |"
+		echo "| static offload | $off |"
+		echo "| koff-load --adapt --adapt-interval 250 | $adapt |"
 		echo
 		echo "One run per phase and row; the rows ran one after the other on a 2-vCPU machine shared"
 		echo "with other jobs, whose load moves a row by up to 2x (compare the static offload's favour"
