@@ -4,7 +4,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
-INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen
+INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen -Ikernel
 LIBS    := -lelf -ldw -lcapstone -lbpf -lz -lpcap
 # SANITIZE=1 builds everything with AddressSanitizer and UBSan into build-asan/.
 ifeq ($(SANITIZE),1)
@@ -15,8 +15,17 @@ else
   BUILD := build
 endif
 
-KOFF_SRCS := $(wildcard src/*.c lifter/*.c bpfgen/*.c)
+# kernel/ holds two programs of its own (koff-vm, koff-vmagent): not koff-link's.
+KERNEL_MAINS := kernel/koff-vm.c kernel/vmagent.c
+KOFF_SRCS := $(wildcard src/*.c lifter/*.c bpfgen/*.c) $(filter-out $(KERNEL_MAINS),$(wildcard kernel/*.c))
 KOFF_OBJS := $(KOFF_SRCS:%.c=$(BUILD)/%.o)
+# koff-vm: QEMU runs and the host side of the guest agent.
+VM_OBJS := $(addprefix $(BUILD)/,kernel/koff-vm.o kernel/vm.o kernel/cpio.o kernel/vmcheck.o \
+	kernel/kfeature.o bpfgen/verify.o src/util.o)
+# koff-vmagent runs inside a guest whose initramfs has no libraries: static,
+# and never sanitized (ASan does not link statically).
+AGENT_SRCS := kernel/vmagent.c kernel/probe.c kernel/kfeature.c bpfgen/verify.c src/util.c
+AGENT_CFLAGS := $(filter-out -fsanitize% -fno-sanitize% -fno-omit-frame-pointer,$(CFLAGS))
 # koff-load shares the userspace-cost calibration with koff-link.
 LOAD_SRCS := $(wildcard loader/*.c) src/calibrate.c
 LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)
@@ -27,7 +36,8 @@ SAMPLE_CFLAGS ?= -O2 -g
 SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath
 
 .PHONY: all test bench bench-decide clean samples
-all: $(BUILD)/koff-link $(BUILD)/koff-load koff-link koff-load samples
+all: $(BUILD)/koff-link $(BUILD)/koff-load $(BUILD)/koff-vm $(BUILD)/koff-vmagent \
+	koff-link koff-load koff-vm samples
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -39,8 +49,15 @@ $(BUILD)/koff-link: $(KOFF_OBJS)
 $(BUILD)/koff-load: $(LOAD_OBJS)
 	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -o $@
 
+$(BUILD)/koff-vm: $(VM_OBJS)
+	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -o $@
+
+$(BUILD)/koff-vmagent: $(AGENT_SRCS) $(wildcard include/*.h kernel/*.h bpfgen/verify.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(AGENT_CFLAGS) $(INCS) -static $(AGENT_SRCS) -lbpf -lelf -lz -o $@
+
 # Convenience links at the top level.
-koff-link koff-load: %: $(BUILD)/%
+koff-link koff-load koff-vm: %: $(BUILD)/%
 	ln -sf $< $@
 
 samples: $(SAMPLES:%=%.o)
@@ -58,9 +75,9 @@ bench-decide: all
 	./bench/decide.sh
 
 clean:
-	rm -rf build build-asan koff-link koff-load samples/*/*.o
+	rm -rf build build-asan koff-link koff-load koff-vm samples/*/*.o
 
--include $(KOFF_OBJS:.o=.d) $(LOAD_OBJS:.o=.d)
+-include $(KOFF_OBJS:.o=.d) $(LOAD_OBJS:.o=.d) $(VM_OBJS:.o=.d)
 
 # ---- fuzz-lifter: the generated-programs corpus (tests/gen/, COVERAGE.md) ----
 # A long run: 200 generated handlers x {gcc, clang, clang-19} x {-O0..-Os}

@@ -8,5 +8,9 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config gcc clang clang-19 llvm \
 	libelf-dev libdw-dev libcapstone-dev libbpf-dev zlib1g-dev libpcap-dev \
 	bpftool iproute2 bind9-dnsutils dnsperf valgrind procps \
-	jq binutils python3 >/dev/null
+	jq binutils python3 qemu-system-x86 busybox-static >/dev/null
+# Debian 12's and 13's kernels, booted under QEMU to verify programs for them.
+for series in 6.1 6.12; do
+	kernel/fetch-kernel.sh "$series" >/dev/null
+done
 make -j"$(nproc)"

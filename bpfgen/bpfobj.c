@@ -13,8 +13,17 @@
  * because libbpf only understands maps through that BTF encoding, and
  * staying close to clang keeps bpftool and every other libbpf user happy.
  * Sections, in file order:
- *	xdp, .relxdp, .maps, [.rodata], license, .BTF, .symtab, .strtab
+ *	xdp, .relxdp, [.text, .rel.text], .maps, [.rodata], license, .BTF, [.BTF.ext],
+ *	.symtab, .strtab
  * (.strtab doubles as the section-name table, as in clang's output).
+ *
+ * A program with a bpf_loop callback (kernels without may_goto, see
+ * codegen.c) has it as the static function koff_loop_body in .text, where
+ * libbpf looks for subprograms, referenced from xdp by a ld_imm64
+ * BPF_PSEUDO_FUNC with a relocation against the .text section symbol, as
+ * clang does.  The kernel refuses a callback without BTF func_info ("missing
+ * btf func_info"), so such an object also has .BTF.ext: one func_info and
+ * one line_info record at the start of each function.
  */
 #include <fcntl.h>
 #include <gelf.h>
@@ -43,21 +52,29 @@ _Static_assert(IR_REQ_OFF == 0 && IR_RESP_OFF == IR_REQ_OFF + IR_REQ_MAX &&
 	       "scratch BTF assumes req | resp | stack laid out back to back");
 
 enum out_sec {
-	OUT_XDP, OUT_RELXDP, OUT_MAPS, OUT_RODATA, OUT_LICENSE, OUT_BTF, OUT_TRACE_TABLE,
-	OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
+	OUT_XDP, OUT_RELXDP, OUT_TEXT, OUT_RELTEXT, OUT_MAPS, OUT_RODATA, OUT_LICENSE, OUT_BTF,
+	OUT_BTF_EXT, OUT_TRACE_TABLE, OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
 };
 
 static const char *const out_sec_names[OUT__COUNT] = {
-	"xdp", ".relxdp", ".maps", ".rodata", "license", ".BTF", KOFF_TRACE_SECTION, ".symtab", ".strtab",
+	"xdp", ".relxdp", ".text", ".rel.text", ".maps", ".rodata", "license", ".BTF", ".BTF.ext",
+	KOFF_TRACE_SECTION, ".symtab", ".strtab",
 };
 
 /* Symbols, in symtab order: locals first, then globals. */
 enum out_sym {
-	SYM_NULL, SYM_XDP_SECTION,		/* locals */
+	SYM_NULL, SYM_XDP_SECTION, SYM_TEXT_SECTION, SYM_LOOP_BODY,	/* locals */
 	SYM_PROG, SYM_SCRATCH, SYM_STATS, SYM_TRACE, SYM_RODATA, SYM_LICENSE, /* globals */
 	SYM__COUNT
 };
-#define SYM_FIRST_GLOBAL SYM_PROG
+
+#define LOOP_BODY_NAME "koff_loop_body"
+/* .BTF.ext: header (magic, version, flags, hdr_len, func_info_off/len,
+ * line_info_off/len), then per section {name, count, records}. */
+#define BTF_EXT_MAGIC 0xeB9F
+#define BTF_EXT_HDR_LEN 24u
+#define FUNC_INFO_REC 8u
+#define LINE_INFO_REC 16u
 
 /* Offsets of the map definitions inside .maps: koff_trace only in --record-path
  * builds (a program that refers to it). */
@@ -96,10 +113,24 @@ struct obj_writer {
 	Dwelf_Strent *sym_name[SYM__COUNT];
 	Elf64_Sym syms[SYM__COUNT];
 	int nsyms;
-	Elf64_Rel *rels;
+	Elf64_Rel *rels;		/* xdp's, then .text's */
+	int nrels_main, nrels_text;
 	uint8_t maps_image[3 * MAP_DEF_SIZE];	/* zeroes, like clang */
 	bool traced;			/* the program records its path in koff_trace */
+
+	/* Programs with a subprogram (e->subprog_start >= 0). */
+	int split;			/* first .text instruction; e->n when there is none */
+	struct bpf_insn *main_insns;	/* xdp's instructions, the func ref's imm for libbpf */
+	int prog_func_id, body_func_id;	/* BTF FUNCs */
+	uint32_t str_xdp, str_text, str_file; /* BTF string offsets for .BTF.ext */
+	uint8_t *btf_ext;
+	uint32_t btf_ext_size;
 };
+
+static bool has_subprog(const struct obj_writer *w)
+{
+	return w->split < w->e->n;
+}
 
 static size_t maps_size(const struct obj_writer *w)
 {
@@ -117,6 +148,7 @@ static int check_input(struct obj_writer *w)
 {
 	const struct bpf_emit *e = w->e;
 
+	w->split = e->subprog_start >= 0 && e->subprog_start < e->n ? e->subprog_start : e->n;
 	if (e->err)
 		return koff_fail(w->err, e->err, "%s: the emitted program is incomplete: %s",
 				 w->path, strerror(-e->err));
@@ -140,7 +172,15 @@ static int check_input(struct obj_writer *w)
 					 w->path, ref->insn, ref->map);
 		if (ref->map == KOFF_MAPID_TRACE)
 			w->traced = true;
+		if (ref->insn < w->split)
+			w->nrels_main++;
+		else
+			w->nrels_text++;
 	}
+	if (has_subprog(w) && (e->func_ref < 0 || e->func_ref + 1 >= w->split ||
+			       !is_ld_imm64(&e->insns[e->func_ref])))
+		return koff_fail(w->err, -EINVAL, "%s: the subprogram at insn %d has no reference",
+				 w->path, w->split);
 	return 0;
 }
 
@@ -247,6 +287,34 @@ static int add_prog_func(struct btf *btf, const struct btf_base_types *t)
 	return btf__add_func(btf, KOFF_PROG_NAME, BTF_FUNC_GLOBAL, proto);
 }
 
+/* FUNC koff_loop_body, static, of type `int (unsigned int index, void *ctx)`:
+ * the bpf_loop callback (a callback must be static). */
+static int add_loop_body_func(struct btf *btf, const struct btf_base_types *t)
+{
+	int void_ptr = btf__add_ptr(btf, 0);
+	int proto = void_ptr < 0 ? void_ptr : btf__add_func_proto(btf, t->int_id);
+
+	if (proto < 0 || btf__add_func_param(btf, "index", t->uint_id) ||
+	    btf__add_func_param(btf, "ctx", void_ptr))
+		return -ENOMEM;
+	return btf__add_func(btf, LOOP_BODY_NAME, BTF_FUNC_STATIC, proto);
+}
+
+/* Names .BTF.ext refers to, in the BTF string table. */
+static int add_ext_strings(struct obj_writer *w, struct btf *btf)
+{
+	int xdp = btf__add_str(btf, out_sec_names[OUT_XDP]);
+	int text = btf__add_str(btf, out_sec_names[OUT_TEXT]);
+	int file = btf__add_str(btf, "koff-generated");
+
+	if (xdp < 0 || text < 0 || file < 0)
+		return -ENOMEM;
+	w->str_xdp = (uint32_t)xdp;
+	w->str_text = (uint32_t)text;
+	w->str_file = (uint32_t)file;
+	return 0;
+}
+
 static int add_datasec_one(struct btf *btf, const char *name, int var, uint32_t size)
 {
 	if (btf__add_datasec(btf, name, size) < 0 ||
@@ -266,7 +334,10 @@ static int add_all_btf(struct obj_writer *w, struct btf *btf)
 				  t.uint_id, scratch_value, 1);
 	stats_var = add_map_var(btf, &t, KOFF_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY,
 				t.uint_id, t.u64_id, KOFF_STAT__COUNT);
-	if (scratch_var < 0 || stats_var < 0 || add_prog_func(btf, &t) < 0)
+	if (scratch_var < 0 || stats_var < 0 || (w->prog_func_id = add_prog_func(btf, &t)) < 0)
+		return -ENOMEM;
+	if (has_subprog(w) &&
+	    ((w->body_func_id = add_loop_body_func(btf, &t)) < 0 || add_ext_strings(w, btf)))
 		return -ENOMEM;
 	if (w->traced) {
 		int slots = btf__add_array(btf, t.array_index_id, t.u64_id, KOFF_TRACE_SLOTS + 1);
@@ -310,6 +381,77 @@ static int build_btf(struct obj_writer *w)
 	w->btf_raw = btf__raw_data(w->btf, &w->btf_raw_size);
 	if (!w->btf_raw)
 		return koff_fail(w->err, -ENOMEM, "%s: cannot encode BTF: out of memory", w->path);
+	return 0;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+	return p + sizeof(v);
+}
+
+/* One info block: rec_size, then {section, 1 record at insn 0} for xdp and
+ * .text; `rec` writes the record body after its insn_off. */
+static uint8_t *put_ext_info(struct obj_writer *w, uint8_t *p, uint32_t rec_size, bool line)
+{
+	const uint32_t secs[2] = { w->str_xdp, w->str_text };
+	const int funcs[2] = { w->prog_func_id, w->body_func_id };
+
+	p = put_u32(p, rec_size);
+	for (int i = 0; i < 2; i++) {
+		p = put_u32(p, secs[i]);
+		p = put_u32(p, 1);
+		p = put_u32(p, 0);	/* insn_off (bytes): the function's first insn */
+		if (line) {
+			p = put_u32(p, w->str_file);
+			p = put_u32(p, 0);	/* the line's text: "" */
+			p = put_u32(p, 0);	/* line 0, column 0 */
+		} else {
+			p = put_u32(p, (uint32_t)funcs[i]);
+		}
+	}
+	return p;
+}
+
+/* .BTF.ext of a program with a subprogram: func_info (the kernel wants it
+ * for a callback) and line_info (libbpf warns without it). */
+static int build_btf_ext(struct obj_writer *w)
+{
+	uint32_t func_len = 4 + 2 * (8 + FUNC_INFO_REC), line_len = 4 + 2 * (8 + LINE_INFO_REC);
+	uint8_t *p;
+
+	if (!has_subprog(w))
+		return 0;
+	w->btf_ext_size = BTF_EXT_HDR_LEN + func_len + line_len;
+	w->btf_ext = calloc(1, w->btf_ext_size);
+	if (!w->btf_ext)
+		return koff_fail(w->err, -ENOMEM, "%s: out of memory", w->path);
+	p = w->btf_ext;
+	*(uint16_t *)p = BTF_EXT_MAGIC;
+	p[2] = 1;	/* version */
+	p[3] = 0;	/* flags */
+	p = put_u32(p + 4, BTF_EXT_HDR_LEN);
+	p = put_u32(p, 0);		/* func_info_off, from the end of the header */
+	p = put_u32(p, func_len);
+	p = put_u32(p, func_len);	/* line_info_off */
+	p = put_u32(p, line_len);
+	p = put_ext_info(w, p, FUNC_INFO_REC, false);
+	put_ext_info(w, p, LINE_INFO_REC, true);
+	return 0;
+}
+
+/* xdp's instructions as libbpf wants them: the callback's ld_imm64 holds
+ * the callback's byte offset in .text (0), the relocation names .text. */
+static int copy_main_insns(struct obj_writer *w)
+{
+	size_t bytes = (size_t)w->split * sizeof(struct bpf_insn);
+
+	w->main_insns = malloc(bytes ? bytes : 1);
+	if (!w->main_insns)
+		return koff_fail(w->err, -ENOMEM, "%s: out of memory", w->path);
+	memcpy(w->main_insns, w->e->insns, bytes);
+	if (has_subprog(w))
+		w->main_insns[w->e->func_ref].imm = 0;
 	return 0;
 }
 
@@ -371,18 +513,26 @@ static int link_section(struct obj_writer *w, enum out_sec id, enum out_sec link
 static int add_content_sections(struct obj_writer *w)
 {
 	const struct bpf_emit *e = w->e;
-	size_t nrels = (size_t)e->nmaprefs;
+	size_t nmain = (size_t)w->nrels_main + (has_subprog(w) ? 1 : 0);
+	size_t nrels = nmain + (size_t)w->nrels_text;
 	int ret;
 
 	/* The relocation data is filled later; its size is known now. */
 	w->rels = calloc(nrels ? nrels : 1, sizeof(*w->rels));
 	if (!w->rels)
 		return koff_fail(w->err, -ENOMEM, "%s: out of memory", w->path);
-	if ((ret = new_section(w, OUT_XDP, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, e->insns,
-			       (size_t)e->n * sizeof(*e->insns), ELF_T_BYTE, 8)) ||
+	if ((ret = new_section(w, OUT_XDP, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, w->main_insns,
+			       (size_t)w->split * sizeof(*e->insns), ELF_T_BYTE, 8)) ||
 	    (ret = new_section(w, OUT_RELXDP, SHT_REL, SHF_INFO_LINK, w->rels,
-			       nrels * sizeof(*w->rels), ELF_T_REL, 8)) ||
-	    (ret = new_section(w, OUT_MAPS, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, w->maps_image,
+			       nmain * sizeof(*w->rels), ELF_T_REL, 8)))
+		return ret;
+	if (has_subprog(w) &&
+	    ((ret = new_section(w, OUT_TEXT, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, e->insns + w->split,
+				(size_t)(e->n - w->split) * sizeof(*e->insns), ELF_T_BYTE, 8)) ||
+	     (ret = new_section(w, OUT_RELTEXT, SHT_REL, SHF_INFO_LINK, w->rels + nmain,
+				(size_t)w->nrels_text * sizeof(*w->rels), ELF_T_REL, 8))))
+		return ret;
+	if ((ret = new_section(w, OUT_MAPS, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, w->maps_image,
 			       maps_size(w), ELF_T_BYTE, 8)))
 		return ret;
 	/* An empty .rodata would give libbpf a zero-sized map it refuses. */
@@ -397,7 +547,12 @@ static int add_content_sections(struct obj_writer *w)
 	    (ret = new_section(w, OUT_TRACE_TABLE, SHT_PROGBITS, 0, w->trace_table, w->trace_table_size,
 			       ELF_T_BYTE, 1)))
 		return ret;
-	return new_section(w, OUT_BTF, SHT_PROGBITS, 0, w->btf_raw, w->btf_raw_size, ELF_T_BYTE, 4);
+	if ((ret = new_section(w, OUT_BTF, SHT_PROGBITS, 0, w->btf_raw, w->btf_raw_size, ELF_T_BYTE, 4)))
+		return ret;
+	if (has_subprog(w))
+		return new_section(w, OUT_BTF_EXT, SHT_PROGBITS, 0, w->btf_ext, w->btf_ext_size,
+				   ELF_T_BYTE, 4);
+	return 0;
 }
 
 /* ---- Symbols and relocations ---------------------------------------------- */
@@ -420,8 +575,13 @@ static void define_symbols(struct obj_writer *w)
 {
 	w->nsyms = 1;	/* index 0: the null symbol, already zero */
 	define_symbol(w, SYM_XDP_SECTION, NULL, STB_LOCAL, STT_SECTION, OUT_XDP, 0, 0);
+	if (has_subprog(w)) {
+		define_symbol(w, SYM_TEXT_SECTION, NULL, STB_LOCAL, STT_SECTION, OUT_TEXT, 0, 0);
+		define_symbol(w, SYM_LOOP_BODY, LOOP_BODY_NAME, STB_LOCAL, STT_FUNC, OUT_TEXT, 0,
+			      (uint64_t)(w->e->n - w->split) * sizeof(struct bpf_insn));
+	}
 	define_symbol(w, SYM_PROG, KOFF_PROG_NAME, STB_GLOBAL, STT_FUNC, OUT_XDP, 0,
-		      (uint64_t)w->e->n * sizeof(struct bpf_insn));
+		      (uint64_t)w->split * sizeof(struct bpf_insn));
 	define_symbol(w, SYM_SCRATCH, KOFF_MAP_SCRATCH, STB_GLOBAL, STT_OBJECT, OUT_MAPS,
 		      SCRATCH_DEF_OFF, MAP_DEF_SIZE);
 	define_symbol(w, SYM_STATS, KOFF_MAP_STATS, STB_GLOBAL, STT_OBJECT, OUT_MAPS,
@@ -472,11 +632,20 @@ static void fill_relocations(struct obj_writer *w)
 		[KOFF_MAPID_TRACE] = SYM_TRACE,
 	};
 
+	Elf64_Rel *main_rel = w->rels;
+	Elf64_Rel *text_rel = w->rels + w->nrels_main + (has_subprog(w) ? 1 : 0);
+
 	for (int i = 0; i < w->e->nmaprefs; i++) {
 		const struct emit_mapref *ref = &w->e->maprefs[i];
+		bool in_text = ref->insn >= w->split;
+		Elf64_Rel *r = in_text ? text_rel++ : main_rel++;
 
-		w->rels[i].r_offset = (uint64_t)ref->insn * sizeof(struct bpf_insn);
-		w->rels[i].r_info = ELF64_R_INFO(w->sym_index[map_symbol[ref->map]], R_BPF_64_64);
+		r->r_offset = (uint64_t)(ref->insn - (in_text ? w->split : 0)) * sizeof(struct bpf_insn);
+		r->r_info = ELF64_R_INFO(w->sym_index[map_symbol[ref->map]], R_BPF_64_64);
+	}
+	if (has_subprog(w)) {
+		main_rel->r_offset = (uint64_t)w->e->func_ref * sizeof(struct bpf_insn);
+		main_rel->r_info = ELF64_R_INFO(w->sym_index[SYM_TEXT_SECTION], R_BPF_64_64);
 	}
 }
 
@@ -489,13 +658,13 @@ static int link_sections(struct obj_writer *w)
 
 		if (!w->secs[id].present)
 			continue;
-		if (id == OUT_RELXDP) {
+		if (id == OUT_RELXDP || id == OUT_RELTEXT) {
 			link = OUT_SYMTAB;
-			info = sec_index(w, OUT_XDP);
+			info = sec_index(w, id == OUT_RELXDP ? OUT_XDP : OUT_TEXT);
 			entsize = sizeof(Elf64_Rel);
 		} else if (id == OUT_SYMTAB) {
 			link = OUT_STRTAB;
-			info = SYM_FIRST_GLOBAL;
+			info = w->sym_index[SYM_PROG];	/* the first global */
 			entsize = sizeof(Elf64_Sym);
 		}
 		int ret = link_section(w, id, link, info, entsize);
@@ -614,6 +783,8 @@ static void writer_release(struct obj_writer *w)
 		dwelf_strtab_free(w->strtab);
 	free(w->strtab_buf);
 	free(w->rels);
+	free(w->main_insns);
+	free(w->btf_ext);
 	btf__free(w->btf);
 }
 
@@ -621,7 +792,8 @@ static int build_and_write(struct obj_writer *w)
 {
 	int ret;
 
-	if ((ret = check_input(w)) || (ret = build_btf(w)) || (ret = open_temp_file(w)) ||
+	if ((ret = check_input(w)) || (ret = build_btf(w)) || (ret = build_btf_ext(w)) ||
+	    (ret = copy_main_insns(w)) || (ret = open_temp_file(w)) ||
 	    (ret = start_elf(w)) || (ret = add_content_sections(w)) ||
 	    (ret = add_symtab_sections(w)) || (ret = finalize_names(w)))
 		return ret;

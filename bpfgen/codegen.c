@@ -3,13 +3,36 @@
  * Register use inside the handler: R9 = scratch map value (from the XDP
  * entry), R0-R1 = this file's temporaries, R2-R8 = vregs (regalloc.c),
  * the BPF stack below the wrapper's slots = codegen temporaries, loop
- * counters and spilled vregs. */
+ * counters and spilled vregs.
+ *
+ * The kernel target (include/target.h) decides two shapes:
+ *
+ * Loops.  A verifier walks a plain loop once per iteration and gives up on
+ * real parsing loops, so every loop head launders the live values (stores
+ * them to the scratch map and loads them back: same values, unknown to the
+ * verifier) and then either
+ *   - LOOPS_MAY_GOTO (6.9+): executes may_goto, which lets the verifier see
+ *     that the next iteration starts from a state it has seen, or
+ *   - LOOPS_BPF_LOOP (5.17+): the handler becomes the callback of one
+ *     bpf_loop(loop_cap, ...) call and every loop head *yields*: it stores
+ *     the live values and its resume number in the scratch map and returns
+ *     0 ("call me again"); the next call dispatches on the resume number,
+ *     reloads the values and goes on.  Inside the callback no path runs
+ *     through a loop head twice, so the verifier walks a DAG; bpf_loop
+ *     bounds the whole run.  Each yield costs a callback call (~9 ns here
+ *     against ~1 ns for may_goto), which is why newer targets keep may_goto.
+ *   A handler without loops has the plain shape on every target.
+ *
+ * ISA.  Without cpu v4 (6.6), signed division and modulo are done on
+ * magnitudes, and long jumps have no gotol: a program whose jumps need more
+ * than 16 bits is refused for that target. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "codegen.h"
 #include "koff_abi.h"
 #include "regalloc.h"
+#include "target.h"
 #include "xdp.h"
 
 #define R0 0
@@ -34,6 +57,27 @@
 #define BPF_JCOND 0xe0	/* may_goto; kernel headers before 6.9 lack it */
 #endif
 
+/* LOOPS_BPF_LOOP: the first slots of the private area are the callback's
+ * state between calls (the loop counter's slot is not needed: bpf_loop
+ * counts), then the yield slots. */
+#define CB_RESUME_OFF ((int16_t)IR_PRIV_OFF)	/* where the next call goes on: 0 = entry */
+#define CB_STATUS_OFF ((int16_t)(IR_PRIV_OFF + 8)) /* CB_RUNNING, CB_RETURNED or a koff_stat */
+#define CB_LEN_OFF ((int16_t)(IR_PRIV_OFF + 16))	/* the request length */
+#define CB_RAX_OFF ((int16_t)(IR_PRIV_OFF + 24))	/* the handler's return value */
+#define CB_YIELD_OFF ((int16_t)(IR_PRIV_OFF + 32))
+enum { CB_RUNNING = 0, CB_RETURNED = 1 };
+_Static_assert((int)KOFF_STAT_FIRST_FALLBACK > (int)CB_RETURNED, "callback status values overlap koff_stat");
+
+/* Stack: the verifier allows 512 bytes for all frames together; may_goto
+ * takes 8 of them; the bpf_loop caller's frame (the wrapper's 32 bytes,
+ * rounded to 32) and what the kernel adds when it inlines bpf_loop (three
+ * slots, rounded) leave the callback the rest. */
+#define BPF_STACK_BYTES 512
+#define FRAME_MAY_GOTO (BPF_STACK_BYTES - 8)
+#define FRAME_CALLBACK (BPF_STACK_BYTES - 32 - 32)
+
+enum loop_shape { LOOPS_MAY_GOTO, LOOPS_BPF_LOOP };
+
 struct gen {
 	const struct ir_func *fn;
 	const struct codegen_opts *o;
@@ -49,6 +93,11 @@ struct gen {
 	bool far;			/* block-to-block branches through 32-bit jumps */
 	int stub[KOFF_STAT__COUNT];	/* label: mov r0, reason; ja fallback */
 	bool traced;			/* the IR has IR_TRACE: set up koff_trace */
+	const struct kernel_target *target;
+	enum loop_shape shape;
+	bool in_callback;		/* LOOPS_BPF_LOOP and the handler has loops */
+	int cb_return;			/* callback: label of "store rax, stop" */
+	int *resume_label;		/* callback: per loop-head block, where a call resumes */
 };
 
 static bool fits_imm32(int64_t v)
@@ -147,6 +196,48 @@ static int bpf_alu_op(enum ir_op op)
 	}
 }
 
+static void emit_neg(struct bpf_emit *e, int alu64, int dst)
+{
+	emit_insn(e, (struct bpf_insn){ .code = (uint8_t)((alu64 ? BPF_ALU64 : BPF_ALU) | BPF_NEG),
+					.dst_reg = (uint8_t)dst });
+}
+
+/* dst = -dst when dst is negative at width w. */
+static void emit_abs(struct bpf_emit *e, int alu64, int dst)
+{
+	int done = emit_label(e);
+
+	emit_jmp_imm(e, !alu64, BPF_JSGE, dst, 0, done);
+	emit_neg(e, alu64, dst);
+	emit_bind(e, done);
+}
+
+/* Signed division without cpu v4: divide the magnitudes, then give the
+ * quotient the sign of a ^ b and the remainder the sign of a (C and x86
+ * truncate toward zero).  The lifter guarantees b != 0 and no overflow;
+ * |INT_MIN| is 2^(w-1), exact as an unsigned magnitude. */
+static void gen_signed_div_v3(struct gen *g, const struct ir_insn *in)
+{
+	struct bpf_emit *e = g->e;
+	int D = dst_reg(g, in->dst), alu64 = in->w == 64, done = emit_label(e);
+
+	val_into(g, in->b, R1);
+	val_into(g, in->a, R0);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R0);
+	if (in->op == IR_SDIV)
+		emit_alu_reg(e, 1, BPF_XOR, R0, R1);
+	emit_stx(e, BPF_DW, R10, TMP_SLOT(1), R0);	/* the result's sign */
+	emit_ldx(e, BPF_DW, D, R10, TMP_SLOT(0));
+	emit_abs(e, alu64, D);
+	emit_abs(e, alu64, R1);
+	emit_alu_reg(e, alu64, in->op == IR_SDIV ? BPF_DIV : BPF_MOD, D, R1);
+	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(1));
+	emit_jmp_imm(e, !alu64, BPF_JSGE, R1, 0, done);
+	emit_neg(e, alu64, D);
+	emit_bind(e, done);
+	dst_done(g, in->dst, D);
+}
+
 static void gen_binary(struct gen *g, const struct ir_insn *in)
 {
 	int D = dst_reg(g, in->dst), op = bpf_alu_op(in->op), alu64 = in->w == 64;
@@ -155,6 +246,10 @@ static void gen_binary(struct gen *g, const struct ir_insn *in)
 	struct ir_val b = in->b;
 	int B = -1;
 
+	if (is_signed && !target_has(g->target, KFEAT_CPUV4)) {
+		gen_signed_div_v3(g, in);
+		return;
+	}
 	/* A register b must survive a being moved into D. */
 	if (b.reg != IR_NONE || !fits_imm32(b.imm) || is_div) {
 		if (val_in_reg(g, b, D) && !(in->a.reg == b.reg)) {
@@ -188,8 +283,7 @@ static void gen_unary(struct gen *g, const struct ir_insn *in)
 			emit_alu_reg(g->e, 0, BPF_MOV, D, D);	/* mov32 zeroes the upper half */
 		break;
 	case IR_NEG:
-		emit_insn(g->e, (struct bpf_insn){ .code = (uint8_t)((in->w == 64 ? BPF_ALU64 : BPF_ALU) | BPF_NEG),
-						   .dst_reg = (uint8_t)D });
+		emit_neg(g->e, in->w == 64, D);
 		break;
 	case IR_ZEXT:
 		if (in->w == 32)
@@ -598,7 +692,7 @@ static void launder(struct gen *g, int vreg, int16_t off)
  * and a may_goto (kernel 6.9) lets the verifier see that the next
  * iteration starts from the same state and stop.  The iteration count of
  * the request lives in the scratch map: past loop_cap, fall back. */
-static void gen_loopguard(struct gen *g, int block)
+static void gen_loopguard_may_goto(struct gen *g, int block)
 {
 	int16_t slot = LAUNDER_OFF;
 
@@ -623,6 +717,66 @@ static void gen_loopguard(struct gen *g, int block)
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
 	/* may_goto: BPF_JMP | BPF_JCOND, src_reg BPF_MAY_GOTO (0). */
 	emit_jmp_imm(g->e, 0, BPF_JCOND, 0, 0, stub(g, KOFF_STAT_PASS_LOOP));
+}
+
+/* Calls the value of vreg v survives in the callback only through the
+ * scratch map: registers and stack slots are the frame's. */
+static bool lives_in_frame(const struct gen *g, int v)
+{
+	uint8_t kind = loc_of(g, v).kind;
+
+	return kind == LOC_REG || kind == LOC_SLOT;
+}
+
+/* Store (or load back) every value live into `block` that would not
+ * survive the end of this callback call.  (Making loop-invariant constants
+ * again instead of reloading them saved the verifier 2-5% on dns: not
+ * worth an IR annotation.) */
+static void move_yield_values(struct gen *g, int block, bool store)
+{
+	int16_t slot = CB_YIELD_OFF;
+
+	for (int v = 0; v < g->fn->nvregs; v++) {
+		struct loc l = loc_of(g, v);
+		int r = l.kind == LOC_REG ? l.where : R1;
+
+		if (!lives_in_frame(g, v) || !regalloc_live_in(&g->ra, block, v))
+			continue;
+		if (slot + 8 > (int16_t)IR_SPILL_OFF) {
+			g->rc = -E2BIG;
+			return;
+		}
+		if (store) {
+			if (l.kind == LOC_SLOT)
+				emit_ldx(g->e, BPF_DW, R1, R10, l.where);
+			emit_stx(g->e, BPF_DW, R9, slot, r);
+		} else {
+			emit_ldx(g->e, BPF_DW, r, R9, slot);
+			if (l.kind == LOC_SLOT)
+				emit_stx(g->e, BPF_DW, R10, l.where, R1);
+		}
+		slot += 8;
+	}
+}
+
+/* A loop head in the bpf_loop shape: yield to bpf_loop, which calls the
+ * callback again (or stops at loop_cap: PASS_LOOP); the call resumes here. */
+static void gen_loopguard_yield(struct gen *g, int block)
+{
+	move_yield_values(g, block, true);
+	emit_st_imm(g->e, BPF_DW, R9, CB_RESUME_OFF, block + 1);
+	emit_mov_imm(g->e, R0, 0);
+	emit_exit(g->e);
+	emit_bind(g->e, g->resume_label[block]);
+	move_yield_values(g, block, false);
+}
+
+static void gen_loopguard(struct gen *g, int block)
+{
+	if (g->in_callback)
+		gen_loopguard_yield(g, block);
+	else
+		gen_loopguard_may_goto(g, block);
 }
 
 static void gen_switch(struct gen *g, const struct ir_insn *in)
@@ -718,7 +872,7 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		break;
 	case IR_RET:
 		val_into(g, ir_reg(IR_RAX), R0);
-		emit_ja_far(g->e, g->wrap.lbl_return);
+		emit_ja_far(g->e, g->in_callback ? g->cb_return : g->wrap.lbl_return);
 		break;
 	case IR_FALLBACK:
 		emit_ja(g->e, stub(g, (enum koff_stat)in->imm));
@@ -788,7 +942,7 @@ static void gen_prologue(struct gen *g)
 			emit_stx(e, BPF_DW, slot_base(l), l.where, R0);
 		}
 	}
-	if (g->fn->nloops)
+	if (g->fn->nloops && !g->in_callback)
 		emit_st_imm(e, BPF_DW, R9, LOOP_COUNT_OFF, 0);
 }
 
@@ -852,8 +1006,15 @@ static void gen_stubs(struct gen *g)
 		if (g->stub[r] < 0)
 			continue;
 		emit_bind(g->e, g->stub[r]);
-		emit_mov_imm(g->e, R0, r);
-		emit_ja_far(g->e, g->wrap.lbl_fallback);
+		if (g->in_callback) {
+			/* Stop the loop; the caller reads the reason. */
+			emit_st_imm(g->e, BPF_DW, R9, CB_STATUS_OFF, r);
+			emit_mov_imm(g->e, R0, 1);
+			emit_exit(g->e);
+		} else {
+			emit_mov_imm(g->e, R0, r);
+			emit_ja_far(g->e, g->wrap.lbl_fallback);
+		}
 		g->stub[r] = -1;
 	}
 	g->island_at = g->e->n;
@@ -890,30 +1051,130 @@ static void maybe_island(struct gen *g)
 	emit_bind(g->e, over);
 }
 
+/* LOOPS_BPF_LOOP, in the XDP program after the entry (R1 = the request
+ * length): run the handler as the callback of bpf_loop(loop_cap), then
+ * turn what it left in the scratch map into the wrapper's verdict. */
+static void gen_call_loop_body(struct gen *g, int body)
+{
+	struct bpf_emit *e = g->e;
+	int returned = emit_label(e), capped = emit_label(e);
+
+	emit_stx(e, BPF_DW, R9, CB_LEN_OFF, R1);
+	emit_st_imm(e, BPF_DW, R9, CB_STATUS_OFF, CB_RUNNING);
+	emit_st_imm(e, BPF_DW, R9, CB_RESUME_OFF, 0);
+	/* The first call starts the handler; each loop-head pass ends a call. */
+	emit_mov_imm(e, 1, (int32_t)g->o->loop_cap + 1);
+	emit_ld_func(e, 2, body);
+	emit_mov_imm(e, 3, 0);
+	emit_mov_imm(e, 4, 0);
+	emit_call(e, BPF_FUNC_loop);
+	emit_ldx(e, BPF_DW, R1, R9, CB_STATUS_OFF);
+	emit_jmp_imm(e, 0, BPF_JEQ, R1, CB_RETURNED, returned);
+	emit_jmp_imm(e, 0, BPF_JEQ, R1, CB_RUNNING, capped);
+	emit_mov_reg(e, R0, R1);	/* a fallback: the wrapper checks the range */
+	emit_ja(e, g->wrap.lbl_fallback);
+	emit_bind(e, returned);
+	emit_ldx(e, BPF_DW, R0, R9, CB_RAX_OFF);
+	emit_ja(e, g->wrap.lbl_return);
+	emit_bind(e, capped);	/* bpf_loop ran loop_cap calls: the loop cap */
+	emit_mov_imm(e, R0, KOFF_STAT_PASS_LOOP);
+	emit_ja(e, g->wrap.lbl_fallback);
+}
+
+/* The callback's start: R9 = the scratch value again (a callback has its
+ * own frame and registers), the request length in the wrapper's stack slot
+ * where request reads check it, and on to where the last call yielded, or
+ * to the handler's entry with R1 = the length. */
+static void gen_callback_entry(struct gen *g)
+{
+	struct bpf_emit *e = g->e;
+	int found = emit_label(e);
+
+	emit_st_imm(e, BPF_W, R10, XDP_WRAP_SLOT_KEY, 0);
+	emit_ld_map(e, R1, KOFF_MAPID_SCRATCH, 0);
+	emit_mov_reg(e, 2, R10);
+	emit_alu_imm(e, 1, BPF_ADD, 2, XDP_WRAP_SLOT_KEY);
+	emit_call(e, BPF_FUNC_map_lookup_elem);
+	emit_jmp_imm(e, 0, BPF_JNE, R0, 0, found);
+	emit_mov_imm(e, R0, 1);	/* cannot happen: stop, counted as the loop cap */
+	emit_exit(e);
+	emit_bind(e, found);
+	emit_mov_reg(e, R9, R0);
+	emit_ldx(e, BPF_DW, R1, R9, CB_LEN_OFF);
+	emit_stx(e, BPF_DW, R10, XDP_WRAP_SLOT_REQLEN, R1);
+	emit_ldx(e, BPF_DW, R0, R9, CB_RESUME_OFF);
+	for (int b = 0; b < g->fn->nblocks; b++)
+		if (g->resume_label[b] >= 0 && g->reachable[b])
+			emit_jmp_imm(e, 0, BPF_JEQ, R0, b + 1, g->resume_label[b]);
+}
+
+/* IR_RET in the callback: R0 = rax; keep it for the caller and stop. */
+static void gen_callback_return(struct gen *g)
+{
+	struct bpf_emit *e = g->e;
+
+	emit_bind(e, g->cb_return);
+	emit_stx(e, BPF_DW, R9, CB_RAX_OFF, R0);
+	emit_st_imm(e, BPF_DW, R9, CB_STATUS_OFF, CB_RETURNED);
+	emit_mov_imm(e, R0, 1);
+	emit_exit(e);
+}
+
+static bool is_loop_head(const struct ir_block *b)
+{
+	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD;
+}
+
+/* The XDP program up to the handler: entry, exit, and for the bpf_loop
+ * shape the call and the callback's entry. */
+static int emit_frame(struct gen *g, const struct xdp_wrap_opts *wo, struct koff_error *err)
+{
+	struct bpf_emit *e = g->e;
+	int handler = emit_label(e), rc;
+
+	rc = xdp_emit_entry(e, wo, &g->wrap);
+	if (rc)
+		return koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
+	/* The exit goes right after the entry, so that the entry's jumps to it
+	 * stay short however long the handler is; the handler reaches it with
+	 * 32-bit jumps (or, in the callback, does not jump to it at all). */
+	if (g->in_callback)
+		gen_call_loop_body(g, handler);
+	else
+		emit_ja_far(e, handler);
+	rc = xdp_emit_exit(e, wo, &g->wrap);
+	if (rc)
+		return koff_fail(err, rc, "XDP exit: %s", strerror(-rc));
+	if (g->in_callback) {
+		emit_subprog_start(e);
+		emit_bind(e, handler);
+		g->cb_return = emit_label(e);
+		for (int b = 0; b < g->fn->nblocks; b++)
+			g->resume_label[b] = is_loop_head(&g->fn->blocks[b]) ? emit_label(e) : -1;
+		gen_callback_entry(g);
+	} else {
+		emit_bind(e, handler);
+	}
+	return 0;
+}
+
 /* The whole program into g->e; returns 0, -E2BIG when a conditional jump
  * could not reach its target, or another negative errno. */
 static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct koff_error *err)
 {
 	const struct ir_func *fn = g->fn;
 	struct bpf_emit *e = g->e;
-	int handler, rc;
+	int rc;
 
 	for (int r = 0; r < KOFF_STAT__COUNT; r++)
 		g->stub[r] = -1;
 	g->island_at = 0;
 	g->rc = 0;
-	rc = xdp_emit_entry(e, wo, &g->wrap);
+	e->no_gotol = !target_has(g->target, KFEAT_CPUV4);
+	rc = emit_frame(g, wo, err);
 	if (rc)
-		return koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
-	/* The exit goes right after the entry, so that the entry's jumps to it
-	 * stay short however long the handler is; the handler reaches it with
-	 * 32-bit jumps. */
-	handler = emit_label(e);
-	emit_ja_far(e, handler);
-	rc = xdp_emit_exit(e, wo, &g->wrap);
-	if (rc)
-		return koff_fail(err, rc, "XDP exit: %s", strerror(-rc));
-	emit_bind(e, handler);
+		return rc;
+	g->island_at = e->n;
 	for (int b = 0; b < fn->nblocks; b++)
 		g->block_label[b] = emit_label(e);
 	gen_prologue(g);
@@ -932,8 +1193,37 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	e->origin_now = 0;
 	if (g->rc)
 		return koff_fail(err, g->rc, "%s: too many values live at a loop head", fn->name);
+	if (g->in_callback)
+		gen_callback_return(g);
 	gen_stubs(g);
 	return emit_finish(e);
+}
+
+const char *codegen_loop_shape(const struct kernel_target *t, bool has_loops)
+{
+	if (!has_loops)
+		return "none";
+	return target_has(t, KFEAT_MAY_GOTO) ? "may_goto" : "bpf_loop";
+}
+
+/* What the target cannot run at all: refused with the reason (the caller
+ * links without an offload), rather than a program the kernel rejects. */
+static int check_target(const struct gen *g, struct koff_error *err)
+{
+	const char *name = g->target->name;
+
+	if (!target_has(g->target, KFEAT_XDP_LOAD_BYTES))
+		return koff_fail(err, -EOPNOTSUPP,
+				 "kernel %s lacks bpf_xdp_load_bytes (5.18), which koff's XDP entry needs", name);
+	if (g->fn->nloops && !target_has(g->target, KFEAT_MAY_GOTO) && !target_has(g->target, KFEAT_BPF_LOOP))
+		return koff_fail(err, -EOPNOTSUPP,
+				 "kernel %s has neither may_goto (6.9) nor bpf_loop (5.17) to bound the handler's loops",
+				 name);
+	if (g->in_callback && g->traced)
+		return koff_fail(err, -EOPNOTSUPP,
+				 "--record-path needs may_goto (kernel 6.9+, e.g. --kernel host here); kernel %s has none",
+				 name);
+	return 0;
 }
 
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
@@ -944,14 +1234,22 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	int rc;
 
 	g.traced = ir_has_op(fn, IR_TRACE);
-	rc = regalloc_run(fn, g.traced ? FRAME_TOP_TRACED : FRAME_TOP, &g.ra, err);
+	g.target = o->target ? o->target : target_find("6.18");
+	g.shape = target_has(g.target, KFEAT_MAY_GOTO) ? LOOPS_MAY_GOTO : LOOPS_BPF_LOOP;
+	g.in_callback = g.shape == LOOPS_BPF_LOOP && fn->nloops > 0;
+	rc = check_target(&g, err);
+	if (rc)
+		return rc;
+	rc = regalloc_run(fn, g.traced ? FRAME_TOP_TRACED : FRAME_TOP,
+			  g.in_callback ? FRAME_CALLBACK : FRAME_MAY_GOTO, &g.ra, err);
 	if (rc) {
 		regalloc_free(&g.ra);
 		return rc;
 	}
 	g.block_label = calloc(fn->nblocks, sizeof(int));
 	g.reachable = calloc(fn->nblocks, sizeof(bool));
-	if (!g.block_label || !g.reachable || mark_reachable(&g)) {
+	g.resume_label = calloc(fn->nblocks, sizeof(int));
+	if (!g.block_label || !g.reachable || !g.resume_label || mark_reachable(&g)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -969,6 +1267,7 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 out:
 	free(g.block_label);
 	free(g.reachable);
+	free(g.resume_label);
 	regalloc_free(&g.ra);
 	return rc;
 }

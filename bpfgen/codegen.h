@@ -8,12 +8,18 @@
 #include "emit.h"
 #include "ir.h"
 #include "koff.h"
+#include "target.h"
 
 struct codegen_opts {
 	uint16_t udp_port;	/* host order; 0 = every UDP datagram */
 	uint32_t resp_cap;	/* `cap` passed to the handler */
 	uint32_t loop_cap;	/* loop-head passes allowed per request (all loops, first entries included) */
+	const struct kernel_target *target; /* the kernel it must run on; NULL = the newest series */
 };
+
+/* How the handler's loops are bounded on target t: "may_goto", "bpf_loop"
+ * (the handler is a bpf_loop callback) or "none" (no loops). */
+const char *codegen_loop_shape(const struct kernel_target *t, bool has_loops);
 
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err);

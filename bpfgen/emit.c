@@ -9,6 +9,8 @@
 void emit_init(struct bpf_emit *e)
 {
 	memset(e, 0, sizeof(*e));
+	e->subprog_start = -1;
+	e->func_ref = -1;
 }
 
 void emit_free(struct bpf_emit *e)
@@ -18,7 +20,7 @@ void emit_free(struct bpf_emit *e)
 	free(e->labels);
 	free(e->fixups);
 	free(e->maprefs);
-	memset(e, 0, sizeof(*e));
+	emit_init(e);
 }
 
 void emit_insn(struct bpf_emit *e, struct bpf_insn insn)
@@ -167,8 +169,31 @@ void emit_ja(struct bpf_emit *e, int label)
 
 void emit_ja_far(struct bpf_emit *e, int label)
 {
+	if (e->no_gotol) {
+		emit_ja(e, label);
+		return;
+	}
 	add_fixup_kind(e, label, 1);
 	emit_insn(e, insn(BPF_JMP32 | BPF_JA, 0, 0, 0, 0));
+}
+
+/* The fixup gives imm the distance to the label, in instructions, as the
+ * kernel wants it; bpfobj turns it into a relocation for libbpf. */
+void emit_ld_func(struct bpf_emit *e, int dst, int label)
+{
+	if (e->func_ref >= 0) {
+		e->err = e->err ? e->err : -EINVAL;
+		return;
+	}
+	e->func_ref = e->n;
+	add_fixup_kind(e, label, 1);
+	emit_insn(e, insn(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_FUNC, 0, 0));
+	emit_insn(e, insn(0, 0, 0, 0, 0));
+}
+
+void emit_subprog_start(struct bpf_emit *e)
+{
+	e->subprog_start = e->n;
 }
 
 void emit_jmp_imm(struct bpf_emit *e, int jmp32, int op, int dst, int32_t imm, int label)
@@ -183,8 +208,131 @@ void emit_jmp_reg(struct bpf_emit *e, int jmp32, int op, int dst, int src, int l
 	emit_insn(e, insn((jmp32 ? BPF_JMP32 : BPF_JMP) | op | BPF_X, dst, src, 0, 0));
 }
 
+/* ---- Branch relaxation without gotol ---------------------------------------
+ * Without cpu v4 a jump reaches 32767 instructions at most.  A jump that
+ * needs more goes through pads: `ja label` instructions inserted where no
+ * code falls through (after an unconditional jump or an exit), each within
+ * reach of the one before, so that the verifier sees every pad reached and
+ * nothing else changes.  Codegen's stub islands every few thousand
+ * instructions guarantee such places. */
+
+#define REACH (INT16_MAX - 64)	/* margin for pads inserted later in between */
+
+static long jump_distance(const struct bpf_emit *e, const struct emit_fixup *f)
+{
+	return (long)e->labels[f->label] - (f->insn + 1);
+}
+
+/* No instruction runs into k: a pad may go there. */
+static bool is_pad_site(const struct bpf_emit *e, int k)
+{
+	uint8_t code;
+
+	if (k <= 0 || k >= e->n || k == e->subprog_start)
+		return false;
+	code = e->insns[k - 1].code;
+	return code == (BPF_JMP | BPF_JA) || code == (BPF_JMP32 | BPF_JA) || code == (BPF_JMP | BPF_EXIT);
+}
+
+/* The pad site farthest toward `to` that a jump at `from` still reaches. */
+static int pad_site(const struct bpf_emit *e, int from, int to)
+{
+	if (to > from) {
+		for (int k = from + REACH < to ? from + REACH : to - 1; k > from + 1; k--)
+			if (is_pad_site(e, k))
+				return k;
+	} else {
+		for (int k = from - REACH > to ? from - REACH : to + 1; k < from; k++)
+			if (is_pad_site(e, k))
+				return k;
+	}
+	return -1;
+}
+
+static void shift_from(int *idx, int at)
+{
+	if (*idx >= at)
+		(*idx)++;
+}
+
+/* Insert `ja label` before instruction `at`; returns the pad's own label. */
+static int insert_pad(struct bpf_emit *e, int at, int label)
+{
+	int pad;
+
+	emit_insn(e, insn(0, 0, 0, 0, 0));	/* grow by one */
+	if (e->err)
+		return -1;
+	memmove(e->insns + at + 1, e->insns + at, (size_t)(e->n - 1 - at) * sizeof(*e->insns));
+	memmove(e->origin + at + 1, e->origin + at, (size_t)(e->n - 1 - at) * sizeof(*e->origin));
+	e->insns[at] = insn(BPF_JMP | BPF_JA, 0, 0, 0, 0);
+	e->origin[at] = 0;
+	for (int l = 0; l < e->nlabels; l++)
+		shift_from(&e->labels[l], at);
+	for (int i = 0; i < e->nfixups; i++)
+		shift_from(&e->fixups[i].insn, at);
+	for (int i = 0; i < e->nmaprefs; i++)
+		shift_from(&e->maprefs[i].insn, at);
+	if (e->func_ref >= 0)
+		shift_from(&e->func_ref, at);
+	if (e->subprog_start >= 0)
+		shift_from(&e->subprog_start, at);
+	pad = emit_label(e);
+	if (pad < 0 || e->err)
+		return -1;
+	e->labels[pad] = at;
+	add_fixup_kind(e, label, 0);
+	if (e->err)
+		return -1;
+	e->fixups[e->nfixups - 1].insn = at;
+	return pad;
+}
+
+/* Route every out-of-reach jump through pads (no_gotol targets). */
+static int relax_far_jumps(struct bpf_emit *e)
+{
+	for (int round = 0; round < 100000 && !e->err; round++) {
+		struct emit_fixup *f = NULL;
+		int site, pad;
+
+		for (int i = 0; i < e->nfixups; i++) {
+			long d;
+
+			if (e->labels[e->fixups[i].label] < 0)
+				return e->err = -EINVAL;
+			d = jump_distance(e, &e->fixups[i]);
+			if (!e->fixups[i].far && (d < INT16_MIN || d > INT16_MAX)) {
+				f = &e->fixups[i];
+				break;
+			}
+		}
+		if (!f)
+			return 0;
+		site = pad_site(e, f->insn, e->labels[f->label]);
+		if (site < 0)
+			return e->err = -E2BIG;
+		{
+			int from = f->insn, label = f->label;
+
+			pad = insert_pad(e, site, label);
+			if (pad < 0)
+				return e->err ? e->err : -ENOMEM;
+			/* f may have moved with the fixup array: find it again. */
+			for (int i = 0; i < e->nfixups; i++)
+				if (e->fixups[i].insn == (from >= site ? from + 1 : from) &&
+				    e->fixups[i].label == label && !e->fixups[i].far) {
+					e->fixups[i].label = pad;
+					break;
+				}
+		}
+	}
+	return e->err ? e->err : -E2BIG;
+}
+
 int emit_finish(struct bpf_emit *e)
 {
+	if (e->no_gotol && !e->err && relax_far_jumps(e))
+		return e->err ? e->err : -E2BIG;
 	for (int i = 0; i < e->nfixups && !e->err; i++) {
 		const struct emit_fixup *f = &e->fixups[i];
 		int target = e->labels[f->label];

@@ -6,6 +6,7 @@
 #define KOFF_EMIT_H
 
 #include <linux/bpf.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The maps every koff program has; the object writer defines them. */
@@ -41,6 +42,17 @@ struct bpf_emit {
 	int nmaprefs, capmaprefs;
 	uint64_t origin_now;	/* stamped on every new instruction */
 	int err;		/* sticky: first failure (-ENOMEM, -E2BIG) */
+	/* The target has no gotol (cpu v4): emit_ja_far emits a plain ja, and a
+	 * jump farther than 32767 instructions fails emit_finish with -E2BIG. */
+	bool no_gotol;
+	/* A program with a subprogram (the bpf_loop callback): it starts at
+	 * instruction subprog_start (-1: none) and func_ref is the ld_imm64
+	 * (BPF_PSEUDO_FUNC) that passes its address.  bpfobj writes the
+	 * subprogram to .text, where libbpf expects subprograms, and libbpf
+	 * appends it after the main program again when it loads: instruction
+	 * indices, and so origin[], stay those of this stream. */
+	int subprog_start;
+	int func_ref;
 };
 
 void emit_init(struct bpf_emit *e);
@@ -74,6 +86,12 @@ void emit_bind(struct bpf_emit *e, int label);
 void emit_ja(struct bpf_emit *e, int label);
 /* gotol (cpu v4, kernel 6.6): an unconditional jump with a 32-bit offset. */
 void emit_ja_far(struct bpf_emit *e, int label);
+/* dst = address of the subprogram starting at `label` (ld_imm64, BPF_PSEUDO_FUNC);
+ * one per program, recorded in e->func_ref. */
+void emit_ld_func(struct bpf_emit *e, int dst, int label);
+/* The subprogram starts here (records e->subprog_start). */
+void emit_subprog_start(struct bpf_emit *e);
+
 /* Conditional jumps: op is BPF_JEQ, BPF_JGT, ...; jmp32 compares low halves. */
 void emit_jmp_imm(struct bpf_emit *e, int jmp32, int op, int dst, int32_t imm, int label);
 void emit_jmp_reg(struct bpf_emit *e, int jmp32, int op, int dst, int src, int label);

@@ -7,7 +7,6 @@
 /* BPF registers handed out to vregs, in order of preference. */
 static const int alloc_regs[] = { 6, 7, 8, 2, 3, 4, 5 };
 #define NREGS ((int)KOFF_ARRAY_SIZE(alloc_regs))
-#define BPF_STACK_SIZE 512
 
 
 struct interval {
@@ -201,7 +200,8 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, int n, struct s
 	return 0;
 }
 
-int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, struct koff_error *err)
+int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct regalloc *ra,
+		 struct koff_error *err)
 {
 	struct ir_liveness lv = { 0 };
 	struct interval *iv = NULL;
@@ -216,8 +216,7 @@ int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, s
 	iv = calloc(fn->nvregs, sizeof(*iv));
 	ra->spill_slot0 = (int16_t)-(frame_top + 8);
 	ra->frame_low = (int16_t)-frame_top;
-	/* may_goto takes 8 bytes of the stack for its hidden counter. */
-	s.stack_slots = (BPF_STACK_SIZE - 8 - frame_top) / 8;
+	s.stack_slots = (frame_size - frame_top) / 8;
 	s.maxslots = s.stack_slots + (int)MAP_SLOTS;
 	s.slot_free_at = calloc(s.maxslots > 0 ? s.maxslots : 1, sizeof(int));
 	if (!ra->locs || !ra->live_at_entry || !iv || !s.slot_free_at || !block_start ||

@@ -39,8 +39,11 @@ static inline bool regalloc_live_in(const struct regalloc *ra, int block, int vr
 	return (ra->live_in[(size_t)block * ra->nwords + vreg / 64] >> (vreg % 64)) & 1;
 }
 
-/* frame_top: bytes of the BPF stack below R10 already taken (the XDP wrapper's). */
-int regalloc_run(const struct ir_func *fn, int frame_top, struct regalloc *ra, struct koff_error *err);
+/* frame_top: bytes of the BPF stack below R10 already taken (the XDP wrapper's);
+ * frame_size: bytes of stack this frame may use in all (codegen knows what the
+ * kernel takes for may_goto or what the caller's frame leaves). */
+int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct regalloc *ra,
+		 struct koff_error *err);
 void regalloc_free(struct regalloc *ra);
 
 #endif

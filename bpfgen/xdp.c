@@ -44,11 +44,15 @@ enum {
 #define IPV4_FRAG_MASK 0x3fff	/* MF flag and fragment offset; DF is fine */
 #define REPLY_TTL 64
 
-/* dst = htons(dst) for a 16-bit value in the low half. */
+/* dst = htons(dst) for a 16-bit value in the low half.  Verifiers before
+ * 6.17 know nothing of a byte swap's result (6.12: "math between pkt
+ * pointer and register with unbounded min value" when the UDP length is
+ * added to the packet pointer): the mask gives them its range. */
 static void emit_be16(struct bpf_emit *e, int dst)
 {
 	emit_insn(e, (struct bpf_insn){ .code = BPF_ALU | BPF_END | BPF_TO_BE,
 					.dst_reg = dst, .imm = 16 });
+	emit_alu_imm(e, 1, BPF_AND, dst, 0xffff);
 }
 
 /* Loads compare against constants in packet (network) byte order: the
@@ -139,8 +143,10 @@ static void emit_copy_request(struct bpf_emit *e, int lbl_pass)
 	emit_pass_unless_r0(e, BPF_JNE, lbl_pass);
 	emit_mov_reg(e, BPF_REG_9, BPF_REG_0);
 
-	/* bpf_xdp_load_bytes refuses a zero length. */
-	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_7, 0, copied);
+	/* bpf_xdp_load_bytes refuses a zero length.  `< 1` rather than `== 0`:
+	 * verifiers before 6.5 learn nothing from a not-equal branch, and 6.1
+	 * then sees a size that may be 0. */
+	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_7, 1, copied);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
 	emit_mov_imm(e, BPF_REG_2, XDP_WRAP_HDR_LEN);
 	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);

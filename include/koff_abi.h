@@ -31,6 +31,16 @@
  * that a trace reads in the terms of the object and its source.  A block
  * runs all its instructions unless it falls back (XDP_PASS). */
 #define KOFF_TRACE_SECTION ".koff.trace"
+/* The programs koff-link may write beside OUT: OUT.bpf.o loads on every
+ * supported kernel (6.1 and newer); a default link of a handler with loops
+ * also writes OUT + KOFF_FAST_VARIANT_SUFFIX, the same handler for kernels
+ * with may_goto and cpu v4 (the KOFF_FAST_VARIANT_TARGET row of koff-link's
+ * kernel table and newer).  koff-load loads the first the kernel accepts,
+ * in this order. */
+#define KOFF_FAST_VARIANT_TARGET "6.12"
+#define KOFF_FAST_VARIANT_SUFFIX ".6.12.bpf.o"
+#define KOFF_PORTABLE_SUFFIX ".bpf.o"
+
 /* The XDP program's name (the ELF symbol and the kernel's prog name). */
 #define KOFF_PROG_NAME "koff_xdp"
 

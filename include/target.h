@@ -65,8 +65,8 @@ const struct kernel_target *target_find(const char *name);
 const struct kernel_target *target_table(int *n);
 /* The portable target: what every supported series (6.1 .. newest) has. */
 const struct kernel_target *target_portable(void);
-/* Fill *t by probing the running kernel (kernel/probe.c).  Returns 0 or a
- * negative errno (-EPERM: cannot load BPF here). */
+/* Fill *t by probing the running kernel (kernel/probe.c; src/kernels.c).
+ * Returns 0 or a negative errno (-EPERM: cannot load BPF here). */
 int target_probe_host(struct kernel_target *t, struct koff_error *err);
 
 static inline bool target_has(const struct kernel_target *t, enum koff_kfeature f)

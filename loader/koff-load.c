@@ -51,6 +51,7 @@ struct load_options {
 /* Everything the loader holds; released by loader_close(). */
 struct loader {
 	struct bpf_object *obj;
+	char path[4096];	/* the variant that loaded (OUT.6.12.bpf.o or OUT.bpf.o) */
 	int link_fd;
 	int stats_fd;
 	int ncpus;
@@ -165,39 +166,68 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 
 /* ---- BPF: load, attach, counters ------------------------------------------ */
 
-static int open_and_load(struct loader *ld, const char *out)
+/* Open and load one program file; 0, or a negative errno (-ENOENT: no such
+ * file) with *why filled. */
+static int load_file(struct loader *ld, const char *path, char *why, size_t len)
 {
-	char path[4096];
 	int err;
 
-	if (snprintf(path, sizeof path, "%s.bpf.o", out) >= (int)sizeof path)
-		return fail("%s: path too long", out);
-	if (access(path, R_OK) < 0)
-		return fail("%s: %s", path, strerror(errno));
+	if (access(path, R_OK) < 0) {
+		err = -errno;
+		snprintf(why, len, "%s: %s", path, strerror(-err));
+		return err;
+	}
 	ld->obj = bpf_object__open_file(path, NULL);
 	if (!ld->obj) {
-		err = errno;
-		return fail("%s: cannot open BPF object: %s", path, strerror(err));
+		err = -errno;
+		snprintf(why, len, "%s: cannot open BPF object: %s", path, strerror(-err));
+		return err;
 	}
 	err = bpf_object__load(ld->obj);
-	if (err)
-		return fail("%s: the kernel refused to load it: %s (--verbose shows the verifier log)",
-			    path, strerror(-err));
+	if (err) {
+		snprintf(why, len, "%s: the kernel refused to load it: %s (--verbose shows the verifier log)",
+			 path, strerror(-err));
+		bpf_object__close(ld->obj);
+		ld->obj = NULL;
+		return err;
+	}
 	return 0;
 }
 
-static int find_program_and_stats(struct loader *ld, const char *out)
+/* The variants koff-link wrote beside OUT, fastest first (koff_abi.h): the
+ * first one the running kernel accepts.  OUT.6.12.bpf.o needs may_goto and
+ * cpu v4; OUT.bpf.o loads on every supported kernel. */
+static int open_and_load(struct loader *ld, const char *out, bool verbose)
+{
+	static const char *const suffixes[] = { KOFF_FAST_VARIANT_SUFFIX, KOFF_PORTABLE_SUFFIX };
+	char why[4600] = "";
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		int err;
+
+		if (snprintf(ld->path, sizeof ld->path, "%s%s", out, suffixes[i]) >= (int)sizeof ld->path)
+			return fail("%s: path too long", out);
+		err = load_file(ld, ld->path, why, sizeof why);
+		if (!err)
+			return 0;
+		if (verbose && err != -ENOENT)
+			fprintf(stderr, "koff-load: %s; trying the next variant\n", why);
+	}
+	return fail("%s", why);
+}
+
+static int find_program_and_stats(struct loader *ld)
 {
 	struct bpf_program *prog = bpf_object__find_program_by_name(ld->obj, KOFF_PROG_NAME);
 	struct bpf_map *stats = bpf_object__find_map_by_name(ld->obj, KOFF_MAP_STATS);
 
 	if (!prog || bpf_program__type(prog) != BPF_PROG_TYPE_XDP)
-		return fail("%s.bpf.o: no XDP program named %s", out, KOFF_PROG_NAME);
+		return fail("%s: no XDP program named %s", ld->path, KOFF_PROG_NAME);
 	if (!stats || bpf_map__type(stats) != BPF_MAP_TYPE_PERCPU_ARRAY ||
 	    bpf_map__value_size(stats) != sizeof(__u64) ||
 	    bpf_map__max_entries(stats) < KOFF_STAT__COUNT)
-		return fail("%s.bpf.o: no per-CPU array map %s with %d u64 counters",
-			    out, KOFF_MAP_STATS, KOFF_STAT__COUNT);
+		return fail("%s: no per-CPU array map %s with %d u64 counters",
+			    ld->path, KOFF_MAP_STATS, KOFF_STAT__COUNT);
 	ld->stats_fd = bpf_map__fd(stats);
 	ld->ncpus = libbpf_num_possible_cpus();
 	if (ld->ncpus <= 0)
@@ -385,8 +415,8 @@ int main(int argc, char **argv)
 		return 2;
 	out = opt.child_argv[0];
 	libbpf_set_print(opt.verbose ? libbpf_print_verbose : libbpf_print_silent);
-	if (open_and_load(&ld, out) < 0 ||
-	    (prog_fd = find_program_and_stats(&ld, out)) < 0 ||
+	if (open_and_load(&ld, out, opt.verbose) < 0 ||
+	    (prog_fd = find_program_and_stats(&ld)) < 0 ||
 	    attach_xdp(&ld, prog_fd, &opt) < 0 ||
 	    open_signal_fd(&ld) < 0 ||
 	    start_child(&ld, opt.child_argv) < 0) {
@@ -394,8 +424,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!opt.quiet)
-		fprintf(stderr, "koff-load: %s attached to %s (%s mode), running %s (pid %d)\n",
-			KOFF_PROG_NAME, opt.dev, opt.mode_name, out, (int)ld.child);
+		fprintf(stderr, "koff-load: %s from %s attached to %s (%s mode), running %s (pid %d)\n",
+			KOFF_PROG_NAME, ld.path, opt.dev, opt.mode_name, out, (int)ld.child);
 	if (start_adapting(&ld, &opt, prog_fd) < 0) {
 		kill(ld.child, SIGTERM);
 		waitpid(ld.child, NULL, 0);

@@ -10,6 +10,7 @@
  * below the fraction of requests the fast path completes. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "workload.h"
@@ -34,6 +35,24 @@ void decide_from_numbers(struct decision *d)
 		 d->gain_ns >= 0 ? d->gain_ns : -d->gain_ns, d->margin_ns);
 }
 
+/* The program koff-load will run here: the faster variant when there is
+ * one and this kernel takes it (koff-load tries it first), else the default
+ * output. */
+static int measure_program(struct koff_ctx *ctx, const struct trace *t, struct decision *d)
+{
+	uint16_t port = (uint16_t)ctx->opt.udp_port;
+	struct koff_error ignored = { 0 };
+	const char *base = strrchr(ctx->opt.output, '/');
+
+	base = base ? base + 1 : ctx->opt.output;
+	if (ctx->fast && measure_on_trace(ctx->fast->tmp_bpf, t, port, &d->m, &ignored) == 0) {
+		snprintf(d->program, sizeof(d->program), "%.60s%s", base, KOFF_FAST_VARIANT_SUFFIX);
+		return 0;
+	}
+	snprintf(d->program, sizeof(d->program), "%.60s.bpf.o", base);
+	return measure_on_trace(ctx->tmp_bpf, t, port, &d->m, &ctx->err);
+}
+
 static int measure_and_calibrate(struct koff_ctx *ctx, struct decision *d)
 {
 	struct trace t;
@@ -43,7 +62,7 @@ static int measure_and_calibrate(struct koff_ctx *ctx, struct decision *d)
 		return rc;
 	ctx->trace_format = t.format;
 	ctx->trace_skipped = t.skipped;
-	rc = measure_on_trace(ctx->tmp_bpf, &t, (uint16_t)ctx->opt.udp_port, &d->m, &ctx->err);
+	rc = measure_program(ctx, &t, d);
 	trace_free(&t);
 	if (rc)
 		return rc;
@@ -72,6 +91,11 @@ int decide_offload(struct koff_ctx *ctx)
 		return 0;
 	}
 	ctx->offloaded = false;
+	if (ctx->fast) {	/* no program at all: not the variant either */
+		unlink(ctx->fast->tmp_bpf);
+		variant_free(ctx->fast);
+		ctx->fast = NULL;
+	}
 	snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why), "%s (--force offloads anyway)",
 		 d->why);
 	return 0;
@@ -121,7 +145,9 @@ void decide_report_json(const struct koff_ctx *ctx, void *stream)
 			: "nothing to measure: no program");
 		return;
 	}
-	fputs(", \"measured\": true,\n    \"trace\": {\"file\": ", f);
+	fputs(", \"measured\": true, \"program\": ", f);
+	json_string(f, d->program);
+	fputs(",\n    \"trace\": {\"file\": ", f);
 	json_string(f, ctx->opt.trace);
 	fprintf(f, ", \"format\": \"%s\", \"requests\": %d, \"skipped_packets\": %d, "
 		   "\"rounds_per_request\": %d},\n    ",
@@ -158,8 +184,8 @@ void decide_explain(const struct koff_ctx *ctx, void *stream)
 			ctx->opt.trace ? "no program to measure" : "no --trace: offloaded whenever it can be");
 		return;
 	}
-	fprintf(f, "workload: %s (%s), %d requests, each run %d times in the kernel (bpf_prog_test_run)\n",
-		ctx->opt.trace, ctx->trace_format, m->requests, m->rounds);
+	fprintf(f, "workload: %s (%s), %d requests, each run %d times in the kernel (bpf_prog_test_run of %s)\n",
+		ctx->opt.trace, ctx->trace_format, m->requests, m->rounds, d->program);
 	fprintf(f, "  completed in the kernel   %5.1f%%  (%d answered, %d dropped)\n",
 		100 * d->fast_fraction, m->answered, m->dropped);
 	fprintf(f, "  fall back to userspace    %5.1f%%  (%d)\n", 100 * (1 - d->fast_fraction), m->fallback);

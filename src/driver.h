@@ -11,6 +11,7 @@
 #include "ir.h"
 #include "koff.h"
 #include "layout.h"
+#include "target.h"
 #include "verify.h"
 #include "workload.h"
 
@@ -35,6 +36,18 @@ struct koff_options {
 	bool force;			/* --force: offload whatever the trace predicts */
 	bool early_fallback;		/* lifter/earlyfb.c; --no-early-fallback clears it */
 	bool entry_given;		/* --entry was on the command line */
+	const char *kernel;		/* --kernel: a series, host or portable (default) */
+	const char *kernel_image;	/* --kernel-image: the target's kernel, for verification */
+	const char *verify_on;		/* --verify-on: host and/or series, comma-separated */
+};
+
+/* One kernel koff-link verifies the program on (src/kernels.c). */
+struct verify_place {
+	char name[16];			/* "host" or a series */
+	char image[4096];		/* the VM's kernel image; "" for the host or when missing */
+	bool done, accepted;		/* verified there, and the verdict */
+	unsigned processed;		/* processed insns there */
+	char note[320];			/* why it was not verified there */
 };
 
 /* A source-level place where the offload gives up. */
@@ -57,6 +70,10 @@ struct koff_ctx {
 	struct decoder dec;
 	uint64_t entry_va;
 	enum obj_role entry_role;	/* handler, or parser (early-drop filter) */
+	/* the kernel it is for, and where it is verified */
+	struct kernel_target target;
+	struct verify_place places[8];
+	int nplaces;
 	/* the offload */
 	bool offloaded;
 	char not_offloaded_why[600];
@@ -78,6 +95,10 @@ struct koff_ctx {
 	const char *trace_format;
 	int trace_skipped;
 	struct candidates cands;	/* src/candidates.c */
+	/* The default output's faster variant for newer kernels (variants.c):
+	 * a whole context of its own, or NULL with the reason in fast_why. */
+	struct koff_ctx *fast;
+	char fast_why[600];
 };
 
 /* options.c */
@@ -86,6 +107,18 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv);
 int link_executable(struct koff_ctx *ctx);
 /* offload.c: lift, generate, verify; fills ctx->prog, ctx->sites. */
 int offload_build(struct koff_ctx *ctx);
+/* kernels.c: ctx->target from --kernel, the places from --verify-on. */
+int kernels_choose(struct koff_ctx *ctx);
+/* Verify ctx->tmp_bpf at every place that can: 0 when all accepted (or
+ * none could verify), else bpf_verify_object's error from the first that
+ * rejected it, named in *where, with ctx->verdict its verdict. */
+int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **where);
+bool kernels_any_verified(const struct koff_ctx *ctx);
+/* "not verified on host: cannot load BPF here: ...; not verified on 6.1: ..." */
+void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
+/* variants.c: after offload_build, the faster variant of a default build. */
+int variants_build(struct koff_ctx *ctx);
+void variant_free(struct koff_ctx *v);
 /* report.c */
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);

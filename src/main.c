@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "koff_abi.h"
 
 static bool is_object_arg(const char *arg)
 {
@@ -118,6 +119,8 @@ void outputs_discard(struct koff_ctx *ctx)
 		unlink(ctx->tmp_bpf);
 	if (ctx->tmp_json[0])
 		unlink(ctx->tmp_json);
+	if (ctx->fast)
+		unlink(ctx->fast->tmp_bpf);
 }
 
 /* Once the first output was renamed into place, a failure would leave new
@@ -127,6 +130,10 @@ static int outputs_commit_failed(struct koff_ctx *ctx, const char *path)
 {
 	int rc = koff_fail(&ctx->err, -errno, "%s: cannot write: %s", path, strerror(errno));
 
+	char fast_out[4096];
+
+	snprintf(fast_out, sizeof(fast_out), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
+	unlink(fast_out);
 	unlink(ctx->out_bpf);
 	unlink(ctx->out_json);
 	unlink(ctx->opt.output);
@@ -135,6 +142,16 @@ static int outputs_commit_failed(struct koff_ctx *ctx, const char *path)
 
 int outputs_commit(struct koff_ctx *ctx)
 {
+	char fast_out[4096];
+
+	/* An earlier link's variant must not be loaded beside this executable. */
+	snprintf(fast_out, sizeof(fast_out), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
+	if (ctx->fast) {
+		if (rename(ctx->fast->tmp_bpf, fast_out))
+			return outputs_commit_failed(ctx, fast_out);
+	} else {
+		unlink(fast_out);
+	}
 	if (ctx->offloaded) {
 		if (rename(ctx->tmp_bpf, ctx->out_bpf))
 			return outputs_commit_failed(ctx, ctx->out_bpf);
@@ -162,6 +179,7 @@ void ctx_free(struct koff_ctx *ctx)
 	free(ctx->opt.link_args);
 	free(ctx->forced_fallbacks);
 	free(ctx->sites);
+	variant_free(ctx->fast);
 }
 
 static int run(struct koff_ctx *ctx, int argc, char **argv)
@@ -181,7 +199,11 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 	if (ctx->opt.offload && (rc = candidates_measure(ctx)))
 		return rc;
 	if (ctx->opt.offload) {
-		if ((rc = offload_build(ctx)) || (rc = decide_offload(ctx)))
+		if ((rc = offload_build(ctx)))
+			return rc;
+		if ((rc = variants_build(ctx)))	/* a faster program for newer kernels */
+			return rc;
+		if ((rc = decide_offload(ctx)))	/* --trace: does it pay? */
 			return rc;
 	} else {
 		snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why), "--no-offload");

@@ -80,7 +80,7 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	struct lift_opts lo = { .max_depth = 8, .max_blocks = 20000, .forced = ctx->forced_fallbacks,
 				.nforced = ctx->nforced, .trace = ctx->opt.record_path };
 	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
-				   .loop_cap = loop_cap };
+				   .loop_cap = loop_cap, .target = &ctx->target };
 	int rc;
 
 	ir_func_free(ctx->ir);
@@ -161,21 +161,20 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
 static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 {
 	struct koff_error verr = { 0 };
+	const char *where = "host";
 	int rc;
 
-	bpf_verdict_free(&ctx->verdict);
-	rc = bpf_verify_object(ctx->tmp_bpf, &ctx->verdict, &verr);
+	rc = kernels_verify(ctx, &verr, &where);
 	if (rc == 0) {
-		ctx->verified = true;
-		note_attempt(ctx, "loop cap %u: accepted, %u insns processed", ctx->loop_cap_used,
-			     ctx->verdict.processed_insns);
+		ctx->verified = kernels_any_verified(ctx);
+		if (ctx->verified)
+			note_attempt(ctx, "loop cap %u: accepted, %u insns processed", ctx->loop_cap_used,
+				     ctx->verdict.processed_insns);
+		else
+			kernels_why_unverified(ctx, ctx->verify_note, sizeof(ctx->verify_note));
 		return 1;
 	}
-	if (rc == -EPERM && !ctx->verdict.loaded && strstr(verr.msg, "cannot load BPF here")) {
-		snprintf(ctx->verify_note, sizeof(ctx->verify_note), "not verified: %s", verr.msg);
-		return 1;
-	}
-	note_attempt(ctx, "loop cap %u: rejected (%.120s)", ctx->loop_cap_used, verr.msg);
+	note_attempt(ctx, "loop cap %u: rejected on %s (%.120s)", ctx->loop_cap_used, where, verr.msg);
 	if (ctx->opt.verbose && ctx->verdict.log)
 		fprintf(stderr, "koff-link: verifier log tail (insn %d, x86 %#llx):\n%s\n", ctx->verdict.fail_insn,
 			ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n
@@ -270,10 +269,15 @@ int offload_build(struct koff_ctx *ctx)
 	rc = open_input(ctx);
 	if (rc)
 		return rc;
+	rc = kernels_choose(ctx);
+	if (rc)
+		return rc;
 	for (int attempt = 0;; attempt++) {
 		ctx->loop_cap_used = caps[cap_index];
 		rc = generate(ctx, caps[cap_index]);
-		if (rc == -E2BIG)	/* more than a BPF program can hold: refuse, don't fail */
+		/* More than a BPF program can hold, or than the target kernel can
+		 * run: refuse, don't fail. */
+		if (rc == -E2BIG || rc == -EOPNOTSUPP)
 			return refuse(ctx);
 		if (rc < 0)
 			return rc;

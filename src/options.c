@@ -18,7 +18,13 @@ static const char usage[] =
 	"  --resp-cap N      the reply buffer size the server passes as cap (default 1472)\n"
 	"  --loop-cap N      iterations allowed per loop and request (default: the largest\n"
 	"                    the verifier accepts of 65536, 4096, 256)\n"
-	"  --no-verify       do not load the program into the running kernel at link time\n"
+	"  --kernel K        the kernel the program must run on: portable (default: every\n"
+	"                    kernel from 6.1 to the newest), host (probe the running one),\n"
+	"                    or a series: 5.15 6.1 6.6 6.8 6.12 6.18\n"
+	"  --verify-on LIST  where to verify, comma-separated: host and/or series (default:\n"
+	"                    host for portable and host, else the series, in a VM)\n"
+	"  --kernel-image P  the target series' kernel image (vmlinuz) for VM verification\n"
+	"  --no-verify       do not load the program into any kernel at link time\n"
 	"  --no-offload      only link OUT; write no BPF program\n"
 	"  --trace FILE      representative requests (pcap of UDP datagrams, or one hex\n"
 	"                    request per line): measure the program on them and offload\n"
@@ -70,7 +76,7 @@ static int add_link_arg(struct koff_ctx *ctx, const char *arg, int *cap)
 }
 
 static const char *const value_options[] = { "-o", "--entry", "--udp-port", "--resp-cap", "--loop-cap",
-					      "--trace", "--profile" };
+					     "--kernel", "--kernel-image", "--verify-on", "--trace", "--profile" };
 
 /* The value option `a` names, also in the form --name=value (then *inline_val
  * points past the '='), or NULL. */
@@ -108,6 +114,12 @@ static int set_value_option(struct koff_ctx *ctx, const char *name, const char *
 		o->resp_cap = v;
 	else if (!strcmp(name, "--loop-cap") && !(rc = parse_uint(ctx, name, val, 1u << 20, &v)))
 		o->loop_cap = v;
+	else if (!strcmp(name, "--kernel"))
+		o->kernel = val;
+	else if (!strcmp(name, "--kernel-image"))
+		o->kernel_image = val;
+	else if (!strcmp(name, "--verify-on"))
+		o->verify_on = val;
 	return rc;
 }
 

@@ -3,9 +3,12 @@
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
+#include "codegen.h"
 #include "driver.h"
 #include "koff_abi.h"
+#include "vm.h"
 
 void json_string(void *stream, const char *s)
 {
@@ -82,6 +85,78 @@ static void json_inlined(const struct koff_ctx *ctx, FILE *f)
 	fputs("],\n", f);
 }
 
+static const char *place_release(const struct verify_place *p, char *buf, size_t len)
+{
+	struct utsname u;
+
+	if (!strcmp(p->name, "host"))
+		return uname(&u) ? "" : (snprintf(buf, len, "%s", u.release), buf);
+	if (p->image[0] && vm_image_release(p->image, buf, len))
+		return buf;
+	return "";
+}
+
+/* {"target", "features", "loop_shape", "verified_on"}: the kernel a
+ * program is for, and each place it was (or could not be) verified. */
+static void json_kernel(const struct koff_ctx *ctx, FILE *f)
+{
+	const struct kernel_target *t = &ctx->target;
+	char release[128];
+
+	fputs("{\"target\": ", f);
+	json_string(f, t->name);
+	fputs(", \"features\": [", f);
+	for (int k = 0, n = 0; k < KFEAT__COUNT; k++)
+		if (target_has(t, (enum koff_kfeature)k))
+			fprintf(f, "%s\"%s\"", n++ ? ", " : "", kfeature_name((enum koff_kfeature)k));
+	fputs("], \"loop_shape\": ", f);
+	json_string(f, codegen_loop_shape(t, ctx->ir && ctx->ir->nloops));
+	fputs(", \"verified_on\": [", f);
+	for (int i = 0; i < ctx->nplaces; i++) {
+		const struct verify_place *p = &ctx->places[i];
+
+		fprintf(f, "%s{\"kernel\": ", i ? ", " : "");
+		json_string(f, p->name);
+		fputs(", \"release\": ", f);
+		json_string(f, place_release(p, release, sizeof(release)));
+		fprintf(f, ", \"verified\": %s, \"processed_insns\": %u, \"note\": ",
+			p->done && p->accepted ? "true" : "false", p->processed);
+		json_string(f, p->note);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}
+
+/* One entry of "variants": a program koff-load may load. */
+static void json_variant(const struct koff_ctx *v, const char *object, FILE *f)
+{
+	fputs("{\"object\": ", f);
+	json_string(f, object);
+	fprintf(f, ", \"insns\": %d, \"kernel\": ", v->prog.n);
+	json_kernel(v, f);
+	fputc('}', f);
+}
+
+/* "variants": every program beside OUT, in the order koff-load tries them. */
+static void json_variants(const struct koff_ctx *ctx, FILE *f)
+{
+	char fast[4096];
+
+	fputs("  \"variants\": [", f);
+	if (ctx->fast) {
+		snprintf(fast, sizeof(fast), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
+		json_variant(ctx->fast, fast, f);
+		fputs(",\n    ", f);
+	}
+	json_variant(ctx, ctx->out_bpf, f);
+	fputs("],\n", f);
+	if (ctx->fast_why[0]) {
+		fputs("  \"no_fast_variant_because\": ", f);
+		json_string(f, ctx->fast_why);
+		fputs(",\n", f);
+	}
+}
+
 static void json_body(struct koff_ctx *ctx, FILE *f)
 {
 	const struct koff_options *o = &ctx->opt;
@@ -108,7 +183,11 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	}
 	fputs(",\n  \"bpf_object\": ", f);
 	json_string(f, ctx->out_bpf);
-	fprintf(f, ",\n  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
+	fputs(",\n  \"kernel\": ", f);
+	json_kernel(ctx, f);
+	fputs(",\n", f);
+	json_variants(ctx, f);
+	fprintf(f, "  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
 		   "\"loop_guards\": %d, \"loop_cap\": %u, \"early_fallback_blocks\": %d},\n",
 		KOFF_PROG_NAME, ctx->prog.n, ctx->ir_blocks_before_guards, ctx->ir->nloops,
 		ctx->loop_cap_used, ctx->early_fallbacks);
@@ -148,6 +227,25 @@ static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 			ctx->sites[i].where, koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
 }
 
+/* The target, the loop shape, and what each verification place said. */
+static void explain_kernel(const struct koff_ctx *ctx, FILE *f)
+{
+	fprintf(f, "  kernel: %s (%s), loops: %s\n", ctx->target.name, ctx->target.seen_in,
+		codegen_loop_shape(&ctx->target, ctx->ir->nloops > 0));
+	if (ctx->verify_note[0])
+		fprintf(f, "  verifier: %s\n", ctx->verify_note);
+	for (int i = 0; i < ctx->nplaces; i++) {
+		const struct verify_place *p = &ctx->places[i];
+		char release[128];
+
+		if (p->done && p->accepted)
+			fprintf(f, "  verifier on %s %s: accepted, %u insns processed\n", p->name,
+				place_release(p, release, sizeof(release)), p->processed);
+		else if (p->note[0] && strcmp(p->note, ctx->verify_note))
+			fprintf(f, "  verifier: %s\n", p->note);
+	}
+}
+
 void report_explain(struct koff_ctx *ctx, void *stream)
 {
 	FILE *f = stream;
@@ -162,10 +260,14 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	}
 	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
 		ctx->loop_cap_used);
-	if (ctx->verified)
-		fprintf(f, "  verifier: accepted, %u insns processed\n", ctx->verdict.processed_insns);
-	else
-		fprintf(f, "  verifier: %s\n", ctx->verify_note);
+	explain_kernel(ctx, f);
+	if (ctx->fast) {
+		fprintf(f, "  and for newer kernels: %s%s (%d BPF insns)\n", ctx->opt.output,
+			KOFF_FAST_VARIANT_SUFFIX, ctx->fast->prog.n);
+		explain_kernel(ctx->fast, f);
+	} else if (ctx->fast_why[0]) {
+		fprintf(f, "  no variant for newer kernels: %s\n", ctx->fast_why);
+	}
 	if (ctx->early_fallbacks)
 		fprintf(f, "  early fallback: %d blocks from which every path falls back now fall back at "
 			   "their start\n", ctx->early_fallbacks);

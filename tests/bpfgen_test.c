@@ -47,6 +47,7 @@ struct tctx {
 	bool verbose;
 	long ncases, nfail;
 	int nprogs;
+	const struct kernel_target *target;	/* -k: the kernel shape generated */
 };
 
 /* A loaded program with what the test expects its counters to say. */
@@ -298,7 +299,8 @@ static void fail(struct tctx *t, struct prog *p, const char *fmt, ...)
 static bool prog_open(struct tctx *t, struct ir_func *fn, uint32_t loop_cap, const char *name,
 		      struct prog *p)
 {
-	struct codegen_opts o = { .udp_port = TEST_PORT, .resp_cap = RESP_CAP, .loop_cap = loop_cap };
+	struct codegen_opts o = { .udp_port = TEST_PORT, .resp_cap = RESP_CAP, .loop_cap = loop_cap,
+				  .target = t->target };
 	struct koff_error err = { 0 };
 	struct bpf_emit e;
 	char path[128];
@@ -867,7 +869,7 @@ static void check_spilled(struct tctx *t, struct prog *p, int a, int b)
 	struct koff_error err = { 0 };
 
 	t->ncases++;
-	if (regalloc_run(p->fn, XDP_WRAP_STACK, &ra, &err)) {
+	if (regalloc_run(p->fn, XDP_WRAP_STACK, 512 - 8, &ra, &err)) {
 		fail(t, p, "regalloc_run: %s", err.msg);
 		return;
 	}
@@ -2213,14 +2215,18 @@ int main(int argc, char **argv)
 	const char *only = NULL;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:s:g:v")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:g:k:v")) != -1) {
 		switch (opt) {
+		case 'k':
+			if (!(t.target = target_find(optarg)))
+				die("-k %s: no such kernel target", optarg);
+			break;
 		case 'n': t.runs = atoi(optarg); break;
 		case 's': t.rng = strtoull(optarg, NULL, 0); break;
 		case 'g': only = optarg; break;
 		case 'v': t.verbose = true; break;
 		default:
-			fprintf(stderr, "usage: %s [-n RUNS] [-s SEED] [-g GROUP] [-v]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-n RUNS] [-s SEED] [-g GROUP] [-k KERNEL] [-v]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -2228,7 +2234,8 @@ int main(int argc, char **argv)
 		t.rng = 1;
 	/* Line by line: a sanitizer that ends the process must not eat the summary. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("bpfgen: seed %#" PRIx64 ", %d runs per program\n", t.rng, t.runs);
+	printf("bpfgen: seed %#" PRIx64 ", %d runs per program, kernel %s\n", t.rng, t.runs,
+	       t.target ? t.target->name : "6.18");
 	snprintf(t.dir, sizeof(t.dir), "/tmp/koff-bpfgen.XXXXXX");
 	if (!mkdtemp(t.dir))
 		die("mkdtemp: %s", strerror(errno));

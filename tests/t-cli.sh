@@ -97,6 +97,30 @@ if [ "$(jq -r .verifier.verified "$m")" == true ]; then
 fi
 koff_ok "manifest: entry, offloaded, bpf_object, program.insns, verifier.processed_insns, fallbacks"
 
+# ---- Kernel targets ------------------------------------------------------------
+# The default is portable (6.1 and newer); a handler with loops also gets the
+# may_goto variant; an unknown series is an error; a series that cannot run
+# koff's XDP entry (5.15: no bpf_xdp_load_bytes) links without an offload.
+koff_expect_eq "default target" "$(jq -r .kernel.target "$m")" portable
+link "kernel" samples/dns/dns.o -o "$tmp/dnsk" --udp-port 5353
+jq -e '(.kernel.target == "portable") and (.kernel.loop_shape == "bpf_loop") and
+	(.variants | length == 2) and (.variants[0].kernel.loop_shape == "may_goto") and
+	(.variants[0].object | endswith(".6.12.bpf.o")) and (.variants[1].kernel.target == "portable")' \
+	"$tmp/dnsk.koff.json" >/dev/null || koff_fail "dns: variants: $(jq -c .variants "$tmp/dnsk.koff.json")"
+[ -f "$tmp/dnsk.6.12.bpf.o" ] && [ -f "$tmp/dnsk.bpf.o" ] || koff_fail "dns: both variants written"
+koff_ok "default link of a handler with loops: OUT.bpf.o (portable, bpf_loop) and OUT.6.12.bpf.o (may_goto)"
+link "kernel 6.18" samples/dns/dns.o -o "$tmp/dnsk" --udp-port 5353 --kernel 6.18 --verify-on host
+[ ! -e "$tmp/dnsk.6.12.bpf.o" ] || koff_fail "--kernel 6.18: a variant from the earlier link was left beside OUT"
+koff_expect_eq "--kernel 6.18: one variant" "$(jq '.variants | length' "$tmp/dnsk.koff.json")" 1
+"$KL" samples/dns/dns.o -o "$tmp/dnsk" --kernel 9.9 >"$tmp/so" 2>"$tmp/se" && koff_fail "--kernel 9.9 succeeded"
+grep -q "^koff-link: --kernel: unknown kernel '9.9'" "$tmp/se" || koff_fail "--kernel 9.9: $(cat "$tmp/se")"
+link "kernel 5.15" samples/dns/dns.o -o "$tmp/dns515" --udp-port 5353 --kernel 5.15
+koff_expect_eq "--kernel 5.15: offloaded" "$(jq -r .offloaded "$tmp/dns515.koff.json")" false
+jq -r .not_offloaded_because "$tmp/dns515.koff.json" | grep -q "bpf_xdp_load_bytes (5.18)" ||
+	koff_fail "--kernel 5.15: reason: $(jq -r .not_offloaded_because "$tmp/dns515.koff.json")"
+[ ! -e "$tmp/dns515.bpf.o" ] || koff_fail "--kernel 5.15: a BPF object was written"
+koff_ok "--kernel: 6.18 gives one program, 9.9 is an error, 5.15 links without an offload and says why"
+
 # ---- --explain: one line per fallback site -----------------------------------
 for obj in samples/dns/dns.o samples/echo/echo.o "$tmp/extcall.o"; do
 	link "--explain $obj" "$obj" -o "$tmp/ex" --explain
@@ -178,7 +202,7 @@ m=$nobody/plain.koff.json
 [ -f "$nobody/plain.bpf.o" ] || koff_fail "without BPF rights: no OUT.bpf.o"
 koff_expect_eq "without BPF rights: offloaded" "$(jq -r .offloaded "$m")" true
 koff_expect_eq "without BPF rights: verified" "$(jq -r .verifier.verified "$m")" false
-jq -r .verifier.note "$m" | grep -q '^not verified: cannot load BPF here' ||
+jq -r .verifier.note "$m" | grep -q '^not verified on host: cannot load BPF here' ||
 	koff_fail "without BPF rights: the note does not say why: $(jq -c .verifier "$m")"
 koff_ok "without BPF rights: $(jq -r .verifier.note "$m")"
 

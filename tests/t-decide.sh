@@ -40,6 +40,11 @@ koff_expect_eq "favour: verdict" "$(get favour .decision.verdict)" offload
 koff_expect_eq "favour: 181 of 200 completed in the kernel" \
 	"$(get favour '.decision.answered + .decision.dropped')/$(get favour .decision.trace.requests)" 181/200
 [ -f "$tmp/favour.bpf.o" ] || koff_fail "favour: no favour.bpf.o"
+# The program measured is the one koff-load runs here: the first variant it loads.
+measured=$(get favour .decision.program)
+[ -f "$tmp/$measured" ] || koff_fail "favour: measured $measured, which was not written"
+[ -f "$tmp/favour.6.12.bpf.o" ] && [ "$measured" != favour.6.12.bpf.o ] &&
+	koff_fail "favour: measured $measured, but koff-load would run favour.6.12.bpf.o"
 for key in kernel_ns_per_completed kernel_ns_per_fallback userspace_ns_per_request ebpf_cost_fraction \
 	predicted_gain_ns_per_request margin_ns; do
 	[ "$(get favour ".decision.$key | type")" = number ] || koff_fail "favour: decision.$key is not a number"
@@ -55,7 +60,7 @@ link punish $sp/punish.txt
 koff_expect_eq "punish: offloaded" "$(get punish .offloaded)" false
 koff_expect_eq "punish: verdict" "$(get punish .decision.verdict)" "no offload"
 koff_expect_eq "punish: predicted gain" "$(get punish .decision.predicted_gain)" false
-[ -e "$tmp/punish.bpf.o" ] && koff_fail "punish: a program was written"
+ls "$tmp"/punish*.bpf.o 2>/dev/null && koff_fail "punish: a program was written"
 grep -q "warning: handle_request not offloaded: offload does not pay" "$tmp/punish.err" ||
 	koff_fail "punish: no warning: $(cat "$tmp/punish.err")"
 awk -v w="$(get punish .decision.kernel_ns_per_fallback)" -v c="$(get punish .decision.kernel_ns_per_completed)" \

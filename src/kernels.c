@@ -1,0 +1,170 @@
+/* kernels.c - which kernel the offload targets (--kernel) and where
+ * koff-link verifies it (--verify-on): the running kernel, or a target's
+ * kernel booted in a VM (kernel/vm.h).
+ *
+ * The default target is `portable` (every kernel from 6.1 to the newest),
+ * verified on the running kernel.  `--kernel SERIES` verifies in SERIES's
+ * kernel image (kernel/fetch-kernel.sh puts Debian's there; --kernel-image
+ * names another), because the build host is not where the program runs;
+ * `--kernel host` probes the running kernel and verifies there.  A place
+ * where verification is impossible (no image, no CAP_BPF) is reported as
+ * "not verified on X", never passed off as verified. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "vm.h"
+
+int target_probe_host(struct kernel_target *t, struct koff_error *err)
+{
+	uint64_t features = 0;
+	int rc = kernel_probe_features(&features, err);
+
+	if (rc)
+		return rc;
+	*t = (struct kernel_target){ .name = "host", .seen_in = "the running kernel",
+				     .features = features, .insn_budget = 1000000 };
+	return 0;
+}
+
+static int add_place(struct koff_ctx *ctx, const char *name)
+{
+	struct verify_place *p;
+
+	for (int i = 0; i < ctx->nplaces; i++)
+		if (!strcmp(ctx->places[i].name, name))
+			return 0;
+	if (ctx->nplaces >= (int)KOFF_ARRAY_SIZE(ctx->places))
+		return koff_fail(&ctx->err, -E2BIG, "--verify-on: at most %d kernels",
+				 (int)KOFF_ARRAY_SIZE(ctx->places));
+	if (strcmp(name, "host") && !target_find(name))
+		return koff_fail(&ctx->err, -EINVAL, "--verify-on: unknown kernel '%s' (host or a series: %s)",
+				 name, "5.15 6.1 6.6 6.8 6.12 6.18");
+	p = &ctx->places[ctx->nplaces++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	return 0;
+}
+
+/* "host,6.1,6.12" */
+static int parse_places(struct koff_ctx *ctx, const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	int rc = 0;
+
+	if (!copy)
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
+		rc = add_place(ctx, tok);
+	free(copy);
+	return rc;
+}
+
+/* Where the image for place p comes from: --kernel-image for the target's
+ * own series, else the cache.  Leaves p->image empty when there is none. */
+static void find_image(struct koff_ctx *ctx, struct verify_place *p)
+{
+	const struct kernel_target *t = target_find(p->name);
+
+	if (ctx->opt.kernel_image && !strcmp(p->name, ctx->target.name)) {
+		snprintf(p->image, sizeof(p->image), "%s", ctx->opt.kernel_image);
+		return;
+	}
+	if (t && t->image_series && vm_image_for(t->image_series, p->image, sizeof(p->image)))
+		return;
+	p->image[0] = '\0';
+	snprintf(p->note, sizeof(p->note),
+		 "not verified on %s: no kernel image (run kernel/fetch-kernel.sh %s, or give --kernel-image)",
+		 p->name, t && t->image_series ? t->image_series : p->name);
+}
+
+int kernels_choose(struct koff_ctx *ctx)
+{
+	/* --record-path is a diagnostic of this machine, and its path records
+	 * need may_goto's shape: it targets the running kernel. */
+	const char *name = ctx->opt.kernel ? ctx->opt.kernel : ctx->opt.record_path ? "host" : "portable";
+	const struct kernel_target *t;
+	int rc;
+
+	if (!strcmp(name, "host")) {
+		rc = target_probe_host(&ctx->target, &ctx->err);
+		if (rc)
+			return koff_fail(&ctx->err, rc, "--kernel host: %s", ctx->err.msg);
+	} else if ((t = target_find(name))) {
+		ctx->target = *t;
+	} else {
+		return koff_fail(&ctx->err, -EINVAL,
+				 "--kernel: unknown kernel '%s' (host, portable, or a series: %s)", name,
+				 "5.15 6.1 6.6 6.8 6.12 6.18");
+	}
+	if (ctx->opt.verify_on)
+		rc = parse_places(ctx, ctx->opt.verify_on);
+	else
+		rc = add_place(ctx, !strcmp(ctx->target.name, "portable") ? "host" : ctx->target.name);
+	if (rc)
+		return rc;
+	for (int i = 0; i < ctx->nplaces; i++)
+		if (strcmp(ctx->places[i].name, "host"))
+			find_image(ctx, &ctx->places[i]);
+	return 0;
+}
+
+/* Verify ctx->tmp_bpf at place p.  Same contract as bpf_verify_object. */
+static int verify_at(struct koff_ctx *ctx, struct verify_place *p, struct koff_error *verr)
+{
+	if (!strcmp(p->name, "host"))
+		return bpf_verify_object(ctx->tmp_bpf, &ctx->verdict, verr);
+	return vm_verify_object(p->image, ctx->tmp_bpf, &ctx->verdict, verr);
+}
+
+static bool can_verify(const struct verify_place *p)
+{
+	return !strcmp(p->name, "host") || p->image[0];
+}
+
+int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **where)
+{
+	int rc;
+
+	for (int i = 0; i < ctx->nplaces; i++) {
+		struct verify_place *p = &ctx->places[i];
+
+		if (!can_verify(p))
+			continue;
+		bpf_verdict_free(&ctx->verdict);
+		memset(verr, 0, sizeof(*verr));
+		*where = p->name;
+		rc = verify_at(ctx, p, verr);
+		p->done = true;
+		p->accepted = rc == 0;
+		p->processed = ctx->verdict.processed_insns;
+		if (rc == -EPERM && !ctx->verdict.loaded && strstr(verr->msg, "cannot load BPF here")) {
+			snprintf(p->note, sizeof(p->note), "not verified on %s: %.200s", p->name, verr->msg);
+			p->done = false;
+			continue;
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+bool kernels_any_verified(const struct koff_ctx *ctx)
+{
+	for (int i = 0; i < ctx->nplaces; i++)
+		if (ctx->places[i].done && ctx->places[i].accepted)
+			return true;
+	return false;
+}
+
+void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < ctx->nplaces && used < len; i++)
+		if (ctx->places[i].note[0])
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "; " : "",
+						 ctx->places[i].note);
+}

@@ -1,0 +1,85 @@
+/* variants.c - the default output runs on every supported kernel, and is
+ * fast on the newest too.
+ *
+ * OUT.bpf.o is the portable program (6.1 to the newest): stock bpftool and
+ * any loader take it.  Its loops are bpf_loop callbacks, which cost a call
+ * per iteration (dns: about twice the may_goto shape's time per request,
+ * BENCHMARKS.md "Kernel shapes").  So when the handler has loops, koff-link
+ * also writes OUT.6.12.bpf.o (KOFF_FAST_VARIANT_SUFFIX), the same handler
+ * for kernels with may_goto and cpu v4 (6.9+), and koff-load loads the
+ * first variant the running kernel accepts, fastest first.  --kernel asks
+ * for one target and gets one program.
+ *
+ * The variant is a second offload run in a context of its own, sharing the
+ * executable and the options; it is verified on the host when the host has
+ * its features, else in the 6.12 VM when its image is there, else it is
+ * written as "not verified" (and the manifest says so).  A variant that
+ * cannot be made costs nothing: the portable program stands alone. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "koff_abi.h"
+
+static bool host_runs(const struct kernel_target *t)
+{
+	uint64_t host = 0;
+	struct koff_error err = { 0 };
+
+	return kernel_probe_features(&host, &err) == 0 && (t->features & ~host) == 0;
+}
+
+static bool wants_fast_variant(const struct koff_ctx *ctx)
+{
+	return ctx->offloaded && !ctx->opt.kernel && !ctx->opt.record_path && ctx->ir &&
+	       ctx->ir->nloops > 0;
+}
+
+void variant_free(struct koff_ctx *v)
+{
+	if (!v)
+		return;
+	ir_func_free(v->ir);
+	emit_free(&v->prog);
+	bpf_verdict_free(&v->verdict);
+	decoder_free(&v->dec);
+	layout_free(&v->lay);
+	obj_close(v->obj);
+	free(v->forced_fallbacks);
+	free(v->sites);
+	free(v);
+}
+
+int variants_build(struct koff_ctx *ctx)
+{
+	const struct kernel_target *fast = target_find(KOFF_FAST_VARIANT_TARGET);
+	struct koff_ctx *v;
+	int rc;
+
+	if (!wants_fast_variant(ctx) || !fast)
+		return 0;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	v->opt = ctx->opt;
+	v->opt.kernel = fast->name;
+	v->opt.explain = v->opt.dump_ir = v->opt.dump_bpf = false;
+	v->opt.verify_on = host_runs(fast) ? "host" : fast->name;
+	snprintf(v->out_bpf, sizeof(v->out_bpf), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
+	snprintf(v->tmp_bpf, sizeof(v->tmp_bpf), "%s%s.koff-tmp-%d", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX,
+		 (int)getpid());
+	ctx->fast = v;
+	rc = offload_build(v);
+	if (rc || !v->offloaded) {
+		/* Not an error for the link: the portable program stands alone. */
+		snprintf(ctx->fast_why, sizeof(ctx->fast_why), "%s",
+			 rc ? v->err.msg : v->not_offloaded_why);
+		unlink(v->tmp_bpf);
+		ctx->fast = NULL;
+		variant_free(v);
+		return rc == -ENOMEM ? koff_fail(&ctx->err, rc, "out of memory") : 0;
+	}
+	return 0;
+}
