@@ -11,7 +11,9 @@
 # Then end to end for dns on lo in a private netns: userspace only, under
 # koff-load with the lifted program, and with the reference program,
 # closed-loop clients with 1 and 32 requests outstanding (bench/udpload.c),
-# client and server pinned to one CPU.
+# client and server pinned to one CPU.  Then bench/kernels.sh: each kernel
+# shape koff-link emits (portable, --kernel 6.12, --kernel host) on the host
+# and inside Debian's 6.1 and 6.12 under QEMU.
 # Environment: BENCH_CPU (default 1), BENCH_SECONDS (default 5),
 #              BENCH_LOAD_RUNS (default 3: median of that many load runs),
 #              BENCH_OUT (default BENCHMARKS.md).
@@ -58,6 +60,10 @@ link_sample() {
 	fi
 }
 
+# The program koff-load attaches here: the may_goto variant beside OUT when
+# koff-link wrote one (this kernel takes it), else OUT.bpf.o.
+lifted_of() { [ -f "$tmp/$1.6.12.bpf.o" ] && echo "$tmp/$1.6.12.bpf.o" || echo "$tmp/$1.bpf.o"; }
+
 field() { awk -v k="$1" -v n="$2" '$1 == k { print $n }'; }	# key, column
 
 # Fallback percentage of a program on the sample's own requests (koffdiff).
@@ -78,7 +84,7 @@ micro_sample() {
 	pin "$tmp/xdp_bench" --empty --reps $REPS "$req" >"$tmp/empty-$s.txt"
 	pin "$tmp/xdp_bench" --port "$port" --reps $REPS "$tmp/${s}_ref.bpf.o" "$req" >"$tmp/ref-$s.txt"
 	[ -f "$tmp/$s.bpf.o" ] &&
-		pin "$tmp/xdp_bench" --port "$port" --reps $REPS "$tmp/$s.bpf.o" "$req" >"$tmp/lifted-$s.txt"
+		pin "$tmp/xdp_bench" --port "$port" --reps $REPS "$(lifted_of "$s")" "$req" >"$tmp/lifted-$s.txt"
 	empty=$(field xdp_ns_per_request 2 <"$tmp/empty-$s.txt")
 	ref=$(field xdp_ns_per_request 2 <"$tmp/ref-$s.txt")
 	ref_info=$(awk '$1 == "xdp_prog" { print $3 " | " $5 " | " $7 }' "$tmp/ref-$s.txt")
@@ -98,7 +104,7 @@ micro_sample() {
 		echo "| reference (clang -O2 -target bpf) | $ref | $ref_net | $(fallback_of "$s" "$tmp/${s}_ref.bpf.o") | $ref_info |"
 		if [ -n "$lifted" ]; then
 			lifted_net=$(minus "$lifted" "$empty")
-			echo "| lifted (koff-link) | $lifted | $lifted_net | $(fallback_of "$s" "$tmp/$s.bpf.o") | $lifted_info |"
+			echo "| lifted (koff-link, $(basename "$(lifted_of "$s")" | sed "s/^$s/OUT/")) | $lifted | $lifted_net | $(fallback_of "$s" "$(lifted_of "$s")") | $lifted_info |"
 			echo
 			echo "Ratios (empty subtracted): lifted/native **$(ratio "$lifted_net" "$native")**," \
 			     "lifted/reference **$(ratio "$lifted_net" "$ref_net")**," \
@@ -232,6 +238,10 @@ main() {
 	echo "## End to end" >>"$report"
 	echo >>"$report"
 	e2e_dns
+	# Each kernel shape on the host and in Debian's 6.1 and 6.12 (QEMU).
+	if [ -x ./koff-vm ]; then
+		bash bench/kernels.sh >>"$report" || echo "(bench/kernels.sh failed: kernel shapes not measured)" >>"$report"
+	fi
 	# Hand-written notes below the marker line survive a new run.
 	local marker='<!-- reading: written by hand, kept by bench/run.sh -->'
 	{

@@ -390,8 +390,9 @@ static uint8_t *put_u32(uint8_t *p, uint32_t v)
 	return p + sizeof(v);
 }
 
-/* One info block: rec_size, then {section, 1 record at insn 0} for xdp and
- * .text; `rec` writes the record body after its insn_off. */
+/* One info block of .BTF.ext: rec_size, then for xdp and .text the section
+ * name, one record, and the record: insn_off 0 and the function's BTF id
+ * (func_info) or an empty source line (line_info). */
 static uint8_t *put_ext_info(struct obj_writer *w, uint8_t *p, uint32_t rec_size, bool line)
 {
 	const uint32_t secs[2] = { w->str_xdp, w->str_text };

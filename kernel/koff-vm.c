@@ -12,7 +12,8 @@
  * 1 when not (the reason on stderr).
  * Exits with the script's status; its output (stdout and stderr together)
  * goes to stdout.  When the script could not run, one line on stderr and a
- * status of its own (below). */
+ * status of its own (below); on SIGINT/SIGTERM QEMU is killed, everything
+ * removed, and the status is 128 + the signal's number. */
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -231,6 +232,9 @@ int main(int argc, char **argv)
 		signal(SIGTERM, on_signal);
 		rc = c.probe ? run_probe(&c) : c.verify ? run_verify(&c) : run_script(&c);
 	}
+	/* Interrupted: QEMU is gone and the files removed; exit as a shell would. */
+	if (interrupted)
+		rc = 128 + interrupted;
 	free(c.files);
 	return rc;
 }

@@ -47,14 +47,26 @@ static const char *kernel_dir(void)
 	return d && *d ? d : "/var/cache/koff/kernels";
 }
 
-const char *vm_image_for(const char *series, char *buf, size_t len)
+static bool is_nonempty_file(const char *path)
 {
 	struct stat st;
 
-	if (!series || strchr(series, '/') ||
-	    (size_t)snprintf(buf, len, "%s/%s/vmlinuz", kernel_dir(), series) >= len)
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+/* The decompressed ELF first (fetch-kernel.sh writes it where it can): under
+ * TCG, the bzImage's own decompressor costs seconds per boot. */
+const char *vm_image_for(const char *series, char *buf, size_t len)
+{
+	static const char *const names[] = { "vmlinux", "vmlinuz" };
+
+	if (!series || !*series || strchr(series, '/'))
 		return NULL;
-	return stat(buf, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 ? buf : NULL;
+	for (size_t i = 0; i < KOFF_ARRAY_SIZE(names); i++)
+		if ((size_t)snprintf(buf, len, "%s/%s/%s", kernel_dir(), series, names[i]) < len &&
+		    is_nonempty_file(buf))
+			return buf;
+	return NULL;
 }
 
 const char *vm_image_release(const char *image, char *buf, size_t len)
@@ -166,7 +178,7 @@ static char *init_script(const struct vm_session *s, const char *ld_path)
 		     "mount -t sysfs sysfs /sys\n"
 		     "mount -t devtmpfs devtmpfs /dev\n"
 		     "mount -t bpf bpf /sys/fs/bpf\n"
-		     "mount -t tmpfs tmpfs /tmp\n"
+		     "mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null\n"
 		     "ip link set lo up\n"
 		     "%s%s%s"
 		     "stty -F /dev/ttyS1 raw -echo\n"
@@ -231,10 +243,11 @@ static int add_ldd_line(struct cpio *c, const char *exe, char *line, char *ld_di
 
 	while (*path == ' ' || *path == '\t')
 		path++;
-	if (!strncmp(path, "not found", 9)) {
-		*strstr(line, "=>") = '\0';
-		return koff_fail(err, -ENOENT, "%s needs %s, which ldd does not find", exe,
-				 strtok(line, " \t"));
+	if (arrow && !strncmp(path, "not found", 9)) {
+		char *name = line + strspn(line, " \t");
+
+		return koff_fail(err, -ENOENT, "%s needs %.*s, which ldd does not find", exe,
+				 (int)strcspn(name, " \t="), name);
 	}
 	if (*path != '/')
 		return 0;	/* the vDSO */

@@ -3,7 +3,7 @@
  * where /dev/kvm exists) with a busybox initramfs built on the fly.
  *
  * One vm_run() is one boot: the guest runs a shell script as root with proc,
- * sysfs, devtmpfs and bpffs (/sys/fs/bpf) mounted and `lo` up, then powers
+ * sysfs, devtmpfs, bpffs (/sys/fs/bpf) and tracefs mounted and `lo` up, then powers
  * off.  Nothing persists between runs and nothing is left on the host: the
  * initramfs, the logs and QEMU itself are gone when vm_run returns. */
 #ifndef KOFF_VM_H
@@ -29,7 +29,7 @@ struct vm_file {
 };
 
 struct vm_run_opts {
-	const char *image;		/* kernel image (vmlinuz) */
+	const char *image;		/* kernel image: a bzImage, or an ELF vmlinux with a PVH note */
 	const char *script;		/* /bin/sh script, run from / with stdin /dev/null */
 	const struct vm_file *files;
 	int nfiles;
@@ -60,7 +60,8 @@ struct vm_result {
 };
 
 /* The cached image of `series` ("6.1", "6.12") in $KOFF_KERNEL_DIR or
- * /var/cache/koff/kernels, written into buf; NULL when it is not there. */
+ * /var/cache/koff/kernels (SERIES/vmlinux, the decompressed ELF that boots
+ * faster, else SERIES/vmlinuz), written into buf; NULL when none is there. */
 const char *vm_image_for(const char *series, char *buf, size_t len);
 /* The release of that image (its `version` file, what uname -r says in
  * the guest), into buf; NULL when unknown. */

@@ -123,6 +123,20 @@ static bool can_verify(const struct verify_place *p)
 	return !strcmp(p->name, "host") || p->image[0];
 }
 
+/* Whether rc is the verifier's word, or only that none could be had here:
+ * no BPF rights on the host; a guest that did not boot, timed out, or had no
+ * agent (kernel/vm.h).  Those are "not verified", never a rejection. */
+static bool verifier_answered(const struct verify_place *p, int rc, const struct koff_ctx *ctx,
+			      const struct koff_error *verr)
+{
+	if (rc == -EPERM && !ctx->verdict.loaded && strstr(verr->msg, "cannot load BPF here"))
+		return false;
+	if (strcmp(p->name, "host") &&
+	    (rc == -ETIMEDOUT || rc == -EIO || rc == -ENOENT || rc == -ECANCELED))
+		return false;
+	return true;
+}
+
 int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **where)
 {
 	int rc;
@@ -139,7 +153,7 @@ int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **w
 		p->done = true;
 		p->accepted = rc == 0;
 		p->processed = ctx->verdict.processed_insns;
-		if (rc == -EPERM && !ctx->verdict.loaded && strstr(verr->msg, "cannot load BPF here")) {
+		if (!verifier_answered(p, rc, ctx, verr)) {
 			snprintf(p->note, sizeof(p->note), "not verified on %s: %.200s", p->name, verr->msg);
 			p->done = false;
 			continue;

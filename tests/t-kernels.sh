@@ -61,7 +61,7 @@ add_unit() {	# name targets requests port object [more link inputs]
 add_unit dns "portable $SERIES" samples/dns/requests.txt 5353 samples/dns/dns.o
 add_unit echo "portable $SERIES" samples/echo/requests.txt 7 samples/echo/echo.o
 [ -f "$tmp/w/dns-portable.6.12.bpf.o" ] || koff_fail "dns (has loops): no OUT.6.12.bpf.o variant beside OUT.bpf.o"
-cc -std=c11 -O2 tests/gen/handlergen.c -o "$tmp/handlergen" || koff_fail "cannot build handlergen"
+cc -std=c11 -D_GNU_SOURCE -O2 tests/gen/handlergen.c -o "$tmp/handlergen" || koff_fail "cannot build handlergen"
 echo 'int main(void){return 0;}' >"$tmp/main.c" && cc -c "$tmp/main.c" -o "$tmp/main.o"
 for seed in 1 2 3 4 5 6; do
 	for cfg in gcc:-O2 clang:-O1; do

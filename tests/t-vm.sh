@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # t-vm: Debian's 6.1 and 6.12 kernels under QEMU (kernel/vm.c, koff-vm).
 # For each: the guest runs the script on the cached kernel (uname -r equals
-# its version file), a dynamic host program comes with its libraries, the
-# exit status comes back; the feature probe finds what each kernel is known
+# its version file), a dynamic host program comes with its libraries, files
+# arrive intact, the exit status comes back; the feature probe finds what each kernel is known
 # to have; vm_verify_object (koff-vm verify) accepts a bpf_loop program and
 # 6.1 refuses cpu v4 and may_goto code, naming the instruction where the
 # kernel's log does.  The host's own probe is compared with the guests'.
@@ -67,7 +67,9 @@ script='uname -r; echo to-stderr >&2; echo "{\"a\":41}" | /opt/jq -M .a+1'
 # the opcode before its verifier walks the code, so no instruction is named.
 vm basic-6.1 --kernel 6.1 --file "$jq:/opt/jq" --file build/koff-vmagent:/agent \
 	--file "$tmp/maygoto.bpf.o:/m.bpf.o" -- "$script; /agent verify /m.bpf.o; exit 3"
-vm basic-6.12 --kernel 6.12 --file "$jq:/opt/jq" -- "$script; exit 3"
+# 6.12 gets a file at its host path (under /tmp): the same bytes arrive.
+vm basic-6.12 --kernel 6.12 --file "$jq:/opt/jq" --file "$tmp/loop.bpf.o" \
+	-- "$script; md5sum $tmp/loop.bpf.o; exit 3"
 for k in 6.1 6.12; do
 	vm_wait "basic-$k"
 	koff_expect_eq "$k: the script's exit status" "$?" 3
@@ -75,6 +77,8 @@ for k in 6.1 6.12; do
 	grep -qx "to-stderr" "$tmp/basic-$k.out" || koff_fail "$k: stderr not in the output"
 	grep -qx "42" "$tmp/basic-$k.out" || koff_fail "$k: jq (shared libraries) did not run: $(cat "$tmp/basic-$k.out")"
 done
+grep -qxF "$(md5sum "$tmp/loop.bpf.o")" "$tmp/basic-6.12.out" ||
+	koff_fail "6.12: $tmp/loop.bpf.o did not arrive intact: $(cat "$tmp/basic-6.12.out")"
 grep -qx "fail_insn -1" "$tmp/basic-6.1.out" &&
 	grep -q "^msg /m.bpf.o: verifier rejected koff_xdp at insn -1: unknown opcode e5$" "$tmp/basic-6.1.out" ||
 	koff_fail "6.1 may_goto verdict: $(cat "$tmp/basic-6.1.out")"
