@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen -Ikernel
-LIBS    := -lelf -ldw -lcapstone -lbpf -lz
+LIBS    := -lelf -ldw -lcapstone -lbpf -lz -lpcap
 # SANITIZE=1 builds everything with AddressSanitizer and UBSan into build-asan/.
 ifeq ($(SANITIZE),1)
   BUILD := build-asan
@@ -26,15 +26,16 @@ VM_OBJS := $(addprefix $(BUILD)/,kernel/koff-vm.o kernel/vm.o kernel/cpio.o kern
 # and never sanitized (ASan does not link statically).
 AGENT_SRCS := kernel/vmagent.c kernel/probe.c kernel/kfeature.c bpfgen/verify.c src/util.c
 AGENT_CFLAGS := $(filter-out -fsanitize% -fno-sanitize% -fno-omit-frame-pointer,$(CFLAGS))
-LOAD_SRCS := $(wildcard loader/*.c)
+# koff-load shares the userspace-cost calibration with koff-link.
+LOAD_SRCS := $(wildcard loader/*.c) src/calibrate.c
 LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)
 
 # Samples are built the way a user builds a server: gcc -O2 -g -c.
 SAMPLE_CC     ?= gcc
 SAMPLE_CFLAGS ?= -O2 -g
-SAMPLES       := samples/echo/echo samples/dns/dns
+SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath
 
-.PHONY: all test bench clean samples
+.PHONY: all test bench bench-decide clean samples
 all: $(BUILD)/koff-link $(BUILD)/koff-load $(BUILD)/koff-vm $(BUILD)/koff-vmagent \
 	koff-link koff-load koff-vm samples
 
@@ -68,6 +69,10 @@ test: all
 
 bench: all
 	./bench/run.sh
+
+# The workload decision and koff-load --adapt end to end (BENCHMARKS.md).
+bench-decide: all
+	./bench/decide.sh
 
 clean:
 	rm -rf build build-asan koff-link koff-load koff-vm samples/*/*.o

@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config gcc clang clang-19 llvm \
-	libelf-dev libdw-dev libcapstone-dev libbpf-dev zlib1g-dev \
+	libelf-dev libdw-dev libcapstone-dev libbpf-dev zlib1g-dev libpcap-dev \
 	bpftool iproute2 bind9-dnsutils dnsperf valgrind procps \
 	jq binutils python3 qemu-system-x86 busybox-static xz-utils zstd >/dev/null
 # Debian 12's and 13's kernels, booted under QEMU to verify programs for them

@@ -13,8 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "../include/koff_packet.h"
+
 #define BENCH_MAX_REQUEST 2048
-#define BENCH_HDRS 42	/* Ethernet 14 + IPv4 20 + UDP 8 */
+#define BENCH_HDRS KOFF_FRAME_HDRS
 
 struct bench_request {
 	uint8_t *bytes;
@@ -114,46 +116,11 @@ static inline double bench_median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static inline void bench_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-
-/* One's complement sum of p[0..n) added to sum, folded to 16 bits. */
-static inline uint32_t bench_sum(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		sum += (uint32_t)p[n - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
-
-/* A request from 10.0.0.1:40000 to 10.0.0.2:port with valid checksums;
- * frame must hold BENCH_HDRS + len bytes.  Returns the frame length. */
+/* The frame a request travels in: include/koff_packet.h, shared with
+ * koff-link's --trace measurement. */
 static inline size_t bench_build_frame(uint8_t *frame, const uint8_t *req, size_t len, uint16_t port)
 {
-	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1 };
-	uint8_t *ip = frame + 14, *udp = ip + 20;
-	memcpy(frame, macs, 12);
-	bench_put16(frame + 12, 0x0800);
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	bench_put16(ip + 2, (uint16_t)(28 + len));
-	bench_put16(ip + 6, 0x4000);
-	ip[8] = 64;
-	ip[9] = 17;
-	memcpy(ip + 12, (const uint8_t[]){ 10, 0, 0, 1, 10, 0, 0, 2 }, 8);
-	bench_put16(ip + 10, (uint16_t)~bench_sum(ip, 20, 0));
-	bench_put16(udp, 40000);
-	bench_put16(udp + 2, port);
-	bench_put16(udp + 4, (uint16_t)(8 + len));
-	bench_put16(udp + 6, 0);
-	memcpy(udp + 8, req, len);
-	/* pseudo header: addresses, protocol, UDP length */
-	uint32_t pseudo = bench_sum(ip + 12, 8, 17 + 8 + (uint32_t)len);
-	uint16_t c = (uint16_t)~bench_sum(udp, 8 + len, pseudo);
-	bench_put16(udp + 6, c ? c : 0xffff);
-	return BENCH_HDRS + len;
+	return koff_build_frame(frame, req, len, port);
 }
 
 #endif

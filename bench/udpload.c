@@ -5,8 +5,11 @@
  * Requests are sent in file order, round robin; every reply (any datagram
  * from the server) releases the next request.  A request lost for 20 ms is
  * replaced, so a drop costs time but does not stall the loop; such losses
- * are counted.
- * Prints: udpload outstanding N seconds S replies N lost N rps R */
+ * are counted.  After the run, replies still on their way are awaited (up
+ * to DRAIN_MS), so that "unanswered" counts the requests that never got a
+ * reply (each request gets one reply at most), where "lost" counts
+ * timeouts, late replies included.
+ * Prints: udpload outstanding N seconds S replies N lost N unanswered N rps R */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -16,6 +19,7 @@
 #include "bench_common.h"
 
 #define LOSS_TIMEOUT_MS 20
+#define DRAIN_MS 1000
 
 struct load_opts {
 	const char *addr, *requests_path;
@@ -26,7 +30,7 @@ struct load_opts {
 
 struct load_state {
 	int fd, next;
-	long replies, lost;
+	long sent, replies, lost;
 	const struct bench_requests *reqs;
 };
 
@@ -74,6 +78,7 @@ static int send_next(struct load_state *s)
 		perror("udpload: send");
 		return -errno;
 	}
+	s->sent++;
 	return 0;
 }
 
@@ -119,6 +124,17 @@ static int run_load(const struct load_opts *o, struct load_state *s)
 	return 0;
 }
 
+/* Replies to requests already sent, until every one is answered or
+ * DRAIN_MS pass without a reply. */
+static void drain_late_replies(struct load_state *s)
+{
+	uint8_t buf[65536];
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	while (s->replies < s->sent && poll(&pfd, 1, DRAIN_MS) > 0)
+		if (recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			s->replies++;
+}
+
 int main(int argc, char **argv)
 {
 	struct load_opts o;
@@ -136,10 +152,13 @@ int main(int argc, char **argv)
 	double t0 = bench_now_ns();
 	int err = run_load(&o, &s);
 	double secs = (bench_now_ns() - t0) / 1e9;
+	long during = s.replies;	/* the rate counts the run only */
+	if (!err)
+		drain_late_replies(&s);
 	close(s.fd);
 	if (err)
 		return 1;
-	printf("udpload outstanding %d seconds %.2f replies %ld lost %ld rps %.0f\n",
-	       o.outstanding, secs, s.replies, s.lost, (double)s.replies / secs);
+	printf("udpload outstanding %d seconds %.2f replies %ld lost %ld unanswered %ld rps %.0f\n",
+	       o.outstanding, secs, during, s.lost, s.sent - s.replies, (double)during / secs);
 	return 0;
 }

@@ -58,7 +58,8 @@
 	X(PASS_DIV, "pass_div", "fallback: division that faults on x86")      \
 	X(PASS_FLAGS, "pass_flags", "fallback: flags not modelled")           \
 	X(PASS_JUMP, "pass_jump", "fallback: indirect jump to an unknown target") \
-	X(PASS_REPLY, "pass_reply", "fallback: reply does not fit the packet")
+	X(PASS_REPLY, "pass_reply", "fallback: reply does not fit the packet")    \
+	X(PASS_ACCEPTED, "pass_accepted", "passed: the parser (parser role) accepted the request")
 
 enum koff_stat {
 #define KOFF_STAT_ENUM(id, name, desc) KOFF_STAT_##id,

@@ -33,4 +33,13 @@ int constprop_run(struct ir_func *fn, struct koff_error *err);
 /* simplify.c: dead code and copies out. */
 int simplify_run(struct ir_func *fn, struct koff_error *err);
 
+/* roles.c: a parser's returns become the XDP verdicts of an early-drop
+ * filter: negative -> drop (return 0), otherwise pass (fallback
+ * KOFF_STAT_PASS_ACCEPTED).  Returns 0 or a negative errno. */
+int roles_parser_exits(struct ir_func *fn, struct koff_error *err);
+
+/* earlyfb.c: a block from which every path falls back (for one reason)
+ * becomes that fallback; returns how many blocks, or a negative errno. */
+int earlyfb_run(struct ir_func *fn, struct koff_error *err);
+
 #endif

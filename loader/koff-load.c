@@ -1,6 +1,7 @@
 /* koff-load - run a server koff-link produced, with its XDP offload attached.
  *
- *   koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] OUT [args...]
+ *   koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose]
+ *             [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]
  *
  * Loads OUT.bpf.o, attaches its XDP program (KOFF_PROG_NAME) to IFACE
  * (default lo) through a BPF link, runs OUT with args, and removes the
@@ -11,6 +12,9 @@
  * prints the counters (include/koff_abi.h) to stderr.  When OUT exits the
  * counters are printed once more and koff-load exits with OUT's status
  * (128 + signal when OUT was killed by a signal).
+ *
+ * --adapt keeps measuring the offload and detaches it while it is a loss
+ * (loader/adapt.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "adapt.h"
 #include "koff_abi.h"
 
 struct load_options {
@@ -40,6 +45,7 @@ struct load_options {
 	bool quiet;
 	bool verbose;
 	char **child_argv;	/* child_argv[0] is OUT */
+	struct adapt_options adapt;
 };
 
 /* Everything the loader holds; released by loader_close(). */
@@ -52,6 +58,7 @@ struct loader {
 	int sigfd;
 	sigset_t saved_mask;	/* the mask before we blocked signals: the child's */
 	pid_t child;
+	struct adapt adapt;	/* --adapt */
 };
 
 /* ---- Messages ------------------------------------------------------------- */
@@ -90,9 +97,12 @@ static int libbpf_print_silent(enum libbpf_print_level level, const char *fmt, v
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] OUT [args...]\n"
+		"usage: koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose]\n"
+		"                 [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]\n"
 		"  loads OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
-		"  runs OUT with args; SIGUSR1 prints the counters\n");
+		"  runs OUT with args; SIGUSR1 prints the counters\n"
+		"  --adapt: measure the offload every interval (default 1000 ms) and detach it\n"
+		"  while it costs more kernel time than it saves userspace time\n");
 }
 
 static int parse_options(int argc, char **argv, struct load_options *opt)
@@ -103,15 +113,23 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "adapt", no_argument, NULL, 'A' },
+		{ "adapt-interval", required_argument, NULL, 'A' },
+		{ "adapt-userspace-ns", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, index = 0;
 
 	*opt = (struct load_options){ .dev = "lo", .xdp_flags = XDP_FLAGS_SKB_MODE,
 				      .mode_name = "skb" };
+	adapt_defaults(&opt->adapt);
 	/* '+': stop at OUT, so OUT's own options are left alone. */
-	while ((c = getopt_long(argc, argv, "+d:m:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+d:m:qvh", longopts, &index)) != -1) {
 		switch (c) {
+		case 'A':
+			if (adapt_option(&opt->adapt, longopts[index].name, optarg) < 0)
+				return -1;
+			break;
 		case 'd':
 			opt->dev = optarg;
 			break;
@@ -268,6 +286,7 @@ static int open_signal_fd(struct loader *ld)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGALRM);	/* --adapt's interval timer */
 	if (sigprocmask(SIG_BLOCK, &mask, &ld->saved_mask) < 0)
 		return fail("sigprocmask: %s", strerror(errno));
 	ld->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -333,7 +352,7 @@ static int exit_code_of(int status)
 }
 
 /* Serves signals until the child exits; returns its exit code. */
-static int supervise(const struct loader *ld)
+static int supervise(struct loader *ld)
 {
 	for (;;) {
 		struct signalfd_siginfo si;
@@ -352,6 +371,9 @@ static int supervise(const struct loader *ld)
 		case SIGUSR1:
 			print_counters(ld, "now");
 			break;
+		case SIGALRM:
+			adapt_tick(&ld->adapt);
+			break;
 		case SIGCHLD:
 			pid = waitpid(ld->child, &status, WNOHANG);
 			if (pid == ld->child)
@@ -362,6 +384,15 @@ static int supervise(const struct loader *ld)
 			break;
 		}
 	}
+}
+
+/* --adapt: hand the attachment over to loader/adapt.c. */
+static int start_adapting(struct loader *ld, const struct load_options *opt, int prog_fd)
+{
+	struct adapt_attach at = { .prog_fd = prog_fd, .ifindex = (int)if_nametoindex(opt->dev),
+				   .xdp_flags = opt->xdp_flags, .link_fd = &ld->link_fd, .dev = opt->dev };
+
+	return adapt_start(&ld->adapt, &opt->adapt, &at, ld->stats_fd, ld->ncpus);
 }
 
 static void loader_close(struct loader *ld)
@@ -395,7 +426,14 @@ int main(int argc, char **argv)
 	if (!opt.quiet)
 		fprintf(stderr, "koff-load: %s from %s attached to %s (%s mode), running %s (pid %d)\n",
 			KOFF_PROG_NAME, ld.path, opt.dev, opt.mode_name, out, (int)ld.child);
+	if (start_adapting(&ld, &opt, prog_fd) < 0) {
+		kill(ld.child, SIGTERM);
+		waitpid(ld.child, NULL, 0);
+		loader_close(&ld);
+		return 1;
+	}
 	code = supervise(&ld);
+	adapt_stop(&ld.adapt);
 	print_counters(&ld, "exit");
 	loader_close(&ld);
 	return code;

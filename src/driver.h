@@ -13,6 +13,7 @@
 #include "layout.h"
 #include "target.h"
 #include "verify.h"
+#include "workload.h"
 
 struct koff_options {
 	const char *output;		/* -o */
@@ -30,6 +31,11 @@ struct koff_options {
 	const char **link_args;		/* everything for the system linker, in order */
 	int nlink_args;
 	const char *object;		/* the input object holding the entry */
+	const char *trace;		/* --trace FILE: requests to decide on */
+	const char *profile;		/* --profile FILE: perf script or folded stacks */
+	bool force;			/* --force: offload whatever the trace predicts */
+	bool early_fallback;		/* lifter/earlyfb.c; --no-early-fallback clears it */
+	bool entry_given;		/* --entry was on the command line */
 	const char *kernel;		/* --kernel: a series, host or portable (default) */
 	const char *kernel_image;	/* --kernel-image: the target's kernel, for verification */
 	const char *verify_on;		/* --verify-on: host and/or series, comma-separated */
@@ -63,6 +69,7 @@ struct koff_ctx {
 	struct layout lay;
 	struct decoder dec;
 	uint64_t entry_va;
+	enum obj_role entry_role;	/* handler, or parser (early-drop filter) */
 	/* the kernel it is for, and where it is verified */
 	struct kernel_target target;
 	struct verify_place places[8];
@@ -82,6 +89,12 @@ struct koff_ctx {
 	struct fallback_site *sites;
 	int nsites, capsites;
 	char attempts[1024];		/* verifier attempts, for the report */
+	int early_fallbacks;		/* blocks earlyfb.c turned into fallbacks */
+	/* the workload decision (src/decide.c) */
+	struct decision decision;
+	const char *trace_format;
+	int trace_skipped;
+	struct candidates cands;	/* src/candidates.c */
 	/* The default output's faster variant for newer kernels (variants.c):
 	 * a whole context of its own, or NULL with the reason in fast_why. */
 	struct koff_ctx *fast;
@@ -109,6 +122,9 @@ void variant_free(struct koff_ctx *v);
 /* report.c */
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);
+void json_string(void *FILE_stream, const char *s);	/* a JSON string literal */
+/* main.c: release everything a context holds (not the struct itself). */
+void ctx_free(struct koff_ctx *ctx);
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);

@@ -16,6 +16,7 @@
 #include "elfobj.h"
 
 #define HANDLER_SIGNATURE "long (const unsigned char *, unsigned long, unsigned char *, unsigned long)"
+#define PARSER_SIGNATURE "int (const char *, size_t, ...)"
 /* Enough for every role; a longer parameter list is counted, not kept. */
 #define SIG_MAX_PARAMS 8
 /* Type chains deeper than this are cyclic or absurd: rendering stops. */
@@ -524,6 +525,24 @@ int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error 
 	render_function(&rendered, &fn, "", 0);
 	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s`",
 			 name, rendered.buf, HANDLER_SIGNATURE);
+}
+
+int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role, struct koff_error *err)
+{
+	Dwfl_Module *mod = object_module(obj);
+	struct fn_signature sig;
+	struct text rendered = { .len = 0 };
+	Dwarf_Die fn;
+
+	if (!mod || !find_function(obj, mod, name, &fn))
+		return koff_fail(err, -ENOENT, "%s: no such function in %s", name, obj->path);
+	read_signature(&fn, &sig);
+	*role = classify(&sig);
+	if (*role != OBJ_ROLE_NONE)
+		return 0;
+	render_function(&rendered, &fn, "", 0);
+	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s` (a handler) or `%s` (a parser)",
+			 name, rendered.buf, HANDLER_SIGNATURE, PARSER_SIGNATURE);
 }
 
 /* ---- Listing every function -------------------------------------------- */

@@ -78,6 +78,9 @@ enum obj_role {
  *   "handle_request: no such function in PATH",
  *   "handle_request: signature is `int (char *, int)`, expected `long (const unsigned char *, unsigned long, unsigned char *, unsigned long)`" */
 int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err);
+/* The same for either role: *role is the one the signature fits
+ * (handler first); an error names both expected signatures. */
+int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role, struct koff_error *err);
 /* Classify every function with DWARF: fills names/roles (malloc'd arrays, caller frees names array only). */
 int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role **roles, int *count);
 

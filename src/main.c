@@ -64,7 +64,7 @@ static int find_entry_object(struct koff_ctx *ctx)
 			obj_close(obj);
 			continue;
 		}
-		rc = obj_check_handler(obj, o->entry, &ctx->err);
+		rc = obj_check_entry(obj, o->entry, &ctx->entry_role, &ctx->err);
 		obj_close(obj);
 		if (rc)
 			return rc;
@@ -167,8 +167,9 @@ int outputs_commit(struct koff_ctx *ctx)
 	return 0;
 }
 
-static void ctx_free(struct koff_ctx *ctx)
+void ctx_free(struct koff_ctx *ctx)
 {
+	candidates_free(&ctx->cands);
 	ir_func_free(ctx->ir);
 	emit_free(&ctx->prog);
 	bpf_verdict_free(&ctx->verdict);
@@ -187,16 +188,22 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 
 	if ((rc = options_parse(ctx, argc, argv)))
 		return rc;
+	if (ctx->opt.offload && (rc = candidates_find(ctx)))
+		return rc;
 	if (ctx->opt.offload && (rc = find_entry_object(ctx)))
 		return rc;
 	if ((rc = prepare_outputs(ctx)))
 		return rc;
 	if ((rc = link_executable(ctx)))
 		return rc;
+	if (ctx->opt.offload && (rc = candidates_measure(ctx)))
+		return rc;
 	if (ctx->opt.offload) {
 		if ((rc = offload_build(ctx)))
 			return rc;
 		if ((rc = variants_build(ctx)))	/* a faster program for newer kernels */
+			return rc;
+		if ((rc = decide_offload(ctx)))	/* --trace: does it pay? */
 			return rc;
 	} else {
 		snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why), "--no-offload");

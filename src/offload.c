@@ -34,7 +34,7 @@ static int open_input(struct koff_ctx *ctx)
 	if (!sym || sym->type != STT_FUNC)
 		return koff_fail(&ctx->err, -ENOENT, "%s: no such function in %s", ctx->opt.entry,
 				 ctx->opt.object);
-	rc = obj_check_handler(ctx->obj, ctx->opt.entry, &ctx->err);
+	rc = obj_check_entry(ctx->obj, ctx->opt.entry, &ctx->entry_role, &ctx->err);
 	if (rc)
 		return rc;
 	rc = layout_build(ctx->obj, &ctx->lay, &ctx->err);
@@ -90,6 +90,8 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	rc = lift_handler(&ctx->lay, &ctx->dec, ctx->entry_va, ctx->opt.entry, &lo, &ctx->ir, &ctx->err);
 	if (rc)
 		return rc;
+	if (ctx->entry_role == OBJ_ROLE_PARSER && (rc = roles_parser_exits(ctx->ir, &ctx->err)))
+		return rc;
 	ctx->ir_blocks_before_guards = ctx->ir->nblocks;
 	rc = constprop_run(ctx->ir, &ctx->err);
 	if (rc)
@@ -100,6 +102,9 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	rc = loops_guard(ctx->ir, &ctx->err);
 	if (rc)
 		return rc;
+	ctx->early_fallbacks = ctx->opt.early_fallback ? earlyfb_run(ctx->ir, &ctx->err) : 0;
+	if (ctx->early_fallbacks < 0)
+		return ctx->early_fallbacks;
 	ctx->ir->loop_cap = loop_cap;
 	ctx->ir->rodata_size = ctx->lay.rodata_size;
 	ctx->ir->rodata = malloc(ctx->lay.rodata_size ? ctx->lay.rodata_size : 1);

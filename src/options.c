@@ -26,6 +26,14 @@ static const char usage[] =
 	"  --kernel-image P  the target series' kernel image (vmlinuz) for VM verification\n"
 	"  --no-verify       do not load the program into any kernel at link time\n"
 	"  --no-offload      only link OUT; write no BPF program\n"
+	"  --trace FILE      representative requests (pcap of UDP datagrams, or one hex\n"
+	"                    request per line): measure the program on them and offload\n"
+	"                    only when the cost model predicts a gain\n"
+	"  --force           offload even when the trace predicts a loss\n"
+	"  --no-early-fallback  keep each fallback where the code has it, instead of\n"
+	"                    at the first block from which every path falls back\n"
+	"  --profile FILE    perf script output or folded stacks: rank the candidate\n"
+	"                    functions by time spent (used when --entry is not given)\n"
 	"  --explain         print what was offloaded, what falls back and why\n"
 	"  --dump-ir         print the lifted IR to stderr\n"
 	"  --dump-bpf        print the eBPF instructions, each with its x86 address\n"
@@ -68,7 +76,7 @@ static int add_link_arg(struct koff_ctx *ctx, const char *arg, int *cap)
 }
 
 static const char *const value_options[] = { "-o", "--entry", "--udp-port", "--resp-cap", "--loop-cap",
-					     "--kernel", "--kernel-image", "--verify-on" };
+					     "--kernel", "--kernel-image", "--verify-on", "--trace", "--profile" };
 
 /* The value option `a` names, also in the form --name=value (then *inline_val
  * points past the '='), or NULL. */
@@ -95,7 +103,11 @@ static int set_value_option(struct koff_ctx *ctx, const char *name, const char *
 	if (!strcmp(name, "-o"))
 		o->output = val;
 	else if (!strcmp(name, "--entry"))
-		o->entry = val;
+		o->entry = val, o->entry_given = true;
+	else if (!strcmp(name, "--trace"))
+		o->trace = val;
+	else if (!strcmp(name, "--profile"))
+		o->profile = val;
 	else if (!strcmp(name, "--udp-port") && !(rc = parse_uint(ctx, name, val, 65535, &v)))
 		o->udp_port = (int)v;
 	else if (!strcmp(name, "--resp-cap") && !(rc = parse_uint(ctx, name, val, IR_RESP_MAX, &v)))
@@ -121,6 +133,7 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 	o->resp_cap = 1472;
 	o->verify = true;
 	o->offload = true;
+	o->early_fallback = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *inline_val, *name;
 		bool takes = true;
@@ -140,6 +153,10 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 			o->verify = false;
 		} else if (!strcmp(a, "--no-offload")) {
 			o->offload = false;
+		} else if (!strcmp(a, "--force")) {
+			o->force = true;
+		} else if (!strcmp(a, "--no-early-fallback")) {
+			o->early_fallback = false;
 		} else if (!strcmp(a, "--explain")) {
 			o->explain = true;
 		} else if (!strcmp(a, "--dump-ir")) {
@@ -167,6 +184,8 @@ int options_parse(struct koff_ctx *ctx, int argc, char **argv)
 		return koff_fail(&ctx->err, -EINVAL, "no output: give -o OUT (see --help)");
 	if (!o->object)
 		return koff_fail(&ctx->err, -EINVAL, "no input object (.o) given (see --help)");
+	if (o->force && !o->offload)
+		return koff_fail(&ctx->err, -EINVAL, "--force and --no-offload contradict each other");
 	if (o->resp_cap == 0)
 		return koff_fail(&ctx->err, -EINVAL, "--resp-cap: must be at least 1");
 	return 0;

@@ -10,8 +10,10 @@
 #include "koff_abi.h"
 #include "vm.h"
 
-static void json_string(FILE *f, const char *s)
+void json_string(void *stream, const char *s)
 {
+	FILE *f = stream;
+
 	fputc('"', f);
 	for (; s && *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -165,6 +167,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	json_string(f, o->object);
 	fputs(",\n  \"entry\": ", f);
 	json_string(f, o->entry);
+	candidates_report_json(ctx, f);
 	fprintf(f, ",\n  \"udp_port\": %d,\n  \"resp_cap\": %u,\n  \"offloaded\": %s", o->udp_port,
 		o->resp_cap, ctx->offloaded ? "true" : "false");
 	if (!ctx->offloaded) {
@@ -174,6 +177,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 			fputs(",\n", f);
 			json_sites(ctx, f);
 		}
+		decide_report_json(ctx, f);
 		fputs("\n}\n", f);
 		return;
 	}
@@ -184,9 +188,9 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	fputs(",\n", f);
 	json_variants(ctx, f);
 	fprintf(f, "  \"program\": {\"name\": \"%s\", \"insns\": %d, \"ir_blocks\": %d, "
-		   "\"loop_guards\": %d, \"loop_cap\": %u},\n",
+		   "\"loop_guards\": %d, \"loop_cap\": %u, \"early_fallback_blocks\": %d},\n",
 		KOFF_PROG_NAME, ctx->prog.n, ctx->ir_blocks_before_guards, ctx->ir->nloops,
-		ctx->loop_cap_used);
+		ctx->loop_cap_used, ctx->early_fallbacks);
 	fprintf(f, "  \"verifier\": {\"verified\": %s, \"processed_insns\": %u, \"note\": ",
 		ctx->verified ? "true" : "false", ctx->verdict.processed_insns);
 	json_string(f, ctx->verify_note);
@@ -195,6 +199,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	fputs("},\n", f);
 	json_inlined(ctx, f);
 	json_sites(ctx, f);
+	decide_report_json(ctx, f);
 	fputs("\n}\n", f);
 }
 
@@ -214,45 +219,12 @@ int report_write_json(struct koff_ctx *ctx)
 	return 0;
 }
 
-static const char *role_name(enum obj_role r)
-{
-	return r == OBJ_ROLE_HANDLER ? "handler" : r == OBJ_ROLE_PARSER ? "parser" : NULL;
-}
-
-/* Every function whose DWARF signature fits a role, and what became of it. */
-static void explain_candidates(struct koff_ctx *ctx, FILE *f)
-{
-	const char **names;
-	enum obj_role *roles;
-	int n;
-
-	if (!ctx->obj || obj_list_functions(ctx->obj, &names, &roles, &n))
-		return;
-	fprintf(f, "candidates in %s (by DWARF signature):\n", ctx->opt.object);
-	for (int i = 0; i < n; i++) {
-		const char *role = role_name(roles[i]);
-
-		if (!role)
-			continue;
-		if (!strcmp(names[i], ctx->opt.entry))
-			fprintf(f, "  %-24s %-8s the entry: %s\n", names[i], role,
-				ctx->offloaded ? "offloaded (below)" : "not offloaded (below)");
-		else if (roles[i] == OBJ_ROLE_PARSER)
-			fprintf(f, "  %-24s %-8s not offloaded: early-drop parsers are not offloaded yet\n",
-				names[i], role);
-		else
-			fprintf(f, "  %-24s %-8s not offloaded: not the entry (choose it with --entry)\n",
-				names[i], role);
-	}
-	free(names);
-	free(roles);
-}
-
 static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 {
 	for (int i = 0; i < ctx->nsites; i++)
-		fprintf(f, "  falls back at %-40s %-11s %s\n", ctx->sites[i].where,
-			koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
+		fprintf(f, "  %s at %-40s %-11s %s\n",
+			ctx->sites[i].reason == KOFF_STAT_PASS_ACCEPTED ? "passes up  " : "falls back",
+			ctx->sites[i].where, koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
 }
 
 /* The target, the loop shape, and what each verification place said. */
@@ -278,11 +250,12 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 {
 	FILE *f = stream;
 
-	explain_candidates(ctx, f);
+	candidates_explain(ctx, f);
 	fprintf(f, "%s: ", ctx->opt.entry);
 	if (!ctx->offloaded) {
 		fprintf(f, "not offloaded: %s\n", ctx->not_offloaded_why);
 		explain_sites(ctx, f);
+		decide_explain(ctx, f);
 		return;
 	}
 	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
@@ -295,6 +268,9 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	} else if (ctx->fast_why[0]) {
 		fprintf(f, "  no variant for newer kernels: %s\n", ctx->fast_why);
 	}
+	if (ctx->early_fallbacks)
+		fprintf(f, "  early fallback: %d blocks from which every path falls back now fall back at "
+			   "their start\n", ctx->early_fallbacks);
 	for (int i = 0; i < ctx->obj->nsyms; i++) {
 		int copies = inlined_copies(ctx, &ctx->obj->syms[i]);
 
@@ -305,4 +281,5 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	if (!ctx->nsites)
 		fprintf(f, "  every path runs in XDP (loops past the cap fall back)\n");
 	explain_sites(ctx, f);
+	decide_explain(ctx, f);
 }

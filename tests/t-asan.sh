@@ -33,4 +33,27 @@ for v in "gcc -O2 dns" "gcc -O0 dns" "clang -O2 dns" "clang-19 -O3 dns" "gcc -O2
 	n=$((n + 1))
 done
 [ $n -gt 0 ] || koff_fail "no compiler to test with"
+# The workload decision (measured, so outputs differ run to run: only the
+# absence of reports is checked): a trace, a capture, candidates measured
+# and ranked, a parser entry.
+if [ "$(id -u)" -eq 0 ]; then
+	gcc -O2 -g -c tests/data/decide/roles.c -o "$tmp/roles.o" || koff_fail "cannot compile roles.c"
+	gcc -O2 -g -c samples/slowpath/slowpath.c -o "$tmp/slowpath.o" || koff_fail "cannot compile slowpath.c"
+	python3 tests/data/decide/mkpcap.py samples/slowpath/punish.txt 7070 "$tmp/punish.pcap" ||
+		koff_fail "cannot write a pcap"
+	printf 'main;fast_echo 3\nmain;check_request 5\n' >"$tmp/prof.folded"
+	printf '5131\n58\n' >"$tmp/parse.txt"
+	i=0
+	for args in "$tmp/slowpath.o --udp-port 7070 --trace samples/slowpath/favour.txt --explain" \
+		"$tmp/slowpath.o --udp-port 7070 --trace $tmp/punish.pcap --explain" \
+		"$tmp/roles.o --trace samples/echo/requests.txt --profile $tmp/prof.folded --explain" \
+		"$tmp/roles.o --entry check_request --trace $tmp/parse.txt --force --explain"; do
+		i=$((i + 1))
+		build-asan/koff-link $args -o "$tmp/decide$i" >"$tmp/decide$i.log" 2>&1 ||
+			koff_fail "decide case $i: the sanitized koff-link failed: $(tail -n 5 "$tmp/decide$i.log")"
+		! grep -qE "ERROR: AddressSanitizer|runtime error|LeakSanitizer" "$tmp/decide$i.log" ||
+			koff_fail "decide case $i: sanitizer report: $(grep -m3 -E 'ERROR|runtime error' "$tmp/decide$i.log")"
+	done
+	koff_ok "$i sanitized workload decisions, no report"
+fi
 koff_ok "$n sanitized links, no report, identical outputs"

@@ -4,6 +4,8 @@
 # its instruction count, or rejected at the right instruction).
 set -eu
 cd "$(dirname "$0")/.."
+# One counter per KOFF_STATS entry of include/koff_abi.h.
+nstats=$(grep -c '^[[:space:]]*X([A-Z_]*, "' include/koff_abi.h)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "skip: loading BPF programs needs root"
@@ -65,7 +67,7 @@ for id in $(jq '.map_ids[]' <<<"$prog"); do
 		  "percpu_array 4 $scratch_size 1" ] || fail "koff_scratch: $m";;
 	koff_stats) stats=$id
 		[ "$(jq -r '"\(.type) \(.bytes_key) \(.bytes_value) \(.max_entries)"' <<<"$m")" = \
-		  "percpu_array 4 8 12" ] || fail "koff_stats: $m";;
+		  "percpu_array 4 8 $nstats" ] || fail "koff_stats: $m";;
 	*.rodata) rodata=$id
 		[ "$(jq -r .frozen <<<"$m")" = 1 ] || fail ".rodata map not frozen: $m";;
 	esac
