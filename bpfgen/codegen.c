@@ -888,6 +888,16 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 	}
 }
 
+/* R0 = lookup(map, 0), the key in the wrapper's key slot of this frame. */
+static void lookup_key0(struct bpf_emit *e, enum koff_map_id map)
+{
+	emit_st_imm(e, BPF_W, R10, XDP_WRAP_SLOT_KEY, 0);
+	emit_ld_map(e, R1, map, 0);
+	emit_mov_reg(e, 2, R10);
+	emit_alu_imm(e, 1, BPF_ADD, 2, XDP_WRAP_SLOT_KEY);
+	emit_call(e, BPF_FUNC_map_lookup_elem);
+}
+
 /* --record-path builds: TRACE_SLOT = the koff_trace value, its count zeroed.
  * R1 (the request length) survives the helper call in a temporary slot. */
 static void gen_trace_setup(struct gen *g)
@@ -896,11 +906,7 @@ static void gen_trace_setup(struct gen *g)
 	int found = emit_label(e);
 
 	emit_stx(e, BPF_DW, R10, TMP_SLOT(0), R1);
-	emit_st_imm(e, BPF_W, R10, XDP_WRAP_SLOT_KEY, 0);
-	emit_ld_map(e, R1, KOFF_MAPID_TRACE, 0);
-	emit_mov_reg(e, 2, R10);
-	emit_alu_imm(e, 1, BPF_ADD, 2, XDP_WRAP_SLOT_KEY);
-	emit_call(e, BPF_FUNC_map_lookup_elem);
+	lookup_key0(e, KOFF_MAPID_TRACE);
 	emit_jmp_imm(e, 0, BPF_JNE, R0, 0, found);
 	emit_ja(e, stub(g, KOFF_STAT_PASS_OTHER));
 	emit_bind(e, found);
@@ -1090,11 +1096,7 @@ static void gen_callback_entry(struct gen *g)
 	struct bpf_emit *e = g->e;
 	int found = emit_label(e);
 
-	emit_st_imm(e, BPF_W, R10, XDP_WRAP_SLOT_KEY, 0);
-	emit_ld_map(e, R1, KOFF_MAPID_SCRATCH, 0);
-	emit_mov_reg(e, 2, R10);
-	emit_alu_imm(e, 1, BPF_ADD, 2, XDP_WRAP_SLOT_KEY);
-	emit_call(e, BPF_FUNC_map_lookup_elem);
+	lookup_key0(e, KOFF_MAPID_SCRATCH);
 	emit_jmp_imm(e, 0, BPF_JNE, R0, 0, found);
 	emit_mov_imm(e, R0, 1);	/* cannot happen: stop, counted as the loop cap */
 	emit_exit(e);

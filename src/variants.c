@@ -41,14 +41,8 @@ void variant_free(struct koff_ctx *v)
 {
 	if (!v)
 		return;
-	ir_func_free(v->ir);
-	emit_free(&v->prog);
-	bpf_verdict_free(&v->verdict);
-	decoder_free(&v->dec);
-	layout_free(&v->lay);
-	obj_close(v->obj);
-	free(v->forced_fallbacks);
-	free(v->sites);
+	v->opt.link_args = NULL;	/* the primary context's */
+	ctx_free(v);
 	free(v);
 }
 
