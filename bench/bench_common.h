@@ -128,32 +128,78 @@ static inline uint32_t bench_sum(const uint8_t *p, size_t n, uint32_t sum)
 	return sum;
 }
 
-/* A request from 10.0.0.1:40000 to 10.0.0.2:port with valid checksums;
- * frame must hold BENCH_HDRS + len bytes.  Returns the frame length. */
-static inline size_t bench_build_frame(uint8_t *frame, const uint8_t *req, size_t len, uint16_t port)
+#define BENCH_HDRS_MAX (14 + 8 + 40 + 8)	/* two VLAN tags, IPv6 */
+
+/* The frames xdp_bench --frame can build: tags 0 (plain), 1 (802.1Q),
+ * 2 (802.1ad + 802.1Q); IPv4 or IPv6. */
+struct bench_frame_kind {
+	const char *name;
+	int tags, ipv6;
+};
+
+static const struct bench_frame_kind bench_frame_kinds[] = {
+	{ "v4", 0, 0 }, { "v6", 0, 1 }, { "vlan4", 1, 0 },
+	{ "vlan6", 1, 1 }, { "qinq4", 2, 0 }, { "qinq6", 2, 1 },
+};
+
+static inline const struct bench_frame_kind *bench_frame_kind(const char *name)
+{
+	for (size_t i = 0; i < sizeof(bench_frame_kinds) / sizeof(bench_frame_kinds[0]); i++)
+		if (!strcmp(name, bench_frame_kinds[i].name))
+			return &bench_frame_kinds[i];
+	return NULL;
+}
+
+/* A request from 10.0.0.1 (fd00::1):40000 to 10.0.0.2 (fd00::2):port with
+ * valid checksums, in a frame of kind k; frame must hold BENCH_HDRS_MAX +
+ * len bytes.  Returns the frame length. */
+static inline size_t bench_build_frame_kind(uint8_t *frame, const uint8_t *req, size_t len,
+					    uint16_t port, const struct bench_frame_kind *k)
 {
 	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1 };
-	uint8_t *ip = frame + 14, *udp = ip + 20;
+	static const uint8_t ip6s[32] = { 0xfd, [15] = 1, [16] = 0xfd, [31] = 2 };
+	uint8_t *p = frame + 12;
 	memcpy(frame, macs, 12);
-	bench_put16(frame + 12, 0x0800);
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	bench_put16(ip + 2, (uint16_t)(28 + len));
-	bench_put16(ip + 6, 0x4000);
-	ip[8] = 64;
-	ip[9] = 17;
-	memcpy(ip + 12, (const uint8_t[]){ 10, 0, 0, 1, 10, 0, 0, 2 }, 8);
-	bench_put16(ip + 10, (uint16_t)~bench_sum(ip, 20, 0));
+	for (int t = k->tags; t > 0; t--, p += 4) {
+		bench_put16(p, t == 2 ? 0x88a8 : 0x8100);
+		bench_put16(p + 2, 7);
+	}
+	bench_put16(p, k->ipv6 ? 0x86dd : 0x0800);
+	uint8_t *ip = p + 2, *udp = ip + (k->ipv6 ? 40 : 20);
+	uint32_t pseudo;
+	if (k->ipv6) {
+		memset(ip, 0, 8);
+		ip[0] = 0x60;
+		bench_put16(ip + 4, (uint16_t)(8 + len));
+		ip[6] = 17;
+		ip[7] = 64;
+		memcpy(ip + 8, ip6s, 32);
+		pseudo = bench_sum(ip + 8, 32, 17 + 8 + (uint32_t)len);
+	} else {
+		memset(ip, 0, 20);
+		ip[0] = 0x45;
+		bench_put16(ip + 2, (uint16_t)(28 + len));
+		bench_put16(ip + 6, 0x4000);
+		ip[8] = 64;
+		ip[9] = 17;
+		memcpy(ip + 12, (const uint8_t[]){ 10, 0, 0, 1, 10, 0, 0, 2 }, 8);
+		bench_put16(ip + 10, (uint16_t)~bench_sum(ip, 20, 0));
+		pseudo = bench_sum(ip + 12, 8, 17 + 8 + (uint32_t)len);
+	}
 	bench_put16(udp, 40000);
 	bench_put16(udp + 2, port);
 	bench_put16(udp + 4, (uint16_t)(8 + len));
 	bench_put16(udp + 6, 0);
 	memcpy(udp + 8, req, len);
-	/* pseudo header: addresses, protocol, UDP length */
-	uint32_t pseudo = bench_sum(ip + 12, 8, 17 + 8 + (uint32_t)len);
 	uint16_t c = (uint16_t)~bench_sum(udp, 8 + len, pseudo);
 	bench_put16(udp + 6, c ? c : 0xffff);
-	return BENCH_HDRS + len;
+	return (size_t)(udp + 8 - frame) + len;
+}
+
+/* A request in an untagged IPv4 frame (BENCH_HDRS + len bytes). */
+static inline size_t bench_build_frame(uint8_t *frame, const uint8_t *req, size_t len, uint16_t port)
+{
+	return bench_build_frame_kind(frame, req, len, port, &bench_frame_kinds[0]);
 }
 
 #endif

@@ -10,8 +10,15 @@
  * R6-R9 survive helper calls, which is why they hold what the code needs
  * after a call.
  *
- * Only IPv4 without options is answered: IPv6 and everything else passes
- * with PASS_OTHER (a later extension can use the header-length slot).
+ * Frames answered: Ethernet, untagged or with one 802.1Q tag or an 802.1ad
+ * tag followed by an 802.1Q one (the tags stay in the reply unchanged);
+ * IPv4 without options or fragments, or IPv6 whose next header is UDP;
+ * UDP.  Everything else passes with PASS_OTHER.  The entry's paths differ
+ * only in packet-pointer offsets and constants the verifier never needs
+ * precisely, so it walks the handler once, not once per frame layout; the
+ * exit parses the layout again from the packet (see emit_rewrite_headers).
+ * IPv4 replies carry UDP checksum 0 ("none"); IPv6 forbids that, so its
+ * replies get a computed checksum (emit_udp6_csum).
  *
  * Growing the packet for a reply longer than the request: in generic
  * (skb) mode bpf_xdp_adjust_tail can only grow into the tailroom of the
