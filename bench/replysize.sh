@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/replysize.sh - how long a reply XDP can send when it is longer than
 # the request, in generic mode on lo and in native mode on a veth pair.
-# bench/grow.c answers a 2-byte request with as many bytes as it asks for;
+# tests/grow.c answers a 2-byte request with as many bytes as it asks for;
 # for each size one request goes through koff-load, and the counters say
 # whether XDP sent the reply (tx) or had to pass it to the server
 # (pass_reply: bpf_xdp_adjust_tail could not grow the packet).  Prints a
@@ -19,7 +19,7 @@ sizes=("$@")
 port=9009
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
-gcc -O2 -g -c bench/grow.c -o "$tmp/grow.o" || koff_fail "cannot build bench/grow.c"
+gcc -O2 -g -c tests/grow.c -o "$tmp/grow.o" || koff_fail "cannot build tests/grow.c"
 ./koff-link "$tmp/grow.o" -o "$tmp/grow" --udp-port "$port" >"$tmp/link.log" 2>&1 ||
 	koff_fail "koff-link failed: $(tail -n 3 "$tmp/link.log")"
 clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Iinclude \

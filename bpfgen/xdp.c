@@ -291,21 +291,78 @@ int xdp_emit_entry(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp
 
 /* ---- Exit ---------------------------------------------------------------- */
 
-/* Make the packet exactly headers + R8 bytes.  bpf_xdp_adjust_tail leaves
- * the packet as it was when it fails, so failing here may still pass. */
-static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply)
+/* R2 = headers + R8 - R7: how much the packet must grow (R7 = its length). */
+static void emit_growth(struct bpf_emit *e)
+{
+	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
+	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_2, BPF_REG_8);
+	emit_alu_reg(e, 1, BPF_SUB, BPF_REG_2, BPF_REG_7);
+}
+
+/* R4 = min(R7, XDP_WRAP_HDR_MAX), in [1, XDP_WRAP_HDR_MAX]: the bytes that
+ * hold every header.  From the packet's length, not from the header-length
+ * slot: a helper's size becomes precise, and a precise slot would make the
+ * verifier walk the handler once per frame layout. */
+static void emit_header_span(struct bpf_emit *e, int lbl_pass_reply)
+{
+	int small = emit_label(e);
+
+	emit_mov_reg(e, BPF_REG_4, BPF_REG_7);
+	emit_jmp_imm(e, 0, BPF_JLE, BPF_REG_4, XDP_WRAP_HDR_MAX, small);
+	emit_mov_imm(e, BPF_REG_4, XDP_WRAP_HDR_MAX);
+	emit_bind(e, small);
+	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_4, 1, lbl_pass_reply);
+}
+
+/* bpf_xdp_load/store_bytes(ctx, 0, scratch + IR_REQ_OFF, R4 from
+ * emit_header_span): the request copy is dead once the handler returned. */
+static void emit_header_copy(struct bpf_emit *e, int helper)
+{
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_mov_imm(e, BPF_REG_2, 0);
+	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, IR_REQ_OFF);
+	emit_call(e, helper);
+}
+
+/* The tail could not grow (generic XDP has only the skb's slack there,
+ * veth's native XDP a buffer sized to the frame): grow at the head, where
+ * both keep XDP_PACKET_HEADROOM (256 bytes, minus struct xdp_frame), and
+ * move the headers to the new front.  Until adjust_head succeeds the
+ * packet is untouched and may still pass; after it, only a drop. */
+static void emit_grow_at_head(struct bpf_emit *e, int lbl_pass_reply, int lbl_drop)
+{
+	emit_growth(e);
+	emit_jmp_imm(e, 0, BPF_JSLT, BPF_REG_2, 1, lbl_pass_reply);
+	emit_header_span(e, lbl_pass_reply);
+	emit_header_copy(e, BPF_FUNC_xdp_load_bytes);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_pass_reply);
+	emit_growth(e);
+	emit_alu_imm(e, 1, BPF_NEG, BPF_REG_2, 0);
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_call(e, BPF_FUNC_xdp_adjust_head);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_pass_reply);
+	emit_header_span(e, lbl_drop);
+	emit_header_copy(e, BPF_FUNC_xdp_store_bytes);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_drop);
+}
+
+/* Make the packet exactly headers + R8 bytes: at the tail, else at the
+ * head.  bpf_xdp_adjust_tail/head leave the packet as it was when they
+ * fail, so failing there may still pass.  R7 = the packet's length. */
+static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply, int lbl_drop)
 {
 	int sized = emit_label(e);
 
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
 	emit_call(e, BPF_FUNC_xdp_get_buff_len);
-	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
-	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_2, BPF_REG_8);
-	emit_alu_reg(e, 1, BPF_SUB, BPF_REG_2, BPF_REG_0);
+	emit_mov_reg(e, BPF_REG_7, BPF_REG_0);
+	emit_growth(e);
 	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_2, 0, sized);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
 	emit_call(e, BPF_FUNC_xdp_adjust_tail);
-	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_pass_reply);
+	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_0, 0, sized);
+	emit_grow_at_head(e, lbl_pass_reply, lbl_drop);
 	emit_bind(e, sized);
 }
 
@@ -524,7 +581,7 @@ static void emit_reply(struct bpf_emit *e, const struct xdp_wrap_opts *o,
 	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_0, (int32_t)o->resp_cap, lbl_pass_reply);
 	emit_mov_reg(e, BPF_REG_8, BPF_REG_0);
 	emit_ldx(e, BPF_DW, BPF_REG_6, BPF_REG_10, XDP_WRAP_SLOT_CTX);
-	emit_resize_packet(e, lbl_pass_reply);
+	emit_resize_packet(e, lbl_pass_reply, lbl_drop);
 	/* From here on the packet has been resized: it can no longer be passed
 	 * unchanged, so a failure (which the checks above make impossible)
 	 * drops it. */

@@ -5,7 +5,8 @@
 # veth drops what its peer sends with XDP_TX.  dig over IPv4 and IPv6 gets
 # the right answers, the counters prove XDP_TX sent them, and the client's
 # kernel, which checks the UDP checksum of a frame XDP_TX sent, counts no
-# checksum error.  (VLAN-tagged frames are checked by koffdiff --frames:
+# checksum error.  Replies longer than their request, which veth's native
+# XDP can grow only at the head, come back whole.  (VLAN-tagged frames are checked by koffdiff --frames:
 # a VLAN device needs CONFIG_VLAN_8021Q, which not every kernel has.)
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
@@ -85,4 +86,32 @@ kill -TERM "$loader"
 koff_wait_for_exit "$loader" 5 || koff_fail "koff-load did not stop on SIGTERM"
 wait "$loader"
 koff_expect_eq "koff-load exit status" $? 0
+
+# Replies longer than the request: veth's native XDP buffer has no room at
+# the tail, so the wrapper grows the packet at the head (bpfgen/xdp.c).
+# tests/grow.c answers N bytes of 'x' to the 2-byte request N.
+gcc -O2 -g -c tests/grow.c -o "$tmp/grow.o" &&
+./koff-link "$tmp/grow.o" -o "$tmp/grow" --udp-port 9009 >"$tmp/link-grow.log" 2>&1 ||
+	koff_fail "cannot build or koff-link tests/grow.c"
+koff_build_udpclient
+log="$tmp/grow.log"
+koff_bg "$srv" "$log" "$KOFF_LOAD" --mode native --dev "$dev" "$tmp/grow" -p 9009 -a ::
+loader=$KOFF_BG_PID
+koff_wait_for_line "$log" "^listening on 9009$" 60 "$loader" || koff_fail "grow did not start: $(tail -n 3 "$log")"
+for server in 10.77.0.1 fd77::1; do
+	for size in 3 150 200 1000; do
+		want=$(head -c "$size" /dev/zero | tr '\0' x | od -v -An -tx1 | tr -d ' \n')
+		got=$(koff_nsexec "$cli" "$KOFF_UDPCLIENT" -a "$server" -t 1000 9009 "$(printf '%04x' "$size")")
+		[ "$got" = "$want" ] || koff_fail "grow $size bytes from $server: wrong or no reply"
+	done
+	koff_ok "grow: 3, 150, 200 and 1000-byte replies from $server"
+done
+kill -USR1 "$loader"
+koff_wait_for_line "$log" "^koff-load: counters \(now\):" 3 || koff_fail "no counters on SIGUSR1"
+# 3, 150 and 200 bytes fit the headroom: XDP_TX; 1000 does not: userspace.
+koff_expect_eq "grown replies sent by XDP_TX" "$(counter "$log" now tx)" 6
+koff_expect_eq "replies too long to grow passed to userspace" "$(counter "$log" now pass_reply)" 2
+koff_expect_eq "still no UDP checksum errors at the client" "$(( $(csum_errors) - errors_before ))" 0
+kill -TERM "$loader"
+koff_wait_for_exit "$loader" 5 || koff_fail "koff-load did not stop on SIGTERM"
 echo "t-native-veth: all checks passed"

@@ -1,6 +1,6 @@
 /* grow - a handler whose reply is as long as its request asks: the first
  * two bytes, big-endian, give the reply length; the reply is that many
- * 'x'.  bench/replysize.sh uses it to find how far XDP can grow a packet
+ * 'x'.  bench/replysize.sh and tests/t-native-veth.sh use it to find how far XDP can grow a packet
  * in generic mode on lo and in native mode on veth.
  *
  *   grow [-p PORT] [-a ADDR]      default 127.0.0.1:9009 */
