@@ -25,9 +25,12 @@
  * skb's head buffer, i.e. its allocation slack.  Measured on lo, kernel
  * 6.18: a 2-byte request grows to a 400-byte reply, not to 420.  Loading
  * with BPF_F_XDP_HAS_FRAGS makes it worse (the skb is copied into a
- * page-pool buffer sized to the packet: even 400 fails).  A refused grow
- * leaves the packet untouched, so the wrapper passes it with PASS_REPLY
- * and userspace answers; native XDP drivers give page-sized frames.
+ * page-pool buffer sized to the packet: even 400 fails).  Native XDP on
+ * veth has no tailroom at all for frames from the local stack (the same
+ * page-pool copy).  So when the tail refuses, the exit grows at the head,
+ * into XDP_PACKET_HEADROOM, which both modes keep (emit_grow_at_head:
+ * about 210 bytes).  A refused grow leaves the packet untouched, so the
+ * wrapper passes it with PASS_REPLY and userspace answers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
