@@ -4,10 +4,12 @@
  * native handle_request().  For every request - the request file's, mutations
  * of them, random byte strings, and a few packets that are not requests at
  * all - it runs the native handler and the XDP program (bpf_prog_test_run on
- * an Ethernet+IPv4+UDP frame built around the request) and checks that they
- * agree:
+ * a frame built around the request: Ethernet+IPv4+UDP, or with --frames any
+ * of IPv4/IPv6 untagged, with an 802.1Q tag, or 802.1ad + 802.1Q) and
+ * checks that they agree:
  *   native > 0  -> XDP_TX, reply bytes as UDP payload, swapped MACs/IPs/ports,
- *                  right lengths, valid checksums;
+ *                  tags unchanged, right lengths, valid checksums (IPv6: a
+ *                  UDP checksum is required);
  *   native <= 0 -> XDP_DROP;
  *   XDP_PASS is always allowed (a fallback) but the frame must be untouched.
  * Anything else is a MISMATCH, printed with both sides' bytes.
