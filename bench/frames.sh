@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 . tests/lib.sh
 [ "$(id -u)" -eq 0 ] || { echo "bench/frames.sh: needs root" >&2; exit 1; }
 CPU=${BENCH_CPU:-1}
-REPS=${BENCH_REPS:-15}
+REPS=${BENCH_REPS:-31}
 kinds=(v4 v6 vlan4 vlan6 qinq6)
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
@@ -31,15 +31,16 @@ for n in 16 256 1400; do
 done
 ns_of() {	# ns_of PROG PORT REQUESTS KIND
 	taskset -c "$CPU" "$tmp/xdp_bench" --reps "$REPS" --inner 100 --port "$2" --frame "$4" "$1" "$3" |
-		awk '/^xdp_ns_per_request/ { print $2 }'
+		awk '/^xdp_ns_per_request/ { printf "%s (%s)", $2, $3 }'
 }
 empty=$(taskset -c "$CPU" "$tmp/xdp_bench" --empty --reps "$REPS" --inner 100 "$tmp/echo16.txt" |
 	awk '/^xdp_ns_per_request/ { print $2 }')
 
 echo "## Frame kinds"
 echo
-echo "ns per request under bpf_prog_test_run (median of $REPS, empty program $empty ns"
-echo "not subtracted), the variant koff-load attaches here ($(basename "$(prog_of echo)" | sed 's/^echo/OUT/')):"
+echo "ns per request under bpf_prog_test_run, median (minimum) of $REPS repetitions, the"
+echo "empty program's $empty ns not subtracted; the variant koff-load attaches here"
+echo "($(basename "$(prog_of echo)" | sed 's/^echo/OUT/')).  On a loaded machine the minimum is the steadier figure:"
 echo
 echo "| program, request | $(printf '%s | ' "${kinds[@]}")"
 echo "|---|$(printf -- '---:|%.0s' "${kinds[@]}")"

@@ -15,7 +15,7 @@ koff_build_loader
 koff_build_udpclient
 
 sizes=("$@")
-[ ${#sizes[@]} -gt 0 ] || sizes=(64 256 384 400 402 416 448 512 1024 1472)
+[ ${#sizes[@]} -gt 0 ] || sizes=(64 128 200 216 224 256 400 402 416 512 1024 1472)
 port=9009
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
