@@ -101,22 +101,17 @@ static void emit_need(struct bpf_emit *e, int base, int32_t need, int lbl)
 	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl);
 }
 
-/* Steps R2 over one VLAN tag when R4 (the ethertype R2's header names)
- * equals `tpid`: R2 += 4, R4 = the next ethertype; with R8 != 0, R8 += 4.
- * The tag stays in the packet (the reply keeps it unchanged).  Each path
- * keeps R2 a packet pointer with a constant offset, which is all the
- * verifier needs to bound every access after it. */
-static void emit_skip_tag(struct bpf_emit *e, uint16_t tpid, bool count, int lbl_pass)
+/* Steps R2 over one VLAN tag: R2 += 4, R4 = the next ethertype; with
+ * `count`, R8 += 4.  The tag stays in the packet (the reply keeps it
+ * unchanged).  Each path keeps R2 a packet pointer with a constant offset,
+ * which is all the verifier needs to bound every access after it. */
+static void emit_step_tag(struct bpf_emit *e, bool count, int lbl_pass)
 {
-	int untagged = emit_label(e);
-
-	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(tpid), untagged);
 	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, VLAN_TAG_LEN);
 	if (count)
 		emit_alu_imm(e, 1, BPF_ADD, BPF_REG_8, VLAN_TAG_LEN);
 	emit_need(e, BPF_REG_2, ETH_HDR_LEN, lbl_pass);
 	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_ETH_TYPE);
-	emit_bind(e, untagged);
 }
 
 /* From R2 = data (and R3 = data_end, ETH_HDR_LEN bytes known present):
@@ -125,14 +120,16 @@ static void emit_skip_tag(struct bpf_emit *e, uint16_t tpid, bool count, int lbl
  * tags' length. */
 static void emit_skip_vlan(struct bpf_emit *e, bool count, int lbl_pass)
 {
-	int not_qinq = emit_label(e);
+	int not_qinq = emit_label(e), untagged = emit_label(e);
 
 	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_ETH_TYPE);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021AD), not_qinq);
-	emit_skip_tag(e, ETH_P_8021AD, count, lbl_pass);
+	emit_step_tag(e, count, lbl_pass);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021Q), lbl_pass);
 	emit_bind(e, not_qinq);
-	emit_skip_tag(e, ETH_P_8021Q, count, lbl_pass);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021Q), untagged);
+	emit_step_tag(e, count, lbl_pass);
+	emit_bind(e, untagged);
 	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, ETH_HDR_LEN);
 }
 
