@@ -5,9 +5,11 @@
 # veth drops what its peer sends with XDP_TX.  dig over IPv4 and IPv6 gets
 # the right answers, the counters prove XDP_TX sent them, and the client's
 # kernel, which checks the UDP checksum of a frame XDP_TX sent, counts no
-# checksum error.  Replies longer than their request, which veth's native
-# XDP can grow only at the head, come back whole.  (VLAN-tagged frames are checked by koffdiff --frames:
-# a VLAN device needs CONFIG_VLAN_8021Q, which not every kernel has.)
+# checksum error.  Requests in 802.1Q and 802.1ad + 802.1Q frames, written
+# raw by tests/vlanframe.py (a VLAN device needs CONFIG_VLAN_8021Q, which
+# not every kernel has), are answered with the tags kept.  Replies longer
+# than their request, which veth's native XDP can grow only at the head,
+# come back whole.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
 
@@ -75,11 +77,23 @@ for server in 10.77.0.1 fd77::1; do
 	ask "$server" api.example.test A "192.0.2.30 192.0.2.31"
 	sent=$((sent + 3))
 done
+# VLAN-tagged frames, made by tests/vlanframe.py (AF_PACKET): the reply must
+# keep the tags and be the exact DNS answer.
+query=abcd0100000100000000000003777777076578616d706c6504746573740000010001
+answer=abcd8500000100010000000003777777076578616d706c6504746573740000010001c00c000100010000012c0004c000020a
+srv_mac=$(ip -n "$srv" -br link show dev "$dev" | awk '{ print $3 }')
+for kind in vlan4 vlan6 qinq4 qinq6; do
+	case $kind in *4) from=10.77.0.2 to=10.77.0.1;; *) from=fd77::2 to=fd77::1;; esac
+	got=$(koff_nsexec "$cli" python3 tests/vlanframe.py "$peer" "$srv_mac" "$kind" "$from" "$to" "$port" "$query") ||
+		koff_fail "$kind frame: no right reply (vlanframe exit $?)"
+	koff_expect_eq "$kind frame: DNS answer, tags kept, checksums valid" "$got" "$answer"
+	sent=$((sent + 1))
+done
 kill -USR1 "$loader"
 koff_wait_for_line "$log" "^koff-load: counters \(now\):" 3 || koff_fail "no counters on SIGUSR1"
 tx=$(counter "$log" now tx)
 [ "$tx" -ge "$sent" ] || koff_fail "tx=$tx: not every one of the $sent queries was answered by XDP_TX"
-koff_ok "tx=$tx: the $sent queries over IPv4 and IPv6 were answered by XDP_TX in native mode"
+koff_ok "tx=$tx: the $sent queries over IPv4, IPv6 and in VLAN frames were answered by XDP_TX in native mode"
 koff_expect_eq "no UDP checksum errors at the client" "$(( $(csum_errors) - errors_before ))" 0
 
 kill -TERM "$loader"
