@@ -1391,7 +1391,16 @@ static void usage(void)
 		"KINDS: comma-separated v4 v6 vlan4 vlan6 qinq4 qinq6, or all (default v4)\n");
 }
 
-/* --frames v4,v6,...: each kind once, in the order given. */
+/* Adds kind k to --frames unless it is there already. */
+static void add_kind(struct options *o, const struct frame_kind *k)
+{
+	for (int j = 0; j < o->nkinds; j++)
+		if (o->kinds[j] == k)
+			return;
+	o->kinds[o->nkinds++] = k;
+}
+
+/* --frames v4,v6,... or all: each kind once, in the order given. */
 static int parse_frames(const char *list, struct options *o)
 {
 	char buf[128];
@@ -1400,13 +1409,8 @@ static int parse_frames(const char *list, struct options *o)
 	for (char *save, *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		bool all = !strcmp(name, "all"), found = all;
 		for (size_t i = 0; i < NKINDS; i++) {
-			bool seen = false;
-			for (int j = 0; j < o->nkinds; j++)
-				seen |= o->kinds[j] == &frame_kinds[i];
-			if ((all || !strcmp(name, frame_kinds[i].name)) && !seen) {
-				o->kinds[o->nkinds++] = &frame_kinds[i];
-				found = true;
-			} else if (!strcmp(name, frame_kinds[i].name)) {
+			if (all || !strcmp(name, frame_kinds[i].name)) {
+				add_kind(o, &frame_kinds[i]);
 				found = true;
 			}
 		}
