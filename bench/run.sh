@@ -13,7 +13,8 @@
 # closed-loop clients with 1 and 32 requests outstanding (bench/udpload.c),
 # client and server pinned to one CPU.  Then bench/kernels.sh: each kernel
 # shape koff-link emits (portable, --kernel 6.12, --kernel host) on the host
-# and inside Debian's 6.1 and 6.12 under QEMU.
+# and inside Debian's 6.1 and 6.12 under QEMU.  Then bench/frames.sh: the
+# wrapper's cost per frame kind and the reply-size limits.
 # Environment: BENCH_CPU (default 1), BENCH_SECONDS (default 5),
 #              BENCH_LOAD_RUNS (default 3: median of that many load runs),
 #              BENCH_OUT (default BENCHMARKS.md).
@@ -242,6 +243,8 @@ main() {
 	if [ -x ./koff-vm ]; then
 		bash bench/kernels.sh >>"$report" || echo "(bench/kernels.sh failed: kernel shapes not measured)" >>"$report"
 	fi
+	# The wrapper per frame kind (IPv4, IPv6, VLAN) and the reply-size limits.
+	bash bench/frames.sh >>"$report" || echo "(bench/frames.sh failed: frame kinds not measured)" >>"$report"
 	# Hand-written notes below the marker line survive a new run.
 	local marker='<!-- reading: written by hand, kept by bench/run.sh -->'
 	{

@@ -1,10 +1,11 @@
 /* xdp_bench - ns per request of an XDP program under bpf_prog_test_run,
  * and what the verifier and the JIT made of it.
  *
- *   xdp_bench [--port N] [--reps N] [--inner N] PROG.bpf.o REQUESTS.txt
+ *   xdp_bench [--port N] [--reps N] [--inner N] [--frame KIND] PROG.bpf.o REQUESTS.txt
  *   xdp_bench --empty [--reps N] [--inner N] REQUESTS.txt
  * --empty measures a program that only returns XDP_PASS: the cost of
- * test_run itself, to subtract.
+ * test_run itself, to subtract.  --frame: the requests travel in v4 (the
+ * default), v6, vlan4, vlan6, qinq4 or qinq6 frames (bench_common.h).
  *
  * Each run is a single test_run call (repeat = 1) on a fresh copy of the
  * frame: with repeat > 1 the kernel would rerun the program on the frame
@@ -27,6 +28,7 @@
 struct xdp_opts {
 	int reps, inner, empty;
 	unsigned port;
+	const struct bench_frame_kind *frame;
 	const char *prog_path, *requests_path;
 };
 
@@ -44,9 +46,11 @@ static int parse_xdp_opts(int argc, char **argv, struct xdp_opts *o)
 		{ "inner", required_argument, NULL, 'i' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "empty", no_argument, NULL, 'e' },
+		{ "frame", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	*o = (struct xdp_opts){ .reps = 15, .inner = 20, .port = 5353 };
+	*o = (struct xdp_opts){ .reps = 15, .inner = 20, .port = 5353,
+				.frame = &bench_frame_kinds[0] };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -54,6 +58,11 @@ static int parse_xdp_opts(int argc, char **argv, struct xdp_opts *o)
 		case 'i': o->inner = atoi(optarg); break;
 		case 'p': o->port = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'e': o->empty = 1; break;
+		case 'f':
+			o->frame = bench_frame_kind(optarg);
+			if (!o->frame)
+				return -EINVAL;
+			break;
 		default: return -EINVAL;
 		}
 	}
@@ -158,13 +167,13 @@ static void print_prog_info(const struct xdp_target *t)
 
 /* ns per request of one repetition, from the kernel's run durations. */
 static int time_one_rep(const struct xdp_target *t, const struct bench_requests *reqs,
-			int inner, unsigned port, double *ns)
+			int inner, unsigned port, const struct bench_frame_kind *kind, double *ns)
 {
-	static uint8_t frame[BENCH_HDRS + BENCH_MAX_REQUEST], out[8192];
+	static uint8_t frame[BENCH_HDRS_MAX + BENCH_MAX_REQUEST], out[8192];
 	double total = 0;
 	for (int i = 0; i < reqs->n; i++) {
-		size_t len = bench_build_frame(frame, reqs->items[i].bytes, reqs->items[i].len,
-					       (uint16_t)port);
+		size_t len = bench_build_frame_kind(frame, reqs->items[i].bytes, reqs->items[i].len,
+						    (uint16_t)port, kind);
 		for (int k = 0; k < inner; k++) {
 			LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame,
 				    .data_size_in = (__u32)len, .data_out = out,
@@ -186,7 +195,7 @@ int main(int argc, char **argv)
 	struct xdp_target t = { .prog_fd = -1 };
 	struct bench_requests reqs = { 0 };
 	if (parse_xdp_opts(argc, argv, &o)) {
-		fprintf(stderr, "usage: xdp_bench [--port N] [--reps N] [--inner N] PROG.bpf.o "
+		fprintf(stderr, "usage: xdp_bench [--port N] [--reps N] [--inner N] [--frame KIND] PROG.bpf.o "
 				"REQUESTS.txt\n       xdp_bench --empty [--reps N] [--inner N] "
 				"REQUESTS.txt\n");
 		return 2;
@@ -198,9 +207,9 @@ int main(int argc, char **argv)
 	int err = o.empty ? load_empty(&t) : load_object(&t, o.prog_path, o.port);
 	double warm;
 	if (!err)
-		err = time_one_rep(&t, &reqs, o.inner, o.port, &warm);
+		err = time_one_rep(&t, &reqs, o.inner, o.port, o.frame, &warm);
 	for (int r = 0; !err && r < o.reps; r++)
-		err = time_one_rep(&t, &reqs, o.inner, o.port, &ns[r]);
+		err = time_one_rep(&t, &reqs, o.inner, o.port, o.frame, &ns[r]);
 	if (err)
 		return 1;
 	double median = bench_median(ns, o.reps);

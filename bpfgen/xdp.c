@@ -10,20 +10,31 @@
  * R6-R9 survive helper calls, which is why they hold what the code needs
  * after a call.
  *
- * Only IPv4 without options is answered: IPv6 and everything else passes
- * with PASS_OTHER (a later extension can use the header-length slot).
+ * Frames answered: Ethernet, untagged or with one 802.1Q tag or an 802.1ad
+ * tag followed by an 802.1Q one (the tags stay in the reply unchanged);
+ * IPv4 without options or fragments, or IPv6 whose next header is UDP;
+ * UDP.  Everything else passes with PASS_OTHER.  The entry's paths differ
+ * only in packet-pointer offsets and constants the verifier never needs
+ * precisely, so it walks the handler once, not once per frame layout; the
+ * exit parses the layout again from the packet (see emit_rewrite_headers).
+ * IPv4 replies carry UDP checksum 0 ("none"); IPv6 forbids that, so its
+ * replies get a computed checksum (emit_udp6_csum).
  *
  * Growing the packet for a reply longer than the request: in generic
  * (skb) mode bpf_xdp_adjust_tail can only grow into the tailroom of the
  * skb's head buffer, i.e. its allocation slack.  Measured on lo, kernel
  * 6.18: a 2-byte request grows to a 400-byte reply, not to 420.  Loading
  * with BPF_F_XDP_HAS_FRAGS makes it worse (the skb is copied into a
- * page-pool buffer sized to the packet: even 400 fails).  A refused grow
- * leaves the packet untouched, so the wrapper passes it with PASS_REPLY
- * and userspace answers; native XDP drivers give page-sized frames.
+ * page-pool buffer sized to the packet: even 400 fails).  Native XDP on
+ * veth has no tailroom at all for frames from the local stack (the same
+ * page-pool copy).  So when the tail refuses, the exit grows at the head,
+ * into XDP_PACKET_HEADROOM, which both modes keep (emit_grow_at_head:
+ * about 210 bytes).  A refused grow leaves the packet untouched, so the
+ * wrapper passes it with PASS_REPLY and userspace answers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -31,18 +42,36 @@
 #include "koff_abi.h"
 #include "xdp.h"
 
-/* OFF_*: offsets of the fields the wrapper reads or writes, from the packet start. */
+/* Ethernet: the offsets of the fields the wrapper reads or writes. */
 enum {
-	OFF_ETH_DST = 0, OFF_ETH_SRC = 6, OFF_ETH_TYPE = 12,
-	OFF_IP_VIHL = 14, OFF_IP_TOT_LEN = 16, OFF_IP_FRAG = 20, OFF_IP_TTL = 22, OFF_IP_PROTO = 23,
-	OFF_IP_CSUM = 24, OFF_IP_SADDR = 26, OFF_IP_DADDR = 30,
-	OFF_UDP_SPORT = 34, OFF_UDP_DPORT = 36, OFF_UDP_LEN = 38, OFF_UDP_CSUM = 40,
-	IP_HDR_LEN = 20, UDP_HDR_LEN = 8,
+	OFF_ETH_DST = 0, OFF_ETH_SRC = 6, OFF_ETH_TYPE = 12, ETH_HDR_LEN = 14,
+	VLAN_TAG_LEN = 4,		/* TCI + the next ethertype */
 };
 
+/* IPv4 and UDP after it, as offsets from the start of the IP header (L3). */
+enum {
+	OFF_IP_VIHL = 0, OFF_IP_TOT_LEN = 2, OFF_IP_FRAG = 6, OFF_IP_TTL = 8, OFF_IP_PROTO = 9,
+	OFF_IP_CSUM = 10, OFF_IP_SADDR = 12, OFF_IP_DADDR = 16, IP_HDR_LEN = 20,
+	UDP_HDR_LEN = 8,
+	OFF_UDP_SPORT = 0, OFF_UDP_DPORT = 2, OFF_UDP_LEN = 4, OFF_UDP_CSUM = 6,
+};
+
+/* IPv6 (fixed header only), as offsets from L3. */
+enum {
+	OFF_IP6_PLEN = 4, OFF_IP6_NEXT = 6, OFF_IP6_HOPS = 7, OFF_IP6_SADDR = 8,
+	OFF_IP6_DADDR = 24, IP6_HDR_LEN = 40,
+};
+
+#define ETH_P_IPV4	0x0800
+#define ETH_P_IPV6	0x86dd
+#define ETH_P_8021Q	0x8100
+#define ETH_P_8021AD	0x88a8
 #define IPV4_VIHL_NO_OPTIONS 0x45
 #define IPV4_FRAG_MASK 0x3fff	/* MF flag and fragment offset; DF is fine */
 #define REPLY_TTL 64
+/* bpf_csum_diff sums at most 512 bytes per call on 6.1 (its per-CPU
+ * scratchpad is MAX_BPF_STACK bytes), in whole 32-bit words. */
+#define CSUM_CHUNK 512
 
 /* dst = htons(dst) for a 16-bit value in the low half.  Verifiers before
  * 6.17 know nothing of a byte swap's result (6.12: "math between pkt
@@ -63,50 +92,124 @@ static int32_t net16(uint16_t v)
 	return htons(v);
 }
 
-/* Ethernet, IPv4 without options or fragmentation, UDP to the right port.
- * On fall-through: R2 = data, R3 = data_end, R7 = payload length (not yet
- * bounded by IR_REQ_MAX), R0 still PASS_OTHER. */
-static void emit_parse_headers(struct bpf_emit *e, const struct xdp_wrap_opts *o,
-			       int lbl_pass)
+/* Fall to lbl unless `need` bytes from packet pointer `base` lie before
+ * data_end (R3).  Clobbers R4. */
+static void emit_need(struct bpf_emit *e, int base, int32_t need, int lbl)
 {
-	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
-	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
-	emit_mov_reg(e, BPF_REG_4, BPF_REG_2);
-	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, XDP_WRAP_HDR_LEN);
-	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl_pass);
+	emit_mov_reg(e, BPF_REG_4, base);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, need);
+	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl);
+}
+
+/* Steps R2 over one VLAN tag: R2 += 4, R4 = the next ethertype; with
+ * `count`, R8 += 4.  The tag stays in the packet (the reply keeps it
+ * unchanged).  Each path keeps R2 a packet pointer with a constant offset,
+ * which is all the verifier needs to bound every access after it. */
+static void emit_step_tag(struct bpf_emit *e, bool count, int lbl_pass)
+{
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, VLAN_TAG_LEN);
+	if (count)
+		emit_alu_imm(e, 1, BPF_ADD, BPF_REG_8, VLAN_TAG_LEN);
+	emit_need(e, BPF_REG_2, ETH_HDR_LEN, lbl_pass);
+	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_ETH_TYPE);
+}
+
+/* From R2 = data (and R3 = data_end, ETH_HDR_LEN bytes known present):
+ * R2 = the L3 header, R4 = its ethertype, past one 802.1Q tag or an
+ * 802.1ad tag followed by an 802.1Q one.  With `count`, R8 grows by the
+ * tags' length. */
+static void emit_skip_vlan(struct bpf_emit *e, bool count, int lbl_pass)
+{
+	int not_qinq = emit_label(e), untagged = emit_label(e);
 
 	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_ETH_TYPE);
-	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(0x0800), lbl_pass);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021AD), not_qinq);
+	emit_step_tag(e, count, lbl_pass);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021Q), lbl_pass);
+	emit_bind(e, not_qinq);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021Q), untagged);
+	emit_step_tag(e, count, lbl_pass);
+	emit_bind(e, untagged);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, ETH_HDR_LEN);
+}
+
+/* IPv4 without options or fragmentation carrying UDP, R2 = L3.  On
+ * fall-through: R5 = the IP payload length, R8 += the IP header. */
+static void emit_parse_ipv4(struct bpf_emit *e, int lbl_pass)
+{
+	emit_need(e, BPF_REG_2, IP_HDR_LEN + UDP_HDR_LEN, lbl_pass);
 	emit_ldx(e, BPF_B, BPF_REG_4, BPF_REG_2, OFF_IP_VIHL);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, IPV4_VIHL_NO_OPTIONS, lbl_pass);
 	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_IP_FRAG);
 	emit_jmp_imm(e, 0, BPF_JSET, BPF_REG_4, net16(IPV4_FRAG_MASK), lbl_pass);
 	emit_ldx(e, BPF_B, BPF_REG_4, BPF_REG_2, OFF_IP_PROTO);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, IPPROTO_UDP, lbl_pass);
-	if (o->udp_port) {
-		emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_UDP_DPORT);
-		emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(o->udp_port), lbl_pass);
-	}
+	emit_ldx(e, BPF_H, BPF_REG_5, BPF_REG_2, OFF_IP_TOT_LEN);
+	emit_be16(e, BPF_REG_5);
+	emit_alu_imm(e, 1, BPF_SUB, BPF_REG_5, IP_HDR_LEN);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_8, IP_HDR_LEN);
 }
 
-/* The payload length comes from the UDP header, never from data_end (NICs
- * pad short frames to 60 bytes); it must agree with the IP header and lie
- * inside the packet. */
-static void emit_payload_length(struct bpf_emit *e, int lbl_pass)
+/* IPv6 whose next header is UDP (an extension header passes), whose UDP
+ * length equals the payload length, R2 = L3.  On fall-through: R2 moved so
+ * that the UDP header is at R2 + IP_HDR_LEN as for IPv4, R5 = the payload
+ * length, R8 += the IPv6 header. */
+static void emit_parse_ipv6(struct bpf_emit *e, int lbl_pass)
 {
-	emit_ldx(e, BPF_H, BPF_REG_7, BPF_REG_2, OFF_UDP_LEN);
+	emit_need(e, BPF_REG_2, IP6_HDR_LEN + UDP_HDR_LEN, lbl_pass);
+	emit_ldx(e, BPF_B, BPF_REG_4, BPF_REG_2, OFF_IP6_NEXT);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, IPPROTO_UDP, lbl_pass);
+	emit_ldx(e, BPF_H, BPF_REG_5, BPF_REG_2, OFF_IP6_PLEN);
+	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, IP6_HDR_LEN + OFF_UDP_LEN);
+	emit_jmp_reg(e, 0, BPF_JNE, BPF_REG_4, BPF_REG_5, lbl_pass);
+	emit_be16(e, BPF_REG_5);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, IP6_HDR_LEN - IP_HDR_LEN);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_8, IP6_HDR_LEN);
+}
+
+/* Ethernet (untagged, 802.1Q, or 802.1ad + 802.1Q), IPv4 or IPv6, UDP to
+ * the right port.  On fall-through: R2 = the UDP header - IP_HDR_LEN,
+ * R3 = data_end, R5 = the UDP length the IP header allows, R8 = the offset
+ * of the UDP header in the packet, R0 still PASS_OTHER.  The paths differ
+ * only in R2's constant offset and R8's value, neither of which the code
+ * after the entry makes precise: the verifier walks the handler once. */
+static void emit_parse_headers(struct bpf_emit *e, int lbl_pass)
+{
+	int ipv6 = emit_label(e), udp = emit_label(e);
+
+	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
+	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
+	emit_need(e, BPF_REG_2, ETH_HDR_LEN, lbl_pass);
+	emit_mov_imm(e, BPF_REG_8, ETH_HDR_LEN);
+	emit_skip_vlan(e, true, lbl_pass);
+	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_4, net16(ETH_P_IPV6), ipv6);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_IPV4), lbl_pass);
+	emit_parse_ipv4(e, lbl_pass);
+	emit_ja(e, udp);
+	emit_bind(e, ipv6);
+	emit_parse_ipv6(e, lbl_pass);
+	emit_bind(e, udp);
+}
+
+/* UDP at R2 + IP_HDR_LEN: the port, and the payload length in R7.  It
+ * comes from the UDP header, never from data_end (NICs pad short frames
+ * to 60 bytes); it must fit what the IP header says (R5) and lie inside
+ * the packet.  R8 becomes the payload's offset. */
+static void emit_parse_udp(struct bpf_emit *e, const struct xdp_wrap_opts *o, int lbl_pass)
+{
+	if (o->udp_port) {
+		emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, IP_HDR_LEN + OFF_UDP_DPORT);
+		emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(o->udp_port), lbl_pass);
+	}
+	emit_ldx(e, BPF_H, BPF_REG_7, BPF_REG_2, IP_HDR_LEN + OFF_UDP_LEN);
 	emit_be16(e, BPF_REG_7);
 	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_7, UDP_HDR_LEN, lbl_pass);
+	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_7, BPF_REG_5, lbl_pass);
 	emit_alu_imm(e, 1, BPF_SUB, BPF_REG_7, UDP_HDR_LEN);
-
-	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_IP_TOT_LEN);
-	emit_be16(e, BPF_REG_4);
-	emit_mov_reg(e, BPF_REG_5, BPF_REG_7);
-	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_5, IP_HDR_LEN + UDP_HDR_LEN);
-	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_5, BPF_REG_4, lbl_pass);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_8, UDP_HDR_LEN);
 
 	emit_mov_reg(e, BPF_REG_4, BPF_REG_2);
-	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, XDP_WRAP_HDR_LEN);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, IP_HDR_LEN + UDP_HDR_LEN);
 	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_4, BPF_REG_7);
 	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl_pass);
 }
@@ -148,7 +251,7 @@ static void emit_copy_request(struct bpf_emit *e, int lbl_pass)
 	 * then sees a size that may be 0. */
 	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_7, 1, copied);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
-	emit_mov_imm(e, BPF_REG_2, XDP_WRAP_HDR_LEN);
+	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
 	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
 	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, IR_REQ_OFF);
 	emit_mov_reg(e, BPF_REG_4, BPF_REG_7);
@@ -175,12 +278,12 @@ int xdp_emit_entry(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp
 	emit_mov_reg(e, BPF_REG_6, BPF_REG_1);
 	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_CTX, BPF_REG_1);
 	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_OTHER);
-	emit_parse_headers(e, o, w->lbl_fallback);
-	emit_payload_length(e, w->lbl_fallback);
+	emit_parse_headers(e, w->lbl_fallback);
+	emit_parse_udp(e, o, w->lbl_fallback);
 	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_TOO_BIG);
 	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_7, IR_REQ_MAX, w->lbl_fallback);
 
-	emit_st_imm(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN, XDP_WRAP_HDR_LEN);
+	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN, BPF_REG_8);
 	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_REQLEN, BPF_REG_7);
 	emit_copy_request(e, w->lbl_fallback);
 	return e->err;
@@ -188,21 +291,78 @@ int xdp_emit_entry(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp
 
 /* ---- Exit ---------------------------------------------------------------- */
 
-/* Make the packet exactly headers + R8 bytes.  bpf_xdp_adjust_tail leaves
- * the packet as it was when it fails, so failing here may still pass. */
-static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply)
+/* R2 = headers + R8 - R7: how much the packet must grow (R7 = its length). */
+static void emit_growth(struct bpf_emit *e)
+{
+	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
+	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_2, BPF_REG_8);
+	emit_alu_reg(e, 1, BPF_SUB, BPF_REG_2, BPF_REG_7);
+}
+
+/* R4 = min(R7, XDP_WRAP_HDR_MAX), in [1, XDP_WRAP_HDR_MAX]: the bytes that
+ * hold every header.  From the packet's length, not from the header-length
+ * slot: a helper's size becomes precise, and a precise slot would make the
+ * verifier walk the handler once per frame layout. */
+static void emit_header_span(struct bpf_emit *e, int lbl_pass_reply)
+{
+	int small = emit_label(e);
+
+	emit_mov_reg(e, BPF_REG_4, BPF_REG_7);
+	emit_jmp_imm(e, 0, BPF_JLE, BPF_REG_4, XDP_WRAP_HDR_MAX, small);
+	emit_mov_imm(e, BPF_REG_4, XDP_WRAP_HDR_MAX);
+	emit_bind(e, small);
+	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_4, 1, lbl_pass_reply);
+}
+
+/* bpf_xdp_load/store_bytes(ctx, 0, scratch + IR_REQ_OFF, R4 from
+ * emit_header_span): the request copy is dead once the handler returned. */
+static void emit_header_copy(struct bpf_emit *e, int helper)
+{
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_mov_imm(e, BPF_REG_2, 0);
+	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, IR_REQ_OFF);
+	emit_call(e, helper);
+}
+
+/* The tail could not grow (generic XDP has only the skb's slack there,
+ * veth's native XDP a buffer sized to the frame): grow at the head, where
+ * both keep XDP_PACKET_HEADROOM (256 bytes, minus struct xdp_frame), and
+ * move the headers to the new front.  Until adjust_head succeeds the
+ * packet is untouched and may still pass; after it, only a drop. */
+static void emit_grow_at_head(struct bpf_emit *e, int lbl_pass_reply, int lbl_drop)
+{
+	emit_growth(e);
+	emit_jmp_imm(e, 0, BPF_JSLT, BPF_REG_2, 1, lbl_pass_reply);
+	emit_header_span(e, lbl_pass_reply);
+	emit_header_copy(e, BPF_FUNC_xdp_load_bytes);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_pass_reply);
+	emit_growth(e);
+	emit_alu_imm(e, 1, BPF_NEG, BPF_REG_2, 0);
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
+	emit_call(e, BPF_FUNC_xdp_adjust_head);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_pass_reply);
+	emit_header_span(e, lbl_drop);
+	emit_header_copy(e, BPF_FUNC_xdp_store_bytes);
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_drop);
+}
+
+/* Make the packet exactly headers + R8 bytes: at the tail, else at the
+ * head.  bpf_xdp_adjust_tail/head leave the packet as it was when they
+ * fail, so failing there may still pass.  R7 = the packet's length. */
+static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply, int lbl_drop)
 {
 	int sized = emit_label(e);
 
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
 	emit_call(e, BPF_FUNC_xdp_get_buff_len);
-	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
-	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_2, BPF_REG_8);
-	emit_alu_reg(e, 1, BPF_SUB, BPF_REG_2, BPF_REG_0);
+	emit_mov_reg(e, BPF_REG_7, BPF_REG_0);
+	emit_growth(e);
 	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_2, 0, sized);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
 	emit_call(e, BPF_FUNC_xdp_adjust_tail);
-	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_pass_reply);
+	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_0, 0, sized);
+	emit_grow_at_head(e, lbl_pass_reply, lbl_drop);
 	emit_bind(e, sized);
 }
 
@@ -218,25 +378,38 @@ static void emit_copy_reply(struct bpf_emit *e, int lbl_broken)
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_broken);
 }
 
-/* Exchange two fields of `size` at offsets a and b from R2. */
-static void emit_swap(struct bpf_emit *e, int size, int16_t a, int16_t b)
+/* Exchange two fields of `size` at offsets a and b from packet pointer
+ * `base` (R0 and R1 are the temporaries: R3 may still be data_end). */
+static void emit_swap(struct bpf_emit *e, int base, int size, int16_t a, int16_t b)
 {
-	emit_ldx(e, size, BPF_REG_3, BPF_REG_2, a);
-	emit_ldx(e, size, BPF_REG_4, BPF_REG_2, b);
-	emit_stx(e, size, BPF_REG_2, a, BPF_REG_4);
-	emit_stx(e, size, BPF_REG_2, b, BPF_REG_3);
+	emit_ldx(e, size, BPF_REG_0, base, a);
+	emit_ldx(e, size, BPF_REG_1, base, b);
+	emit_stx(e, size, base, a, BPF_REG_1);
+	emit_stx(e, size, base, b, BPF_REG_0);
 }
 
-/* *(be16 *)(R2 + off) = R8 + extra. */
-static void emit_store_len16(struct bpf_emit *e, int16_t off, int32_t extra)
+/* *(be16 *)(base + off) = R8 + extra (R3 is the temporary). */
+static void emit_store_len16(struct bpf_emit *e, int base, int16_t off, int32_t extra)
 {
 	emit_mov_reg(e, BPF_REG_3, BPF_REG_8);
 	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, extra);
 	emit_be16(e, BPF_REG_3);
-	emit_stx(e, BPF_H, BPF_REG_2, off, BPF_REG_3);
+	emit_stx(e, BPF_H, base, off, BPF_REG_3);
 }
 
-/* IPv4 header checksum over the 20 bytes at R2 + OFF_IP_VIHL, with the checksum
+/* reg = one's-complement fold of reg, `times` times: each step turns a sum
+ * below 2^(16+k) into one below 2^16 + 2^k. */
+static void emit_fold16(struct bpf_emit *e, int reg, int tmp, int times)
+{
+	for (int i = 0; i < times; i++) {
+		emit_mov_reg(e, tmp, reg);
+		emit_alu_imm(e, 1, BPF_RSH, tmp, 16);
+		emit_alu_imm(e, 1, BPF_AND, reg, 0xffff);
+		emit_alu_reg(e, 1, BPF_ADD, reg, tmp);
+	}
+}
+
+/* IPv4 header checksum over the 20 bytes at R2 (L3), with the checksum
  * field already 0.  The one's-complement sum is byte-order independent, so
  * native 16-bit loads and a native store give the network-order result. */
 static void emit_ipv4_csum(struct bpf_emit *e)
@@ -249,37 +422,147 @@ static void emit_ipv4_csum(struct bpf_emit *e)
 		emit_alu_reg(e, 1, BPF_ADD, BPF_REG_3, BPF_REG_4);
 	}
 	/* Ten 16-bit words sum to < 2^20: two folds reach 16 bits. */
-	for (int fold = 0; fold < 2; fold++) {
-		emit_mov_reg(e, BPF_REG_4, BPF_REG_3);
-		emit_alu_imm(e, 1, BPF_RSH, BPF_REG_4, 16);
-		emit_alu_imm(e, 1, BPF_AND, BPF_REG_3, 0xffff);
-		emit_alu_reg(e, 1, BPF_ADD, BPF_REG_3, BPF_REG_4);
-	}
+	emit_fold16(e, BPF_REG_3, BPF_REG_4, 2);
 	emit_alu_imm(e, 1, BPF_XOR, BPF_REG_3, 0xffff);
 	emit_stx(e, BPF_H, BPF_REG_2, OFF_IP_CSUM, BPF_REG_3);
 }
 
-/* Turn the request's headers into the reply's: swap the endpoints, set the
- * lengths for R8 reply bytes, TTL, checksums (UDP checksum 0 is allowed for
- * IPv4).  The packet pointers are re-derived: adjust_tail invalidated them. */
-static void emit_rewrite_headers(struct bpf_emit *e, int lbl_broken)
+/* IPv4 at R2 (L3): endpoints, lengths for R8 reply bytes, TTL, header
+ * checksum; the UDP checksum 0 (allowed for IPv4: "none"). */
+static void emit_rewrite_ipv4(struct bpf_emit *e, int lbl_broken)
 {
-	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
-	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
-	emit_mov_reg(e, BPF_REG_4, BPF_REG_2);
-	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_4, XDP_WRAP_HDR_LEN);
-	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl_broken);
+	const int16_t udp = IP_HDR_LEN;
 
-	emit_swap(e, BPF_W, OFF_ETH_DST, OFF_ETH_SRC);
-	emit_swap(e, BPF_H, OFF_ETH_DST + 4, OFF_ETH_SRC + 4);
-	emit_swap(e, BPF_W, OFF_IP_SADDR, OFF_IP_DADDR);
-	emit_swap(e, BPF_H, OFF_UDP_SPORT, OFF_UDP_DPORT);
-	emit_store_len16(e, OFF_IP_TOT_LEN, IP_HDR_LEN + UDP_HDR_LEN);
+	emit_need(e, BPF_REG_2, IP_HDR_LEN + UDP_HDR_LEN, lbl_broken);
+	emit_swap(e, BPF_REG_2, BPF_W, OFF_IP_SADDR, OFF_IP_DADDR);
+	emit_swap(e, BPF_REG_2, BPF_H, udp + OFF_UDP_SPORT, udp + OFF_UDP_DPORT);
+	emit_store_len16(e, BPF_REG_2, OFF_IP_TOT_LEN, IP_HDR_LEN + UDP_HDR_LEN);
 	emit_st_imm(e, BPF_B, BPF_REG_2, OFF_IP_TTL, REPLY_TTL);
 	emit_st_imm(e, BPF_H, BPF_REG_2, OFF_IP_CSUM, 0);
-	emit_store_len16(e, OFF_UDP_LEN, UDP_HDR_LEN);
-	emit_st_imm(e, BPF_H, BPF_REG_2, OFF_UDP_CSUM, 0);
+	emit_store_len16(e, BPF_REG_2, udp + OFF_UDP_LEN, UDP_HDR_LEN);
+	emit_st_imm(e, BPF_H, BPF_REG_2, udp + OFF_UDP_CSUM, 0);
 	emit_ipv4_csum(e);
+}
+
+/* R0 += the reply payload (R8 bytes at scratch + IR_RESP_OFF) as 32-bit
+ * words, R0 below 2^32 on entry and on exit.  Whole words go through
+ * bpf_csum_diff, at most CSUM_CHUNK bytes a call, each chunk's size a
+ * register the verifier bounds to [1, CSUM_CHUNK] (emitted once per chunk
+ * resp_cap can need: no loop); the last 1-3 bytes are one word loaded from
+ * scratch and masked, which is the zero padding the checksum defines. */
+static void emit_payload_csum(struct bpf_emit *e, const struct xdp_wrap_opts *o, int lbl_broken)
+{
+	int tail = emit_label(e), summed = emit_label(e);
+
+	for (uint32_t at = 0; at < o->resp_cap; at += CSUM_CHUNK) {
+		int sized = emit_label(e);
+
+		emit_mov_reg(e, BPF_REG_4, BPF_REG_8);
+		emit_alu_imm(e, 1, BPF_AND, BPF_REG_4, ~3);
+		if (at)
+			emit_alu_imm(e, 1, BPF_SUB, BPF_REG_4, (int32_t)at);
+		emit_jmp_imm(e, 0, BPF_JSLT, BPF_REG_4, 1, tail);
+		emit_jmp_imm(e, 0, BPF_JLE, BPF_REG_4, CSUM_CHUNK, sized);
+		emit_mov_imm(e, BPF_REG_4, CSUM_CHUNK);
+		emit_bind(e, sized);
+		emit_mov_reg(e, BPF_REG_5, BPF_REG_0);
+		emit_mov_imm(e, BPF_REG_1, 0);
+		emit_mov_imm(e, BPF_REG_2, 0);
+		emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
+		emit_alu_imm(e, 1, BPF_ADD, BPF_REG_3, (int32_t)(IR_RESP_OFF + at));
+		emit_call(e, BPF_FUNC_csum_diff);
+		emit_jmp_imm(e, 0, BPF_JSLT, BPF_REG_0, 0, lbl_broken);
+	}
+	emit_bind(e, tail);
+	emit_mov_reg(e, BPF_REG_1, BPF_REG_8);
+	emit_alu_imm(e, 1, BPF_AND, BPF_REG_1, 3);
+	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_1, 1, summed);
+	emit_mov_reg(e, BPF_REG_2, BPF_REG_8);
+	emit_alu_imm(e, 1, BPF_AND, BPF_REG_2, ~3);
+	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
+	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_3, BPF_REG_2);
+	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_3, IR_RESP_OFF);
+	/* Keep the low 8 * (R8 & 3) bits: on this little-endian target, the
+	 * bytes first in memory.  mask = ~(~0 << bits). */
+	emit_alu_imm(e, 1, BPF_LSH, BPF_REG_1, 3);
+	emit_mov_imm(e, BPF_REG_4, -1);
+	emit_alu_reg(e, 1, BPF_LSH, BPF_REG_4, BPF_REG_1);
+	emit_alu_imm(e, 1, BPF_XOR, BPF_REG_4, -1);
+	emit_alu_reg(e, 1, BPF_AND, BPF_REG_3, BPF_REG_4);
+	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_0, BPF_REG_3);
+	emit_bind(e, summed);
+}
+
+/* The UDP checksum IPv6 requires, L3 at R7 and the UDP header already the
+ * reply's (checksum field 0): pseudo-header (addresses, UDP length, next
+ * header 17) + UDP header + payload.  Sums stay in memory order (native
+ * loads, native store), like the IPv4 header checksum. */
+static void emit_udp6_csum(struct bpf_emit *e, const struct xdp_wrap_opts *o, int lbl_broken)
+{
+	const int16_t udp = IP6_HDR_LEN;
+	int nonzero = emit_label(e);
+
+	emit_mov_reg(e, BPF_REG_0, BPF_REG_8);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_0, UDP_HDR_LEN);
+	emit_be16(e, BPF_REG_0);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_0, net16(IPPROTO_UDP));
+	/* Both addresses and the UDP header are contiguous: ten words. */
+	for (int16_t off = OFF_IP6_SADDR; off < udp + UDP_HDR_LEN; off += 4) {
+		emit_ldx(e, BPF_W, BPF_REG_1, BPF_REG_7, off);
+		emit_alu_reg(e, 1, BPF_ADD, BPF_REG_0, BPF_REG_1);
+	}
+	/* < 11 * 2^32: two folds bring it below 2^17, a valid csum_diff seed. */
+	emit_fold16(e, BPF_REG_0, BPF_REG_1, 2);
+	emit_payload_csum(e, o, lbl_broken);
+	emit_fold16(e, BPF_REG_0, BPF_REG_1, 3);
+	emit_alu_imm(e, 1, BPF_XOR, BPF_REG_0, 0xffff);
+	/* 0 means "no checksum", which IPv6 forbids: send its other form. */
+	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, nonzero);
+	emit_mov_imm(e, BPF_REG_0, 0xffff);
+	emit_bind(e, nonzero);
+	emit_stx(e, BPF_H, BPF_REG_7, udp + OFF_UDP_CSUM, BPF_REG_0);
+}
+
+/* IPv6 at R2 (L3): addresses, ports, payload and UDP lengths for R8 reply
+ * bytes, hop limit, UDP checksum.  R7 keeps L3 across the helper calls. */
+static void emit_rewrite_ipv6(struct bpf_emit *e, const struct xdp_wrap_opts *o, int lbl_broken)
+{
+	const int16_t udp = IP6_HDR_LEN;
+
+	emit_need(e, BPF_REG_2, IP6_HDR_LEN + UDP_HDR_LEN, lbl_broken);
+	emit_mov_reg(e, BPF_REG_7, BPF_REG_2);
+	emit_swap(e, BPF_REG_7, BPF_DW, OFF_IP6_SADDR, OFF_IP6_DADDR);
+	emit_swap(e, BPF_REG_7, BPF_DW, OFF_IP6_SADDR + 8, OFF_IP6_DADDR + 8);
+	emit_swap(e, BPF_REG_7, BPF_H, udp + OFF_UDP_SPORT, udp + OFF_UDP_DPORT);
+	emit_store_len16(e, BPF_REG_7, OFF_IP6_PLEN, UDP_HDR_LEN);
+	emit_st_imm(e, BPF_B, BPF_REG_7, OFF_IP6_HOPS, REPLY_TTL);
+	emit_store_len16(e, BPF_REG_7, udp + OFF_UDP_LEN, UDP_HDR_LEN);
+	emit_st_imm(e, BPF_H, BPF_REG_7, udp + OFF_UDP_CSUM, 0);
+	emit_udp6_csum(e, o, lbl_broken);
+}
+
+/* Turn the request's headers into the reply's: swap the MAC addresses
+ * (VLAN tags stay as they are), then IPv4 or IPv6 and UDP.  The packet
+ * pointers are re-derived: adjust_tail invalidated them.  The layout is
+ * parsed again from the packet rather than read from a stack slot: a
+ * branch on the entry's slot would make the verifier tell the entry's
+ * paths apart and walk the handler once for each. */
+static void emit_rewrite_headers(struct bpf_emit *e, const struct xdp_wrap_opts *o, int lbl_broken)
+{
+	int ipv6 = emit_label(e), done = emit_label(e);
+
+	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
+	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
+	emit_need(e, BPF_REG_2, ETH_HDR_LEN, lbl_broken);
+	emit_swap(e, BPF_REG_2, BPF_W, OFF_ETH_DST, OFF_ETH_SRC);
+	emit_swap(e, BPF_REG_2, BPF_H, OFF_ETH_DST + 4, OFF_ETH_SRC + 4);
+	emit_skip_vlan(e, false, lbl_broken);
+	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_4, net16(ETH_P_IPV6), ipv6);
+	emit_rewrite_ipv4(e, lbl_broken);
+	emit_ja(e, done);
+	emit_bind(e, ipv6);
+	emit_rewrite_ipv6(e, o, lbl_broken);
+	emit_bind(e, done);
 }
 
 /* R6 = stat, R7 = verdict, then jump to the shared counting code. */
@@ -298,12 +581,12 @@ static void emit_reply(struct bpf_emit *e, const struct xdp_wrap_opts *o,
 	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_0, (int32_t)o->resp_cap, lbl_pass_reply);
 	emit_mov_reg(e, BPF_REG_8, BPF_REG_0);
 	emit_ldx(e, BPF_DW, BPF_REG_6, BPF_REG_10, XDP_WRAP_SLOT_CTX);
-	emit_resize_packet(e, lbl_pass_reply);
+	emit_resize_packet(e, lbl_pass_reply, lbl_drop);
 	/* From here on the packet has been resized: it can no longer be passed
 	 * unchanged, so a failure (which the checks above make impossible)
 	 * drops it. */
 	emit_copy_reply(e, lbl_drop);
-	emit_rewrite_headers(e, lbl_drop);
+	emit_rewrite_headers(e, o, lbl_drop);
 	emit_verdict(e, KOFF_STAT_TX, XDP_TX, lbl_count);
 }
 

@@ -1,6 +1,7 @@
 /* xdp.h - the XDP entry and exit wrapped around the lifted handler.
  *
- * The entry parses Ethernet/IPv4/UDP, copies the request payload into the
+ * The entry parses Ethernet (untagged, 802.1Q, 802.1ad + 802.1Q), IPv4 or
+ * IPv6, and UDP, copies the request payload into the
  * scratch map and falls through into the handler code; the exit turns the
  * handler's result into a verdict: an in-place reply sent with XDP_TX, a
  * drop, or a pass with the packet untouched.  Every verdict is counted in
@@ -25,8 +26,11 @@ struct xdp_wrap {
 	int lbl_fallback;	/* handler gave up: R0 = a koff_stat index >= KOFF_STAT_FIRST_FALLBACK */
 };
 
-/* Bytes in front of the payload: Ethernet + IPv4 without options + UDP. */
+/* Bytes in front of the payload: at least Ethernet + IPv4 without options
+ * + UDP; at most two VLAN tags + IPv6 + UDP.  The entry stores the
+ * packet's own figure in XDP_WRAP_SLOT_HDRLEN. */
 #define XDP_WRAP_HDR_LEN (14 + 20 + 8)
+#define XDP_WRAP_HDR_MAX (14 + 8 + 40 + 8)
 
 /* Stack slots owned by the wrapper, as offsets from R10. */
 #define XDP_WRAP_SLOT_CTX	(-8)	/* struct xdp_md * */

@@ -5,6 +5,7 @@
  * object holding both the server and its handler.
  *
  *   SAMPLE [-p PORT] [-a ADDR]      prints "listening on PORT" once bound
+ *   (ADDR default 127.0.0.1; an IPv6 address too, "::" for both families)
  *
  * The reply buffer is RESP_CAP (1472) bytes: koff-link's --resp-cap default. */
 #ifndef SAMPLES_UDP_SERVER_H
@@ -62,21 +63,46 @@ static int parse_options(int argc, char **argv, struct server_options *opt)
 	return 0;
 }
 
+/* ADDR is IPv4 or IPv6; "::" also takes IPv4 (dual stack). */
+static int fill_address(const struct server_options *opt, struct sockaddr_storage *ss,
+			socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, opt->addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(opt->port);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, opt->addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(opt->port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	fprintf(stderr, "%s: bad address '%s'\n", opt->name, opt->addr);
+	return -1;
+}
+
 static int open_udp_socket(const struct server_options *opt)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(opt->port) };
-	int fd;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int fd, v6only = 0;
 
-	if (inet_pton(AF_INET, opt->addr, &sa.sin_addr) != 1) {
-		fprintf(stderr, "%s: bad address '%s'\n", opt->name, opt->addr);
+	if (fill_address(opt, &sa, &salen) < 0)
 		return -1;
-	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "%s: socket: %s\n", opt->name, strerror(errno));
 		return -1;
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+	if (sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
 		fprintf(stderr, "%s: bind %s:%u: %s\n", opt->name, opt->addr, opt->port, strerror(errno));
 		close(fd);
 		return -1;

@@ -4,10 +4,12 @@
  * native handle_request().  For every request - the request file's, mutations
  * of them, random byte strings, and a few packets that are not requests at
  * all - it runs the native handler and the XDP program (bpf_prog_test_run on
- * an Ethernet+IPv4+UDP frame built around the request) and checks that they
- * agree:
+ * a frame built around the request: Ethernet+IPv4+UDP, or with --frames any
+ * of IPv4/IPv6 untagged, with an 802.1Q tag, or 802.1ad + 802.1Q) and
+ * checks that they agree:
  *   native > 0  -> XDP_TX, reply bytes as UDP payload, swapped MACs/IPs/ports,
- *                  right lengths, valid checksums;
+ *                  tags unchanged, right lengths, valid checksums (IPv6: a
+ *                  UDP checksum is required);
  *   native <= 0 -> XDP_DROP;
  *   XDP_PASS is always allowed (a fallback) but the frame must be untouched.
  * Anything else is a MISMATCH, printed with both sides' bytes.
@@ -51,8 +53,11 @@ long handle_request(const unsigned char *req, unsigned long len,
 
 #define ETH_LEN 14
 #define IP_LEN 20
+#define IP6_LEN 40
 #define UDP_LEN 8
-#define HDRS_LEN (ETH_LEN + IP_LEN + UDP_LEN)
+#define VLAN_LEN 4
+#define HDRS_LEN (ETH_LEN + IP_LEN + UDP_LEN)	/* the smallest: untagged IPv4 */
+#define HDRS_MAX (ETH_LEN + 2 * VLAN_LEN + IP6_LEN + UDP_LEN)
 #define MAX_PAYLOAD 1472	/* what fits a 1500-byte MTU: random requests */
 #define MAX_REQUEST 2048	/* file requests and mutations may go beyond it */
 #define MIN_FRAME 60		/* Ethernet pads shorter frames to this */
@@ -65,12 +70,36 @@ static const uint8_t mac_client[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t mac_server[6] = { 0x02, 0, 0, 0, 0, 0x02 };
 #define IP_CLIENT 0x0a000001u	/* 10.0.0.1 */
 #define IP_SERVER 0x0a000002u	/* 10.0.0.2 */
+static const uint8_t ip6_client[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+static const uint8_t ip6_server[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 };
+#define TCI_OUTER 0x0064	/* 802.1ad service VLAN 100 */
+#define TCI_INNER 0x2007	/* 802.1Q priority 1, VLAN 7 */
+
+/* The frames a request travels in (--frames): IPv4 or IPv6, with no VLAN
+ * tag, one 802.1Q tag, or 802.1ad + 802.1Q. */
+struct frame_kind {
+	const char *name;
+	int tags;
+	bool ipv6;
+};
+
+static const struct frame_kind frame_kinds[] = {
+	{ "v4", 0, false }, { "v6", 0, true }, { "vlan4", 1, false },
+	{ "vlan6", 1, true }, { "qinq4", 2, false }, { "qinq6", 2, true },
+};
+#define NKINDS (sizeof(frame_kinds) / sizeof(frame_kinds[0]))
+
+static size_t l2_len(const struct frame_kind *k) { return ETH_LEN + (size_t)k->tags * VLAN_LEN; }
+static size_t l3_len(const struct frame_kind *k) { return k->ipv6 ? IP6_LEN : IP_LEN; }
+static size_t hdrs_len(const struct frame_kind *k) { return l2_len(k) + l3_len(k) + UDP_LEN; }
 
 struct options {
 	unsigned port, cap, nrandom, nmutate;
 	uint64_t seed;
 	double max_fallback_percent;
 	const char *prog_path, *requests_path;
+	const struct frame_kind *kinds[NKINDS];	/* --frames, default v4 */
+	int nkinds;
 };
 
 struct request {
@@ -94,7 +123,8 @@ struct diff_case {
 	const char *origin;		/* "file:3", "mutate:bitflip", ... */
 	const uint8_t *req;
 	size_t len;
-	uint8_t frame[HDRS_LEN + MAX_REQUEST + 64];
+	const struct frame_kind *kind;
+	uint8_t frame[HDRS_MAX + MAX_REQUEST + 64];
 	size_t frame_len;
 	uint16_t client_port;
 	long native;
@@ -175,10 +205,11 @@ static uint16_t fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
-/* The UDP checksum over the pseudo header of the IPv4 header at ip. */
-static uint16_t udp_checksum(const uint8_t *ip, const uint8_t *udp, size_t udp_len)
+/* The UDP checksum over the pseudo header of the IPv4 or IPv6 header at
+ * ip; 0 when the datagram's checksum field holds the right value. */
+static uint16_t udp_checksum(bool ipv6, const uint8_t *ip, const uint8_t *udp, size_t udp_len)
 {
-	uint32_t sum = sum16(ip + 12, 8, 0);	/* saddr, daddr */
+	uint32_t sum = ipv6 ? sum16(ip + 8, 32, 0) : sum16(ip + 12, 8, 0);	/* saddr, daddr */
 	sum += 17 + (uint32_t)udp_len;
 	return (uint16_t)~fold(sum16(udp, udp_len, sum));
 }
@@ -352,15 +383,31 @@ static int load_program(struct diff_ctx *ctx)
 
 /* ---- building frames and running both sides ------------------------------ */
 
-static void build_frame(struct diff_case *c, unsigned port, size_t pad_to)
+/* The Ethernet header and tags of c's kind; returns the L3 header. */
+static uint8_t *build_l2(struct diff_case *c)
 {
-	uint8_t *eth = c->frame, *ip = eth + ETH_LEN, *udp = ip + IP_LEN;
-	memcpy(eth, mac_server, 6);
-	memcpy(eth + 6, mac_client, 6);
-	put16(eth + 12, 0x0800);
+	uint8_t *p = c->frame + 12;
+	memcpy(c->frame, mac_server, 6);
+	memcpy(c->frame + 6, mac_client, 6);
+	if (c->kind->tags == 2) {
+		put16(p, 0x88a8);
+		put16(p + 2, TCI_OUTER);
+		p += VLAN_LEN;
+	}
+	if (c->kind->tags >= 1) {
+		put16(p, 0x8100);
+		put16(p + 2, TCI_INNER);
+		p += VLAN_LEN;
+	}
+	put16(p, c->kind->ipv6 ? 0x86dd : 0x0800);
+	return p + 2;
+}
+
+static void build_ipv4(uint8_t *ip, size_t udp_len)
+{
 	memset(ip, 0, IP_LEN);
 	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(IP_LEN + UDP_LEN + c->len));
+	put16(ip + 2, (uint16_t)(IP_LEN + udp_len));
 	put16(ip + 4, 0x1234);
 	put16(ip + 6, 0x4000);	/* DF */
 	ip[8] = 64;
@@ -368,14 +415,36 @@ static void build_frame(struct diff_case *c, unsigned port, size_t pad_to)
 	put32(ip + 12, IP_CLIENT);
 	put32(ip + 16, IP_SERVER);
 	put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
+}
+
+static void build_ipv6(uint8_t *ip, size_t udp_len)
+{
+	put32(ip, 0x6a012345);	/* version 6, traffic class 0xa0, a flow label */
+	put16(ip + 4, (uint16_t)udp_len);
+	ip[6] = 17;
+	ip[7] = 64;
+	memcpy(ip + 8, ip6_client, 16);
+	memcpy(ip + 24, ip6_server, 16);
+}
+
+/* c->frame: c->req in a UDP datagram from c->client_port to port, in a
+ * frame of c->kind, zero-padded to pad_to bytes like a NIC pads. */
+static void build_frame(struct diff_case *c, unsigned port, size_t pad_to)
+{
+	uint8_t *ip = build_l2(c), *udp = ip + l3_len(c->kind);
+	size_t udp_len = UDP_LEN + c->len;
+	if (c->kind->ipv6)
+		build_ipv6(ip, udp_len);
+	else
+		build_ipv4(ip, udp_len);
 	put16(udp, c->client_port);
 	put16(udp + 2, (uint16_t)port);
-	put16(udp + 4, (uint16_t)(UDP_LEN + c->len));
+	put16(udp + 4, (uint16_t)udp_len);
 	put16(udp + 6, 0);
 	memcpy(udp + UDP_LEN, c->req, c->len);
-	uint16_t csum = udp_checksum(ip, udp, UDP_LEN + c->len);
+	uint16_t csum = udp_checksum(c->kind->ipv6, ip, udp, udp_len);
 	put16(udp + 6, csum ? csum : 0xffff);
-	c->frame_len = HDRS_LEN + c->len;
+	c->frame_len = hdrs_len(c->kind) + c->len;
 	if (c->frame_len < pad_to) {	/* the NIC's zero padding */
 		memset(c->frame + c->frame_len, 0, pad_to - c->frame_len);
 		c->frame_len = pad_to;
@@ -831,19 +900,9 @@ static size_t first_difference(const uint8_t *a, size_t na, const uint8_t *b, si
 	return i;
 }
 
-/* Checks a XDP_TX frame against the native reply; returns NULL when it is
- * right, else the first problem found. */
-static const char *check_tx_frame(const struct diff_case *c, unsigned port)
+static const char *check_tx_ipv4(const uint8_t *in_ip, const uint8_t *ip, size_t rlen)
 {
-	const uint8_t *in = c->frame, *out = c->out, *ip = out + ETH_LEN, *udp = ip + IP_LEN;
-	size_t rlen = (size_t)c->native, want = HDRS_LEN + rlen;
-	/* A frame the NIC padded may come back with its padding. */
-	bool padded_ok = c->frame_len > HDRS_LEN + c->len && c->out_len <= c->frame_len;
-	if (c->out_len < want || (c->out_len != want && !padded_ok))
-		return "frame length is not headers + reply";
-	if (memcmp(out, in + 6, 6) || memcmp(out + 6, in, 6))
-		return "MAC addresses not swapped";
-	if (get16(out + 12) != 0x0800 || ip[0] != 0x45 || ip[9] != 17)
+	if (ip[0] != 0x45 || ip[9] != 17)
 		return "not an IPv4/UDP frame";
 	if (get16(ip + 2) != IP_LEN + UDP_LEN + rlen)
 		return "IPv4 total length wrong";
@@ -851,13 +910,52 @@ static const char *check_tx_frame(const struct diff_case *c, unsigned port)
 		return "IPv4 fragment bits set";
 	if (fold(sum16(ip, IP_LEN, 0)) != 0xffff)
 		return "IPv4 header checksum invalid";
-	if (memcmp(ip + 12, in + ETH_LEN + 16, 4) || memcmp(ip + 16, in + ETH_LEN + 12, 4))
+	if (memcmp(ip + 12, in_ip + 16, 4) || memcmp(ip + 16, in_ip + 12, 4))
 		return "IP addresses not swapped";
+	return NULL;
+}
+
+static const char *check_tx_ipv6(const uint8_t *in_ip, const uint8_t *ip, size_t rlen)
+{
+	if (memcmp(ip, in_ip, 4))
+		return "IPv6 version, traffic class or flow label changed";
+	if (ip[6] != 17)
+		return "not an IPv6/UDP frame";
+	if (get16(ip + 4) != UDP_LEN + rlen)
+		return "IPv6 payload length wrong";
+	if (ip[7] == 0)
+		return "IPv6 hop limit 0";
+	if (memcmp(ip + 8, in_ip + 24, 16) || memcmp(ip + 24, in_ip + 8, 16))
+		return "IPv6 addresses not swapped";
+	return NULL;
+}
+
+/* Checks a XDP_TX frame against the native reply; returns NULL when it is
+ * right, else the first problem found. */
+static const char *check_tx_frame(const struct diff_case *c, unsigned port)
+{
+	const struct frame_kind *k = c->kind;
+	size_t l2 = l2_len(k), hdrs = hdrs_len(k);
+	const uint8_t *in = c->frame, *out = c->out, *ip = out + l2, *udp = ip + l3_len(k);
+	size_t rlen = (size_t)c->native, want = hdrs + rlen;
+	/* A frame the NIC padded may come back with its padding. */
+	bool padded_ok = c->frame_len > hdrs + c->len && c->out_len <= c->frame_len;
+	if (c->out_len < want || (c->out_len != want && !padded_ok))
+		return "frame length is not headers + reply";
+	if (memcmp(out, in + 6, 6) || memcmp(out + 6, in, 6))
+		return "MAC addresses not swapped";
+	if (memcmp(out + 12, in + 12, l2 - 12))
+		return "VLAN tags or ethertype changed";
+	const char *why = k->ipv6 ? check_tx_ipv6(in + l2, ip, rlen) : check_tx_ipv4(in + l2, ip, rlen);
+	if (why)
+		return why;
 	if (get16(udp) != port || get16(udp + 2) != c->client_port)
 		return "UDP ports not swapped";
 	if (get16(udp + 4) != UDP_LEN + rlen)
 		return "UDP length wrong";
-	if (get16(udp + 6) && udp_checksum(ip, udp, UDP_LEN + rlen))
+	if (k->ipv6 && get16(udp + 6) == 0)
+		return "UDP checksum 0 (none) in IPv6";
+	if (get16(udp + 6) && udp_checksum(k->ipv6, ip, udp, UDP_LEN + rlen))
 		return "UDP checksum invalid";
 	if (memcmp(udp + UDP_LEN, c->reply, rlen))
 		return "reply bytes differ";
@@ -883,38 +981,48 @@ static const char *judge(const struct diff_case *c, const struct options *opts, 
 	return c->verdict == XDP_DROP ? NULL : "native drops, XDP does not";
 }
 
-/* The reply frame a correct program produces from c (IP id, TTL and the
- * UDP checksum's presence copied from what the program sent, as they may
- * legitimately vary); returns its length. */
+/* The reply frame a correct program produces from c (IPv4 id, TTL or hop
+ * limit and an IPv4 UDP checksum's presence copied from what the program
+ * sent, as they may legitimately vary); returns its length. */
 static size_t expected_reply_frame(const struct diff_case *c, unsigned port, uint8_t *want)
 {
-	size_t rlen = (size_t)c->native;
-	const uint8_t *in_ip = c->frame + ETH_LEN, *out_ip = c->out + ETH_LEN;
-	uint8_t *ip = want + ETH_LEN, *udp = ip + IP_LEN;
+	const struct frame_kind *k = c->kind;
+	size_t rlen = (size_t)c->native, l2 = l2_len(k), l3 = l3_len(k), hdrs = hdrs_len(k);
+	const uint8_t *in_ip = c->frame + l2, *out_ip = c->out + l2;
+	uint8_t *ip = want + l2, *udp = ip + l3;
+	bool have_ip = c->out_len >= l2 + l3;
 	memcpy(want, c->frame + 6, 6);
 	memcpy(want + 6, c->frame, 6);
-	memcpy(want + 12, c->frame + 12, 2);
-	memcpy(ip, in_ip, IP_LEN);
-	if (c->out_len >= ETH_LEN + IP_LEN) {
-		memcpy(ip + 4, out_ip + 4, 2);	/* id */
-		ip[8] = out_ip[8];		/* ttl */
+	memcpy(want + 12, c->frame + 12, l2 - 12);
+	memcpy(ip, in_ip, l3);
+	if (k->ipv6) {
+		if (have_ip)
+			ip[7] = out_ip[7];	/* hop limit */
+		put16(ip + 4, (uint16_t)(UDP_LEN + rlen));
+		memcpy(ip + 8, in_ip + 24, 16);
+		memcpy(ip + 24, in_ip + 8, 16);
+	} else {
+		if (have_ip) {
+			memcpy(ip + 4, out_ip + 4, 2);	/* id */
+			ip[8] = out_ip[8];		/* ttl */
+		}
+		put16(ip + 2, (uint16_t)(IP_LEN + UDP_LEN + rlen));
+		memcpy(ip + 12, in_ip + 16, 4);
+		memcpy(ip + 16, in_ip + 12, 4);
+		put16(ip + 10, 0);
+		put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
 	}
-	put16(ip + 2, (uint16_t)(IP_LEN + UDP_LEN + rlen));
-	memcpy(ip + 12, in_ip + 16, 4);
-	memcpy(ip + 16, in_ip + 12, 4);
-	put16(ip + 10, 0);
-	put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
 	put16(udp, (uint16_t)port);
 	put16(udp + 2, c->client_port);
 	put16(udp + 4, (uint16_t)(UDP_LEN + rlen));
 	put16(udp + 6, 0);
 	memcpy(udp + UDP_LEN, c->reply, rlen);
-	bool zero_csum = c->out_len >= HDRS_LEN && get16(c->out + ETH_LEN + IP_LEN + 6) == 0;
+	bool zero_csum = !k->ipv6 && c->out_len >= hdrs && get16(c->out + l2 + l3 + 6) == 0;
 	if (!zero_csum) {
-		uint16_t csum = udp_checksum(ip, udp, UDP_LEN + rlen);
+		uint16_t csum = udp_checksum(k->ipv6, ip, udp, UDP_LEN + rlen);
 		put16(udp + 6, csum ? csum : 0xffff);
 	}
-	return HDRS_LEN + rlen;
+	return hdrs + rlen;
 }
 
 static void report_mismatch(struct diff_ctx *ctx, struct diff_case *c, const char *why)
@@ -924,7 +1032,7 @@ static void report_mismatch(struct diff_ctx *ctx, struct diff_case *c, const cha
 			printf("(further mismatches counted, not shown)\n");
 		return;
 	}
-	printf("MISMATCH [%s]: %s\n", c->origin, why);
+	printf("MISMATCH [%s, %s frame]: %s\n", c->origin, c->kind->name, why);
 	print_hex("request", c->req, c->len);
 	printf("  native: %ld\n", c->native);
 	if (c->native > 0 && c->native <= (long)ctx->opts.cap)
@@ -935,12 +1043,12 @@ static void report_mismatch(struct diff_ctx *ctx, struct diff_case *c, const cha
 	print_hex("frame out", c->out, c->out_len);
 	long watch_at = -1;	/* the first wrong reply byte, when the verdicts agree */
 	if (c->native > 0 && c->native <= (long)ctx->opts.cap) {
-		uint8_t want[HDRS_LEN + MAX_REQUEST];
-		size_t want_len = expected_reply_frame(c, ctx->opts.port, want);
+		uint8_t want[HDRS_MAX + MAX_REQUEST];
+		size_t want_len = expected_reply_frame(c, ctx->opts.port, want), hdrs = hdrs_len(c->kind);
 		printf("  first offset where frame out differs from the expected reply frame: %zu\n",
 		       first_difference(want, want_len, c->out, c->out_len));
-		size_t have = c->out_len > HDRS_LEN ? c->out_len - HDRS_LEN : 0;
-		size_t at = first_difference(c->out + HDRS_LEN, have, c->reply, (size_t)c->native);
+		size_t have = c->out_len > hdrs ? c->out_len - hdrs : 0;
+		size_t at = first_difference(c->out + hdrs, have, c->reply, (size_t)c->native);
 		printf("  first offset where UDP payload differs from native reply: %zu\n", at);
 		if (c->verdict == XDP_TX && at < (size_t)c->native)
 			watch_at = (long)at;
@@ -963,18 +1071,9 @@ static void count(struct tally *t, const struct diff_case *c, bool mismatch)
 	t->mismatches += mismatch;
 }
 
-/* Runs one case through both sides and counts it. */
-static int diff_one(struct diff_ctx *ctx, struct tally *t, struct diff_case *c,
-		    size_t pad_to, bool foreign)
+/* Runs one built frame through the program, judges and counts it. */
+static int diff_frame(struct diff_ctx *ctx, struct tally *t, struct diff_case *c, bool foreign)
 {
-	if (!foreign) {
-		c->client_port = (uint16_t)(1024 + rng_below(ctx, 64000));
-		if (c->client_port == ctx->opts.port)
-			c->client_port++;
-		build_frame(c, ctx->opts.port, pad_to);
-		memset(c->reply, 0xa5, ctx->opts.cap);
-		c->native = handle_request(c->req, c->len, c->reply, ctx->opts.cap);
-	}
 	int err = run_xdp(ctx, c);
 	if (err)
 		return err;
@@ -982,6 +1081,25 @@ static int diff_one(struct diff_ctx *ctx, struct tally *t, struct diff_case *c,
 	if (why)
 		report_mismatch(ctx, c, why);
 	count(t, c, why != NULL);
+	return 0;
+}
+
+/* Runs one request natively, then in a frame of every --frames kind
+ * through the program, and counts each. */
+static int diff_one(struct diff_ctx *ctx, struct tally *t, struct diff_case *c, size_t pad_to)
+{
+	c->client_port = (uint16_t)(1024 + rng_below(ctx, 64000));
+	if (c->client_port == ctx->opts.port)
+		c->client_port++;
+	memset(c->reply, 0xa5, ctx->opts.cap);
+	c->native = handle_request(c->req, c->len, c->reply, ctx->opts.cap);
+	for (int i = 0; i < ctx->opts.nkinds; i++) {
+		c->kind = ctx->opts.kinds[i];
+		build_frame(c, ctx->opts.port, pad_to);
+		int err = diff_frame(ctx, t, c, false);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
@@ -996,7 +1114,7 @@ static int run_file(struct diff_ctx *ctx, struct tally *t, const struct request_
 		c->origin = origin;
 		c->req = reqs->items[i].bytes;
 		c->len = reqs->items[i].len;
-		int err = diff_one(ctx, t, c, 0, false);
+		int err = diff_one(ctx, t, c, 0);
 		if (err)
 			return err;
 	}
@@ -1078,7 +1196,7 @@ static int run_mutations(struct diff_ctx *ctx, struct tally *t,
 		c->origin = origin;
 		c->req = buf;
 		c->len = len;
-		int err = diff_one(ctx, t, c, 0, false);
+		int err = diff_one(ctx, t, c, 0);
 		if (err)
 			return err;
 	}
@@ -1092,7 +1210,7 @@ static int run_mutations(struct diff_ctx *ctx, struct tally *t,
 		c->origin = origin;
 		c->req = reqs->items[i].bytes;
 		c->len = reqs->items[i].len;
-		int err = diff_one(ctx, t, c, MIN_FRAME, false);
+		int err = diff_one(ctx, t, c, MIN_FRAME);
 		if (err)
 			return err;
 	}
@@ -1111,11 +1229,63 @@ static int run_random(struct diff_ctx *ctx, struct tally *t, struct diff_case *c
 		c->origin = origin;
 		c->req = buf;
 		c->len = len;
-		int err = diff_one(ctx, t, c, 0, false);
+		int err = diff_one(ctx, t, c, 0);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+/* Foreign variant `variant` of a request frame of c->kind (already built);
+ * returns its name, or NULL when the variant does not apply to the kind. */
+static const char *make_foreign(struct diff_case *c, unsigned port, int variant)
+{
+	const struct frame_kind *k = c->kind;
+	uint8_t *ip = c->frame + l2_len(k), *udp = ip + l3_len(k);
+	switch (variant) {
+	case 0:
+		put16(udp + 2, (uint16_t)(port + 1));
+		return "UDP to another port";
+	case 1:
+		ip[k->ipv6 ? 6 : 9] = 6;
+		return "TCP to the port";
+	case 2:
+		if (k->ipv6) {	/* a hop-by-hop options header before UDP */
+			ip[6] = 0;
+			return "IPv6 extension header";
+		}
+		put16(ip + 6, 0x2000);
+		return "IPv4 fragment (more fragments)";
+	case 3:
+		if (k->ipv6) {	/* two more bytes in the payload than in the datagram */
+			put16(ip + 4, (uint16_t)(get16(ip + 4) + 2));
+			memset(c->frame + c->frame_len, 0, 2);
+			c->frame_len += 2;
+			return "IPv6 payload length != UDP length";
+		}
+		put16(ip + 6, 0x0010);
+		return "IPv4 fragment (offset)";
+	case 4:
+		put16(ip - 2, 0x0806);
+		return "ARP frame";
+	case 5:
+		put16(udp, (uint16_t)port);
+		put16(udp + 2, 40000);
+		return "reply-shaped (from the port, on lo it comes back)";
+	case 6:
+		c->frame_len = l2_len(k);
+		return "runt frame (Ethernet header and tags only)";
+	case 7:
+		if (!k->tags)
+			return NULL;
+		put16(ip - 2, 0x8100);	/* a further 802.1Q tag: more than koff parses */
+		return "one VLAN tag too many";
+	default:
+		if (k->tags != 2)
+			return NULL;
+		put16(c->frame + 16, 0x0800);	/* 802.1ad, then no 802.1Q */
+		return "802.1ad tag without an 802.1Q tag inside";
+	}
 }
 
 /* Packets the handler must never see: each must pass untouched. */
@@ -1123,52 +1293,32 @@ static int run_foreign(struct diff_ctx *ctx, struct tally *t,
 		       const struct request_list *reqs, struct diff_case *c)
 {
 	static const uint8_t payload[] = "not for the handler";
+	char origin[96];
 	c->req = reqs->n ? reqs->items[0].bytes : payload;
 	c->len = reqs->n ? reqs->items[0].len : sizeof(payload);
 	c->client_port = 40000;
-	uint8_t *ip = c->frame + ETH_LEN, *udp = ip + IP_LEN;
-	for (int kind = 0; kind < 7; kind++) {
-		build_frame(c, ctx->opts.port, 0);
-		switch (kind) {
-		case 0:
-			c->origin = "foreign: UDP to another port";
-			put16(udp + 2, (uint16_t)(ctx->opts.port + 1));
-			break;
-		case 1:
-			c->origin = "foreign: TCP to the port";
-			ip[9] = 6;
-			break;
-		case 2:
-			c->origin = "foreign: IPv4 fragment (more fragments)";
-			put16(ip + 6, 0x2000);
-			break;
-		case 3:
-			c->origin = "foreign: IPv4 fragment (offset)";
-			put16(ip + 6, 0x0010);
-			break;
-		case 4:
-			c->origin = "foreign: ARP frame";
-			put16(c->frame + 12, 0x0806);
-			break;
-		case 5:
-			c->origin = "foreign: reply-shaped (from the port, on lo it comes back)";
-			put16(udp, (uint16_t)ctx->opts.port);
-			put16(udp + 2, 40000);
-			break;
-		default:
-			c->origin = "foreign: runt frame (Ethernet header only)";
-			c->frame_len = ETH_LEN;
-			break;
+	c->origin = origin;
+	int err = 0;
+	for (int i = 0; i < ctx->opts.nkinds && !err; i++) {
+		c->kind = ctx->opts.kinds[i];
+		for (int variant = 0; variant < 9; variant++) {
+			build_frame(c, ctx->opts.port, 0);
+			const char *what = make_foreign(c, ctx->opts.port, variant);
+			if (!what)
+				continue;
+			snprintf(origin, sizeof(origin), "foreign: %s", what);
+			if (!c->kind->ipv6 && variant != 4 && variant != 6) {	/* keep the IP checksum right */
+				uint8_t *ip = c->frame + l2_len(c->kind);
+				put16(ip + 10, 0);
+				put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
+			}
+			err = diff_frame(ctx, t, c, true);
+			if (err)
+				break;
 		}
-		if (kind != 4 && kind != 6) {	/* keep the IP checksum right */
-			put16(ip + 10, 0);
-			put16(ip + 10, (uint16_t)~fold(sum16(ip, IP_LEN, 0)));
-		}
-		int err = diff_one(ctx, t, c, 0, true);
-		if (err)
-			return err;
 	}
-	return 0;
+	c->origin = "foreign";	/* origin[] ends with this function */
+	return err;
 }
 
 /* ---- summary and counters -------------------------------------------------- */
@@ -1237,7 +1387,39 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: koffdiff [--port N] [--cap N] [--random N] [--mutate N] [--seed S]\n"
-		"                [--max-fallback-percent P] PROG.bpf.o REQUESTS.txt\n");
+		"                [--max-fallback-percent P] [--frames KINDS] PROG.bpf.o REQUESTS.txt\n"
+		"KINDS: comma-separated v4 v6 vlan4 vlan6 qinq4 qinq6, or all (default v4)\n");
+}
+
+/* Adds kind k to --frames unless it is there already. */
+static void add_kind(struct options *o, const struct frame_kind *k)
+{
+	for (int j = 0; j < o->nkinds; j++)
+		if (o->kinds[j] == k)
+			return;
+	o->kinds[o->nkinds++] = k;
+}
+
+/* --frames v4,v6,... or all: each kind once, in the order given. */
+static int parse_frames(const char *list, struct options *o)
+{
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", list);
+	o->nkinds = 0;
+	for (char *save, *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		bool all = !strcmp(name, "all"), found = all;
+		for (size_t i = 0; i < NKINDS; i++) {
+			if (all || !strcmp(name, frame_kinds[i].name)) {
+				add_kind(o, &frame_kinds[i]);
+				found = true;
+			}
+		}
+		if (!found) {
+			fprintf(stderr, "koffdiff: --frames: unknown frame kind '%s'\n", name);
+			return -EINVAL;
+		}
+	}
+	return o->nkinds ? 0 : -EINVAL;
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -1249,6 +1431,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "mutate", required_argument, NULL, 'm' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "max-fallback-percent", required_argument, NULL, 'f' },
+		{ "frames", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){ .port = 5353, .cap = DEFAULT_CAP, .seed = 1,
@@ -1262,11 +1445,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'm': o->nmutate = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 's': o->seed = strtoull(optarg, NULL, 0); break;
 		case 'f': o->max_fallback_percent = strtod(optarg, NULL); break;
+		case 'k':
+			if (parse_frames(optarg, o))
+				return -EINVAL;
+			break;
 		default: return -EINVAL;
 		}
 	}
 	if (argc - optind != 2 || !o->port || o->port > 65535 || !o->cap)
 		return -EINVAL;
+	if (!o->nkinds)
+		o->kinds[o->nkinds++] = &frame_kinds[0];
 	o->prog_path = argv[optind];
 	o->requests_path = argv[optind + 1];
 	return 0;

@@ -140,10 +140,12 @@ koff_xdp_attached() {
 # Translation validation of one sample: koff-link samples/NAME/NAME.o, then
 # tests/koffdiff.c against the native handler on the sample's requests, 300
 # mutations and 300 random byte strings; at most MAX_FALLBACK percent of the
-# file's requests may fall back.  Fails (never skips) when koff-link is
-# missing or refuses the sample.  Usage: koff_diff_sample NAME PORT MAX_FALLBACK
+# file's requests may fall back.  Each request goes in a frame of every
+# kind of FRAMES (koffdiff --frames; default v4).  Fails (never skips) when
+# koff-link is missing or refuses the sample.
+# Usage: koff_diff_sample NAME PORT MAX_FALLBACK [FRAMES]
 koff_diff_sample() {
-	local name=$1 port=$2 max=$3 tmp rc
+	local name=$1 port=$2 max=$3 frames=${4:-v4} tmp rc
 	tmp=$(mktemp -d)
 	koff_on_exit "rm -rf '$tmp'"
 	[ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
@@ -154,7 +156,7 @@ koff_diff_sample() {
 	objcopy --localize-symbol=main "samples/$name/$name.o" "$tmp/${name}_nomain.o" &&
 	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 tests/koffdiff.c "$tmp/${name}_nomain.o" \
 		-lbpf -lelf -lz -o "$tmp/koffdiff-$name" || koff_fail "cannot build koffdiff"
-	"$tmp/koffdiff-$name" --port "$port" --mutate 300 --random 300 --seed 20261125 \
+	"$tmp/koffdiff-$name" --port "$port" --mutate 300 --random 300 --seed 20261125 --frames "$frames" \
 		--max-fallback-percent "$max" "$tmp/$name.bpf.o" "samples/$name/requests.txt"
 	rc=$?
 	case $rc in
@@ -163,5 +165,5 @@ koff_diff_sample() {
 	2) koff_fail "more than $max% of samples/$name/requests.txt fell back to userspace";;
 	*) koff_fail "koffdiff could not run (exit $rc)";;
 	esac
-	koff_ok "samples/$name: lifted program agrees with the native handler"
+	koff_ok "samples/$name: lifted program agrees with the native handler ($frames frames)"
 }

@@ -1,6 +1,6 @@
 /* udpclient - send one hex-encoded UDP datagram and print the reply in hex.
  *
- *   udpclient [-a ADDR] [-t TIMEOUT_MS] PORT HEX
+ *   udpclient [-a ADDR] [-t TIMEOUT_MS] PORT HEX      ADDR: IPv4 or IPv6
  *
  * Exit 0 and print the reply (lowercase hex, one line) when one arrives,
  * 3 when none arrives within the timeout (default 1000 ms), 2 on usage or
@@ -48,6 +48,9 @@ int main(int argc, char **argv)
 	int timeout_ms = 1000, c, fd;
 	unsigned char req[65536], resp[65536];
 	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6 };
+	struct sockaddr *to = (struct sockaddr *)&sa;
+	socklen_t tolen = sizeof(sa);
 	struct pollfd pfd;
 	long len;
 	ssize_t n;
@@ -64,14 +67,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: udpclient [-a ADDR] [-t TIMEOUT_MS] PORT HEX\n");
 		return 2;
 	}
-	sa.sin_port = htons((unsigned short)atoi(argv[optind]));
+	sa.sin_port = sa6.sin6_port = htons((unsigned short)atoi(argv[optind]));
 	len = decode_hex(argv[optind + 1], req, sizeof req);
-	if (len < 0 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+	if (inet_pton(AF_INET6, addr, &sa6.sin6_addr) == 1) {	/* else IPv4 */
+		to = (struct sockaddr *)&sa6;
+		tolen = sizeof(sa6);
+	}
+	if (len < 0 || (to == (struct sockaddr *)&sa && inet_pton(AF_INET, addr, &sa.sin_addr) != 1)) {
 		fprintf(stderr, "udpclient: bad hex request or address\n");
 		return 2;
 	}
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	fd = socket(to->sa_family, SOCK_DGRAM, 0);
+	if (fd < 0 || connect(fd, to, tolen) < 0 ||
 	    send(fd, req, (size_t)len, 0) != len) {
 		perror("udpclient");
 		return 2;
