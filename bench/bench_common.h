@@ -119,7 +119,6 @@ static inline double bench_median(double *v, int n)
 /* The frame a request travels in: include/koff_packet.h, shared with
  * koff-link's --trace measurement and xdp_bench --frame. */
 #define BENCH_HDRS_MAX KOFF_FRAME_HDRS_MAX
-#define bench_frame_kind_t koff_frame_kind
 #define bench_frame_kinds koff_frame_kinds
 #define bench_frame_kind koff_frame_kind
 #define bench_build_frame_kind koff_build_frame_kind
