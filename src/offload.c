@@ -263,6 +263,8 @@ int offload_build(struct koff_ctx *ctx)
 	int rc;
 
 	rc = open_input(ctx);
+	if (rc == -E2BIG)	/* an object koff cannot lay out: refuse, don't fail */
+		return refuse(ctx);
 	if (rc)
 		return rc;
 	for (int attempt = 0;; attempt++) {
