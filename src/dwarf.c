@@ -555,14 +555,34 @@ static bool signature_missing(Dwarf_Die *fn)
 	return dwarf_diecu(fn, &cu, NULL, NULL) && !unit_has_types(&cu);
 }
 
+static bool module_has_types(Dwfl_Module *mod)
+{
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias;
+
+	while ((cu = dwfl_module_nextcu(mod, cu, &bias)))
+		if (unit_has_types(cu))
+			return true;
+	return false;
+}
+
+static int no_types(struct obj_file *obj, const char *name, struct koff_error *err)
+{
+	return koff_fail(err, -EINVAL, "%s: %s has no DWARF types (-g1 or -gline-tables-only?), so the "
+			 "signature cannot be checked; compile with -g", name, obj->path);
+}
+
 /* Not found: say whether the DWARF is the problem rather than the name. */
-static int function_not_found(struct obj_file *obj, const char *name, int walk, struct koff_error *err)
+static int function_not_found(struct obj_file *obj, Dwfl_Module *mod, const char *name, int walk,
+			      struct koff_error *err)
 {
 	const struct obj_symbol *sym = obj_find_symbol(obj, name);
 
 	if (walk == DWARF_CORRUPT)
 		return koff_fail(err, -EINVAL, "%s: corrupt DWARF in %s: %s", name, obj->path,
 				 dwarf_errmsg(-1));
+	if (sym && sym->type == STT_FUNC && !module_has_types(mod))
+		return no_types(obj, name, err);
 	if (sym && sym->type == STT_FUNC)
 		return koff_fail(err, -EINVAL, "%s: defined in %s, but its DWARF has no entry for it "
 				 "(corrupt DWARF?)", name, obj->path);
@@ -581,13 +601,12 @@ int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error 
 		return koff_fail(err, -ENOENT, "%s: no such function in %s", name, obj->path);
 	found = find_function(obj, mod, name, &fn);
 	if (found <= 0)
-		return function_not_found(obj, name, found, err);
+		return function_not_found(obj, mod, name, found, err);
 	read_signature(&fn, &sig);
 	if (fits_handler(&sig))
 		return 0;
 	if (signature_missing(&fn))
-		return koff_fail(err, -EINVAL, "%s: %s has no DWARF types (-g1 or -gline-tables-only?), "
-				 "so the signature cannot be checked; compile with -g", name, obj->path);
+		return no_types(obj, name, err);
 	render_function(&rendered, &fn, "", 0);
 	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s`",
 			 name, rendered.buf, HANDLER_SIGNATURE);
@@ -616,9 +635,8 @@ int obj_check_debug_info(struct obj_file *obj, struct koff_error *err)
 	while ((cu = dwfl_module_nextcu(mod, cu, &bias))) {
 		units++;
 		if (is_skeleton_unit(cu))
-			return koff_fail(err, -EINVAL, "%s: split DWARF (-gsplit-dwarf): the signatures are in "
-					 "a .dwo file, which koff-link does not read; rebuild without "
-					 "-gsplit-dwarf", obj->path);
+			return koff_fail(err, -EINVAL, "%s: split DWARF (-gsplit-dwarf) is not supported: the "
+					 "signatures are in a .dwo file; rebuild without -gsplit-dwarf", obj->path);
 	}
 	if (dwfl_errno() || !units)
 		return koff_fail(err, -EINVAL, "%s: corrupt DWARF: %s", obj->path,

@@ -113,6 +113,21 @@ static int check_section_header(struct obj_file *obj, const struct obj_section *
 	return 0;
 }
 
+/* A compressed (debug) section: libdw inflates it; relocation offsets
+ * refer to the inflated bytes, so its size is the inflated size.  Its
+ * bytes are no content anyone here reads (data stays NULL). */
+static int read_compressed_size(struct obj_file *obj, Elf_Scn *scn, struct obj_section *sec,
+				struct koff_error *err)
+{
+	GElf_Chdr ch;
+
+	if (!gelf_getchdr(scn, &ch))
+		return koff_fail(err, -EINVAL, "%s: bad compressed section %s: %s", obj->path, sec->name,
+				 elf_errmsg(-1));
+	sec->size = ch.ch_size;
+	return 0;
+}
+
 static int read_section(struct obj_file *obj, Elf_Scn *scn, size_t shstrndx, struct koff_error *err)
 {
 	struct obj_section *sec = &obj->secs[elf_ndxscn(scn)];
@@ -134,6 +149,8 @@ static int read_section(struct obj_file *obj, Elf_Scn *scn, size_t shstrndx, str
 		return rc;
 	if (sh.sh_type == SHT_NOBITS || sh.sh_size == 0)
 		return 0;
+	if (sh.sh_flags & SHF_COMPRESSED)
+		return read_compressed_size(obj, scn, sec, err);
 	/* Raw bytes: the on-disk image, exactly what the code refers to. */
 	data = elf_rawdata(scn, NULL);
 	if (!data || data->d_size != sh.sh_size)

@@ -8,6 +8,8 @@ for the hardening tests (each case was once a koff-link crash or hang):
   sym-shndx-huge     the handler symbol names section 0xfeff (no such section)
   sym-value-outside  the handler symbol lies past the end of .text
   debug-info-garbage .debug_info filled with 0xff bytes past its unit header
+  debug-zstd         a -gz=zlib object whose .debug_info claims zstd compression
+  debug-compress-unknown  ... claims compression type 0x77 (no such type)
 """
 import struct
 import sys
@@ -70,6 +72,9 @@ elif case == "debug-info-garbage":
     _, d = by_name[".debug_info"]
     for k in range(d["offset"] + 12, d["offset"] + d["size"]):
         b[k] = 0xff
+elif case in ("debug-zstd", "debug-compress-unknown"):
+    _, d = by_name[".debug_info"]
+    struct.pack_into("<I", b, d["offset"], 2 if case == "debug-zstd" else 0x77)
 else:
     sys.exit("unknown case " + case)
 open(dst, "wb").write(b)
