@@ -3,7 +3,9 @@
 #ifndef KOFF_DRIVER_H
 #define KOFF_DRIVER_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "decode.h"
 #include "elfobj.h"
@@ -79,6 +81,15 @@ void report_explain(struct koff_ctx *ctx, void *FILE_stream);
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);
+/* tempfiles.c: temporary outputs are removed on SIGINT/SIGTERM/SIGHUP
+ * (protect once ctx->tmp_* are set; unprotect when they are gone), and
+ * left-overs of killed runs beside OUT are removed (returns how many). */
+int tempfiles_protect(struct koff_ctx *ctx);
+void tempfiles_unprotect(void);
+void tempfiles_linker_running(pid_t pid);	/* 0 once it was waited for */
+void tempfiles_hold_signals(sigset_t *saved);	/* around steps that must not be cut in two */
+void tempfiles_release_signals(const sigset_t *saved);
+int tempfiles_remove_stale(const char *out);
 /* tracemap.c: KOFF_TRACE_SECTION's text for a --record-path build (malloc'd). */
 int trace_table_build(struct koff_ctx *ctx, char **text, size_t *size);
 /* where.c: "func+0x1a (file.c:12)" for a code address. */

@@ -65,10 +65,16 @@ static int write_object(struct koff_ctx *ctx)
 	size_t size = 0;
 	int rc;
 
+	sigset_t saved;
+
 	if (ctx->opt.record_path && (rc = trace_table_build(ctx, &table, &size)))
 		return rc;
+	/* bpfobj.c's own temporary has a name the signal handler cannot know:
+	 * a signal waits until it was renamed to ctx->tmp_bpf. */
+	tempfiles_hold_signals(&saved);
 	rc = bpfobj_write_traced(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size,
 				 table, size, &ctx->err);
+	tempfiles_release_signals(&saved);
 	free(table);
 	return rc;
 }
