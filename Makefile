@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen
-LIBS    := -lelf -ldw -lcapstone -lbpf -lz
+LIBS    := -lelf -ldw -lcapstone -lbpf -lz -lcrypto
 # SANITIZE=1 builds everything with AddressSanitizer and UBSan into build-asan/.
 ifeq ($(SANITIZE),1)
   BUILD := build-asan
@@ -36,7 +36,7 @@ $(BUILD)/koff-link: $(KOFF_OBJS)
 	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
 $(BUILD)/koff-load: $(LOAD_OBJS)
-	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -o $@
+	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -lcrypto -o $@
 
 # Convenience links at the top level.
 koff-link koff-load: %: $(BUILD)/%

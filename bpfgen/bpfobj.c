@@ -44,11 +44,12 @@ _Static_assert(IR_REQ_OFF == 0 && IR_RESP_OFF == IR_REQ_OFF + IR_REQ_MAX &&
 
 enum out_sec {
 	OUT_XDP, OUT_RELXDP, OUT_MAPS, OUT_RODATA, OUT_LICENSE, OUT_BTF, OUT_TRACE_TABLE,
-	OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
+	OUT_IDENTITY, OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
 };
 
 static const char *const out_sec_names[OUT__COUNT] = {
-	"xdp", ".relxdp", ".maps", ".rodata", "license", ".BTF", KOFF_TRACE_SECTION, ".symtab", ".strtab",
+	"xdp", ".relxdp", ".maps", ".rodata", "license", ".BTF", KOFF_TRACE_SECTION,
+	KOFF_IDENTITY_SECTION, ".symtab", ".strtab",
 };
 
 /* Symbols, in symtab order: locals first, then globals. */
@@ -79,6 +80,7 @@ struct obj_writer {
 	size_t rodata_size;
 	const char *trace_table;	/* --record-path builds: text for KOFF_TRACE_SECTION */
 	size_t trace_table_size;
+	const char *identity;		/* KOFF_IDENTITY_SECTION's text, or NULL */
 	struct koff_error *err;
 
 	struct btf *btf;
@@ -397,6 +399,10 @@ static int add_content_sections(struct obj_writer *w)
 	    (ret = new_section(w, OUT_TRACE_TABLE, SHT_PROGBITS, 0, w->trace_table, w->trace_table_size,
 			       ELF_T_BYTE, 1)))
 		return ret;
+	if (w->identity &&
+	    (ret = new_section(w, OUT_IDENTITY, SHT_PROGBITS, 0, w->identity, strlen(w->identity),
+			       ELF_T_BYTE, 1)))
+		return ret;
 	return new_section(w, OUT_BTF, SHT_PROGBITS, 0, w->btf_raw, w->btf_raw_size, ELF_T_BYTE, 4);
 }
 
@@ -641,10 +647,18 @@ int bpfobj_write_traced(const char *path, const struct bpf_emit *e, const uint8_
 			size_t rodata_size, const char *trace_table, size_t trace_table_size,
 			struct koff_error *err)
 {
+	return bpfobj_write_identified(path, e, rodata, rodata_size, trace_table, trace_table_size,
+				       NULL, err);
+}
+
+int bpfobj_write_identified(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
+			    size_t rodata_size, const char *trace_table, size_t trace_table_size,
+			    const char *identity, struct koff_error *err)
+{
 	struct obj_writer w = {
 		.path = path, .e = e, .rodata = rodata, .rodata_size = rodata_size,
 		.trace_table = trace_table, .trace_table_size = trace_table_size,
-		.err = err, .fd = -1,
+		.identity = identity, .err = err, .fd = -1,
 	};
 	struct koff_error local = { 0 };
 	int ret;

@@ -11,6 +11,13 @@
  * prints the counters (include/koff_abi.h) to stderr.  When OUT exits the
  * counters are printed once more and koff-load exits with OUT's status
  * (128 + signal when OUT was killed by a signal).
+ *
+ * OUT.bpf.o is attached only beside the executable it was linked with: its
+ * KOFF_IDENTITY_SECTION names OUT's SHA-256, checked before anything loads.
+ * OUT gets SIGTERM if koff-load dies (PR_SET_PDEATHSIG); koff-load is a
+ * child subreaper and reaps OUT and anything OUT leaves orphaned, so no
+ * zombie remains while it runs.  After koff-load itself is killed, OUT (then
+ * an orphan) is reaped by the nearest subreaper or init, as every orphan is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +37,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <gelf.h>
 
 #include "koff_abi.h"
+#include "koff_identity.h"
 
 struct load_options {
 	const char *dev;
@@ -68,6 +77,15 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return -1;
+}
+
+/* libbpf's codes (LIBBPF_ERRNO__*, 4000 and up) are no errno: strerror
+ * would say "Unknown error 4001".  err is negative or positive. */
+static const char *libbpf_error(int err, char *buf, size_t size)
+{
+	if (libbpf_strerror(err < 0 ? err : -err, buf, size) < 0)
+		snprintf(buf, size, "error %d", err < 0 ? -err : err);
+	return buf;
 }
 
 /* libbpf's own messages add lines to ours; show them only with --verbose. */
@@ -147,25 +165,98 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 
 /* ---- BPF: load, attach, counters ------------------------------------------ */
 
-static int open_and_load(struct loader *ld, const char *out)
+static int open_object(struct loader *ld, const char *out, char *path, size_t size)
 {
-	char path[4096];
+	char msg[256];
 	int err;
 
-	if (snprintf(path, sizeof path, "%s.bpf.o", out) >= (int)sizeof path)
+	if (snprintf(path, size, "%s.bpf.o", out) >= (int)size)
 		return fail("%s: path too long", out);
 	if (access(path, R_OK) < 0)
 		return fail("%s: %s", path, strerror(errno));
 	ld->obj = bpf_object__open_file(path, NULL);
 	if (!ld->obj) {
 		err = errno;
-		return fail("%s: cannot open BPF object: %s", path, strerror(err));
+		return fail("%s: cannot open BPF object: %s", path, libbpf_error(err, msg, sizeof msg));
 	}
-	err = bpf_object__load(ld->obj);
+	return 0;
+}
+
+/* The executable's SHA-256 that OUT.bpf.o was linked with, from its
+ * KOFF_IDENTITY_SECTION; 0, or -1 with the message printed. */
+static int read_identity(const char *out, const char *path, char hex[KOFF_SHA256_HEX + 1])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+	Elf *elf = NULL;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	Elf_Data *d;
+
+	if (fd >= 0 && elf_version(EV_CURRENT) != EV_NONE)
+		elf = elf_begin(fd, ELF_C_READ, NULL);
+	while (elf && elf_getshdrstrndx(elf, &shstrndx) == 0 && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+		    strcmp(name, KOFF_IDENTITY_SECTION))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d && d->d_size >= strlen(KOFF_IDENTITY_KEY) + KOFF_SHA256_HEX &&
+		    !memcmp(d->d_buf, KOFF_IDENTITY_KEY, strlen(KOFF_IDENTITY_KEY))) {
+			memcpy(hex, (char *)d->d_buf + strlen(KOFF_IDENTITY_KEY), KOFF_SHA256_HEX);
+			hex[KOFF_SHA256_HEX] = 0;
+			rc = 0;
+		}
+		break;
+	}
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		fail("%s carries no identity of the executable it was linked with (%s): link %s again "
+		     "with koff-link", path, KOFF_IDENTITY_SECTION, out);
+	return rc;
+}
+
+/* OUT.bpf.o must come from the same koff-link run as OUT: a program of
+ * another build would answer requests with another server's logic. */
+static int check_pairing(const char *out, const char *path)
+{
+	char want[KOFF_SHA256_HEX + 1], have[KOFF_SHA256_HEX + 1];
+	int err;
+
+	if (read_identity(out, path, want) < 0)
+		return -1;
+	err = koff_sha256_file(out, have);
+	if (err)
+		return fail("%s: cannot read: %s", out, strerror(-err));
+	if (strcmp(want, have))
+		return fail("%s does not belong to %s: it was linked with an executable of SHA-256 "
+			    "%.12s..., %s is %.12s...; link them again together with koff-link",
+			    path, out, want, out, have);
+	return 0;
+}
+
+static int load_object(struct loader *ld, const char *path)
+{
+	char msg[256];
+	int err = bpf_object__load(ld->obj);
+
 	if (err)
 		return fail("%s: the kernel refused to load it: %s (--verbose shows the verifier log)",
-			    path, strerror(-err));
+			    path, libbpf_error(err, msg, sizeof msg));
 	return 0;
+}
+
+static int open_and_load(struct loader *ld, const char *out)
+{
+	char path[4096];
+
+	if (open_object(ld, out, path, sizeof path) < 0 || check_pairing(out, path) < 0)
+		return -1;
+	return load_object(ld, path);
 }
 
 static int find_program_and_stats(struct loader *ld, const char *out)
@@ -197,9 +288,12 @@ static int attach_xdp(struct loader *ld, int prog_fd, const struct load_options 
 	if (ifindex == 0)
 		return fail("no such network device: %s", opt->dev);
 	ld->link_fd = bpf_link_create(prog_fd, (int)ifindex, BPF_XDP, &lopts);
-	if (ld->link_fd < 0)
+	if (ld->link_fd < 0) {
+		char msg[256];
+
 		return fail("cannot attach %s to %s in %s mode: %s", KOFF_PROG_NAME,
-			    opt->dev, opt->mode_name, strerror(errno));
+			    opt->dev, opt->mode_name, libbpf_error(errno, msg, sizeof msg));
+	}
 	return 0;
 }
 
@@ -263,6 +357,16 @@ static void exec_child(const struct loader *ld, char **argv, int report_fd, pid_
 	_exit(127);
 }
 
+/* Orphans of OUT (a daemonising helper, a worker whose parent died) come
+ * to us instead of to init, and are reaped with OUT: koff-load leaves no
+ * zombie behind, whatever init does. */
+static int become_subreaper(void)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return fail("prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
+	return 0;
+}
+
 /* Forks and execs OUT; returns 0 once the exec has succeeded. */
 static int start_child(struct loader *ld, char **argv)
 {
@@ -302,13 +406,28 @@ static int exit_code_of(int status)
 	return 1;
 }
 
+/* Reaps every child that has exited: OUT, and the orphans of OUT that
+ * came to us as subreaper.  True when OUT was among them (*status is its). */
+static bool reap_children(const struct loader *ld, int *status)
+{
+	bool child_done = false;
+	int st;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		if (pid == ld->child) {
+			*status = st;
+			child_done = true;
+		}
+	return child_done;
+}
+
 /* Serves signals until the child exits; returns its exit code. */
 static int supervise(const struct loader *ld)
 {
 	for (;;) {
 		struct signalfd_siginfo si;
 		int status;
-		pid_t pid;
 
 		if (read(ld->sigfd, &si, sizeof si) != (ssize_t)sizeof si) {
 			if (errno == EINTR)
@@ -323,8 +442,7 @@ static int supervise(const struct loader *ld)
 			print_counters(ld, "now");
 			break;
 		case SIGCHLD:
-			pid = waitpid(ld->child, &status, WNOHANG);
-			if (pid == ld->child)
+			if (reap_children(ld, &status))
 				return exit_code_of(status);
 			break;
 		default:	/* SIGINT, SIGTERM, SIGHUP */
@@ -357,7 +475,7 @@ int main(int argc, char **argv)
 	if (open_and_load(&ld, out) < 0 ||
 	    (prog_fd = find_program_and_stats(&ld, out)) < 0 ||
 	    attach_xdp(&ld, prog_fd, &opt) < 0 ||
-	    open_signal_fd(&ld) < 0 ||
+	    open_signal_fd(&ld) < 0 || become_subreaper() < 0 ||
 	    start_child(&ld, opt.child_argv) < 0) {
 		loader_close(&ld);
 		return 1;

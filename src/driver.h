@@ -47,6 +47,9 @@ struct koff_ctx {
 	/* temporary outputs, renamed into place at the very end */
 	char tmp_exe[4096], tmp_bpf[4096], tmp_json[4096];
 	char out_bpf[4096], out_json[4096];
+	/* which executable the outputs belong to (identity.c) */
+	char exe_sha256[65];		/* of ctx->tmp_exe, as linked */
+	char identity[96];		/* KOFF_IDENTITY_SECTION's text for OUT.bpf.o */
 	/* the input */
 	struct obj_file *obj;
 	struct layout lay;
@@ -73,6 +76,8 @@ struct koff_ctx {
 int options_parse(struct koff_ctx *ctx, int argc, char **argv);
 /* link.c: the system linker writes the executable to ctx->tmp_exe. */
 int link_executable(struct koff_ctx *ctx);
+/* identity.c: the SHA-256 of the linked executable, into exe_sha256 and identity. */
+int identity_of_executable(struct koff_ctx *ctx);
 /* offload.c: lift, generate, verify; fills ctx->prog, ctx->sites. */
 int offload_build(struct koff_ctx *ctx);
 /* report.c */

@@ -191,6 +191,8 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = link_executable(ctx)))
 		return rc;
+	if ((rc = identity_of_executable(ctx)))
+		return rc;
 	if (ctx->opt.offload) {
 		if ((rc = offload_build(ctx)))
 			return rc;

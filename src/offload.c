@@ -72,8 +72,8 @@ static int write_object(struct koff_ctx *ctx)
 	/* bpfobj.c's own temporary has a name the signal handler cannot know:
 	 * a signal waits until it was renamed to ctx->tmp_bpf. */
 	tempfiles_hold_signals(&saved);
-	rc = bpfobj_write_traced(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size,
-				 table, size, &ctx->err);
+	rc = bpfobj_write_identified(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size,
+				     table, size, ctx->identity[0] ? ctx->identity : NULL, &ctx->err);
 	tempfiles_release_signals(&saved);
 	free(table);
 	return rc;
