@@ -8,5 +8,5 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config gcc clang clang-19 llvm \
 	libelf-dev libdw-dev libcapstone-dev libbpf-dev zlib1g-dev libssl-dev \
 	bpftool iproute2 bind9-dnsutils dnsperf valgrind procps \
-	jq binutils python3 >/dev/null
+	jq binutils python3 time >/dev/null
 make -j"$(nproc)"
