@@ -81,14 +81,16 @@ static int assign_addresses(struct layout *lay, struct koff_error *err)
 	return 0;
 }
 
+/* Looked up through slot_of_sym, not by a scan: an object with many
+ * externs and relocations must not cost their product. */
 static int extern_slot(struct layout *lay, int sym)
 {
-	for (int i = 0; i < lay->nexterns; i++)
-		if (lay->extern_syms[i] == sym)
-			return i;
+	if (lay->slot_of_sym[sym] >= 0)
+		return lay->slot_of_sym[sym];
 	if (koff_grow(&lay->extern_syms, &lay->capexterns, lay->nexterns, sizeof(int)))
 		return -ENOMEM;
 	lay->extern_syms[lay->nexterns] = sym;
+	lay->slot_of_sym[sym] = lay->nexterns;
 	return lay->nexterns++;
 }
 
@@ -100,12 +102,9 @@ uint64_t layout_symbol_va(const struct layout *lay, int sym)
 	if (sym < 0 || sym >= obj->nsyms)
 		return 0;
 	s = &obj->syms[sym];
-	if (s->shndx == SHN_UNDEF) {
-		for (int i = 0; i < lay->nexterns; i++)
-			if (lay->extern_syms[i] == sym)
-				return IR_EXTERN_VA + 16ull * i;
-		return 0;
-	}
+	if (s->shndx == SHN_UNDEF)
+		return lay->slot_of_sym && lay->slot_of_sym[sym] >= 0
+			       ? IR_EXTERN_VA + 16ull * (uint64_t)lay->slot_of_sym[sym] : 0;
 	if (s->shndx == SHN_ABS)
 		return s->value;
 	if (s->shndx >= obj->nsecs)	/* SHN_COMMON and friends: writable data */
@@ -272,8 +271,10 @@ int layout_build(struct obj_file *obj, struct layout *lay, struct koff_error *er
 		return rc;
 	lay->text = calloc(1, lay->text_size + 16);
 	lay->rodata = calloc(1, lay->rodata_size + 16);
-	if (!lay->text || !lay->rodata)
+	lay->slot_of_sym = malloc(((size_t)obj->nsyms + 1) * sizeof(int));
+	if (!lay->text || !lay->rodata || !lay->slot_of_sym)
 		return koff_fail(err, -ENOMEM, "out of memory laying out %s", obj->path);
+	memset(lay->slot_of_sym, 0xff, ((size_t)obj->nsyms + 1) * sizeof(int));	/* all -1 */
 	/* Externs get their slots first so symbol addresses are final before
 	 * any relocation is applied. */
 	for (int i = 0; i < obj->nsyms; i++)
@@ -312,6 +313,7 @@ void layout_free(struct layout *lay)
 	free(lay->text);
 	free(lay->rodata);
 	free(lay->extern_syms);
+	free(lay->slot_of_sym);
 	free(lay->bad_reloc_va);
 	memset(lay, 0, sizeof(*lay));
 }
