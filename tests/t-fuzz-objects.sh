@@ -5,7 +5,7 @@
 # sanitizer report or a hang once) runs first, then 3000 mutated objects in
 # process (ELF reader, DWARF, layout, lifter, bpfgen, manifest; ASan+UBSan)
 # and 60 through the real driver (build-asan/koff-link).  Fails on any
-# crash, sanitizer report, hang (10 s in process, 20 s driver), memory use
+# crash, sanitizer report, hang (60 s in process, 20 s driver), memory use
 # past 2 GB, driver error that is not one "koff-link: " line, or temporary
 # file left behind.
 . "$(dirname "$0")/lib.sh"
