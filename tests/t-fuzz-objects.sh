@@ -4,7 +4,9 @@
 # Every regression input of tests/data/fuzz-objects/ (each was a crash, a
 # sanitizer report or a hang once) runs first, then 3000 mutated objects in
 # process (ELF reader, DWARF, layout, lifter, bpfgen, manifest; ASan+UBSan)
-# and 60 through the real driver (build-asan/koff-link).  Fails on any
+# and, through the real driver (build-asan/koff-link), the corpus that
+# built, the seeds and the regression inputs with KOFF_CC=true and cc, and
+# 60 more mutations.  Fails on any
 # crash, sanitizer report, hang (60 s in process, 20 s driver), memory use
 # past 2 GB, driver error that is not one "koff-link: " line, or temporary
 # file left behind.
@@ -23,4 +25,4 @@ rc=$?
 [ $rc -eq 0 ] || koff_fail "the fuzzer found a problem: inputs in $out/crashes (make them regression inputs in tests/data/fuzz-objects/)"
 n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/inprocess.log" | tail -n 1)
 [ "${n:-0}" -ge 3000 ] || koff_fail "only ${n:-0} inputs ran in process, want >= 3000"
-koff_ok "$n mutated objects in process and the driver runs: no crash, no sanitizer report, no hang"
+koff_ok "$n inputs in process (seeds and mutations) and the driver runs: no crash, no sanitizer report, no hang"
