@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t-fuzz-objects: the short, fixed-seed run of the object fuzzer
-# (tests/fuzz/run.sh; the long one is `make fuzz-objects`, see COVERAGE.md).
+# (tests/fuzz/run.sh; the long one is `make fuzz-objects`, see docs/fuzzing.md).
 # Every regression input of tests/data/fuzz-objects/ (each was a crash, a
 # sanitizer report or a hang once) runs first, then 3000 mutated objects in
 # process (ELF reader, DWARF, layout, lifter, bpfgen, manifest; ASan+UBSan)
