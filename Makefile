@@ -53,7 +53,7 @@ bench: all
 	./bench/run.sh
 
 clean:
-	rm -rf build build-asan koff-link koff-load samples/*/*.o
+	rm -rf build build-asan build-fuzz koff-link koff-load samples/*/*.o
 
 -include $(KOFF_OBJS:.o=.d) $(LOAD_OBJS:.o=.d)
 
