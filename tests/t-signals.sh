@@ -13,9 +13,11 @@
 #      (names of OUT's pattern, PID not running); others stay.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
-set -m	# background jobs get SIGINT like foreground ones (no SIG_IGN)
 make -s build/koff-link >&2 || koff_fail "cannot build build/koff-link"
-KL=$KOFF_ROOT/build/koff-link
+# koff-link leaves a signal ignored at its start ignored (nohup), and a
+# background job or a runner started in the background may inherit SIGINT
+# ignored: start it with the default actions, as from a terminal.
+KL=(env --default-signal=INT,TERM,HUP "$KOFF_ROOT/build/koff-link")
 tmp=$(mktemp -d /tmp/koff-signals.XXXXXX)
 koff_on_exit "rm -rf '$tmp'"
 out=$tmp/out
@@ -33,7 +35,7 @@ EOF
 chmod +x "$tmp/slowcc"
 koff_on_exit "[ -s '$tmp/linker.pid' ] && kill -KILL \$(cat '$tmp/linker.pid')"
 
-"$KL" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>&1 || koff_fail "the first link failed"
+"${KL[@]}" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>&1 || koff_fail "the first link failed"
 sums() { md5sum "$out/app" "$out/app.bpf.o" "$out/app.koff.json" 2>/dev/null; }
 before=$(sums)
 no_temporaries() {
@@ -52,7 +54,7 @@ wait_for_file() {
 # ---- 1. a signal while the linker runs ---------------------------------------
 for sig in INT TERM HUP; do
 	rm -f "$tmp/linker.pid"
-	KOFF_CC=$tmp/slowcc "$KL" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>"$tmp/err" &
+	KOFF_CC=$tmp/slowcc "${KL[@]}" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>"$tmp/err" &
 	kl=$!
 	wait_for_file "$tmp/linker.pid" 10 || koff_fail "SIG$sig: the slow linker did not start: $(cat "$tmp/err")"
 	linker=$(cat "$tmp/linker.pid")
@@ -69,16 +71,16 @@ done
 # ---- 2. SIGTERM anywhere in a full link --------------------------------------
 dns=samples/dns/dns.o
 [ -f "$dns" ] || koff_fail "$dns is missing (make samples)"
-"$KL" "$dns" -o "$out/dns" --udp-port 5353 >/dev/null 2>&1 || koff_fail "the dns link failed"
+"${KL[@]}" "$dns" -o "$out/dns" --udp-port 5353 >/dev/null 2>&1 || koff_fail "the dns link failed"
 dsums() { md5sum "$out/dns" "$out/dns.bpf.o" "$out/dns.koff.json" 2>/dev/null; }
 dns_before=$(dsums)
 # The outputs of a complete link, for comparison (the executable differs
 # from link to link only if the linker is not deterministic: compare the
 # program and the manifest).
-"$KL" "$dns" -o "$tmp/dns-ref" --udp-port 5353 >/dev/null 2>&1 || koff_fail "the reference dns link failed"
+"${KL[@]}" "$dns" -o "$tmp/dns-ref" --udp-port 5353 >/dev/null 2>&1 || koff_fail "the reference dns link failed"
 killed=0 finished=0
 for delay in 0 0.005 0.01 0.02 0.03 0.04 0.05 0.06 0.07 0.08 0.09 0.1 0.12 0.15 0.2 0.3; do
-	"$KL" "$dns" -o "$out/dns" --udp-port 5353 >/dev/null 2>&1 &
+	"${KL[@]}" "$dns" -o "$out/dns" --udp-port 5353 >/dev/null 2>&1 &
 	kl=$!
 	sleep "$delay"
 	kill -TERM "$kl" 2>/dev/null
@@ -101,7 +103,7 @@ koff_ok "SIGTERM at 16 moments: $killed killed, $finished finished; never a temp
 
 # ---- 3. SIGKILL leaves files; the next run removes its own left-overs --------
 rm -f "$tmp/linker.pid"
-KOFF_CC=$tmp/slowcc "$KL" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>&1 &
+KOFF_CC=$tmp/slowcc "${KL[@]}" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>&1 &
 kl=$!
 wait_for_file "$tmp/linker.pid" 10 || koff_fail "SIGKILL: the slow linker did not start"
 kill -KILL "$kl"
@@ -116,7 +118,7 @@ keep=("app.koff-tmp-$$" "other.koff-tmp-$dead" "app.koff-tmp-12x" "app.koff-tmp-
 for f in "${keep[@]}"; do touch "$out/$f"; done
 mkfifo "$out/app.koff.json.koff-tmp-$((dead + 1))"
 keep+=("app.koff.json.koff-tmp-$((dead + 1))")
-"$KL" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>"$tmp/err" || koff_fail "relink failed: $(cat "$tmp/err")"
+"${KL[@]}" "$tmp/plain.o" -o "$out/app" --no-verify >/dev/null 2>"$tmp/err" || koff_fail "relink failed: $(cat "$tmp/err")"
 for f in "app.koff-tmp-$kl" "app.bpf.o.koff-tmp-$dead" "app.koff.json.koff-tmp-$dead" \
 	"app.bpf.o.koff-tmp-$dead.tmp.Ab12Cd"; do
 	[ -e "$out/$f" ] && koff_fail "stale $f was not removed"
