@@ -51,6 +51,18 @@ wait_for_file() {
 	return 1
 }
 
+# wait_exec PID: until the background job is koff-link itself.  Before the
+# exec it is still a copy of this shell, whose TERM trap would run this
+# test's cleanup.
+wait_exec() {
+	local i
+	for ((i = 0; i < 2000; i++)); do
+		[ "$(cat "/proc/$1/comm" 2>/dev/null)" == koff-link ] && return 0
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.001
+	done
+}
+
 # ---- 1. a signal while the linker runs ---------------------------------------
 for sig in INT TERM HUP; do
 	rm -f "$tmp/linker.pid"
@@ -82,6 +94,7 @@ killed=0 finished=0
 for delay in 0 0.005 0.01 0.02 0.03 0.04 0.05 0.06 0.07 0.08 0.09 0.1 0.12 0.15 0.2 0.3; do
 	"${KL[@]}" "$dns" -o "$out/dns" --udp-port 5353 >/dev/null 2>&1 &
 	kl=$!
+	wait_exec "$kl"
 	sleep "$delay"
 	kill -TERM "$kl" 2>/dev/null
 	wait "$kl"
@@ -93,7 +106,7 @@ for delay in 0 0.005 0.01 0.02 0.03 0.04 0.05 0.06 0.07 0.08 0.09 0.1 0.12 0.15 
 		koff_fail "SIGTERM after ${delay}s: finished, but dns.bpf.o is not this link's";;
 	143) killed=$((killed + 1))
 	     [ "$(dsums)" == "$dns_before" ] ||
-		koff_fail "SIGTERM after ${delay}s: killed, but the earlier outputs changed";;
+		koff_fail "SIGTERM after ${delay}s: killed, but the earlier outputs changed: before $dns_before, after $(dsums); $(ls -la --time-style=full-iso "$out")";;
 	*)   koff_fail "SIGTERM after ${delay}s: exit $rc";;
 	esac
 	dns_before=$(dsums)
