@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 INCS    := -Iinclude -Isrc -Ilifter -Ibpfgen -Ikernel
-LIBS    := -lelf -ldw -lcapstone -lbpf -lz -lpcap
+LIBS    := -lelf -ldw -lcapstone -lbpf -lz -lpcap -lcrypto
 # SANITIZE=1 builds everything with AddressSanitizer and UBSan into build-asan/.
 ifeq ($(SANITIZE),1)
   BUILD := build-asan
@@ -47,7 +47,7 @@ $(BUILD)/koff-link: $(KOFF_OBJS)
 	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
 $(BUILD)/koff-load: $(LOAD_OBJS)
-	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -o $@
+	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -lcrypto -o $@
 
 $(BUILD)/koff-vm: $(VM_OBJS)
 	$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz -o $@
@@ -75,7 +75,7 @@ bench-decide: all
 	./bench/decide.sh
 
 clean:
-	rm -rf build build-asan koff-link koff-load koff-vm samples/*/*.o
+	rm -rf build build-asan build-fuzz koff-link koff-load koff-vm samples/*/*.o
 
 -include $(KOFF_OBJS:.o=.d) $(LOAD_OBJS:.o=.d) $(VM_OBJS:.o=.d)
 
@@ -88,3 +88,27 @@ FUZZ_INPUTS ?= 10000
 .PHONY: fuzz-lifter
 fuzz-lifter: $(BUILD)/koff-link koff-link
 	tests/gen/run.sh --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --inputs $(FUZZ_INPUTS) --jobs 2
+
+# ---- fuzz-objects: libFuzzer over the object reader, DWARF, layout, lifter,
+# bpfgen (tests/fuzz/, COVERAGE.md).  Everything but src/main.c is built with
+# clang, ASan + UBSan and libFuzzer's coverage into build-fuzz/.  The long run:
+# make fuzz-objects FUZZ_OBJ_RUNS=100000 (figures in COVERAGE.md).
+FUZZ_CLANG     ?= clang
+FUZZ_BUILD     := build-fuzz
+FUZZ_FLAGS     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB_OBJS  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out src/main.c,$(KOFF_SRCS)))
+FUZZ_OBJ_RUNS  ?= 100000
+FUZZ_OBJ_SEED  ?= 1
+FUZZ_DRIVER_RUNS ?= 3000
+.PHONY: fuzz-objects
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CLANG) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(INCS) -MMD -MP -c $< -o $@
+$(FUZZ_BUILD)/fuzz-objects: tests/fuzz/fuzz_objects.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CLANG) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(INCS) $^ $(LIBS) -o $@
+fuzz-objects: $(FUZZ_BUILD)/fuzz-objects build-asan-link
+	tests/fuzz/run.sh --runs $(FUZZ_OBJ_RUNS) --seed $(FUZZ_OBJ_SEED) --driver-runs $(FUZZ_DRIVER_RUNS)
+.PHONY: build-asan-link
+build-asan-link:
+	$(MAKE) SANITIZE=1 build-asan/koff-link
+-include $(FUZZ_LIB_OBJS:.o=.d)

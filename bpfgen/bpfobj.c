@@ -13,8 +13,8 @@
  * because libbpf only understands maps through that BTF encoding, and
  * staying close to clang keeps bpftool and every other libbpf user happy.
  * Sections, in file order:
- *	xdp, .relxdp, [.text, .rel.text], .maps, [.rodata], license, .BTF, [.BTF.ext],
- *	.symtab, .strtab
+ *	xdp, .relxdp, [.text, .rel.text], .maps, [.rodata], license, [.koff.trace],
+ *	[.koff.identity], .BTF, [.BTF.ext], .symtab, .strtab
  * (.strtab doubles as the section-name table, as in clang's output).
  *
  * A program with a bpf_loop callback (kernels without may_goto, see
@@ -53,12 +53,12 @@ _Static_assert(IR_REQ_OFF == 0 && IR_RESP_OFF == IR_REQ_OFF + IR_REQ_MAX &&
 
 enum out_sec {
 	OUT_XDP, OUT_RELXDP, OUT_TEXT, OUT_RELTEXT, OUT_MAPS, OUT_RODATA, OUT_LICENSE, OUT_BTF,
-	OUT_BTF_EXT, OUT_TRACE_TABLE, OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
+	OUT_BTF_EXT, OUT_TRACE_TABLE, OUT_IDENTITY, OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
 };
 
 static const char *const out_sec_names[OUT__COUNT] = {
 	"xdp", ".relxdp", ".text", ".rel.text", ".maps", ".rodata", "license", ".BTF", ".BTF.ext",
-	KOFF_TRACE_SECTION, ".symtab", ".strtab",
+	KOFF_TRACE_SECTION, KOFF_IDENTITY_SECTION, ".symtab", ".strtab",
 };
 
 /* Symbols, in symtab order: locals first, then globals. */
@@ -96,6 +96,7 @@ struct obj_writer {
 	size_t rodata_size;
 	const char *trace_table;	/* --record-path builds: text for KOFF_TRACE_SECTION */
 	size_t trace_table_size;
+	const char *identity;		/* KOFF_IDENTITY_SECTION's text, or NULL */
 	struct koff_error *err;
 
 	struct btf *btf;
@@ -548,6 +549,10 @@ static int add_content_sections(struct obj_writer *w)
 	    (ret = new_section(w, OUT_TRACE_TABLE, SHT_PROGBITS, 0, w->trace_table, w->trace_table_size,
 			       ELF_T_BYTE, 1)))
 		return ret;
+	if (w->identity &&
+	    (ret = new_section(w, OUT_IDENTITY, SHT_PROGBITS, 0, w->identity, strlen(w->identity),
+			       ELF_T_BYTE, 1)))
+		return ret;
 	if ((ret = new_section(w, OUT_BTF, SHT_PROGBITS, 0, w->btf_raw, w->btf_raw_size, ELF_T_BYTE, 4)))
 		return ret;
 	if (has_subprog(w))
@@ -814,10 +819,18 @@ int bpfobj_write_traced(const char *path, const struct bpf_emit *e, const uint8_
 			size_t rodata_size, const char *trace_table, size_t trace_table_size,
 			struct koff_error *err)
 {
+	return bpfobj_write_identified(path, e, rodata, rodata_size, trace_table, trace_table_size,
+				       NULL, err);
+}
+
+int bpfobj_write_identified(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
+			    size_t rodata_size, const char *trace_table, size_t trace_table_size,
+			    const char *identity, struct koff_error *err)
+{
 	struct obj_writer w = {
 		.path = path, .e = e, .rodata = rodata, .rodata_size = rodata_size,
 		.trace_table = trace_table, .trace_table_size = trace_table_size,
-		.err = err, .fd = -1,
+		.identity = identity, .err = err, .fd = -1,
 	};
 	struct koff_error local = { 0 };
 	int ret;

@@ -28,5 +28,9 @@ int bpfobj_write(const char *path, const struct bpf_emit *e,
 int bpfobj_write_traced(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
 			size_t rodata_size, const char *trace_table, size_t trace_table_size,
 			struct koff_error *err);
+/* The same, plus `identity` (NULL: none) as KOFF_IDENTITY_SECTION's text. */
+int bpfobj_write_identified(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
+			    size_t rodata_size, const char *trace_table, size_t trace_table_size,
+			    const char *identity, struct koff_error *err);
 
 #endif

@@ -41,6 +41,14 @@
 #define KOFF_FAST_VARIANT_SUFFIX ".6.12.bpf.o"
 #define KOFF_PORTABLE_SUFFIX ".bpf.o"
 
+/* Every OUT.bpf.o koff-link writes also has this non-loaded section: one line
+ *   executable-sha256 <64 lowercase hex digits>
+ * the SHA-256 of the executable (OUT) it was linked with, which
+ * OUT.koff.json records too ("executable_sha256").  koff-load refuses to
+ * attach a program beside any other executable. */
+#define KOFF_IDENTITY_SECTION ".koff.identity"
+#define KOFF_IDENTITY_KEY "executable-sha256 "
+#define KOFF_SHA256_HEX 64
 /* The XDP program's name (the ELF symbol and the kernel's prog name). */
 #define KOFF_PROG_NAME "koff_xdp"
 

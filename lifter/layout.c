@@ -14,8 +14,8 @@ static enum sec_kind section_kind(const struct obj_section *s)
 {
 	if (!(s->flags & SHF_ALLOC) || !s->name)
 		return SEC_NONE;
-	if (s->flags & SHF_EXECINSTR)
-		return SEC_TEXT;
+	if (s->flags & SHF_EXECINSTR)	/* code without bytes in the file is no code */
+		return s->type == SHT_NOBITS ? SEC_NONE : SEC_TEXT;
 	if (!strcmp(s->name, ".eh_frame") || !strncmp(s->name, ".note", 5))
 		return SEC_NONE;
 	/* .data.rel.ro is written only by the dynamic loader: read-only to code. */
@@ -24,6 +24,15 @@ static enum sec_kind section_kind(const struct obj_section *s)
 	return SEC_DATA;
 }
 
+/* The largest section alignment laid out.  Honouring a larger one would
+ * make the fake address space, and koff-link's memory, grow with the
+ * alignment instead of with the input (2^63 cannot be allocated at all);
+ * placing the section less aligned than asked could change what code that
+ * tests address bits computes.  So such an object is not offloaded. */
+#define LAYOUT_MAX_ALIGN 4096u
+
+/* a is a power of two (elfobj.c checked) no larger than LAYOUT_MAX_ALIGN,
+ * and v below 2^32: no overflow. */
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	if (a < 1)
@@ -31,36 +40,57 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
-/* Assign addresses: code, read-only data and writable data in three runs. */
-static void assign_addresses(struct layout *lay)
+/* How many bytes each region of include/ir.h may hold. */
+static uint64_t region_room(enum sec_kind k)
+{
+	switch (k) {
+	case SEC_TEXT: return IR_RODATA_VA - IR_TEXT_VA;
+	case SEC_RODATA: return IR_SCRATCH_VA - IR_RODATA_VA;
+	default: return IR_EXTERN_VA - IR_DATA_VA;
+	}
+}
+
+/* Assign addresses: code, read-only data and writable data in three runs.
+ * -E2BIG (err filled) when a section cannot be placed. */
+static int assign_addresses(struct layout *lay, struct koff_error *err)
 {
 	struct obj_file *obj = lay->obj;
 
 	for (int i = 0; i < obj->nsecs; i++) {
 		struct obj_section *s = &obj->secs[i];
+		enum sec_kind k = section_kind(s);
 		uint64_t *end;
 		uint64_t base;
 
-		switch (section_kind(s)) {
+		switch (k) {
 		case SEC_TEXT: end = &lay->text_size; base = IR_TEXT_VA; break;
 		case SEC_RODATA: end = &lay->rodata_size; base = IR_RODATA_VA; break;
 		case SEC_DATA: end = &lay->data_size; base = IR_DATA_VA; break;
 		default: continue;
 		}
+		if (s->align > LAYOUT_MAX_ALIGN)
+			return koff_fail(err, -E2BIG, "section %s asks for alignment %#llx, koff lays out "
+					 "at most %#x", s->name, (unsigned long long)s->align, LAYOUT_MAX_ALIGN);
 		*end = align_up(*end, s->align > 16 ? s->align : 16);
+		if (s->size > region_room(k) - *end)
+			return koff_fail(err, -E2BIG, "section %s (%llu bytes) does not fit koff's address "
+					 "space", s->name, (unsigned long long)s->size);
 		s->va = base + *end;
 		*end += s->size;
 	}
+	return 0;
 }
 
+/* Looked up through slot_of_sym, not by a scan: an object with many
+ * externs and relocations must not cost their product. */
 static int extern_slot(struct layout *lay, int sym)
 {
-	for (int i = 0; i < lay->nexterns; i++)
-		if (lay->extern_syms[i] == sym)
-			return i;
+	if (lay->slot_of_sym[sym] >= 0)
+		return lay->slot_of_sym[sym];
 	if (koff_grow(&lay->extern_syms, &lay->capexterns, lay->nexterns, sizeof(int)))
 		return -ENOMEM;
 	lay->extern_syms[lay->nexterns] = sym;
+	lay->slot_of_sym[sym] = lay->nexterns;
 	return lay->nexterns++;
 }
 
@@ -72,12 +102,9 @@ uint64_t layout_symbol_va(const struct layout *lay, int sym)
 	if (sym < 0 || sym >= obj->nsyms)
 		return 0;
 	s = &obj->syms[sym];
-	if (s->shndx == SHN_UNDEF) {
-		for (int i = 0; i < lay->nexterns; i++)
-			if (lay->extern_syms[i] == sym)
-				return IR_EXTERN_VA + 16ull * i;
-		return 0;
-	}
+	if (s->shndx == SHN_UNDEF)
+		return lay->slot_of_sym && lay->slot_of_sym[sym] >= 0
+			       ? IR_EXTERN_VA + 16ull * (uint64_t)lay->slot_of_sym[sym] : 0;
 	if (s->shndx == SHN_ABS)
 		return s->value;
 	if (s->shndx >= obj->nsecs)	/* SHN_COMMON and friends: writable data */
@@ -156,15 +183,21 @@ static int apply_reloc(struct layout *lay, const struct obj_reloc *r, bool is_te
 	}
 }
 
+/* The bytes relocation type `type` writes (4 for the ones not applied). */
+static uint64_t reloc_width(uint32_t type)
+{
+	return type == R_X86_64_64 || type == R_X86_64_PC64 ? 8 : 4;
+}
+
 static int relocate_section(struct layout *lay, const struct obj_section *s, bool is_text)
 {
-
 	for (int i = 0; i < s->nrelocs; i++) {
 		const struct obj_reloc *r = &s->relocs[i];
 		uint64_t P = s->va + r->offset;
 		int rc;
 
-		if (r->offset + 4 > s->size)
+		/* Written inside the section, compared without overflow. */
+		if (r->offset > s->size || s->size - r->offset < reloc_width(r->type))
 			continue;
 		if (lay->obj->syms[r->sym].shndx == SHN_UNDEF && extern_slot(lay, r->sym) < 0)
 			return -ENOMEM;
@@ -233,11 +266,15 @@ int layout_build(struct obj_file *obj, struct layout *lay, struct koff_error *er
 
 	memset(lay, 0, sizeof(*lay));
 	lay->obj = obj;
-	assign_addresses(lay);
+	rc = assign_addresses(lay, err);
+	if (rc)
+		return rc;
 	lay->text = calloc(1, lay->text_size + 16);
 	lay->rodata = calloc(1, lay->rodata_size + 16);
-	if (!lay->text || !lay->rodata)
+	lay->slot_of_sym = malloc(((size_t)obj->nsyms + 1) * sizeof(int));
+	if (!lay->text || !lay->rodata || !lay->slot_of_sym)
 		return koff_fail(err, -ENOMEM, "out of memory laying out %s", obj->path);
+	memset(lay->slot_of_sym, 0xff, ((size_t)obj->nsyms + 1) * sizeof(int));	/* all -1 */
 	/* Externs get their slots first so symbol addresses are final before
 	 * any relocation is applied. */
 	for (int i = 0; i < obj->nsyms; i++)
@@ -276,6 +313,7 @@ void layout_free(struct layout *lay)
 	free(lay->text);
 	free(lay->rodata);
 	free(lay->extern_syms);
+	free(lay->slot_of_sym);
 	free(lay->bad_reloc_va);
 	memset(lay, 0, sizeof(*lay));
 }

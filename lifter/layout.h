@@ -20,6 +20,7 @@ struct layout {
 	uint64_t data_size;	/* writable sections from IR_DATA_VA */
 	int *extern_syms;	/* extern slot i -> symbol index */
 	int nexterns, capexterns;
+	int *slot_of_sym;	/* symbol index -> extern slot, -1 = none (nsyms entries) */
 	uint64_t *bad_reloc_va;	/* text addresses whose relocation was not applied */
 	int nbad, capbad;
 	/* glibc's "C" locale ctype tables, copied into the read-only image:

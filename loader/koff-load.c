@@ -3,7 +3,8 @@
  *   koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose]
  *             [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]
  *
- * Loads OUT.bpf.o, attaches its XDP program (KOFF_PROG_NAME) to IFACE
+ * Loads OUT.6.12.bpf.o if the kernel takes it, else OUT.bpf.o (the variants
+ * koff-link wrote, include/koff_abi.h), attaches its XDP program (KOFF_PROG_NAME) to IFACE
  * (default lo) through a BPF link, runs OUT with args, and removes the
  * program when OUT exits.  The attachment is a link held only by this
  * process: if koff-load dies, even by SIGKILL, the kernel detaches it.
@@ -15,6 +16,13 @@
  *
  * --adapt keeps measuring the offload and detaches it while it is a loss
  * (loader/adapt.c).
+ *
+ * OUT.bpf.o (and its variant) is attached only beside the executable it was linked with: its
+ * KOFF_IDENTITY_SECTION names OUT's SHA-256, checked before anything loads.
+ * OUT gets SIGTERM if koff-load dies (PR_SET_PDEATHSIG); koff-load is a
+ * child subreaper and reaps OUT and anything OUT leaves orphaned, so no
+ * zombie remains while it runs.  After koff-load itself is killed, OUT (then
+ * an orphan) is reaped by the nearest subreaper or init, as every orphan is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,9 +42,11 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <gelf.h>
 
 #include "adapt.h"
 #include "koff_abi.h"
+#include "koff_identity.h"
 
 struct load_options {
 	const char *dev;
@@ -76,6 +86,15 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return -1;
+}
+
+/* libbpf's codes (LIBBPF_ERRNO__*, 4000 and up) are no errno: strerror
+ * would say "Unknown error 4001".  err is negative or positive. */
+static const char *libbpf_error(int err, char *buf, size_t size)
+{
+	if (libbpf_strerror(err < 0 ? err : -err, buf, size) < 0)
+		snprintf(buf, size, "error %d", err < 0 ? -err : err);
+	return buf;
 }
 
 /* libbpf's own messages add lines to ours; show them only with --verbose. */
@@ -166,27 +185,22 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 
 /* ---- BPF: load, attach, counters ------------------------------------------ */
 
-/* Open and load one program file; 0, or a negative errno (-ENOENT: no such
- * file) with *why filled. */
+/* Open and load one program file; 0, or a negative errno with why filled. */
 static int load_file(struct loader *ld, const char *path, char *why, size_t len)
 {
+	char msg[256];
 	int err;
 
-	if (access(path, R_OK) < 0) {
-		err = -errno;
-		snprintf(why, len, "%s: %s", path, strerror(-err));
-		return err;
-	}
 	ld->obj = bpf_object__open_file(path, NULL);
 	if (!ld->obj) {
 		err = -errno;
-		snprintf(why, len, "%s: cannot open BPF object: %s", path, strerror(-err));
+		snprintf(why, len, "%s: cannot open BPF object: %s", path, libbpf_error(err, msg, sizeof msg));
 		return err;
 	}
 	err = bpf_object__load(ld->obj);
 	if (err) {
 		snprintf(why, len, "%s: the kernel refused to load it: %s (--verbose shows the verifier log)",
-			 path, strerror(-err));
+			 path, libbpf_error(err, msg, sizeof msg));
 		bpf_object__close(ld->obj);
 		ld->obj = NULL;
 		return err;
@@ -194,23 +208,84 @@ static int load_file(struct loader *ld, const char *path, char *why, size_t len)
 	return 0;
 }
 
+/* The executable's SHA-256 that OUT.bpf.o was linked with, from its
+ * KOFF_IDENTITY_SECTION; 0, or -1 with the message printed. */
+static int read_identity(const char *out, const char *path, char hex[KOFF_SHA256_HEX + 1])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+	Elf *elf = NULL;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	Elf_Data *d;
+
+	if (fd >= 0 && elf_version(EV_CURRENT) != EV_NONE)
+		elf = elf_begin(fd, ELF_C_READ, NULL);
+	while (elf && elf_getshdrstrndx(elf, &shstrndx) == 0 && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+		    strcmp(name, KOFF_IDENTITY_SECTION))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d && d->d_size >= strlen(KOFF_IDENTITY_KEY) + KOFF_SHA256_HEX &&
+		    !memcmp(d->d_buf, KOFF_IDENTITY_KEY, strlen(KOFF_IDENTITY_KEY))) {
+			memcpy(hex, (char *)d->d_buf + strlen(KOFF_IDENTITY_KEY), KOFF_SHA256_HEX);
+			hex[KOFF_SHA256_HEX] = 0;
+			rc = 0;
+		}
+		break;
+	}
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		fail("%s carries no identity of the executable it was linked with (%s): link %s again "
+		     "with koff-link", path, KOFF_IDENTITY_SECTION, out);
+	return rc;
+}
+
+/* OUT.bpf.o must come from the same koff-link run as OUT: a program of
+ * another build would answer requests with another server's logic. */
+static int check_pairing(const char *out, const char *path)
+{
+	char want[KOFF_SHA256_HEX + 1], have[KOFF_SHA256_HEX + 1];
+	int err;
+
+	if (read_identity(out, path, want) < 0)
+		return -1;
+	err = koff_sha256_file(out, have);
+	if (err)
+		return fail("%s: cannot read: %s", out, strerror(-err));
+	if (strcmp(want, have))
+		return fail("%s does not belong to %s: it was linked with an executable of SHA-256 "
+			    "%.12s..., %s is %.12s...; link them again together with koff-link",
+			    path, out, want, out, have);
+	return 0;
+}
+
 /* The variants koff-link wrote beside OUT, fastest first (koff_abi.h): the
  * first one the running kernel accepts.  OUT.6.12.bpf.o needs may_goto and
- * cpu v4; OUT.bpf.o loads on every supported kernel. */
+ * cpu v4; OUT.bpf.o loads on every supported kernel.  A variant of another
+ * build is refused outright, never skipped. */
 static int open_and_load(struct loader *ld, const char *out, bool verbose)
 {
 	static const char *const suffixes[] = { KOFF_FAST_VARIANT_SUFFIX, KOFF_PORTABLE_SUFFIX };
 	char why[4600] = "";
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		int err;
-
 		if (snprintf(ld->path, sizeof ld->path, "%s%s", out, suffixes[i]) >= (int)sizeof ld->path)
 			return fail("%s: path too long", out);
-		err = load_file(ld, ld->path, why, sizeof why);
-		if (!err)
+		if (access(ld->path, R_OK) < 0) {
+			snprintf(why, sizeof why, "%s: %s", ld->path, strerror(errno));
+			continue;
+		}
+		if (check_pairing(out, ld->path) < 0)
+			return -1;
+		if (load_file(ld, ld->path, why, sizeof why) == 0)
 			return 0;
-		if (verbose && err != -ENOENT)
+		if (verbose)
 			fprintf(stderr, "koff-load: %s; trying the next variant\n", why);
 	}
 	return fail("%s", why);
@@ -245,9 +320,12 @@ static int attach_xdp(struct loader *ld, int prog_fd, const struct load_options 
 	if (ifindex == 0)
 		return fail("no such network device: %s", opt->dev);
 	ld->link_fd = bpf_link_create(prog_fd, (int)ifindex, BPF_XDP, &lopts);
-	if (ld->link_fd < 0)
+	if (ld->link_fd < 0) {
+		char msg[256];
+
 		return fail("cannot attach %s to %s in %s mode: %s", KOFF_PROG_NAME,
-			    opt->dev, opt->mode_name, strerror(errno));
+			    opt->dev, opt->mode_name, libbpf_error(errno, msg, sizeof msg));
+	}
 	return 0;
 }
 
@@ -312,6 +390,16 @@ static void exec_child(const struct loader *ld, char **argv, int report_fd, pid_
 	_exit(127);
 }
 
+/* Orphans of OUT (a daemonising helper, a worker whose parent died) come
+ * to us instead of to init, and are reaped with OUT: koff-load leaves no
+ * zombie behind, whatever init does. */
+static int become_subreaper(void)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return fail("prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
+	return 0;
+}
+
 /* Forks and execs OUT; returns 0 once the exec has succeeded. */
 static int start_child(struct loader *ld, char **argv)
 {
@@ -351,13 +439,28 @@ static int exit_code_of(int status)
 	return 1;
 }
 
+/* Reaps every child that has exited: OUT, and the orphans of OUT that
+ * came to us as subreaper.  True when OUT was among them (*status is its). */
+static bool reap_children(const struct loader *ld, int *status)
+{
+	bool child_done = false;
+	int st;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		if (pid == ld->child) {
+			*status = st;
+			child_done = true;
+		}
+	return child_done;
+}
+
 /* Serves signals until the child exits; returns its exit code. */
 static int supervise(struct loader *ld)
 {
 	for (;;) {
 		struct signalfd_siginfo si;
 		int status;
-		pid_t pid;
 
 		if (read(ld->sigfd, &si, sizeof si) != (ssize_t)sizeof si) {
 			if (errno == EINTR)
@@ -375,8 +478,7 @@ static int supervise(struct loader *ld)
 			adapt_tick(&ld->adapt);
 			break;
 		case SIGCHLD:
-			pid = waitpid(ld->child, &status, WNOHANG);
-			if (pid == ld->child)
+			if (reap_children(ld, &status))
 				return exit_code_of(status);
 			break;
 		default:	/* SIGINT, SIGTERM, SIGHUP */
@@ -418,7 +520,7 @@ int main(int argc, char **argv)
 	if (open_and_load(&ld, out, opt.verbose) < 0 ||
 	    (prog_fd = find_program_and_stats(&ld)) < 0 ||
 	    attach_xdp(&ld, prog_fd, &opt) < 0 ||
-	    open_signal_fd(&ld) < 0 ||
+	    open_signal_fd(&ld) < 0 || become_subreaper() < 0 ||
 	    start_child(&ld, opt.child_argv) < 0) {
 		loader_close(&ld);
 		return 1;

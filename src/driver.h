@@ -3,7 +3,9 @@
 #ifndef KOFF_DRIVER_H
 #define KOFF_DRIVER_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "decode.h"
 #include "elfobj.h"
@@ -64,6 +66,9 @@ struct koff_ctx {
 	/* temporary outputs, renamed into place at the very end */
 	char tmp_exe[4096], tmp_bpf[4096], tmp_json[4096];
 	char out_bpf[4096], out_json[4096];
+	/* which executable the outputs belong to (identity.c) */
+	char exe_sha256[65];		/* of ctx->tmp_exe, as linked */
+	char identity[96];		/* KOFF_IDENTITY_SECTION's text for OUT.bpf.o */
 	/* the input */
 	struct obj_file *obj;
 	struct layout lay;
@@ -105,6 +110,8 @@ struct koff_ctx {
 int options_parse(struct koff_ctx *ctx, int argc, char **argv);
 /* link.c: the system linker writes the executable to ctx->tmp_exe. */
 int link_executable(struct koff_ctx *ctx);
+/* identity.c: the SHA-256 of the linked executable, into exe_sha256 and identity. */
+int identity_of_executable(struct koff_ctx *ctx);
 /* offload.c: lift, generate, verify; fills ctx->prog, ctx->sites. */
 int offload_build(struct koff_ctx *ctx);
 /* kernels.c: ctx->target from --kernel, the places from --verify-on. */
@@ -128,6 +135,16 @@ void ctx_free(struct koff_ctx *ctx);
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);
+/* tempfiles.c: temporary outputs are removed on SIGINT/SIGTERM/SIGHUP
+ * (protect once ctx->tmp_* are set; unprotect when they are gone), and
+ * left-overs of killed runs beside OUT are removed (returns how many). */
+int tempfiles_protect(struct koff_ctx *ctx);
+void tempfiles_protect_path(const char *path);	/* one more, the variant's */
+void tempfiles_unprotect(void);
+void tempfiles_linker_running(pid_t pid);	/* 0 once it was waited for */
+void tempfiles_hold_signals(sigset_t *saved);	/* around steps that must not be cut in two */
+void tempfiles_release_signals(const sigset_t *saved);
+int tempfiles_remove_stale(const char *out);
 /* tracemap.c: KOFF_TRACE_SECTION's text for a --record-path build (malloc'd). */
 int trace_table_build(struct koff_ctx *ctx, char **text, size_t *size);
 /* where.c: "func+0x1a (file.c:12)" for a code address. */

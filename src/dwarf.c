@@ -98,29 +98,42 @@ static int die_entry_address(Dwarf_Die *die, Dwarf_Addr *entry)
 
 typedef int (*function_visitor)(Dwarf_Die *fn, Dwarf_Addr bias, void *arg);
 
+/* Returned by the walks below when libdw could not parse the DWARF. */
+#define DWARF_CORRUPT (-EBADMSG)
+
 /* Call `visit` on every DW_TAG_subprogram with code, in every CU; a nonzero
- * return stops the walk and is returned. */
+ * return stops the walk and is returned.  DWARF_CORRUPT when a unit or a
+ * DIE list could not be read (dwarf_errmsg(-1) says why). */
 static int for_each_defined_function(Dwfl_Module *mod, function_visitor visit, void *arg)
 {
 	Dwarf_Die *cu = NULL;
 	Dwarf_Addr bias;
+	int more;
 
+	dwfl_errno();	/* clear: an error left over would be taken for ours */
 	while ((cu = dwfl_module_nextcu(mod, cu, &bias))) {
 		Dwarf_Die child;
 
-		if (dwarf_child(cu, &child) != 0)
+		more = dwarf_child(cu, &child);
+		if (more < 0)
+			return DWARF_CORRUPT;
+		if (more > 0)
 			continue;
 		do {
-			int rc;
+			int rc, tag = dwarf_tag(&child);
 
-			if (dwarf_tag(&child) != DW_TAG_subprogram || !die_has_code(&child))
+			if (tag == DW_TAG_invalid)
+				return DWARF_CORRUPT;
+			if (tag != DW_TAG_subprogram || !die_has_code(&child))
 				continue;
 			rc = visit(&child, bias, arg);
 			if (rc)
 				return rc;
-		} while (dwarf_siblingof(&child, &child) == 0);
+		} while ((more = dwarf_siblingof(&child, &child)) == 0);
+		if (more < 0)
+			return DWARF_CORRUPT;
 	}
-	return 0;
+	return dwfl_errno() ? DWARF_CORRUPT : 0;
 }
 
 /* ---- Signatures ------------------------------------------------------------- */
@@ -497,34 +510,84 @@ static int match_function(Dwarf_Die *fn, Dwarf_Addr bias, void *arg)
 	return 0;
 }
 
-static bool find_function(struct obj_file *obj, Dwfl_Module *mod, const char *name, Dwarf_Die *out)
+/* 1 found, 0 not found, DWARF_CORRUPT when the walk broke off. */
+static int find_function(struct obj_file *obj, Dwfl_Module *mod, const char *name, Dwarf_Die *out)
 {
 	struct function_search s = { .obj = obj, .mod = mod, .name = name };
 	const struct obj_symbol *sym = obj_find_symbol(obj, name);
+	int rc;
 
 	if (sym && sym->type == STT_FUNC && symbol_address(mod, sym, &s.symbol_address) == 0)
 		s.has_symbol_address = true;
-	if (!for_each_defined_function(mod, match_function, &s) && !s.by_name)
-		return false;
+	rc = for_each_defined_function(mod, match_function, &s);
+	if (rc < 0)
+		return rc;
+	if (!rc && !s.by_name)
+		return 0;
 	*out = s.found;
-	return true;
+	return 1;
 }
 
-int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err)
+/* Any base type in the unit: -g1 and -gline-tables-only emit none. */
+static bool unit_has_types(Dwarf_Die *cu)
 {
-	Dwfl_Module *mod = object_module(obj);
-	struct fn_signature sig;
-	struct text rendered = { .len = 0 };
-	Dwarf_Die fn;
+	Dwarf_Die child;
 
-	if (!mod || !find_function(obj, mod, name, &fn))
-		return koff_fail(err, -ENOENT, "%s: no such function in %s", name, obj->path);
-	read_signature(&fn, &sig);
-	if (fits_handler(&sig))
-		return 0;
-	render_function(&rendered, &fn, "", 0);
-	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s`",
-			 name, rendered.buf, HANDLER_SIGNATURE);
+	if (dwarf_child(cu, &child) != 0)
+		return false;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_base_type || tag == DW_TAG_pointer_type || tag == DW_TAG_typedef)
+			return true;
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return false;
+}
+
+/* A function DIE with no type and no parameters in a unit without types:
+ * the compiler kept only names and lines, not the declared signature. */
+static bool signature_missing(Dwarf_Die *fn)
+{
+	Dwarf_Die cu, origin, child;
+	Dwarf_Die *decl = declaring_die(fn, &origin);
+
+	if (dwarf_hasattr_integrate(fn, DW_AT_type) || dwarf_child(decl, &child) == 0)
+		return false;
+	return dwarf_diecu(fn, &cu, NULL, NULL) && !unit_has_types(&cu);
+}
+
+static bool module_has_types(Dwfl_Module *mod)
+{
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias;
+
+	while ((cu = dwfl_module_nextcu(mod, cu, &bias)))
+		if (unit_has_types(cu))
+			return true;
+	return false;
+}
+
+static int no_types(struct obj_file *obj, const char *name, struct koff_error *err)
+{
+	return koff_fail(err, -EINVAL, "%s: %s has no DWARF types (-g1 or -gline-tables-only?), so the "
+			 "signature cannot be checked; compile with -g", name, obj->path);
+}
+
+/* Not found: say whether the DWARF is the problem rather than the name. */
+static int function_not_found(struct obj_file *obj, Dwfl_Module *mod, const char *name, int walk,
+			      struct koff_error *err)
+{
+	const struct obj_symbol *sym = obj_find_symbol(obj, name);
+
+	if (walk == DWARF_CORRUPT)
+		return koff_fail(err, -EINVAL, "%s: corrupt DWARF in %s: %s", name, obj->path,
+				 dwarf_errmsg(-1));
+	if (sym && sym->type == STT_FUNC && !module_has_types(mod))
+		return no_types(obj, name, err);
+	if (sym && sym->type == STT_FUNC)
+		return koff_fail(err, -EINVAL, "%s: defined in %s, but its DWARF has no entry for it "
+				 "(corrupt DWARF?)", name, obj->path);
+	return koff_fail(err, -ENOENT, "%s: no such function in %s", name, obj->path);
 }
 
 int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role, struct koff_error *err)
@@ -533,16 +596,54 @@ int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role,
 	struct fn_signature sig;
 	struct text rendered = { .len = 0 };
 	Dwarf_Die fn;
+	int found;
 
-	if (!mod || !find_function(obj, mod, name, &fn))
+	if (!mod)
 		return koff_fail(err, -ENOENT, "%s: no such function in %s", name, obj->path);
+	found = find_function(obj, mod, name, &fn);
+	if (found <= 0)
+		return function_not_found(obj, mod, name, found, err);
 	read_signature(&fn, &sig);
 	*role = classify(&sig);
 	if (*role != OBJ_ROLE_NONE)
 		return 0;
+	if (signature_missing(&fn))
+		return no_types(obj, name, err);
 	render_function(&rendered, &fn, "", 0);
 	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s` (a handler) or `%s` (a parser)",
 			 name, rendered.buf, HANDLER_SIGNATURE, PARSER_SIGNATURE);
+}
+
+/* ---- What kind of DWARF ------------------------------------------------- */
+
+/* A skeleton unit (DWARF 5) or a GNU dwo_name (DWARF 4): the types and
+ * functions live in a .dwo file. */
+static bool is_skeleton_unit(Dwarf_Die *cu)
+{
+	return dwarf_tag(cu) == DW_TAG_skeleton_unit || dwarf_hasattr(cu, DW_AT_dwo_name) ||
+	       dwarf_hasattr(cu, DW_AT_GNU_dwo_name);
+}
+
+int obj_check_debug_info(struct obj_file *obj, struct koff_error *err)
+{
+	Dwfl_Module *mod = object_module(obj);
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias;
+	int units = 0;
+
+	if (!mod)
+		return koff_fail(err, -EINVAL, "%s: cannot read DWARF: no module", obj->path);
+	dwfl_errno();
+	while ((cu = dwfl_module_nextcu(mod, cu, &bias))) {
+		units++;
+		if (is_skeleton_unit(cu))
+			return koff_fail(err, -EINVAL, "%s: split DWARF (-gsplit-dwarf) is not supported: the "
+					 "signatures are in a .dwo file; rebuild without -gsplit-dwarf", obj->path);
+	}
+	if (dwfl_errno() || !units)
+		return koff_fail(err, -EINVAL, "%s: corrupt DWARF: %s", obj->path,
+				 units ? dwfl_errmsg(-1) : "no compile unit in .debug_info");
+	return 0;
 }
 
 /* ---- Listing every function -------------------------------------------- */

@@ -73,13 +73,19 @@ enum obj_role {
 	OBJ_ROLE_PARSER,
 };
 
+/* Called by obj_open once libdwfl has the DWARF: refuses what koff-link
+ * cannot read, with the reason: split DWARF ("... split DWARF
+ * (-gsplit-dwarf) ... rebuild without it") and compile units libdw cannot
+ * parse ("corrupt DWARF"). */
+int obj_check_debug_info(struct obj_file *obj, struct koff_error *err);
+
 /* Check that `name` is a function defined in the object whose DWARF
- * signature fits the handler convention.  Messages:
+ * signature fits an offload role: *role is the one it fits (the handler
+ * convention first, then the parser's).  Messages:
  *   "handle_request: no such function in PATH",
- *   "handle_request: signature is `int (char *, int)`, expected `long (const unsigned char *, unsigned long, unsigned char *, unsigned long)`" */
-int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err);
-/* The same for either role: *role is the one the signature fits
- * (handler first); an error names both expected signatures. */
+ *   "handle_request: defined in PATH, but its DWARF has no entry for it (corrupt DWARF?)",
+ *   "handle_request: PATH has no DWARF types (-g1 or -gline-tables-only?); compile with -g",
+ *   "handle_request: signature is `int (char *, int)`, expected `long (...)` (a handler) or `int (...)` (a parser)" */
 int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role, struct koff_error *err);
 /* Classify every function with DWARF: fills names/roles (malloc'd arrays, caller frees names array only). */
 int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role **roles, int *count);

@@ -19,12 +19,36 @@ static const char *linker_driver(void)
 	return cc && *cc ? cc : "cc";
 }
 
+/* The linker runs in a process group of its own, so that koff-link's
+ * signal handler can stop all of it (cc, collect2, ld) before it removes
+ * OUT.koff-tmp-PID: nothing writes the file again afterwards.  The caller
+ * holds the signals until the handler knows the pid; the linker starts
+ * with the mask the caller had before (`mask`). */
+static int spawn_linker(pid_t *pid, const char *cc, char **argv, const sigset_t *mask)
+{
+	posix_spawnattr_t attr;
+	int rc = posix_spawnattr_init(&attr);
+
+	if (rc)
+		return rc;
+	rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+	if (!rc)
+		rc = posix_spawnattr_setpgroup(&attr, 0);
+	if (!rc)
+		rc = posix_spawnattr_setsigmask(&attr, mask);
+	if (!rc)
+		rc = posix_spawnp(pid, cc, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
 int link_executable(struct koff_ctx *ctx)
 {
 	const struct koff_options *o = &ctx->opt;
 	char **argv = calloc((size_t)o->nlink_args + 4, sizeof(char *));
 	const char *cc = linker_driver();
 	int status, n = 0, rc;
+	sigset_t saved;
 	pid_t pid;
 
 	if (!argv)
@@ -34,11 +58,17 @@ int link_executable(struct koff_ctx *ctx)
 		argv[n++] = (char *)o->link_args[i];
 	argv[n++] = "-o";
 	argv[n++] = ctx->tmp_exe;
-	rc = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
+	tempfiles_hold_signals(&saved);
+	rc = spawn_linker(&pid, cc, argv, &saved);
+	if (!rc)
+		tempfiles_linker_running(pid);
+	tempfiles_release_signals(&saved);
 	free(argv);
 	if (rc)
 		return koff_fail(&ctx->err, -rc, "cannot run the system linker '%s': %s", cc, strerror(rc));
-	if (waitpid(pid, &status, 0) < 0)
+	rc = waitpid(pid, &status, 0);
+	tempfiles_linker_running(0);
+	if (rc < 0)
 		return koff_fail(&ctx->err, -errno, "waiting for '%s': %s", cc, strerror(errno));
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		return koff_fail(&ctx->err, -EINVAL, "the system linker '%s' failed (its messages are above)", cc);

@@ -103,6 +103,9 @@ static int prepare_outputs(struct koff_ctx *ctx)
 		if (is_directory(finals[i]))
 			return koff_fail(&ctx->err, -EISDIR, "%s: is a directory, cannot write the output there",
 					 finals[i]);
+	tempfiles_remove_stale(out);
+	if (tempfiles_protect(ctx))
+		return ctx->err.code;
 	/* Find out now, with a clear message, if OUT's directory is writable. */
 	fd = open(ctx->tmp_exe, O_WRONLY | O_CREAT | O_EXCL, 0755);
 	if (fd < 0)
@@ -140,7 +143,7 @@ static int outputs_commit_failed(struct koff_ctx *ctx, const char *path)
 	return rc;
 }
 
-int outputs_commit(struct koff_ctx *ctx)
+static int outputs_rename(struct koff_ctx *ctx)
 {
 	char fast_out[4096];
 
@@ -165,6 +168,19 @@ int outputs_commit(struct koff_ctx *ctx)
 	if (rename(ctx->tmp_exe, ctx->opt.output))
 		return outputs_commit_failed(ctx, ctx->opt.output);
 	return 0;
+}
+
+/* A signal between two renames would leave new and old outputs side by
+ * side: it waits until all three are in place. */
+int outputs_commit(struct koff_ctx *ctx)
+{
+	sigset_t saved;
+	int rc;
+
+	tempfiles_hold_signals(&saved);
+	rc = outputs_rename(ctx);
+	tempfiles_release_signals(&saved);
+	return rc;
 }
 
 void ctx_free(struct koff_ctx *ctx)
@@ -195,6 +211,8 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 	if ((rc = prepare_outputs(ctx)))
 		return rc;
 	if ((rc = link_executable(ctx)))
+		return rc;
+	if ((rc = identity_of_executable(ctx)))
 		return rc;
 	if (ctx->opt.offload && (rc = candidates_measure(ctx)))
 		return rc;
@@ -229,6 +247,7 @@ int main(int argc, char **argv)
 		outputs_discard(&ctx);
 		fprintf(stderr, "koff-link: %s\n", ctx.err.msg[0] ? ctx.err.msg : strerror(-rc));
 	}
+	tempfiles_unprotect();
 	ctx_free(&ctx);
 	return rc ? 1 : 0;
 }

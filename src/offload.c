@@ -65,10 +65,16 @@ static int write_object(struct koff_ctx *ctx)
 	size_t size = 0;
 	int rc;
 
+	sigset_t saved;
+
 	if (ctx->opt.record_path && (rc = trace_table_build(ctx, &table, &size)))
 		return rc;
-	rc = bpfobj_write_traced(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size,
-				 table, size, &ctx->err);
+	/* bpfobj.c's own temporary has a name the signal handler cannot know:
+	 * a signal waits until it was renamed to ctx->tmp_bpf. */
+	tempfiles_hold_signals(&saved);
+	rc = bpfobj_write_identified(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size,
+				     table, size, ctx->identity[0] ? ctx->identity : NULL, &ctx->err);
+	tempfiles_release_signals(&saved);
 	free(table);
 	return rc;
 }
@@ -267,6 +273,8 @@ int offload_build(struct koff_ctx *ctx)
 	int rc;
 
 	rc = open_input(ctx);
+	if (rc == -E2BIG)	/* an object koff cannot lay out: refuse, don't fail */
+		return refuse(ctx);
 	if (rc)
 		return rc;
 	rc = kernels_choose(ctx);

@@ -163,6 +163,8 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 
 	fputs("{\n  \"koff\": 1,\n  \"executable\": ", f);
 	json_string(f, o->output);
+	fputs(",\n  \"executable_sha256\": ", f);
+	json_string(f, ctx->exe_sha256);
 	fputs(",\n  \"object\": ", f);
 	json_string(f, o->object);
 	fputs(",\n  \"entry\": ", f);

@@ -64,6 +64,10 @@ int variants_build(struct koff_ctx *ctx)
 	snprintf(v->out_bpf, sizeof(v->out_bpf), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
 	snprintf(v->tmp_bpf, sizeof(v->tmp_bpf), "%s%s.koff-tmp-%d", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX,
 		 (int)getpid());
+	/* The variant belongs to the same executable as OUT.bpf.o. */
+	memcpy(v->exe_sha256, ctx->exe_sha256, sizeof(v->exe_sha256));
+	memcpy(v->identity, ctx->identity, sizeof(v->identity));
+	tempfiles_protect_path(v->tmp_bpf);
 	ctx->fast = v;
 	rc = offload_build(v);
 	if (rc || !v->offloaded) {

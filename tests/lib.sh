@@ -132,6 +132,26 @@ koff_build_loader() {
 	KOFF_LOAD="$KOFF_ROOT/build/koff-load"
 }
 
+# Gives BPF_OBJ the identity section koff-link writes (include/koff_abi.h:
+# KOFF_IDENTITY_SECTION) naming EXE's SHA-256, so that koff-load accepts a
+# hand-written stand-in as EXE's program.
+koff_stamp_identity() {
+	local obj=$1 exe=$2
+	printf 'executable-sha256 %s\n' "$(sha256sum "$exe" | cut -d' ' -f1)" >"$obj.identity" &&
+	llvm-objcopy --remove-section .koff.identity "$obj" &&
+	llvm-objcopy --add-section ".koff.identity=$obj.identity" "$obj" &&
+	rm -f "$obj.identity" || koff_fail "cannot stamp $obj with the identity of $exe"
+}
+
+# Builds tests/reaper.c (a child subreaper, as init) into tests/out/reaper.
+koff_build_reaper() {
+	mkdir -p "$KOFF_OUT"
+	KOFF_REAPER="$KOFF_OUT/reaper"
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "$KOFF_ROOT/tests/reaper.c" \
+		-o "$KOFF_REAPER.tmp.$$" && mv "$KOFF_REAPER.tmp.$$" "$KOFF_REAPER" ||
+		koff_fail "cannot build tests/reaper.c"
+}
+
 # True when an XDP program is attached to DEV in namespace NS.
 koff_xdp_attached() {
 	ip -n "$1" -d link show dev "$2" 2>/dev/null | grep -q 'prog/xdp'

@@ -50,6 +50,24 @@ if ! gcc -m32 -O2 -g -c "$data/plain.c" -o "$in/i386.o" 2>/dev/null; then
 	printf '\x03\x00' | dd of="$in/i386.o" bs=1 seek=18 conv=notrunc status=none
 fi
 
+# Objects koff-link cannot read, and why (each once gave a misleading message).
+gcc -O2 -g -gsplit-dwarf -c "$data/plain.c" -o "$in/splitdwarf.o" || koff_fail "cannot compile -gsplit-dwarf"
+gcc -O2 -g1 -c "$data/plain.c" -o "$in/g1.o" || koff_fail "cannot compile -g1"
+gcc -O2 -g -flto -c "$data/plain.c" -o "$in/gcclto.o" || koff_fail "cannot compile gcc -flto"
+gcc -O2 -g -gz=zlib -c "$data/plain.c" -o "$in/zlib.o" || koff_fail "cannot compile -gz=zlib"
+if command -v clang >/dev/null; then
+	clang -O2 -gline-tables-only -c "$data/plain.c" -o "$in/linetables.o" || koff_fail "cannot compile -gline-tables-only"
+	clang -O2 -g -flto -c "$data/plain.c" -o "$in/clanglto.o" || koff_fail "cannot compile clang -flto"
+fi
+# Corrupted objects (tests/data/badinput/mkbad.py): once crashes, hangs or
+# misleading messages; each names the problem now.
+for c in reloc-sym-2g reloc-offset-wrap align-ffffffff align-2p63 sym-shndx-huge sym-value-outside \
+	debug-info-garbage; do
+	python3 "$data/mkbad.py" "$in/extcall.o" "$in/$c.o" "$c" || koff_fail "mkbad.py $c failed"
+done
+python3 "$data/mkbad.py" "$in/zlib.o" "$in/debug-zstd.o" debug-zstd || koff_fail "mkbad.py debug-zstd failed"
+mkfifo "$in/fifo.o"
+
 # ---- Checks ------------------------------------------------------------------
 RUNNER=()	# a command prefix for koff-link (the read-only case sets one)
 
@@ -120,6 +138,32 @@ bad "no handler in either object" "handle_request: no such function in any of th
 	"$out/a" "$in/nohandler.o" "$in/nohandler.o" -o "$out/a"
 bad "wrong signature" "handle_request: signature is \`int (char *, int)\`, expected \`long (" \
 	"$out/a" "$in/badsig.o" -o "$out/a"
+bad "split DWARF" "splitdwarf.o: split DWARF (-gsplit-dwarf) is not supported" "$out/a" "$in/splitdwarf.o" -o "$out/a"
+bad "gcc -g1" "handle_request: $in/g1.o has no DWARF types (-g1 or -gline-tables-only?)" \
+	"$out/a" "$in/g1.o" -o "$out/a"
+bad "gcc -flto" "gcclto.o: is GCC LTO bytecode (-flto), not machine code; build with -ffat-lto-objects" \
+	"$out/a" "$in/gcclto.o" -o "$out/a"
+if [ -f "$in/clanglto.o" ]; then
+	bad "clang -gline-tables-only" "handle_request: $in/linetables.o has no DWARF types" \
+		"$out/a" "$in/linetables.o" -o "$out/a"
+	bad "clang -flto" "clanglto.o: is LLVM bitcode (clang -flto), not machine code; build with -ffat-lto-objects" \
+		"$out/a" "$in/clanglto.o" -o "$out/a"
+fi
+bad "relocation naming symbol 2^31" "reloc-sym-2g.o: relocation in .text names symbol 2147483648 of" \
+	"$out/a" "$in/reloc-sym-2g.o" -o "$out/a"
+bad "relocation offset near 2^64" "reloc-offset-wrap.o: relocation at 0xfffffffffffffffe lies outside .text" \
+	"$out/a" "$in/reloc-offset-wrap.o" -o "$out/a"
+bad "alignment 0xffffffff" "align-ffffffff.o: section .text has alignment 0xffffffff, not a power of two" \
+	"$out/a" "$in/align-ffffffff.o" -o "$out/a"
+bad "symbol in no section" "sym-shndx-huge.o: symbol " "$out/a" "$in/sym-shndx-huge.o" -o "$out/a"
+bad "symbol outside its section" "(handle_request) at 0x7ffffff0+" "$out/a" "$in/sym-value-outside.o" -o "$out/a"
+bad "corrupt DWARF" "handle_request: corrupt DWARF in $in/debug-info-garbage.o" \
+	"$out/a" "$in/debug-info-garbage.o" -o "$out/a"
+bad "debug sections compressed unreadably" "debug-zstd.o: the debug sections are compressed (zstd) in a way this libdw cannot read" \
+	"$out/a" "$in/debug-zstd.o" -o "$out/a"
+RUNNER=(timeout 10)	# it used to block for ever
+bad "a FIFO named x.o" "fifo.o: not a regular file" "$out/a" "$in/fifo.o" -o "$out/a"
+RUNNER=()
 
 # ---- Bad command lines -------------------------------------------------------
 bad "no -o" "no output: give -o OUT" "$cwd/a.out" "$in/plain.o"
@@ -193,6 +237,20 @@ expect_untouched "bad option" "is not a number" "$in/plain.o" --udp-port abc -o 
 expect_untouched "bad input" "signature is" "$in/badsig.o" -o "$pre"
 expect_untouched "linker failure" "system linker" "$in/undefsym.o" -o "$pre"
 expect_untouched "linker failure with --no-offload" "system linker" "$in/undefsym.o" --no-offload -o "$pre"
+
+# ---- Alignment 2^63: linked, not offloaded, in bounded time and memory --------
+for kl in "${LINKERS[@]}"; do
+	rm -f "$out/al" "$out/al.bpf.o" "$out/al.koff.json"
+	KOFF_CC=true run_linker /usr/bin/time -f '%e s %M KB' "$kl" "$in/align-2p63.o" -o "$out/al" ||
+		koff_fail "alignment 2^63 ($kl): koff-link failed: $(cat "$tmp/se")"
+	sanitizer_clean || koff_fail "alignment 2^63 ($kl): sanitizer report: $(cat "$tmp/se")"
+	jq -r .not_offloaded_because "$out/al.koff.json" | grep -q "section .text asks for alignment 0x8000000000000000" ||
+		koff_fail "alignment 2^63: the manifest does not say why: $(cat "$out/al.koff.json")"
+	[ ! -e "$out/al.bpf.o" ] || koff_fail "alignment 2^63: an OUT.bpf.o was written"
+	kb=$(tail -n 1 "$tmp/se" | awk '{print $3}')
+	[ "$kb" -lt 400000 ] || koff_fail "alignment 2^63 ($kl): $kb KB of memory"
+done
+koff_ok "alignment 2^63: not offloaded, the manifest says why ($(tail -n 1 "$tmp/se"))"
 
 # ---- An unsupported external call is a fallback, not an error ----------------
 for kl in "${LINKERS[@]}"; do

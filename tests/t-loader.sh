@@ -12,6 +12,7 @@ command -v clang >/dev/null || koff_skip "needs clang for the BPF stand-in"
 koff_require_netns
 koff_build_loader
 koff_build_udpclient
+koff_build_reaper
 
 dir="$KOFF_OUT/t-loader"
 rm -rf "$dir"
@@ -30,6 +31,7 @@ while [ ! -e "$1" ]; do sleep 0.05; done
 exit "$2"
 EOF
 chmod +x "$dir/srv"
+koff_stamp_identity "$dir/srv.bpf.o" "$dir/srv"
 
 koff_netns_create loader
 ns=$KOFF_NETNS
@@ -108,17 +110,49 @@ koff_expect_eq "OUT killed by SIGKILL -> 137" $? 137
 assert_detached "after OUT was killed"
 
 # ---- SIGKILL of the loader: the kernel detaches, OUT is told to stop -------
+# koff-load runs under a subreaper, as under init or a service manager: OUT,
+# orphaned, must die (PR_SET_PDEATHSIG) and be reaped there, not linger as
+# a zombie (this machine's PID 1 reaps nothing, so only a reaper can).
 log="$dir/sigkill.log"
-start_loader "$log"
-loader=$KOFF_BG_PID
+rm -f "$dir/stop"
+koff_bg "$ns" "$log" "$KOFF_REAPER" "$KOFF_LOAD" --dev lo "$dir/srv" "$dir/stop" 5
+reaper=$KOFF_BG_PID
+koff_wait_for_line "$log" "server running: $dir/stop 5" 5 || koff_fail "server not started: $(cat "$log")"
+loader=$(sed -n 's/^reaper: started \([0-9]*\)$/\1/p' "$log")
 child=$(sed -n 's/.*running .* (pid \([0-9]*\)).*/\1/p' "$log")
+[ -n "$loader" ] && [ -n "$child" ] || koff_fail "no pids in $(cat "$log")"
 koff_xdp_attached "$ns" lo || koff_fail "not attached before SIGKILL"
 kill -KILL "$loader"
-wait "$loader" 2>/dev/null
 for ((i = 0; i < 40; i++)); do koff_xdp_attached "$ns" lo || break; sleep 0.05; done
 assert_detached "after SIGKILL of koff-load"
-koff_wait_for_exit "$child" 3 || koff_fail "OUT still runs after its loader died"
-koff_ok "OUT stopped after its loader died"
+for ((i = 0; i < 60; i++)); do [ -e "/proc/$child" ] || break; sleep 0.05; done
+[ -e "/proc/$child" ] && koff_fail "OUT (pid $child) is still there after its loader died: $(grep State "/proc/$child/status")"
+grep -q "^reaper: reaped $child\$" "$log" || koff_fail "OUT was not reaped by the subreaper: $(cat "$log")"
+koff_wait_for_exit "$reaper" 3 || koff_fail "the reaper still has children"
+koff_ok "OUT stopped after its loader died, and was reaped (no zombie)"
+
+# ---- koff-load reaps what OUT leaves orphaned ------------------------------
+# OUT starts a helper through a subshell that exits at once: the orphaned
+# helper comes to koff-load (a subreaper), which reaps it when it ends
+# while OUT still runs (without that, the outer reaper would).
+cat >"$dir/forker" <<'EOF2'
+#!/usr/bin/env bash
+( sleep 0.2 & echo "helper $!" >&2 )
+sleep 1
+exit 0
+EOF2
+chmod +x "$dir/forker"
+cp "$dir/srv.bpf.o" "$dir/forker.bpf.o"
+koff_stamp_identity "$dir/forker.bpf.o" "$dir/forker"
+log="$dir/forker.log"
+koff_bg "$ns" "$log" "$KOFF_REAPER" "$KOFF_LOAD" --dev lo "$dir/forker"
+reaper=$KOFF_BG_PID
+koff_wait_for_exit "$reaper" 5 || koff_fail "forker under koff-load did not finish"
+helper=$(sed -n 's/^helper \([0-9]*\)$/\1/p' "$log")
+[ -n "$helper" ] || koff_fail "the helper's pid is missing: $(cat "$log")"
+[ -e "/proc/$helper" ] && koff_fail "the helper $helper is left (state $(grep State "/proc/$helper/status"))"
+grep -q "^reaper: reaped $helper\$" "$log" && koff_fail "the helper was reaped by the outer reaper, not by koff-load"
+koff_ok "OUT's orphaned helper was reaped by koff-load"
 
 # ---- error cases: one line, non-zero, nothing attached ---------------------
 # expect_error NAME PATTERN koff-load-args...
@@ -138,10 +172,28 @@ expect_error "native mode on lo" "cannot attach koff_xdp to lo in native mode" -
 expect_error "bad mode" "--mode must be skb or native" --mode turbo "$dir/srv" x 0
 cp "$dir/srv.bpf.o" "$dir/noexec.bpf.o"
 echo "not a program" >"$dir/noexec"
+koff_stamp_identity "$dir/noexec.bpf.o" "$dir/noexec"
 expect_error "exec failure" "cannot run .*noexec: Permission denied" "$dir/noexec"
 clang "${bpf_cflags[@]}" -DPROG_NAME=other -c tests/xdp_pass_stats.bpf.c -o "$dir/misnamed.bpf.o" ||
 	koff_fail "cannot build the misnamed stand-in"
+cp "$dir/srv" "$dir/misnamed"
+koff_stamp_identity "$dir/misnamed.bpf.o" "$dir/misnamed"
 expect_error "no koff_xdp program" "no XDP program named koff_xdp" "$dir/misnamed"
+# Pairing: srv's program beside another executable, and a program without identity.
+printf '#!/bin/sh\nexit 0\n' >"$dir/other" && chmod +x "$dir/other"
+cp "$dir/srv.bpf.o" "$dir/other.bpf.o"
+expect_error "program of another build" "other\.bpf\.o does not belong to .*/other: it was linked with an executable of SHA-256 [0-9a-f]{12}\.\.\., .*other is [0-9a-f]{12}" "$dir/other"
+clang "${bpf_cflags[@]}" -c tests/xdp_pass_stats.bpf.c -o "$dir/other.bpf.o"
+expect_error "program without identity" "other\.bpf\.o carries no identity of the executable" "$dir/other"
+# A libbpf error code (LIBBPF_ERRNO__FORMAT, 4001) reads as libbpf's text.
+printf '\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\1\0\367\0' >"$dir/badelf.bpf.o"
+head -c 200 /dev/zero >>"$dir/badelf.bpf.o"
+cp "$dir/srv" "$dir/badelf"
+koff_nsexec "$ns" "$KOFF_LOAD" "$dir/badelf" >/dev/null 2>"$dir/err.log"
+grep -q "Unknown error 4" "$dir/err.log" && koff_fail "libbpf code printed as errno: $(cat "$dir/err.log")"
+grep -q "^koff-load: .*badelf.bpf.o: cannot open BPF object: " "$dir/err.log" ||
+	koff_fail "broken ELF: unexpected message $(cat "$dir/err.log")"
+koff_ok "broken BPF ELF: $(cat "$dir/err.log")"
 echo "garbage" >"$dir/garbage.bpf.o"
 expect_error "not a BPF object" "garbage\.bpf\.o: cannot open BPF object" "$dir/garbage"
 echo "t-loader: all checks passed"
