@@ -70,7 +70,7 @@ bool lift_flags_live_at(struct lift_ctx *c, uint64_t va)
 			return false;
 		if (x86_reads_flags(in))
 			return true;
-		if (x86_writes_flags(in))
+		if (x86_writes_flags(in) && !x86_count_may_be_zero(in))
 			return false;
 		if (in->id == X86_INS_JMP && in->detail->x86.operands[0].type == X86_OP_IMM) {
 			va = (uint64_t)in->detail->x86.operands[0].imm;

@@ -46,6 +46,12 @@ HANDLERS=(
 	"lea gcc -"
 	"stack gcc -"
 	"bt gcc -"
+	"bitops gcc -"
+	"bitscan gcc pass_insn:tzcnt_of_0,pass_insn:bsf/bsr_of_0"
+	"overflow gcc -"
+	"rotvar gcc -"
+	"ssepack gcc -"
+	"cmpspill gcc pass_call:beyond_its_sign"
 	"switch gcc -"
 	"switch clang -"
 	"sse gcc -"
@@ -58,7 +64,7 @@ HANDLERS=(
 	"strchr gcc -"
 	"cmpvalue gcc pass_call:beyond_its_sign"
 	"cmpvalue clang pass_call:beyond_its_sign"
-	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jo"
+	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jp"
 )
 
 [ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"

@@ -48,7 +48,7 @@ done | awk -F'\t' '{ s[$2] += $1; u[$2]++ } END { for (k in s) printf "%7d %6d  
 echo
 echo "== units where the verifier ran out of budget at least once (processed insns of the accepted program) =="
 for a in "$WORK"/results/*.attempts; do
-	grep -q 'too large' "$a" || continue
+	grep -q 'BPF program is' "$a" || continue
 	id=$(basename "$a" .attempts)
 	printf '%-28s tries %d, accepted at %s insns\n' "$id" "$(grep -o 'rejected' "$a" | wc -l)" \
 		"$(cut -f11 "$WORK/results/$id.res")"
