@@ -517,6 +517,12 @@ struct slot {
 struct sign_state {
 	uint64_t va;
 	tracked_set t, clean8;
+	/* Registers this path set to 0 (xor r, r), and whether the last flag
+	 * write was a test of one: clang leaves `xor edx, edx; test dl, dl;
+	 * jne` behind after inlining, a branch the path cannot take. */
+	tracked_set zero;
+	bool zf_known;
+	uint64_t table;		/* the last lea of a .rodata address: a jump table? */
 	int64_t rsp_delta;	/* rsp now minus rsp at the call */
 	struct slot slots[MAX_SLOTS];
 	int nslots;
@@ -535,7 +541,8 @@ struct sign_scan {
 static bool same_state(const struct sign_state *a, const struct sign_state *b)
 {
 	if (a->va != b->va || a->t != b->t || a->clean8 != b->clean8 || a->rsp_delta != b->rsp_delta ||
-	    a->nslots != b->nslots)
+	    a->nslots != b->nslots || a->zero != b->zero || a->zf_known != b->zf_known ||
+	    a->table != b->table)
 		return false;
 	for (int i = 0; i < a->nslots; i++)
 		if (a->slots[i].base != b->slots[i].base || a->slots[i].off != b->slots[i].off ||
@@ -700,6 +707,23 @@ static int track_frame(struct sign_scan *sc, const cs_insn *in, struct sign_stat
 	return 0;
 }
 
+/* Zeroed registers and a ZF known to be set (see struct sign_state). */
+static void note_zeroes(const cs_insn *in, const struct reg_use *u, struct sign_state *st)
+{
+	const cs_x86 *x = &in->detail->x86;
+	int f = x->op_count == 2 ? op_family(&x->operands[0]) : -1;
+	bool zeroing = in->id == X86_INS_XOR && f >= 0 && f == op_family(&x->operands[1]) &&
+		       x->operands[0].size >= 4;
+	bool test_zero = in->id == X86_INS_TEST && f >= 0 && f == op_family(&x->operands[1]) &&
+			 (st->zero & (1u << f));
+
+	if (x86_writes_flags(in))
+		st->zf_known = test_zero;
+	st->zero &= ~(u->wr_full | u->wr_low8);
+	if (zeroing)
+		st->zero |= 1u << f;
+}
+
 /* lea r, [x + y*s + d] where the tracked x/y hold a sign/zero fact in their
  * low byte only (setcc then a byte load): r's low byte depends on theirs
  * alone, so r holds a clean low byte over raw upper bits (clang computes
@@ -725,6 +749,63 @@ static int low8_lea(const cs_insn *in, tracked_set t, tracked_set clean8)
 	return d;
 }
 
+static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth);
+
+/* Is va in the function starting at fn, or in a part split off it
+ * (gcc's NAME.cold)? */
+static bool same_function_or_part(const struct layout *lay, uint64_t fn, uint64_t va)
+{
+	const char *f = layout_function_at(lay, fn), *g = layout_function_at(lay, va);
+	size_t nf = strlen(f);
+
+	return layout_function_start(lay, va) == fn || (!strncmp(f, g, nf) && g[nf] == '.');
+}
+
+/* jmp reg after `lea r, [rip + table]`: a switch.  Every entry of the
+ * table that lands in the same function is a path to check (4-byte entries
+ * relative to the table, as PIC and clang emit them, or 8-byte absolute
+ * ones); more candidates than the real cases only make the scan stricter. */
+static bool table_targets_sign_only(struct sign_scan *sc, const cs_insn *jmp, const struct sign_state *st,
+				    int depth)
+{
+	const struct layout *lay = sc->c->lay;
+	uint64_t fn = layout_function_start(lay, jmp->address), off;
+
+	int n = 0;
+
+	if (!st->table || !fn)
+		return false;
+	off = st->table - IR_RODATA_VA;
+	for (uint64_t i = 0; i < 1024; i++) {
+		uint64_t targets[2] = { 0, 0 };
+		bool hit = false;
+
+		if (off + (i + 1) * 4 <= lay->rodata_size) {
+			int32_t r4;
+
+			memcpy(&r4, lay->rodata + off + i * 4, 4);
+			targets[0] = st->table + (uint64_t)(int64_t)r4;
+		}
+		if (off + (i + 1) * 8 <= lay->rodata_size)
+			memcpy(&targets[1], lay->rodata + off + i * 8, 8);
+		for (int k = 0; k < 2; k++) {
+			struct sign_state to = *st;
+
+			if (!layout_in_text(lay, targets[k]) || !same_function_or_part(lay, fn, targets[k]))
+				continue;
+			hit = true;
+			to.va = targets[k];
+			to.table = 0;
+			if (!sign_only_from(sc, to, depth + 1))
+				return false;
+			n++;
+		}
+		if (!hit)
+			break;
+	}
+	return n > 0;
+}
+
 /* Does the raw result, held in the registers st->t at st->va, die having
  * been looked at only for its sign or zero?  Follows copies to other
  * registers and to stack slots, and both sides of branches. */
@@ -746,6 +827,10 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 		if (!in || !reg_sets(sc->c->dec->cs, in, &u))
 			return false;
 		x = &in->detail->x86;
+		note_zeroes(in, &u, &st);
+		if (in->id == X86_INS_LEA && x->operands[1].mem.base == X86_REG_RIP &&
+		    layout_in_rodata(sc->c->lay, in->address + in->size + (uint64_t)x->operands[1].mem.disp))
+			st.table = in->address + in->size + (uint64_t)x->operands[1].mem.disp;
 		fr = track_frame(sc, in, &st);
 		if (fr < 0)
 			return false;
@@ -782,7 +867,7 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 			return !(st.t & (1u << IR_RAX));	/* returned: it escapes */
 		} else if (in->id == X86_INS_JMP) {
 			if (x->operands[0].type != X86_OP_IMM)
-				return false;
+				return table_targets_sign_only(sc, in, &st, depth);
 			st.va = (uint64_t)x->operands[0].imm;
 			if (seen_before(sc, &st))
 				return !sc->nomem;
@@ -791,8 +876,16 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 			struct sign_state taken = st;
 
 			taken.va = (uint64_t)x->operands[0].imm;
-			if (x->operands[0].type != X86_OP_IMM || !sign_only_from(sc, taken, depth + 1))
+			if (st.zf_known && (in->id == X86_INS_JNE || in->id == X86_INS_JE)) {
+				if (in->id == X86_INS_JE) {	/* always taken */
+					st = taken;
+					if (seen_before(sc, &st))
+						return !sc->nomem;
+					continue;
+				}
+			} else if (x->operands[0].type != X86_OP_IMM || !sign_only_from(sc, taken, depth + 1)) {
 				return false;
+			}
 		}
 		st.va += in->size;
 	}

@@ -2,8 +2,10 @@
  * them: spilled to the stack around another call and reloaded (rsp- and
  * rbp-based slots, a push/pop in between), copied between registers, a
  * sete byte merged into a register whose upper bits still hold the result,
- * and a slot compared in memory (cmp dword [rbp-4], 0).  Only the sign or
- * zero is looked at: every path runs in XDP.  The last path stores the
+ * a slot compared in memory (cmp dword [rbp-4], 0), a switch through a
+ * jump table while the upper bits still hold the result, and a path that
+ * cannot be taken (xor edx, edx; test dl, dl; jne: clang leaves these after
+ * inlining).  Only the sign or zero is looked at: every path runs in XDP.  The last path stores the
  * reloaded value itself into the reply: that call falls back.
  * Request: op = req[0], then 8 bytes compared with "koffkoff". */
 #include "handler.h"
@@ -16,7 +18,7 @@ ASM_HANDLER(9,
 	"push rbp\n mov rbp, rsp\n push r12\n push r13\n sub rsp, 32\n"
 	"mov r12, r9\n mov r13, r8\n"
 	"movzx eax, byte ptr [r12]\n cmp al, 1\n je 10f\n cmp al, 2\n je 20f\n"
-	"cmp al, 3\n je 30f\n cmp al, 4\n je 40f\n"
+	"cmp al, 3\n je 30f\n cmp al, 4\n je 40f\n cmp al, 5\n je 50f\n cmp al, 6\n je 60f\n"
 	/* op 0: spill to [rsp+8], memset the reply, reload, test */
 	CMP8 "mov dword ptr [rsp + 8], eax\n"
 	"mov rdi, r13\n xor esi, esi\n mov edx, 4\n call memset@PLT\n"
@@ -39,4 +41,14 @@ ASM_HANDLER(9,
 	/* op 4: the reloaded value escapes into the reply */
 	"40:\n" CMP8 "mov dword ptr [rsp + 8], eax\n mov ecx, dword ptr [rsp + 8]\n"
 	"mov dword ptr [r13], ecx\n mov eax, 4\n"
+	/* op 5: a switch on the sete byte; rax's upper bits are the result */
+	"50:\n" CMP8 "test eax, eax\n sete al\n movzx ecx, al\n lea rdx, [rip + 58f]\n"
+	"movsxd rcx, dword ptr [rdx + rcx * 4]\n add rcx, rdx\n jmp rcx\n"
+	"51: mov byte ptr [r13], 'N'\n mov eax, 1\n jmp 90f\n"
+	"52: mov byte ptr [r13], 'Y'\n mov eax, 1\n jmp 90f\n"
+	".section .rodata\n .p2align 2\n 58: .long 51b - 58b\n .long 52b - 58b\n .text\n"
+	/* op 6: the branch that would store the value is never taken */
+	"60:\n" CMP8 "test eax, eax\n sete cl\n xor edx, edx\n test dl, dl\n jne 61f\n"
+	"mov byte ptr [r13], cl\n mov eax, 1\n jmp 90f\n"
+	"61: mov dword ptr [r13], eax\n mov eax, 4\n jmp 90f\n"
 	"90:\n add rsp, 32\n pop r13\n pop r12\n pop rbp\n ret\n")
