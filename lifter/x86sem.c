@@ -1570,6 +1570,27 @@ static struct ir_val saturate_words(struct lift_ctx *c, struct ir_val v)
 	return acc;
 }
 
+/* packssdw: the two dwords of a half as signed words, saturated to
+ * [-32768, 32767] by 0/1 multiplies (no verifier forks), in the low 32 bits. */
+static struct ir_val saturate_dwords(struct lift_ctx *c, struct ir_val v)
+{
+	struct ir_val acc = ir_imm(0);
+
+	for (int k = 0; k < 2; k++) {
+		struct ir_val x = alu_tmp(c, IR_SEXT, ir_imm(0), lane(c, v, 32, k), 32);
+		struct ir_val lo = alu_tmp(c, IR_LSHR, alu_tmp(c, IR_ADD, x, ir_imm(32768), 64), ir_imm(63), 64);
+		struct ir_val hi = alu_tmp(c, IR_LSHR, alu_tmp(c, IR_SUB, ir_imm(32767), x, 64), ir_imm(63), 64);
+		struct ir_val in = alu_tmp(c, IR_XOR, alu_tmp(c, IR_OR, lo, hi, 64), ir_imm(1), 64);
+		struct ir_val y = alu_tmp(c, IR_MUL, x, in, 64);
+
+		y = alu_tmp(c, IR_ADD, y, alu_tmp(c, IR_MUL, lo, ir_imm(-32768), 64), 64);
+		y = alu_tmp(c, IR_ADD, y, alu_tmp(c, IR_MUL, hi, ir_imm(32767), 64), 64);
+		y = alu_tmp(c, IR_AND, y, ir_imm(0xffff), 64);
+		acc = alu_tmp(c, IR_OR, acc, k ? alu_tmp(c, IR_SHL, y, ir_imm(16), 64) : y, 64);
+	}
+	return acc;
+}
+
 static struct ir_val pack_saturated(struct lift_ctx *c, struct xval v)
 {
 	struct ir_val hi = alu_tmp(c, IR_SHL, saturate_words(c, v.hi), ir_imm(32), 64);
@@ -1643,7 +1664,7 @@ static bool is_sse_binary(x86_insn id)
 	case X86_INS_PCMPEQB: case X86_INS_PCMPEQW: case X86_INS_PCMPEQD:
 	case X86_INS_PCMPGTB: case X86_INS_PCMPGTW: case X86_INS_PCMPGTD:
 	case X86_INS_PMINUB: case X86_INS_PMAXUB: case X86_INS_PMULUDQ: case X86_INS_PACKUSWB:
-	case X86_INS_PCMPGTQ: case X86_INS_PSHUFB:
+	case X86_INS_PCMPGTQ: case X86_INS_PSHUFB: case X86_INS_PACKSSDW:
 		return true;
 	default:
 		return false;
@@ -1779,6 +1800,26 @@ static bool lift_sse(struct lift_ctx *c)
 			unsupported(c);
 		}
 		return true;
+	case X86_INS_SHUFPD:
+		/* result low quadword from the destination, high from the source */
+		if (x->op_count == 3 && x->operands[2].type == X86_OP_IMM && read_x(c, d, 16, &a) &&
+		    read_x(c, s, 16, &b))
+			write_x(c, d, 16, (struct xval){ x->operands[2].imm & 1 ? a.hi : a.lo,
+							 x->operands[2].imm & 2 ? b.hi : b.lo });
+		else
+			unsupported(c);
+		return true;
+	case X86_INS_PEXTRW:
+		/* word imm & 7 of an xmm register, zero-extended into a general one */
+		if (x->op_count == 3 && x->operands[2].type == X86_OP_IMM && d->type == X86_OP_REG &&
+		    read_x(c, s, 16, &a)) {
+			int k = (int)(x->operands[2].imm & 7);
+
+			write_op(c, d, op_width(d), lane(c, k < 4 ? a.lo : a.hi, 16, k % 4));
+		} else {
+			unsupported(c);
+		}
+		return true;
 	case X86_INS_PSHUFD:
 		if (x->op_count == 3 && x->operands[2].type == X86_OP_IMM && read_x(c, s, 16, &a))
 			write_x(c, d, 16, shuffle_dwords(c, a, (int)x->operands[2].imm));
@@ -1872,6 +1913,12 @@ static bool lift_sse(struct lift_ctx *c)
 		break;
 	case X86_INS_PSHUFB:
 		r = shuffle_bytes(c, a, b);
+		break;
+	case X86_INS_PACKSSDW:
+		r.lo = alu_tmp(c, IR_OR, saturate_dwords(c, a.lo),
+			       alu_tmp(c, IR_SHL, saturate_dwords(c, a.hi), ir_imm(32), 64), 64);
+		r.hi = alu_tmp(c, IR_OR, saturate_dwords(c, b.lo),
+			       alu_tmp(c, IR_SHL, saturate_dwords(c, b.hi), ir_imm(32), 64), 64);
 		break;
 	default:
 		return false;

@@ -2,7 +2,8 @@
  * sse.c/shuffle.c: punpckh{bw,wd,dq,qdq}, word and dword shifts by an
  * immediate (psraw/psrad sign-extend, counts past the lane), pcmpgtq
  * (signed, SSE4.2) and pshufb (SSSE3: a mask byte with its top bit set
- * gives 0, else its low four bits pick a source byte).
+ * gives 0, else its low four bits pick a source byte), packssdw (signed
+ * saturation), shufpd and pextrw.
  * Request: A = req[0..15], B = req[16..31]. */
 #include "handler.h"
 
@@ -24,4 +25,11 @@ ASM_HANDLER(32,
 	"movdqa xmm2, xmm1\n pshufb xmm2, xmm0\n" STORE(xmm2)
 	"movdqa xmm2, xmm0\n pshufb xmm2, xmm2\n" STORE(xmm2)
 	"movdqa xmm2, xmm0\n pshufb xmm2, [r9 + 16]\n" STORE(xmm2)
+	BIN(packssdw)
+	"movdqa xmm2, xmm1\n packssdw xmm2, xmm0\n" STORE(xmm2)
+	"movdqa xmm2, xmm0\n shufpd xmm2, xmm1, 0\n" STORE(xmm2)
+	"movdqa xmm2, xmm0\n shufpd xmm2, xmm1, 3\n" STORE(xmm2)
+	"movdqa xmm2, xmm0\n shufpd xmm2, xmm1, 1\n" STORE(xmm2)
+	"mov rax, -1\n pextrw eax, xmm0, 0\n OUT8 rax\n"
+	"pextrw eax, xmm0, 5\n OUT4 eax\n pextrw ecx, xmm1, 7\n OUT4 ecx\n pextrw rdx, xmm1, 3\n OUT8 rdx\n"
 	"RETURN_OUT\n")
