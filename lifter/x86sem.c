@@ -1215,12 +1215,14 @@ struct ir_val x86_popcount(struct lift_ctx *c, struct ir_val v)
 	return alu_tmp(c, IR_LSHR, alu_tmp(c, IR_MUL, v, ir_imm(0x0101010101010101ll), 64), ir_imm(56), 64);
 }
 
-/* bsf/bsr/tzcnt/lzcnt/popcnt.  Where CPUs differ, koff falls back: tzcnt
- * of 0 (it runs as bsf on CPUs without BMI1, compilers emit it for
- * __builtin_ctz whose 0 is undefined) and bsf/bsr of 0 at 16 or 32 bits
- * (Intel clears the upper half, AMD keeps the destination); at 64 bits
- * both keep it.  Flags: ZF (src == 0 for bsf/bsr, result == 0 for
- * tzcnt/lzcnt); popcnt: ZF = (src == 0) and the others 0. */
+/* bsf/bsr/tzcnt/lzcnt/popcnt.  tzcnt of 0 is the width, as on BMI1 CPUs:
+ * compilers emit its encoding (rep bsf) for __builtin_ctz without -mbmi,
+ * where it may run as bsf, only where the value for 0 is not used (clang
+ * computes it before the zero test), and with -mbmi the program needs
+ * BMI1.  bsf/bsr of 0 keep the destination at 64 bits on every CPU; at 16
+ * or 32 bits Intel clears the upper half and AMD keeps it: koff falls back
+ * there.  Flags: ZF (src == 0 for bsf/bsr, result == 0 for tzcnt/lzcnt);
+ * popcnt: ZF = (src == 0) and the others 0. */
 static void lift_bit_scan(struct lift_ctx *c)
 {
 	const cs_x86 *x = &c->in->detail->x86;
@@ -1240,9 +1242,7 @@ static void lift_bit_scan(struct lift_ctx *c)
 		set_flags(c, FK_LOGIC, w, r, ir_imm(0));
 		return;
 	case X86_INS_TZCNT:
-		fallback_if(c, IR_EQ, v, ir_imm(0), 64, KOFF_STAT_PASS_INSN,
-			    "tzcnt of 0 (bsf on CPUs without BMI1)");
-		r = bit_index(c, v, w, false);
+		r = select_of(c, IR_EQ, v, ir_imm(0), 64, ir_imm(w), bit_index(c, v, w, false));
 		write_op(c, d, w, r);
 		set_flags(c, FK_ZF, w, r, ir_imm(0));
 		return;

@@ -47,7 +47,7 @@ HANDLERS=(
 	"stack gcc -"
 	"bt gcc -"
 	"bitops gcc -"
-	"bitscan gcc pass_insn:tzcnt_of_0,pass_insn:bsf/bsr_of_0"
+	"bitscan gcc pass_insn:bsf/bsr_of_0"
 	"overflow gcc -"
 	"rotvar gcc -"
 	"ssepack gcc -"
