@@ -522,6 +522,10 @@ struct sign_state {
 	 * jne` behind after inlining, a branch the path cannot take. */
 	tracked_set zero;
 	bool zf_known;
+	/* The registers that held the raw result when the last flag write
+	 * tested it for zero: where ZF is set they hold 0, whatever the CPU
+	 * (gcc -Os reuses such a register as a 0). */
+	tracked_set zero_if_zf;
 	uint64_t table;		/* the last lea of a .rodata address: a jump table? */
 	int64_t rsp_delta;	/* rsp now minus rsp at the call */
 	struct slot slots[MAX_SLOTS];
@@ -542,6 +546,7 @@ static bool same_state(const struct sign_state *a, const struct sign_state *b)
 {
 	if (a->va != b->va || a->t != b->t || a->clean8 != b->clean8 || a->rsp_delta != b->rsp_delta ||
 	    a->nslots != b->nslots || a->zero != b->zero || a->zf_known != b->zf_known ||
+	    a->zero_if_zf != b->zero_if_zf ||
 	    a->table != b->table)
 		return false;
 	for (int i = 0; i < a->nslots; i++)
@@ -751,6 +756,31 @@ static int low8_lea(const cs_insn *in, tracked_set t, tracked_set clean8)
 
 static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth);
 
+/* The registers a call reads as arguments: those of the libc function it
+ * calls, all six for anything else. */
+static tracked_set call_args(struct lift_ctx *c, const cs_insn *call)
+{
+	static const struct { const char *name; int n; } known[] = {
+		{ "memcpy", 3 }, { "memmove", 3 }, { "memset", 3 }, { "memcmp", 3 }, { "bcmp", 3 },
+		{ "strncmp", 3 }, { "memchr", 3 }, { "strnlen", 2 }, { "strcmp", 2 }, { "strchr", 2 },
+		{ "strlen", 1 }, { "tolower", 1 }, { "toupper", 1 }, { "__ctype_b_loc", 0 },
+		{ "__ctype_tolower_loc", 0 }, { "__ctype_toupper_loc", 0 }, { "ntohs", 1 },
+		{ "htons", 1 }, { "ntohl", 1 }, { "htonl", 1 },
+	};
+	static const int order[6] = { IR_RDI, IR_RSI, IR_RDX, IR_RCX, IR_R8, IR_R9 };
+	const cs_x86_op *op = &call->detail->x86.operands[0];
+	const char *name = op->type == X86_OP_IMM ? layout_extern_name(c->lay, (uint64_t)op->imm) : NULL;
+	tracked_set args = 0;
+
+	for (size_t i = 0; name && i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(name, known[i].name)) {
+			for (int k = 0; k < known[i].n; k++)
+				args |= 1u << order[k];
+			return args;
+		}
+	return ARG_REGS;
+}
+
 /* Is va in the function starting at fn, or in a part split off it
  * (gcc's NAME.cold)? */
 static bool same_function_or_part(const struct layout *lay, uint64_t fn, uint64_t va)
@@ -828,6 +858,8 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 			return false;
 		x = &in->detail->x86;
 		note_zeroes(in, &u, &st);
+		if (x86_writes_flags(in))
+			st.zero_if_zf = 0;	/* set again below by a test of the result */
 		if (in->id == X86_INS_LEA && x->operands[1].mem.base == X86_REG_RIP &&
 		    layout_in_rodata(sc->c->lay, in->address + in->size + (uint64_t)x->operands[1].mem.disp))
 			st.table = in->address + in->size + (uint64_t)x->operands[1].mem.disp;
@@ -840,14 +872,18 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 		} else if ((f = low8_lea(in, st.t, st.clean8)) >= 0) {
 			st.t |= 1u << f;
 			st.clean8 |= 1u << f;
-		} else if ((in->id == X86_INS_XOR && x->op_count == 2 && op_family(&x->operands[0]) >= 0 &&
-		     op_family(&x->operands[0]) == op_family(&x->operands[1])) ||
+		} else if (((in->id == X86_INS_XOR || in->id == X86_INS_SBB) && x->op_count == 2 &&
+			    op_family(&x->operands[0]) >= 0 &&
+			    op_family(&x->operands[0]) == op_family(&x->operands[1])) ||
 		    (in->id == X86_INS_OR && x->op_count == 2 && x->operands[1].type == X86_OP_IMM &&
 		     x->operands[1].imm == -1)) {
-			st.t &= ~u.wr_full;	/* xor r, r / or r, -1: a fresh 0 or -1 */
+			st.t &= ~u.wr_full;	/* xor r, r / sbb r, r / or r, -1: 0, -CF, -1 */
 		} else if ((f = sign_op(sc->c, in, st.t)) >= 0) {
 			if (in->id == X86_INS_SAR || in->id == X86_INS_SHR)
 				st.t &= ~(1u << f);	/* only the sign is left */
+			else if (!(st.clean8 & (1u << f)) &&
+				 (in->id == X86_INS_TEST || x->operands[1].imm == 0))
+				st.zero_if_zf = st.t & ~st.clean8;	/* test r, r / cmp r, 0 */
 		} else if ((f = copy_to(in, st.t)) >= 0) {
 			st.t |= 1u << f;
 			st.clean8 &= ~(1u << f);
@@ -860,7 +896,7 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 			st.t &= ~u.wr_full;
 		}
 		if (in->id == X86_INS_CALL) {
-			if (st.t & ARG_REGS)
+			if (st.t & call_args(sc->c, in))
 				return false;	/* handed to another function */
 			st.t &= ~CALLER_SAVED;
 		} else if (in->id == X86_INS_RET || cs_insn_group(sc->c->dec->cs, in, CS_GRP_RET)) {
@@ -876,6 +912,8 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 			struct sign_state taken = st;
 
 			taken.va = (uint64_t)x->operands[0].imm;
+			if (in->id == X86_INS_JE)
+				taken.t &= ~st.zero_if_zf;
 			if (st.zf_known && (in->id == X86_INS_JNE || in->id == X86_INS_JE)) {
 				if (in->id == X86_INS_JE) {	/* always taken */
 					st = taken;
@@ -886,6 +924,8 @@ static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth
 			} else if (x->operands[0].type != X86_OP_IMM || !sign_only_from(sc, taken, depth + 1)) {
 				return false;
 			}
+			if (in->id == X86_INS_JNE)
+				st.t &= ~st.zero_if_zf;
 		}
 		st.va += in->size;
 	}

@@ -1632,6 +1632,22 @@ static struct ir_val lanes_shift(struct lift_ctx *c, struct ir_val v, int bits, 
 	return out;
 }
 
+/* psadbw: the sum of the absolute differences of a half's eight bytes,
+ * in its low word (|d| = d * (1 - 2 * sign), no verifier forks). */
+static struct ir_val sum_abs_diff(struct lift_ctx *c, struct ir_val a, struct ir_val b)
+{
+	struct ir_val sum = ir_imm(0);
+
+	for (int k = 0; k < 8; k++) {
+		struct ir_val d = alu_tmp(c, IR_SUB, lane(c, a, 8, k), lane(c, b, 8, k), 64);
+		struct ir_val neg = alu_tmp(c, IR_LSHR, d, ir_imm(63), 64);
+		struct ir_val f = alu_tmp(c, IR_SUB, ir_imm(1), alu_tmp(c, IR_SHL, neg, ir_imm(1), 64), 64);
+
+		sum = alu_tmp(c, IR_ADD, sum, alu_tmp(c, IR_MUL, d, f, 64), 64);
+	}
+	return sum;
+}
+
 /* pshufb: result byte i is 0 when byte i of the mask has its top bit set,
  * else byte (mask_i & 15) of the source. */
 static struct xval shuffle_bytes(struct lift_ctx *c, struct xval src, struct xval mask)
@@ -1665,6 +1681,7 @@ static bool is_sse_binary(x86_insn id)
 	case X86_INS_PCMPGTB: case X86_INS_PCMPGTW: case X86_INS_PCMPGTD:
 	case X86_INS_PMINUB: case X86_INS_PMAXUB: case X86_INS_PMULUDQ: case X86_INS_PACKUSWB:
 	case X86_INS_PCMPGTQ: case X86_INS_PSHUFB: case X86_INS_PACKSSDW:
+	case X86_INS_PSADBW: case X86_INS_PSUBUSB:
 		return true;
 	default:
 		return false;
@@ -1913,6 +1930,14 @@ static bool lift_sse(struct lift_ctx *c)
 		break;
 	case X86_INS_PSHUFB:
 		r = shuffle_bytes(c, a, b);
+		break;
+	case X86_INS_PSADBW:
+		r.lo = sum_abs_diff(c, a.lo, b.lo);
+		r.hi = sum_abs_diff(c, a.hi, b.hi);
+		break;
+	case X86_INS_PSUBUSB:	/* a - b saturated at 0 = a - min(a, b), byte-wise */
+		r.lo = swar_add(c, a.lo, lanes_minmax(c, a.lo, b.lo, false), true);
+		r.hi = swar_add(c, a.hi, lanes_minmax(c, a.hi, b.hi, false), true);
 		break;
 	case X86_INS_PACKSSDW:
 		r.lo = alu_tmp(c, IR_OR, saturate_dwords(c, a.lo),

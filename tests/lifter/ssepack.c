@@ -3,7 +3,8 @@
  * immediate (psraw/psrad sign-extend, counts past the lane), pcmpgtq
  * (signed, SSE4.2) and pshufb (SSSE3: a mask byte with its top bit set
  * gives 0, else its low four bits pick a source byte), packssdw (signed
- * saturation), shufpd and pextrw.
+ * saturation), shufpd, pextrw, psadbw (sums of absolute byte differences:
+ * what clang vectorizes popcount loops into) and psubusb.
  * Request: A = req[0..15], B = req[16..31]. */
 #include "handler.h"
 
@@ -25,6 +26,9 @@ ASM_HANDLER(32,
 	"movdqa xmm2, xmm1\n pshufb xmm2, xmm0\n" STORE(xmm2)
 	"movdqa xmm2, xmm0\n pshufb xmm2, xmm2\n" STORE(xmm2)
 	"movdqa xmm2, xmm0\n pshufb xmm2, [r9 + 16]\n" STORE(xmm2)
+	BIN(psadbw) BIN(psubusb)
+	"movdqa xmm2, xmm1\n psubusb xmm2, xmm0\n" STORE(xmm2)
+	"pxor xmm3, xmm3\n movdqa xmm2, xmm0\n psadbw xmm2, xmm3\n" STORE(xmm2)
 	BIN(packssdw)
 	"movdqa xmm2, xmm1\n packssdw xmm2, xmm0\n" STORE(xmm2)
 	"movdqa xmm2, xmm0\n shufpd xmm2, xmm1, 0\n" STORE(xmm2)
