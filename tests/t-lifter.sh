@@ -54,6 +54,7 @@ HANDLERS=(
 	"cmpspill gcc pass_call:beyond_its_sign"
 	"switch gcc -"
 	"switch clang -"
+	"jtable gcc -"
 	"sse gcc -"
 	"shuffle gcc pass_div:division"
 	"rep gcc -"
