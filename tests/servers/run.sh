@@ -3,7 +3,8 @@
 # traffic koff serves in the kernel, on code written without koff in mind.
 #
 # For each server (tests/servers/NAME.c, or several objects, see SERVERS
-# below) and each configuration (compiler x level x PIC) it compiles every
+# below; also koff's samples echo and dns with --servers "echo dns", their
+# requests.txt and their own main) and each configuration (compiler x level x PIC) it compiles every
 # source with -g -c, links the objects through koff-link with a trivial main,
 # and runs tests/koffdiff.c twice:
 #   1. on NAME.req alone: the fraction of the realistic requests completed in
@@ -35,6 +36,8 @@ declare -A SERVERS=(
 	[kvtext]="kvtext.c" [radtlv]="radtlv.c" [pbrpc]="pbrpc.c" [httpfsm]="httpfsm.c"
 	[calc]="calc.c" [bitacl]="bitacl.c" [telemetry]="telemetry.c" [geoip]="geoip.c"
 	[statsd]="statsd.c statsd_parse.c"
+	# koff's own samples (with their main(), localized for koffdiff)
+	[echo]="../../samples/echo/echo.c" [dns]="../../samples/dns/dns.c"
 )
 
 die() { echo "run.sh: $*" >&2; exit 2; }
@@ -51,14 +54,22 @@ run_unit() {
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$cc" "$level" "$pic" \
 			"$@" >"$res.res"
 	}
+	local reqs="$SRV_DIR/$name.req" main="$WORK/main.o" diffobjs="" o
 	for src in ${SERVER_SOURCES[$name]}; do
-		"$cc" $level $picflag -g -c "$SRV_DIR/$src" -o "$u/${src%.c}.o" 2>"$u/cc.log" || {
+		o="$u/$(basename "${src%.c}").o"
+		"$cc" $level $picflag -g -c "$SRV_DIR/$src" -o "$o" 2>"$u/cc.log" || {
 			record ccerror 0 0 0 0 - 0 0 "$(head -n 1 "$u/cc.log")"; return; }
-		objs="$objs $u/${src%.c}.o"
+		objs="$objs $o"
 	done
+	diffobjs=$objs
+	if [ ! -f "$reqs" ]; then	# a sample: its requests and its own main()
+		reqs="$SRV_DIR/../../samples/$name/requests.txt"
+		main=""
+		objcopy --localize-symbol=main "$o" "$u/nomain.o" && diffobjs="$u/nomain.o"
+	fi
 	local t0 t1 rc
 	t0=$(date +%s.%N)
-	timeout "$LINK_TIMEOUT" "$KOFF_LINK" $objs "$WORK/main.o" -o "$u/out" --udp-port $PORT \
+	timeout "$LINK_TIMEOUT" "$KOFF_LINK" $objs $main -o "$u/out" --udp-port $PORT \
 		>"$u/link.log" 2>&1
 	rc=$?
 	t1=$(date +%s.%N)
@@ -77,14 +88,14 @@ run_unit() {
 	jq -r '.verifier.attempts // ""' "$json" >"$res.attempts"
 	if [ "$offl" != true ]; then
 		local nreq
-		nreq=$(grep -cv '^#' "$SRV_DIR/$name.req")
+		nreq=$(grep -cv '^#' "$reqs")
 		record refused "$sites" "$nreq" 0 0 - "$insns" "$secs" "$(jq -r .not_offloaded_because "$json")"
 		return
 	fi
-	cc -no-pie "$WORK/koffdiff.o" $objs -lbpf -lelf -lz -o "$u/koffdiff" 2>"$u/kd.log" || {
+	cc -no-pie "$WORK/koffdiff.o" $diffobjs -lbpf -lelf -lz -o "$u/koffdiff" 2>"$u/kd.log" || {
 		record differr "$sites" 0 0 0 - "$insns" "$secs" "cannot link koffdiff: $(head -n 1 "$u/kd.log")"
 		return; }
-	timeout "$DIFF_TIMEOUT" "$u/koffdiff" --port $PORT --seed 1 "$u/out.bpf.o" "$SRV_DIR/$name.req" \
+	timeout "$DIFF_TIMEOUT" "$u/koffdiff" --port $PORT --seed 1 "$u/out.bpf.o" "$reqs" \
 		>"$u/file.log" 2>&1
 	rc=$?
 	if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
@@ -97,7 +108,7 @@ run_unit() {
 	causes=$(sed -n 's/^koff_stats: //p' "$u/file.log" | tr ' ' '\n' |
 		grep -E '^pass_' | grep -v '^pass_other=' | grep -v '=0$' | paste -sd, -)
 	timeout "$DIFF_TIMEOUT" "$u/koffdiff" --port $PORT --seed "$SEED" --mutate "$MUTATE" \
-		--random "$RANDOM_N" "$u/out.bpf.o" "$SRV_DIR/$name.req" >"$u/diff.log" 2>&1
+		--random "$RANDOM_N" "$u/out.bpf.o" "$reqs" >"$u/diff.log" 2>&1
 	rc=$?
 	mism=$(sed -n 's/^total: .*mismatches \([0-9]*\)$/\1/p' "$u/diff.log")
 	if [ $rc -eq 1 ] || [ "${mism:-0}" != 0 ]; then
