@@ -29,9 +29,20 @@ cat "${res[@]}" | awk -F'\t' '
 		refused error crash mismatch differr offloaded in-kernel; cat; }
 echo
 echo "== units by share of their requests completed in the kernel =="
-cat "${res[@]}" | awk -F'\t' '$8 > 0 { f = $9 / $8; b = f >= 1 ? "100%" : f >= 0.95 ? "95-99%" :
-	f >= 0.5 ? "50-94%" : f > 0 ? "1-49%" : "0%"; n[b]++ } END { for (k in n) printf "%7d  %s\n", n[k], k }' |
-	sort -k2,2 -r
+cat "${res[@]}" | awk -F'\t' '$8 > 0 { f = $9 / $8
+	if (f >= 1) b = "100%"; else if (f >= 0.95) b = "95-99%"; else if (f >= 0.5) b = "50-94%"
+	else if (f > 0) b = "1-49%"; else b = "0%"
+	n[b]++ } END { for (k in n) printf "%7d  %s\n", n[k], k }' | sort -k2,2 -r
+echo
+echo "== units with less than 95% of their requests completed in the kernel, and their fallback sites =="
+for r in "${res[@]}"; do
+	awk -F'\t' '$8 > 0 && $9 / $8 < 0.95 { printf "%s %s %s %s: %d of %d in the kernel\n", $1, $2, $3, $4, $9, $8 }' "$r"
+done | sort -n | while read -r line; do
+	echo "$line"
+	set -- $line
+	w="$WORK/results/$1-$2$3-${4%:}.why"
+	[ -s "$w" ] && grep -v 'division by zero' "$w" | cut -f1 | sort | uniq -c | sed 's/^/    /'
+done
 echo
 echo "== refusals (offloaded=false), by reason =="
 cat "${res[@]}" | awk -F'\t' '$5 == "refused" { print $7 }' | normalize | sort | uniq -c | sort -rn
