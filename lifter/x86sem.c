@@ -1570,25 +1570,34 @@ static struct ir_val saturate_words(struct lift_ctx *c, struct ir_val v)
 	return acc;
 }
 
-/* packssdw: the two dwords of a half as signed words, saturated to
- * [-32768, 32767] by 0/1 multiplies (no verifier forks), in the low 32 bits. */
-static struct ir_val saturate_dwords(struct lift_ctx *c, struct ir_val v)
+/* packssdw/packsswb: the `bits` lanes of a half as signed lanes of half
+ * the width, saturated by 0/1 multiplies (no verifier forks), packed into
+ * the low 32 bits. */
+static struct ir_val saturate_signed(struct lift_ctx *c, struct ir_val v, int bits)
 {
+	int64_t max = ((int64_t)1 << (bits / 2 - 1)) - 1, min = -max - 1;
 	struct ir_val acc = ir_imm(0);
 
-	for (int k = 0; k < 2; k++) {
-		struct ir_val x = alu_tmp(c, IR_SEXT, ir_imm(0), lane(c, v, 32, k), 32);
-		struct ir_val lo = alu_tmp(c, IR_LSHR, alu_tmp(c, IR_ADD, x, ir_imm(32768), 64), ir_imm(63), 64);
-		struct ir_val hi = alu_tmp(c, IR_LSHR, alu_tmp(c, IR_SUB, ir_imm(32767), x, 64), ir_imm(63), 64);
+	for (int k = 0; k < 64 / bits; k++) {
+		struct ir_val x = alu_tmp(c, IR_SEXT, ir_imm(0), lane(c, v, bits, k), bits);
+		struct ir_val lo = alu_tmp(c, IR_LSHR, alu_tmp(c, IR_SUB, x, ir_imm(min), 64), ir_imm(63), 64);
+		struct ir_val hi = alu_tmp(c, IR_LSHR, alu_tmp(c, IR_SUB, ir_imm(max), x, 64), ir_imm(63), 64);
 		struct ir_val in = alu_tmp(c, IR_XOR, alu_tmp(c, IR_OR, lo, hi, 64), ir_imm(1), 64);
 		struct ir_val y = alu_tmp(c, IR_MUL, x, in, 64);
 
-		y = alu_tmp(c, IR_ADD, y, alu_tmp(c, IR_MUL, lo, ir_imm(-32768), 64), 64);
-		y = alu_tmp(c, IR_ADD, y, alu_tmp(c, IR_MUL, hi, ir_imm(32767), 64), 64);
-		y = alu_tmp(c, IR_AND, y, ir_imm(0xffff), 64);
-		acc = alu_tmp(c, IR_OR, acc, k ? alu_tmp(c, IR_SHL, y, ir_imm(16), 64) : y, 64);
+		y = alu_tmp(c, IR_ADD, y, alu_tmp(c, IR_MUL, lo, ir_imm(min), 64), 64);
+		y = alu_tmp(c, IR_ADD, y, alu_tmp(c, IR_MUL, hi, ir_imm(max), 64), 64);
+		y = alu_tmp(c, IR_AND, y, ir_imm((int64_t)mask_of(bits / 2)), 64);
+		acc = alu_tmp(c, IR_OR, acc, k ? alu_tmp(c, IR_SHL, y, ir_imm(bits / 2 * k), 64) : y, 64);
 	}
 	return acc;
+}
+
+/* A whole xmm operand packed: the low half's lanes, then the high half's. */
+static struct ir_val pack_signed(struct lift_ctx *c, struct xval v, int bits)
+{
+	return alu_tmp(c, IR_OR, saturate_signed(c, v.lo, bits),
+		       alu_tmp(c, IR_SHL, saturate_signed(c, v.hi, bits), ir_imm(32), 64), 64);
 }
 
 static struct ir_val pack_saturated(struct lift_ctx *c, struct xval v)
@@ -1681,7 +1690,7 @@ static bool is_sse_binary(x86_insn id)
 	case X86_INS_PCMPGTB: case X86_INS_PCMPGTW: case X86_INS_PCMPGTD:
 	case X86_INS_PMINUB: case X86_INS_PMAXUB: case X86_INS_PMULUDQ: case X86_INS_PACKUSWB:
 	case X86_INS_PCMPGTQ: case X86_INS_PSHUFB: case X86_INS_PACKSSDW:
-	case X86_INS_PSADBW: case X86_INS_PSUBUSB:
+	case X86_INS_PSADBW: case X86_INS_PSUBUSB: case X86_INS_PACKSSWB:
 		return true;
 	default:
 		return false;
@@ -1939,11 +1948,9 @@ static bool lift_sse(struct lift_ctx *c)
 		r.lo = swar_add(c, a.lo, lanes_minmax(c, a.lo, b.lo, false), true);
 		r.hi = swar_add(c, a.hi, lanes_minmax(c, a.hi, b.hi, false), true);
 		break;
-	case X86_INS_PACKSSDW:
-		r.lo = alu_tmp(c, IR_OR, saturate_dwords(c, a.lo),
-			       alu_tmp(c, IR_SHL, saturate_dwords(c, a.hi), ir_imm(32), 64), 64);
-		r.hi = alu_tmp(c, IR_OR, saturate_dwords(c, b.lo),
-			       alu_tmp(c, IR_SHL, saturate_dwords(c, b.hi), ir_imm(32), 64), 64);
+	case X86_INS_PACKSSDW: case X86_INS_PACKSSWB:
+		r.lo = pack_signed(c, a, c->in->id == X86_INS_PACKSSDW ? 32 : 16);
+		r.hi = pack_signed(c, b, c->in->id == X86_INS_PACKSSDW ? 32 : 16);
 		break;
 	default:
 		return false;

@@ -2,7 +2,7 @@
  * sse.c/shuffle.c: punpckh{bw,wd,dq,qdq}, word and dword shifts by an
  * immediate (psraw/psrad sign-extend, counts past the lane), pcmpgtq
  * (signed, SSE4.2) and pshufb (SSSE3: a mask byte with its top bit set
- * gives 0, else its low four bits pick a source byte), packssdw (signed
+ * gives 0, else its low four bits pick a source byte), packssdw/packsswb (signed
  * saturation), shufpd, pextrw, psadbw (sums of absolute byte differences:
  * what clang vectorizes popcount loops into) and psubusb.
  * Request: A = req[0..15], B = req[16..31]. */
@@ -29,7 +29,8 @@ ASM_HANDLER(32,
 	BIN(psadbw) BIN(psubusb)
 	"movdqa xmm2, xmm1\n psubusb xmm2, xmm0\n" STORE(xmm2)
 	"pxor xmm3, xmm3\n movdqa xmm2, xmm0\n psadbw xmm2, xmm3\n" STORE(xmm2)
-	BIN(packssdw)
+	BIN(packssdw) BIN(packsswb)
+	"movdqa xmm2, xmm1\n packsswb xmm2, xmm0\n" STORE(xmm2)
 	"movdqa xmm2, xmm1\n packssdw xmm2, xmm0\n" STORE(xmm2)
 	"movdqa xmm2, xmm0\n shufpd xmm2, xmm1, 0\n" STORE(xmm2)
 	"movdqa xmm2, xmm0\n shufpd xmm2, xmm1, 3\n" STORE(xmm2)
