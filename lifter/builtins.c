@@ -652,11 +652,12 @@ static int track_frame(struct sign_scan *sc, const cs_insn *in, struct sign_stat
 	}
 	if (st->nslots == 0 && !(in->id == X86_INS_MOV && x->op_count == 2 &&
 				 x->operands[0].type == X86_OP_MEM && op_family(&x->operands[1]) >= 0 &&
-				 (st->t & (1u << op_family(&x->operands[1])))))
+				 (st->t & (1u << op_family(&x->operands[1]))) && x->operands[1].size >= 2))
 		return 0;
-	/* mov [frame], r: a spill of the result */
+	/* mov [frame], r: a spill of the result (a byte store is the register
+	 * rules' to judge: the low byte may be a clean sete) */
 	if (in->id == X86_INS_MOV && x->op_count == 2 && frame_ref(st, &x->operands[0], &base, &off) &&
-	    (f = op_family(&x->operands[1])) >= 0 && (st->t & (1u << f))) {
+	    (f = op_family(&x->operands[1])) >= 0 && (st->t & (1u << f)) && x->operands[1].size >= 2) {
 		if (x->operands[0].size < 4 || st->nslots == MAX_SLOTS ||
 		    frame_address_taken(sc->c, in->address, base, x->operands[0].mem.disp))
 			return -1;

@@ -6,7 +6,8 @@
  * jump table while the upper bits still hold the result, and a path that
  * cannot be taken (xor edx, edx; test dl, dl; jne: clang leaves these after
  * inlining), a copy used as the 0 it must be where the test found zero and
- * gcc's cmp 1; sbb r, r (gcc -Os emits both).  Only the sign or zero is
+ * gcc's cmp 1; sbb r, r (gcc -Os emits both), a sete byte stored in a
+ * local (clang -O0).  Only the sign or zero is
  * looked at: every path runs in XDP.  The last path stores the
  * reloaded value itself into the reply: that call falls back.
  * Request: op = req[0], then 8 bytes compared with "koffkoff". */
@@ -21,7 +22,7 @@ ASM_HANDLER(9,
 	"mov r12, r9\n mov r13, r8\n"
 	"movzx eax, byte ptr [r12]\n cmp al, 1\n je 10f\n cmp al, 2\n je 20f\n"
 	"cmp al, 3\n je 30f\n cmp al, 4\n je 40f\n cmp al, 5\n je 50f\n cmp al, 6\n je 60f\n"
-	"cmp al, 7\n je 70f\n"
+	"cmp al, 7\n je 70f\n cmp al, 8\n je 80f\n"
 	/* op 0: spill to [rsp+8], memset the reply, reload, test */
 	CMP8 "mov dword ptr [rsp + 8], eax\n"
 	"mov rdi, r13\n xor esi, esi\n mov edx, 4\n call memset@PLT\n"
@@ -58,4 +59,7 @@ ASM_HANDLER(9,
 	"70:\n" CMP8 "mov ecx, eax\n test eax, eax\n jne 71f\n lea edx, [rcx + 0x30]\n"
 	"mov byte ptr [r13], dl\n mov eax, 1\n jmp 90f\n"
 	"71: cmp eax, 1\n sbb eax, eax\n mov byte ptr [r13], al\n mov eax, 1\n jmp 90f\n"
+	/* op 8: clang -O0 keeps the sete byte in a local, not the result */
+	"80:\n" CMP8 "cmp eax, 0\n sete al\n mov byte ptr [rbp - 21], al\n mov al, byte ptr [rbp - 21]\n"
+	"and al, 1\n movzx eax, al\n mov byte ptr [r13], al\n mov eax, 1\n jmp 90f\n"
 	"90:\n add rsp, 32\n pop r13\n pop r12\n pop rbp\n ret\n")
