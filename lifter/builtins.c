@@ -4,6 +4,7 @@
  * so bpfgen checks every access like any other; the loops get iteration
  * guards like the program's own loops.  Results match glibc on x86-64:
  * memcmp/strcmp return the difference of the first differing bytes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lift_int.h"
@@ -503,73 +504,451 @@ static int copy_to(const cs_insn *in, tracked_set t)
 #define ARG_REGS ((1u << IR_RDI) | (1u << IR_RSI) | (1u << IR_RDX) | (1u << IR_RCX) | \
 		  (1u << IR_R8) | (1u << IR_R9))
 
-/* Does the raw result, held in the registers `t` at `va`, die having been
- * looked at only for its sign or zero?  Follows copies to other registers
- * and both sides of branches, a few levels deep. */
-static bool sign_only_from(struct lift_ctx *c, uint64_t va, tracked_set t, tracked_set clean8,
-			   int depth)
+/* A stack slot the raw result was stored to (a spill, or an -O0 local):
+ * `off` from rbp, or from rsp as it was at the call for rsp-based slots. */
+#define MAX_SLOTS 4
+struct slot {
+	int base;	/* IR_RSP or IR_RBP */
+	int64_t off;
+	int size;
+};
+
+/* Where the raw result may be, at one point of the scan. */
+struct sign_state {
+	uint64_t va;
+	tracked_set t, clean8;
+	/* Registers this path set to 0 (xor r, r), and whether the last flag
+	 * write was a test of one: clang leaves `xor edx, edx; test dl, dl;
+	 * jne` behind after inlining, a branch the path cannot take. */
+	tracked_set zero;
+	bool zf_known;
+	/* The registers that held the raw result when the last flag write
+	 * tested it for zero: where ZF is set they hold 0, whatever the CPU
+	 * (gcc -Os reuses such a register as a 0). */
+	tracked_set zero_if_zf;
+	uint64_t table;		/* the last lea of a .rodata address: a jump table? */
+	int64_t rsp_delta;	/* rsp now minus rsp at the call */
+	struct slot slots[MAX_SLOTS];
+	int nslots;
+};
+
+/* The scan: states already checked (a loop or a join reaches them again:
+ * checking them once is enough) and an instruction budget. */
+struct sign_scan {
+	struct lift_ctx *c;
+	struct sign_state *seen;
+	int nseen, capseen;
+	int budget;
+	bool nomem;
+};
+
+static bool same_state(const struct sign_state *a, const struct sign_state *b)
 {
-	if (depth > 10)
+	if (a->va != b->va || a->t != b->t || a->clean8 != b->clean8 || a->rsp_delta != b->rsp_delta ||
+	    a->nslots != b->nslots || a->zero != b->zero || a->zf_known != b->zf_known ||
+	    a->zero_if_zf != b->zero_if_zf ||
+	    a->table != b->table)
 		return false;
-	for (int n = 0; n < 64 && t; n++) {
-		const cs_insn *in = decode_at(c->dec, va);
+	for (int i = 0; i < a->nslots; i++)
+		if (a->slots[i].base != b->slots[i].base || a->slots[i].off != b->slots[i].off ||
+		    a->slots[i].size != b->slots[i].size)
+			return false;
+	return true;
+}
+
+/* true when the state was met before; records it otherwise. */
+static bool seen_before(struct sign_scan *sc, const struct sign_state *st)
+{
+	for (int i = 0; i < sc->nseen; i++)
+		if (same_state(&sc->seen[i], st))
+			return true;
+	if (koff_grow(&sc->seen, &sc->capseen, sc->nseen, sizeof(*sc->seen))) {
+		sc->nomem = true;
+		return false;
+	}
+	sc->seen[sc->nseen++] = *st;
+	return false;
+}
+
+/* The frame offset a memory operand names (rsp- or rbp-based, no index). */
+static bool frame_ref(const struct sign_state *st, const cs_x86_op *op, int *base, int64_t *off)
+{
+	int w, f;
+
+	if (op->type != X86_OP_MEM || op->mem.base == X86_REG_INVALID || op->mem.segment != X86_REG_INVALID)
+		return false;
+	f = x86_reg_family(op->mem.base, &w);
+	if (f != IR_RSP && f != IR_RBP)
+		return false;
+	*base = f;
+	*off = op->mem.disp + (f == IR_RSP ? st->rsp_delta : 0);
+	return true;
+}
+
+static bool overlaps(const struct slot *s, int base, int64_t off, int size)
+{
+	return s->base == base && off < s->off + s->size && s->off < off + size;
+}
+
+/* Does the function holding va take a frame address at or below the slot
+ * (lea r, [rbp/rsp + d], d <= off)?  An object there may extend over the
+ * slot and be read through a pointer: the slot is then not tracked. */
+static bool frame_address_taken(struct lift_ctx *c, uint64_t va, int base, int64_t raw_off)
+{
+	uint64_t start = layout_function_start(c->lay, va);
+
+	for (uint64_t a = start; start && layout_function_start(c->lay, a) == start;) {
+		const cs_insn *in = decode_at(c->dec, a);
+		const cs_x86_op *op;
+		int w;
+
+		if (!in)
+			break;
+		op = &in->detail->x86.operands[1];
+		if (in->id == X86_INS_LEA && op->mem.index == X86_REG_INVALID &&
+		    x86_reg_family(op->mem.base, &w) == base && op->mem.disp <= raw_off)
+			return true;
+		a += in->size;
+	}
+	return false;
+}
+
+/* The stack side of one instruction: spills of the result, reloads, rsp
+ * moves.  Returns -1 when the raw result escapes, 1 when the instruction
+ * was fully handled here, 0 when the register rules still apply. */
+static int track_frame(struct sign_scan *sc, const cs_insn *in, struct sign_state *st)
+{
+	const cs_x86 *x = &in->detail->x86;
+	int base, w, f;
+	int64_t off;
+
+	/* rsp and rbp moves */
+	if ((in->id == X86_INS_SUB || in->id == X86_INS_ADD) && op_family(&x->operands[0]) == IR_RSP &&
+	    x->operands[1].type == X86_OP_IMM) {
+		st->rsp_delta += in->id == X86_INS_SUB ? -x->operands[1].imm : x->operands[1].imm;
+		return 1;
+	}
+	if (in->id == X86_INS_PUSH)
+		st->rsp_delta -= 8;
+	if (in->id == X86_INS_POP) {
+		for (int i = 0; i < st->nslots; i++)
+			if (overlaps(&st->slots[i], IR_RSP, st->rsp_delta, 8))
+				return -1;
+		st->rsp_delta += 8;
+	}
+	if (in->id == X86_INS_LEAVE || (in->id == X86_INS_POP && op_family(&x->operands[0]) == IR_RBP)) {
+		/* the frame is released: what it held is dead */
+		int k = 0;
+
+		for (int i = 0; i < st->nslots; i++)
+			if (st->slots[i].base != IR_RBP)
+				st->slots[k++] = st->slots[i];
+		st->nslots = k;
+		if (in->id == X86_INS_LEAVE) {
+			for (int i = 0; i < st->nslots; i++)
+				if (st->slots[i].base == IR_RSP)
+					return -1;	/* rsp is no longer known */
+		}
+	}
+	if (st->nslots == 0 && !(in->id == X86_INS_MOV && x->op_count == 2 &&
+				 x->operands[0].type == X86_OP_MEM && op_family(&x->operands[1]) >= 0 &&
+				 (st->t & (1u << op_family(&x->operands[1]))) && x->operands[1].size >= 2))
+		return 0;
+	/* mov [frame], r: a spill of the result (a byte store is the register
+	 * rules' to judge: the low byte may be a clean sete) */
+	if (in->id == X86_INS_MOV && x->op_count == 2 && frame_ref(st, &x->operands[0], &base, &off) &&
+	    (f = op_family(&x->operands[1])) >= 0 && (st->t & (1u << f)) && x->operands[1].size >= 2) {
+		if (x->operands[0].size < 4 || st->nslots == MAX_SLOTS ||
+		    frame_address_taken(sc->c, in->address, base, x->operands[0].mem.disp))
+			return -1;
+		st->slots[st->nslots++] = (struct slot){ base, off, x->operands[0].size };
+		return 1;
+	}
+	for (int k = 0; k < x->op_count; k++) {
+		const cs_x86_op *op = &x->operands[k];
+		bool hit = false;
+		int i;
+
+		if (op->type != X86_OP_MEM)
+			continue;
+		if (!frame_ref(st, op, &base, &off)) {
+			f = op->mem.base == X86_REG_INVALID ? -1 : x86_reg_family(op->mem.base, &w);
+			for (i = 0; i < st->nslots; i++)
+				if (st->slots[i].base == f)
+					return -1;	/* indexed frame access: may reach a slot */
+			continue;
+		}
+		if (op->mem.index != X86_REG_INVALID) {
+			for (i = 0; i < st->nslots; i++)
+				if (st->slots[i].base == base)
+					return -1;
+			continue;
+		}
+		for (i = 0; i < st->nslots && !hit; i++)
+			hit = overlaps(&st->slots[i], base, off, op->size);
+		if (!hit)
+			continue;
+		i--;
+		/* mov r, [slot]: a reload */
+		if (in->id == X86_INS_MOV && k == 1 && (f = op_family(&x->operands[0])) >= 0 &&
+		    off == st->slots[i].off && op->size >= 4 && op->size <= st->slots[i].size) {
+			st->t |= 1u << f;
+			st->clean8 &= ~(1u << f);
+			return 1;
+		}
+		/* cmp [slot], 0 (or 1 before a carry test): the sign only */
+		if (in->id == X86_INS_CMP && k == 0 && off == st->slots[i].off && op->size >= 4 &&
+		    x->operands[1].type == X86_OP_IMM &&
+		    (x->operands[1].imm == 0 ||
+		     (x->operands[1].imm == 1 && next_flag_use_is_carry(sc->c, in->address + in->size))))
+			return 1;
+		/* mov [slot], other: overwritten */
+		if (in->id == X86_INS_MOV && k == 0 && off <= st->slots[i].off &&
+		    off + op->size >= st->slots[i].off + st->slots[i].size) {
+			st->slots[i] = st->slots[--st->nslots];
+			return 0;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* Zeroed registers and a ZF known to be set (see struct sign_state). */
+static void note_zeroes(const cs_insn *in, const struct reg_use *u, struct sign_state *st)
+{
+	const cs_x86 *x = &in->detail->x86;
+	int f = x->op_count == 2 ? op_family(&x->operands[0]) : -1;
+	bool zeroing = in->id == X86_INS_XOR && f >= 0 && f == op_family(&x->operands[1]) &&
+		       x->operands[0].size >= 4;
+	bool test_zero = in->id == X86_INS_TEST && f >= 0 && f == op_family(&x->operands[1]) &&
+			 (st->zero & (1u << f));
+
+	if (x86_writes_flags(in))
+		st->zf_known = test_zero;
+	st->zero &= ~(u->wr_full | u->wr_low8);
+	if (zeroing)
+		st->zero |= 1u << f;
+}
+
+/* lea r, [x + y*s + d] where the tracked x/y hold a sign/zero fact in their
+ * low byte only (setcc then a byte load): r's low byte depends on theirs
+ * alone, so r holds a clean low byte over raw upper bits (clang computes
+ * `switch (byte)` indices this way).  lea sets no flags.  Returns r's
+ * family, or -1. */
+static int low8_lea(const cs_insn *in, tracked_set t, tracked_set clean8)
+{
+	const cs_x86 *x = &in->detail->x86;
+	int w, b, i, d;
+
+	if (in->id != X86_INS_LEA)
+		return -1;
+	b = x->operands[1].mem.base == X86_REG_INVALID ? -1 : x86_reg_family(x->operands[1].mem.base, &w);
+	i = x->operands[1].mem.index == X86_REG_INVALID ? -1 : x86_reg_family(x->operands[1].mem.index, &w);
+	d = op_family(&x->operands[0]);
+	if (d < 0 || x->operands[0].size < 4 || (b < 0 && i < 0))
+		return -1;
+	if ((b >= 0 && (t & (1u << b)) && !(clean8 & (1u << b))) ||
+	    (i >= 0 && (t & (1u << i)) && !(clean8 & (1u << i))))
+		return -1;
+	if (!((b >= 0 && (t & (1u << b))) || (i >= 0 && (t & (1u << i)))))
+		return -1;
+	return d;
+}
+
+static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth);
+
+/* The registers a call reads as arguments: those of the libc function it
+ * calls, all six for anything else. */
+static tracked_set call_args(struct lift_ctx *c, const cs_insn *call)
+{
+	static const struct { const char *name; int n; } known[] = {
+		{ "memcpy", 3 }, { "memmove", 3 }, { "memset", 3 }, { "memcmp", 3 }, { "bcmp", 3 },
+		{ "strncmp", 3 }, { "memchr", 3 }, { "strnlen", 2 }, { "strcmp", 2 }, { "strchr", 2 },
+		{ "strlen", 1 }, { "tolower", 1 }, { "toupper", 1 }, { "__ctype_b_loc", 0 },
+		{ "__ctype_tolower_loc", 0 }, { "__ctype_toupper_loc", 0 }, { "ntohs", 1 },
+		{ "htons", 1 }, { "ntohl", 1 }, { "htonl", 1 },
+	};
+	static const int order[6] = { IR_RDI, IR_RSI, IR_RDX, IR_RCX, IR_R8, IR_R9 };
+	const cs_x86_op *op = &call->detail->x86.operands[0];
+	const char *name = op->type == X86_OP_IMM ? layout_extern_name(c->lay, (uint64_t)op->imm) : NULL;
+	tracked_set args = 0;
+
+	for (size_t i = 0; name && i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(name, known[i].name)) {
+			for (int k = 0; k < known[i].n; k++)
+				args |= 1u << order[k];
+			return args;
+		}
+	return ARG_REGS;
+}
+
+/* Is va in the function starting at fn, or in a part split off it
+ * (gcc's NAME.cold)? */
+static bool same_function_or_part(const struct layout *lay, uint64_t fn, uint64_t va)
+{
+	const char *f = layout_function_at(lay, fn), *g = layout_function_at(lay, va);
+	size_t nf = strlen(f);
+
+	return layout_function_start(lay, va) == fn || (!strncmp(f, g, nf) && g[nf] == '.');
+}
+
+/* jmp reg after `lea r, [rip + table]`: a switch.  Every entry of the
+ * table that lands in the same function is a path to check (4-byte entries
+ * relative to the table, as PIC and clang emit them, or 8-byte absolute
+ * ones); more candidates than the real cases only make the scan stricter. */
+static bool table_targets_sign_only(struct sign_scan *sc, const cs_insn *jmp, const struct sign_state *st,
+				    int depth)
+{
+	const struct layout *lay = sc->c->lay;
+	uint64_t fn = layout_function_start(lay, jmp->address), off;
+
+	int n = 0;
+
+	if (!st->table || !fn)
+		return false;
+	off = st->table - IR_RODATA_VA;
+	for (uint64_t i = 0; i < 1024; i++) {
+		uint64_t targets[2] = { 0, 0 };
+		bool hit = false;
+
+		if (off + (i + 1) * 4 <= lay->rodata_size) {
+			int32_t r4;
+
+			memcpy(&r4, lay->rodata + off + i * 4, 4);
+			targets[0] = st->table + (uint64_t)(int64_t)r4;
+		}
+		if (off + (i + 1) * 8 <= lay->rodata_size)
+			memcpy(&targets[1], lay->rodata + off + i * 8, 8);
+		for (int k = 0; k < 2; k++) {
+			struct sign_state to = *st;
+
+			if (!layout_in_text(lay, targets[k]) || !same_function_or_part(lay, fn, targets[k]))
+				continue;
+			hit = true;
+			to.va = targets[k];
+			to.table = 0;
+			if (!sign_only_from(sc, to, depth + 1))
+				return false;
+			n++;
+		}
+		if (!hit)
+			break;
+	}
+	return n > 0;
+}
+
+/* Does the raw result, held in the registers st->t at st->va, die having
+ * been looked at only for its sign or zero?  Follows copies to other
+ * registers and to stack slots, and both sides of branches. */
+static bool sign_only_from(struct sign_scan *sc, struct sign_state st, int depth)
+{
+	if (depth > 64)
+		return false;
+	if (seen_before(sc, &st))
+		return !sc->nomem;
+	while (st.t || st.nslots) {
+		const cs_insn *in;
 		const cs_x86 *x;
 		struct reg_use u;
-		int f;
+		int f, fr;
 
-		if (!in || !reg_sets(c->dec->cs, in, &u))
+		if (--sc->budget < 0)
+			return false;
+		in = decode_at(sc->c->dec, st.va);
+		if (!in || !reg_sets(sc->c->dec->cs, in, &u))
 			return false;
 		x = &in->detail->x86;
-		if ((in->id == X86_INS_XOR && x->op_count == 2 && op_family(&x->operands[0]) >= 0 &&
-		     op_family(&x->operands[0]) == op_family(&x->operands[1])) ||
+		note_zeroes(in, &u, &st);
+		if (x86_writes_flags(in))
+			st.zero_if_zf = 0;	/* set again below by a test of the result */
+		if (in->id == X86_INS_LEA && x->operands[1].mem.base == X86_REG_RIP &&
+		    layout_in_rodata(sc->c->lay, in->address + in->size + (uint64_t)x->operands[1].mem.disp))
+			st.table = in->address + in->size + (uint64_t)x->operands[1].mem.disp;
+		fr = track_frame(sc, in, &st);
+		if (fr < 0)
+			return false;
+		if (fr > 0 || in->id == X86_INS_NOP) {
+			/* handled: a spill, reload, slot compare or rsp move; a
+			 * long nop "reads" its operand's registers */
+		} else if ((f = low8_lea(in, st.t, st.clean8)) >= 0) {
+			st.t |= 1u << f;
+			st.clean8 |= 1u << f;
+		} else if (((in->id == X86_INS_XOR || in->id == X86_INS_SBB) && x->op_count == 2 &&
+			    op_family(&x->operands[0]) >= 0 &&
+			    op_family(&x->operands[0]) == op_family(&x->operands[1])) ||
 		    (in->id == X86_INS_OR && x->op_count == 2 && x->operands[1].type == X86_OP_IMM &&
 		     x->operands[1].imm == -1)) {
-			t &= ~u.wr_full;	/* xor r, r / or r, -1: a fresh 0 or -1 */
-		} else if ((f = sign_op(c, in, t)) >= 0) {
+			st.t &= ~u.wr_full;	/* xor r, r / sbb r, r / or r, -1: 0, -CF, -1 */
+		} else if ((f = sign_op(sc->c, in, st.t)) >= 0) {
 			if (in->id == X86_INS_SAR || in->id == X86_INS_SHR)
-				t &= ~(1u << f);	/* only the sign is left */
-		} else if ((f = copy_to(in, t)) >= 0) {
-			t |= 1u << f;
-			clean8 &= ~(1u << f);
-		} else if ((u.rd & t) || (u.rd_low8 & t & ~clean8)) {
+				st.t &= ~(1u << f);	/* only the sign is left */
+			else if (!(st.clean8 & (1u << f)) &&
+				 (in->id == X86_INS_TEST || x->operands[1].imm == 0))
+				st.zero_if_zf = st.t & ~st.clean8;	/* test r, r / cmp r, 0 */
+		} else if ((f = copy_to(in, st.t)) >= 0) {
+			st.t |= 1u << f;
+			st.clean8 &= ~(1u << f);
+		} else if ((u.rd & st.t) || (u.rd_low8 & st.t & ~st.clean8)) {
 			return false;	/* any other look at the value */
 		} else {
 			/* setcc al: the low byte is a sign/zero fact; the rest is
 			 * still the raw result until a full write replaces it. */
-			clean8 |= u.wr_low8 & t;
-			t &= ~u.wr_full;
+			st.clean8 |= u.wr_low8 & st.t;
+			st.t &= ~u.wr_full;
 		}
 		if (in->id == X86_INS_CALL) {
-			if (t & ARG_REGS)
+			if (st.t & call_args(sc->c, in))
 				return false;	/* handed to another function */
-			t &= ~CALLER_SAVED;
-		} else if (in->id == X86_INS_RET || cs_insn_group(c->dec->cs, in, CS_GRP_RET)) {
-			return !(t & (1u << IR_RAX));	/* returned: it escapes */
+			st.t &= ~CALLER_SAVED;
+		} else if (in->id == X86_INS_RET || cs_insn_group(sc->c->dec->cs, in, CS_GRP_RET)) {
+			return !(st.t & (1u << IR_RAX));	/* returned: it escapes */
 		} else if (in->id == X86_INS_JMP) {
 			if (x->operands[0].type != X86_OP_IMM)
-				return false;
-			va = (uint64_t)x->operands[0].imm;
+				return table_targets_sign_only(sc, in, &st, depth);
+			st.va = (uint64_t)x->operands[0].imm;
+			if (seen_before(sc, &st))
+				return !sc->nomem;
 			continue;
-		} else if (cs_insn_group(c->dec->cs, in, CS_GRP_JUMP)) {
-			if (x->operands[0].type != X86_OP_IMM ||
-			    !sign_only_from(c, (uint64_t)x->operands[0].imm, t, clean8, depth + 1))
+		} else if (cs_insn_group(sc->c->dec->cs, in, CS_GRP_JUMP)) {
+			struct sign_state taken = st;
+
+			taken.va = (uint64_t)x->operands[0].imm;
+			if (in->id == X86_INS_JE)
+				taken.t &= ~st.zero_if_zf;
+			if (st.zf_known && (in->id == X86_INS_JNE || in->id == X86_INS_JE)) {
+				if (in->id == X86_INS_JE) {	/* always taken */
+					st = taken;
+					if (seen_before(sc, &st))
+						return !sc->nomem;
+					continue;
+				}
+			} else if (x->operands[0].type != X86_OP_IMM || !sign_only_from(sc, taken, depth + 1)) {
 				return false;
+			}
+			if (in->id == X86_INS_JNE)
+				st.t &= ~st.zero_if_zf;
 		}
-		va += in->size;
+		st.va += in->size;
 	}
-	return t == 0;
+	return true;
 }
 
 static bool result_sign_only(struct lift_ctx *c)
 {
 	const struct instance *me = &c->insts[c->inst];
-
-	tracked_set t = 1u << IR_RAX;
+	struct sign_scan sc = { .c = c, .budget = 20000 };
+	struct sign_state st = { .t = 1u << IR_RAX };
+	bool ok;
 
 	if (c->in->id == X86_INS_CALL)
-		return sign_only_from(c, c->in->address + c->in->size, t, 0, 0);
-	/* A tail call returns the result to our caller. */
-	return me->parent >= 0 && sign_only_from(c, me->ret_va, t, 0, 0);
+		st.va = c->in->address + c->in->size;
+	else if (me->parent >= 0)	/* a tail call returns the result to our caller */
+		st.va = me->ret_va;
+	else
+		return false;
+	ok = sign_only_from(&sc, st, 0);
+	free(sc.seen);
+	return ok;
 }
 
 static bool is_comparison(const char *name)
@@ -653,6 +1032,23 @@ bool builtin_lift(struct lift_ctx *c, const char *name)
 		if (ok)
 			c->fs = (struct fstate){ FK_NONE, 0 };
 		return ok;
+	}
+	if (!strcmp(name, "ntohs") || !strcmp(name, "htons") || !strcmp(name, "ntohl") ||
+	    !strcmp(name, "htonl")) {
+		/* glibc's byte-order functions (calls at -O0, inline otherwise) */
+		set(c, IR_BSWAP, IR_RAX, ir_imm(0), ir_reg(IR_RDI), name[4] == 's' ? 16 : 32);
+		c->fs = (struct fstate){ FK_NONE, 0 };
+		return true;
+	}
+	if (!strcmp(name, "__popcountdi2") || !strcmp(name, "__popcountsi2")) {
+		/* libgcc's __builtin_popcount where the target has no popcnt */
+		struct ir_val v = ir_reg(arg(c, IR_RDI));
+
+		if (!strcmp(name, "__popcountsi2"))
+			set(c, IR_ZEXT, v.reg, ir_imm(0), v, 32);
+		set(c, IR_MOV, IR_RAX, ir_imm(0), x86_popcount(c, v), 64);
+		c->fs = (struct fstate){ FK_NONE, 0 };
+		return true;
 	}
 	if (is_comparison(name) && !result_sign_only(c)) {
 		lift_fallback(c, KOFF_STAT_PASS_CALL,

@@ -70,7 +70,7 @@ bool lift_flags_live_at(struct lift_ctx *c, uint64_t va)
 			return false;
 		if (x86_reads_flags(in))
 			return true;
-		if (x86_writes_flags(in))
+		if (x86_writes_flags(in) && !x86_count_may_be_zero(in))
 			return false;
 		if (in->id == X86_INS_JMP && in->detail->x86.operands[0].type == X86_OP_IMM) {
 			va = (uint64_t)in->detail->x86.operands[0].imm;
@@ -316,7 +316,9 @@ static uint64_t hoisted_table_base(struct lift_ctx *c, x86_reg reg)
 
 static uint64_t find_table_base(struct lift_ctx *c, uint64_t block_va)
 {
-	uint64_t found = 0;
+	struct table_lea { x86_reg reg; uint64_t va; } leas[8];
+	int nleas = 0;
+	uint64_t found = 0, via_reg = 0;
 	x86_reg table_reg = X86_REG_INVALID;
 
 	for (uint64_t va = block_va; va < c->in->address;) {
@@ -330,13 +332,26 @@ static uint64_t find_table_base(struct lift_ctx *c, uint64_t block_va)
 
 			if (a)
 				found = a;
-			/* movslq (base, idx, 4): the table is at `base` */
+			if (a && in->id == X86_INS_LEA && in->detail->x86.operands[0].type == X86_OP_REG)
+				leas[nleas++ % 8] = (struct table_lea){ in->detail->x86.operands[0].reg, a };
+			/* movslq (base, idx, 4): the table is at `base`, loaded by the
+			 * last lea into it (clang may load another .rodata address
+			 * between the entry load and the jump) */
 			if (op->type == X86_OP_MEM && op->mem.scale == 4 && op->mem.base != X86_REG_RIP &&
-			    op->mem.base != X86_REG_INVALID && op->mem.index != X86_REG_INVALID)
+			    op->mem.base != X86_REG_INVALID && op->mem.index != X86_REG_INVALID) {
 				table_reg = op->mem.base;
+				via_reg = 0;
+				for (int k = 0; k < nleas && k < 8; k++)
+					if (leas[(nleas - 1 - k) % 8].reg == table_reg) {
+						via_reg = leas[(nleas - 1 - k) % 8].va;
+						break;
+					}
+			}
 		}
 		va += in->size;
 	}
+	if (via_reg)
+		return via_reg;
 	if (!found && table_reg != X86_REG_INVALID)
 		found = hoisted_table_base(c, table_reg);
 	return found;

@@ -18,7 +18,11 @@ enum fkind {
 	FK_DEC,		/* dec: like FK_SUB with FB = 1, CF unknown */
 	FK_INC,		/* inc: like FK_ADD with FB = 1, CF unknown */
 	FK_ZS,		/* shifts: FA = result, only ZF and SF known */
-	FK_BT,		/* bt: CF = FA & 1, the rest unknown */
+	FK_BT,		/* bt/bts/btr/btc: CF = FA & 1, the rest unknown */
+	FK_OVF,		/* imul/mul: CF = OF = FA (0 or 1), the rest unknown */
+	FK_ZF,		/* bsf/bsr/tzcnt/lzcnt: ZF = (FA == 0), the rest unknown */
+	FK_ROL,		/* rol: CF = FA & 1 (FA = result), the rest unknown */
+	FK_ROR,		/* ror: CF = the top bit of the FA (the result), the rest unknown */
 };
 
 struct fstate {
@@ -95,6 +99,11 @@ bool x86_reads_flags(const cs_insn *in);
  * to, with its width in bits; -1 for other registers. */
 int x86_reg_family(x86_reg r, int *width);
 bool x86_writes_flags(const cs_insn *in);
+/* A shift or rotate by a register count: with a zero count the flags
+ * written before it live on through it. */
+bool x86_count_may_be_zero(const cs_insn *in);
+/* The number of set bits of a 64-bit value. */
+struct ir_val x86_popcount(struct lift_ctx *c, struct ir_val v);
 
 /* builtins.c: calls to the libc functions koff can run in the kernel. */
 bool builtin_lift(struct lift_ctx *c, const char *name);

@@ -15,7 +15,10 @@
 #   crash      koff-link killed by a signal, or timed out
 #   mismatch   koffdiff found a difference: the case is kept in OUT/mismatches/
 #   differr    koffdiff could not run (exit 2/3)
-# and a summary table is printed (also to OUT/summary.txt).
+# and, per unit, the share of the function's requests the kernel completed
+# (XDP_TX or XDP_DROP: what users feel, where "offloaded" counts a unit
+# whose main path falls back as much as one that serves everything);
+# a summary table is printed (also to OUT/summary.txt).
 #
 # Usage: tests/gen/run.sh [--count N] [--seed S] [--inputs K] [--jobs J]
 #          [--compilers "gcc clang clang-19"] [--levels "-O0 -O1 -O2 -O3 -Os"]
@@ -35,7 +38,8 @@ die() { echo "run.sh: $*" >&2; exit 2; }
 
 # ---- one (function, configuration): called back through xargs ----------------
 
-# Writes one result line "seed cc level pic class sites detail" to
+# Writes one result line "seed cc level pic class sites detail requests
+# in_kernel" to
 # $WORK/results/ID.res and the fallback whys to $WORK/results/ID.why.
 run_unit() {
 	local seed=$1 cc=$2 level=$3 pic=$4
@@ -44,7 +48,13 @@ run_unit() {
 	local picflag=""
 	[ "$pic" = pic ] && picflag=-fPIC
 	mkdir -p "$u"
-	record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$seed" "$cc" "$level" "$pic" "$1" "$2" "$3" >"$res.res"; }
+	# requests / in_kernel: the function's file requests (padded copies
+	# included) and how many the kernel completed (XDP_TX or XDP_DROP);
+	# a unit that offloads nothing completes none of its requests.
+	local nreq_lines
+	nreq_lines=$(grep -cv '^#' "$fdir/requests.txt")
+	record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$seed" "$cc" "$level" "$pic" "$1" "$2" "$3" \
+		"${4:-$nreq_lines}" "${5:-0}" >"$res.res"; }
 
 	if ! "$cc" $level $picflag -g -c "$fdir/f.c" -o "$u/f.o" 2>"$u/cc.log"; then
 		record ccerror 0 "$(head -n 1 "$u/cc.log")"
@@ -79,11 +89,13 @@ run_unit() {
 	timeout "$DIFF_TIMEOUT" "$u/koffdiff" --port $PORT --seed "$seed" --mutate $((INPUTS / 10)) \
 		--random $((INPUTS / 10)) "$u/out.bpf.o" "$fdir/requests.txt" >"$u/diff.log" 2>&1
 	rc=$?
-	local total
+	local total nreq tx drop
 	total=$(grep -m1 '^total:' "$u/diff.log" | sed 's/^total: *//')
+	read -r nreq tx drop < <(sed -n 's/^file: *requests \([0-9]*\), tx \([0-9]*\), drop \([0-9]*\),.*/\1 \2 \3/p' \
+		"$u/diff.log")
 	case $rc in
-	0) record "$class" "$sites" "$total";;
-	1) record mismatch "$sites" "$(grep -m1 MISMATCH "$u/diff.log")"
+	0) record "$class" "$sites" "$total" "$nreq" "$((tx + drop))";;
+	1) record mismatch "$sites" "$(grep -m1 MISMATCH "$u/diff.log")" "$nreq" "$((tx + drop))"
 	   explain_mismatch "$u" "$seed"
 	   keep_case "$u" "$fdir" "$cc $level $picflag" mismatches "$id";;
 	*) record differr "$sites" "koffdiff exit $rc: $(tail -n 1 "$u/diff.log")";;
