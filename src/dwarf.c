@@ -590,7 +590,9 @@ static int function_not_found(struct obj_file *obj, Dwfl_Module *mod, const char
 	return koff_fail(err, -ENOENT, "%s: no such function in %s", name, obj->path);
 }
 
-int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role, struct koff_error *err)
+/* Whether `name` fits a role: any role, or only the handler's. */
+static int check_function(struct obj_file *obj, const char *name, bool any_role, enum obj_role *role,
+			  struct koff_error *err)
 {
 	Dwfl_Module *mod = object_module(obj);
 	struct fn_signature sig;
@@ -605,13 +607,28 @@ int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role,
 		return function_not_found(obj, mod, name, found, err);
 	read_signature(&fn, &sig);
 	*role = classify(&sig);
-	if (*role != OBJ_ROLE_NONE)
+	if (*role == OBJ_ROLE_HANDLER || (any_role && *role != OBJ_ROLE_NONE))
 		return 0;
 	if (signature_missing(&fn))
 		return no_types(obj, name, err);
 	render_function(&rendered, &fn, "", 0);
+	if (!any_role)
+		return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s`", name, rendered.buf,
+				 HANDLER_SIGNATURE);
 	return koff_fail(err, -EINVAL, "%s: signature is `%s`, expected `%s` (a handler) or `%s` (a parser)",
 			 name, rendered.buf, HANDLER_SIGNATURE, PARSER_SIGNATURE);
+}
+
+int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role, struct koff_error *err)
+{
+	return check_function(obj, name, true, role, err);
+}
+
+int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err)
+{
+	enum obj_role role;
+
+	return check_function(obj, name, false, &role, err);
 }
 
 /* ---- What kind of DWARF ------------------------------------------------- */

@@ -87,6 +87,8 @@ int obj_check_debug_info(struct obj_file *obj, struct koff_error *err);
  *   "handle_request: PATH has no DWARF types (-g1 or -gline-tables-only?); compile with -g",
  *   "handle_request: signature is `int (char *, int)`, expected `long (...)` (a handler) or `int (...)` (a parser)" */
 int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role, struct koff_error *err);
+/* The same for the handler role only: "expected `long (...)`". */
+int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err);
 /* Classify every function with DWARF: fills names/roles (malloc'd arrays, caller frees names array only). */
 int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role **roles, int *count);
 
