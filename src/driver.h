@@ -130,7 +130,7 @@ void variant_free(struct koff_ctx *v);
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);
 void json_string(void *FILE_stream, const char *s);	/* a JSON string literal */
-/* main.c: release everything a context holds (not the struct itself). */
+/* context.c: release everything a context holds (not the struct itself). */
 void ctx_free(struct koff_ctx *ctx);
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);

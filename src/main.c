@@ -183,21 +183,6 @@ int outputs_commit(struct koff_ctx *ctx)
 	return rc;
 }
 
-void ctx_free(struct koff_ctx *ctx)
-{
-	candidates_free(&ctx->cands);
-	ir_func_free(ctx->ir);
-	emit_free(&ctx->prog);
-	bpf_verdict_free(&ctx->verdict);
-	decoder_free(&ctx->dec);
-	layout_free(&ctx->lay);
-	obj_close(ctx->obj);
-	free(ctx->opt.link_args);
-	free(ctx->forced_fallbacks);
-	free(ctx->sites);
-	variant_free(ctx->fast);
-}
-
 static int run(struct koff_ctx *ctx, int argc, char **argv)
 {
 	int rc;

@@ -53,18 +53,6 @@ static void work_path(char *buf, size_t size, const char *name)
 
 /* ---- In-process: the pipeline of src/main.c without linking -------------- */
 
-static void ctx_release(struct koff_ctx *ctx)
-{
-	ir_func_free(ctx->ir);
-	emit_free(&ctx->prog);
-	bpf_verdict_free(&ctx->verdict);
-	decoder_free(&ctx->dec);
-	layout_free(&ctx->lay);
-	obj_close(ctx->obj);
-	free(ctx->forced_fallbacks);
-	free(ctx->sites);
-}
-
 static void run_pipeline(const char *object)
 {
 	struct koff_ctx ctx = { 0 };
@@ -85,7 +73,7 @@ static void run_pipeline(const char *object)
 		fclose(devnull);
 	}
 	obj_close(obj);
-	ctx_release(&ctx);
+	ctx_free(&ctx);
 	unlink(ctx.tmp_bpf);
 	unlink(ctx.tmp_json);
 }
