@@ -185,8 +185,8 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 
 /* ---- BPF: load, attach, counters ------------------------------------------ */
 
-/* Open and load one program file; 0, or a negative errno with why filled. */
-static int load_file(struct loader *ld, const char *path, char *why, size_t len)
+/* Open one program file; 0, or a negative errno with why filled. */
+static int open_file(struct loader *ld, const char *path, char *why, size_t len)
 {
 	char msg[256];
 	int err;
@@ -197,15 +197,23 @@ static int load_file(struct loader *ld, const char *path, char *why, size_t len)
 		snprintf(why, len, "%s: cannot open BPF object: %s", path, libbpf_error(err, msg, sizeof msg));
 		return err;
 	}
-	err = bpf_object__load(ld->obj);
+	return 0;
+}
+
+/* Load the opened program; 0, or a negative errno with why filled (the
+ * object is closed then). */
+static int load_opened(struct loader *ld, const char *path, char *why, size_t len)
+{
+	char msg[256];
+	int err = bpf_object__load(ld->obj);
+
 	if (err) {
 		snprintf(why, len, "%s: the kernel refused to load it: %s (--verbose shows the verifier log)",
 			 path, libbpf_error(err, msg, sizeof msg));
 		bpf_object__close(ld->obj);
 		ld->obj = NULL;
-		return err;
 	}
-	return 0;
+	return err;
 }
 
 /* The executable's SHA-256 that OUT.bpf.o was linked with, from its
@@ -281,9 +289,11 @@ static int open_and_load(struct loader *ld, const char *out, bool verbose)
 			snprintf(why, sizeof why, "%s: %s", ld->path, strerror(errno));
 			continue;
 		}
+		if (open_file(ld, ld->path, why, sizeof why) < 0)
+			continue;
 		if (check_pairing(out, ld->path) < 0)
 			return -1;
-		if (load_file(ld, ld->path, why, sizeof why) == 0)
+		if (load_opened(ld, ld->path, why, sizeof why) == 0)
 			return 0;
 		if (verbose)
 			fprintf(stderr, "koff-load: %s; trying the next variant\n", why);
