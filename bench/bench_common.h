@@ -28,36 +28,7 @@ struct bench_requests {
 	int n;
 };
 
-static inline int bench_hex_digit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
-/* Decodes one line; returns the byte count, -1 for a blank or comment line,
- * -EINVAL for anything else. */
-static inline long bench_parse_line(const char *line, uint8_t *buf)
-{
-	size_t n = 0;
-	int high = -1, any = 0;
-	for (const char *p = line; *p && *p != '#'; p++) {
-		if (isspace((unsigned char)*p))
-			continue;
-		int d = bench_hex_digit((unsigned char)*p);
-		if (d < 0 || n >= BENCH_MAX_REQUEST)
-			return -EINVAL;
-		any = 1;
-		if (high < 0) {
-			high = d;
-		} else {
-			buf[n++] = (uint8_t)(high << 4 | d);
-			high = -1;
-		}
-	}
-	return high >= 0 ? -EINVAL : any ? (long)n : -1;
-}
 
 static inline int bench_load_requests(const char *path, struct bench_requests *reqs)
 {
@@ -70,7 +41,7 @@ static inline int bench_load_requests(const char *path, struct bench_requests *r
 	uint8_t buf[BENCH_MAX_REQUEST];
 	int err = 0;
 	while (!err && fgets(line, sizeof(line), f)) {
-		long n = bench_parse_line(line, buf);
+		long n = koff_parse_hex_line(line, buf, BENCH_MAX_REQUEST);
 		if (n == -EINVAL) {
 			fprintf(stderr, "%s: bad request line\n", path);
 			err = -EINVAL;

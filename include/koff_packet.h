@@ -1,16 +1,57 @@
-/* koff_packet.h - the frame a request travels in (Ethernet, VLAN tags,
- * IPv4 or IPv6, UDP), for
+/* koff_packet.h - request files (hex lines) and the frame a request travels
+ * in (Ethernet, VLAN tags, IPv4 or IPv6, UDP), for
  * everything that runs a koff program with bpf_prog_test_run (koff-link's
  * --trace measurement, the benchmarks).  Header-only, no koff-link
  * internals, so bench/ and tests/ can include it alone. */
 #ifndef KOFF_PACKET_H
 #define KOFF_PACKET_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #define KOFF_FRAME_HDRS 42	/* Ethernet 14 + IPv4 20 + UDP 8 */
+
+/* ---- Request files: one request per line, in hex ----------------------- */
+
+static inline int koff_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		c += 'a' - 'A';
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes one line of hex (white space allowed, '#' starts a comment) into
+ * buf (cap bytes); returns the byte count, -1 for a blank or comment line,
+ * -EINVAL for anything that is not hex or does not fit. */
+static inline long koff_parse_hex_line(const char *line, uint8_t *buf, size_t cap)
+{
+	size_t n = 0;
+	int high = -1, any = 0;
+
+	for (const char *p = line; *p && *p != '#'; p++) {
+		int d;
+
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\v' || *p == '\f')
+			continue;
+		d = koff_hex_digit((unsigned char)*p);
+		if (d < 0 || n >= cap)
+			return -EINVAL;
+		any = 1;
+		if (high < 0) {
+			high = d;
+		} else {
+			buf[n++] = (uint8_t)(high << 4 | d);
+			high = -1;
+		}
+	}
+	return high >= 0 ? -EINVAL : any ? (long)n : -1;
+}
+
+/* ---- Frames ------------------------------------------------------------- */
 
 static inline void koff_put16(uint8_t *p, uint16_t v)
 {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "koff_packet.h"
 #include "workload.h"
 
 #define TRACE_MAX_REQUEST 65535u
@@ -139,40 +140,7 @@ static int read_capture(const char *path, int udp_port, struct trace *t, struct 
 
 /* ---- hex lines -------------------------------------------------------------- */
 
-static int hex_digit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
-/* One line into buf; returns its byte count, -1 for a blank or comment
- * line, -EINVAL for anything that is not hex. */
-static long parse_hex_line(const char *line, uint8_t *buf)
-{
-	size_t n = 0;
-	int high = -1;
-	bool any = false;
-
-	for (const char *p = line; *p && *p != '#'; p++) {
-		int d;
-
-		if (isspace((unsigned char)*p))
-			continue;
-		d = hex_digit((unsigned char)*p);
-		if (d < 0 || n >= TRACE_MAX_REQUEST)
-			return -EINVAL;
-		any = true;
-		if (high < 0) {
-			high = d;
-		} else {
-			buf[n++] = (uint8_t)(high << 4 | d);
-			high = -1;
-		}
-	}
-	return high >= 0 ? -EINVAL : any ? (long)n : -1;
-}
 
 static int read_hex(FILE *f, const char *path, struct trace *t, struct koff_error *err)
 {
@@ -185,7 +153,7 @@ static int read_hex(FILE *f, const char *path, struct trace *t, struct koff_erro
 		return koff_fail(err, -ENOMEM, "out of memory");
 	t->format = "hex";
 	while (!rc && getline(&line, &cap, f) >= 0) {
-		long n = parse_hex_line(line, buf);
+		long n = koff_parse_hex_line(line, buf, TRACE_MAX_REQUEST);
 
 		lineno++;
 		if (n == -EINVAL)

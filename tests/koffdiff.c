@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "../include/koff_abi.h"
+#include "../include/koff_packet.h"
 
 long handle_request(const unsigned char *req, unsigned long len,
 		    unsigned char *resp, unsigned long cap);
@@ -231,13 +232,6 @@ static const char *verdict_name(uint32_t v)
 
 /* ---- the request file ---------------------------------------------------- */
 
-static int hex_digit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 static int list_add(struct request_list *list, const uint8_t *bytes, size_t len)
 {
@@ -259,31 +253,6 @@ static int list_add(struct request_list *list, const uint8_t *bytes, size_t len)
 	return 0;
 }
 
-/* Decodes one line of hex (spaces allowed, '#' starts a comment) into buf;
- * returns the byte count, -1 for a blank line, -EINVAL for bad hex. */
-static long parse_hex_line(const char *line, uint8_t *buf, size_t cap)
-{
-	size_t n = 0;
-	int high = -1;
-	bool any = false;
-	for (const char *p = line; *p && *p != '#'; p++) {
-		if (isspace((unsigned char)*p))
-			continue;
-		int d = hex_digit((unsigned char)*p);
-		if (d < 0 || n >= cap)
-			return -EINVAL;
-		any = true;
-		if (high < 0) {
-			high = d;
-		} else {
-			buf[n++] = (uint8_t)(high << 4 | d);
-			high = -1;
-		}
-	}
-	if (high >= 0)
-		return -EINVAL;
-	return any ? (long)n : -1;
-}
 
 static int load_requests(const char *path, struct request_list *list)
 {
@@ -297,7 +266,7 @@ static int load_requests(const char *path, struct request_list *list)
 	int lineno = 0, err = 0;
 	while (!err && fgets(line, sizeof(line), f)) {
 		lineno++;
-		long n = parse_hex_line(line, buf, sizeof(buf));
+		long n = koff_parse_hex_line(line, buf, sizeof(buf));
 		if (!strchr(line, '\n') && !feof(f))
 			n = -EINVAL;	/* longer than line[]: too long a request */
 		if (n == -EINVAL) {
