@@ -74,7 +74,10 @@ _Static_assert((int)KOFF_STAT_FIRST_FALLBACK > (int)CB_RETURNED, "callback statu
  * slots, rounded) leave the callback the rest. */
 #define BPF_STACK_BYTES 512
 #define FRAME_MAY_GOTO (BPF_STACK_BYTES - 8)
-#define FRAME_CALLBACK (BPF_STACK_BYTES - 32 - 32)
+#define FRAME_CALLBACK (BPF_STACK_BYTES - 64 - 32)
+/* The bpf_loop caller's slot holding the scratch value pointer, which the
+ * callback reads through its ctx argument instead of looking the map up. */
+#define CB_SCRATCH_SLOT ((int16_t)(-(XDP_WRAP_STACK + 8)))
 
 enum loop_shape { LOOPS_MAY_GOTO, LOOPS_BPF_LOOP };
 
@@ -97,6 +100,7 @@ struct gen {
 	enum loop_shape shape;
 	bool in_callback;		/* LOOPS_BPF_LOOP and the handler has loops */
 	int cb_return;			/* callback: label of "store rax, stop" */
+	int cb_entry;			/* callback: the handler's entry (resume number 0) */
 	int *resume_label;		/* callback: per loop-head block, where a call resumes */
 };
 
@@ -1071,7 +1075,9 @@ static void gen_call_loop_body(struct gen *g, int body)
 	/* The first call starts the handler; each loop-head pass ends a call. */
 	emit_mov_imm(e, 1, (int32_t)g->o->loop_cap + 1);
 	emit_ld_func(e, 2, body);
-	emit_mov_imm(e, 3, 0);
+	emit_stx(e, BPF_DW, R10, CB_SCRATCH_SLOT, R9);
+	emit_mov_reg(e, 3, R10);
+	emit_alu_imm(e, 1, BPF_ADD, 3, CB_SCRATCH_SLOT);
 	emit_mov_imm(e, 4, 0);
 	emit_call(e, BPF_FUNC_loop);
 	emit_ldx(e, BPF_DW, R1, R9, CB_STATUS_OFF);
@@ -1087,27 +1093,53 @@ static void gen_call_loop_body(struct gen *g, int body)
 	emit_ja(e, g->wrap.lbl_fallback);
 }
 
+/* Resume numbers lo..hi (sorted block numbers + 1 of the loop heads) by
+ * binary search on R0: log2 compares a call rather than one per head. */
+static void dispatch_range(struct gen *g, const int *heads, int lo, int hi)
+{
+	int mid, upper;
+
+	if (lo > hi)
+		return;
+	if (hi - lo < 3) {
+		for (int i = lo; i <= hi; i++)
+			emit_jmp_imm(g->e, 0, BPF_JEQ, R0, heads[i] + 1, g->resume_label[heads[i]]);
+		return;
+	}
+	mid = (lo + hi) / 2;
+	upper = emit_label(g->e);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R0, heads[mid] + 1, upper);
+	dispatch_range(g, heads, lo, mid);
+	emit_ja(g->e, g->cb_entry);
+	emit_bind(g->e, upper);
+	dispatch_range(g, heads, mid + 1, hi);
+}
+
 /* The callback's start: R9 = the scratch value again (a callback has its
- * own frame and registers), the request length in the wrapper's stack slot
- * where request reads check it, and on to where the last call yielded, or
- * to the handler's entry with R1 = the length. */
+ * own frame and registers: the caller left the pointer in its stack, which
+ * ctx points at), the request length in the wrapper's stack slot where
+ * request reads check it, and on to where the last call yielded, or to the
+ * handler's entry with R1 = the length. */
 static void gen_callback_entry(struct gen *g)
 {
 	struct bpf_emit *e = g->e;
-	int found = emit_label(e);
+	int *heads = malloc(sizeof(int) * (g->fn->nblocks + 1)), n = 0;
 
-	lookup_key0(e, KOFF_MAPID_SCRATCH);
-	emit_jmp_imm(e, 0, BPF_JNE, R0, 0, found);
-	emit_mov_imm(e, R0, 1);	/* cannot happen: stop, counted as the loop cap */
-	emit_exit(e);
-	emit_bind(e, found);
-	emit_mov_reg(e, R9, R0);
+	if (!heads) {
+		g->rc = -ENOMEM;
+		return;
+	}
+	for (int b = 0; b < g->fn->nblocks; b++)
+		if (g->resume_label[b] >= 0 && g->reachable[b])
+			heads[n++] = b;
+	g->cb_entry = emit_label(e);
+	emit_ldx(e, BPF_DW, R9, 2, 0);
 	emit_ldx(e, BPF_DW, R1, R9, CB_LEN_OFF);
 	emit_stx(e, BPF_DW, R10, XDP_WRAP_SLOT_REQLEN, R1);
 	emit_ldx(e, BPF_DW, R0, R9, CB_RESUME_OFF);
-	for (int b = 0; b < g->fn->nblocks; b++)
-		if (g->resume_label[b] >= 0 && g->reachable[b])
-			emit_jmp_imm(e, 0, BPF_JEQ, R0, b + 1, g->resume_label[b]);
+	dispatch_range(g, heads, 0, n - 1);
+	emit_bind(e, g->cb_entry);
+	free(heads);
 }
 
 /* IR_RET in the callback: R0 = rax; keep it for the caller and stop. */
