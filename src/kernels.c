@@ -28,9 +28,22 @@ int target_probe_host(struct kernel_target *t, struct koff_error *err)
 	return 0;
 }
 
+/* "5.15 6.1 ... 6.18": the series of the table, for messages. */
+static const char *series_list(char *buf, size_t len)
+{
+	int n, used = 0;
+	const struct kernel_target *t = target_table(&n);
+
+	buf[0] = '\0';
+	for (int i = 0; i < n && used >= 0 && (size_t)used < len; i++)
+		used += snprintf(buf + used, len - (size_t)used, "%s%s", i ? " " : "", t[i].name);
+	return buf;
+}
+
 static int add_place(struct koff_ctx *ctx, const char *name)
 {
 	struct verify_place *p;
+	char series[128];
 
 	for (int i = 0; i < ctx->nplaces; i++)
 		if (!strcmp(ctx->places[i].name, name))
@@ -40,7 +53,7 @@ static int add_place(struct koff_ctx *ctx, const char *name)
 				 (int)KOFF_ARRAY_SIZE(ctx->places));
 	if (strcmp(name, "host") && !target_find(name))
 		return koff_fail(&ctx->err, -EINVAL, "--verify-on: unknown kernel '%s' (host or a series: %s)",
-				 name, "5.15 6.1 6.6 6.8 6.12 6.18");
+				 name, series_list(series, sizeof(series)));
 	p = &ctx->places[ctx->nplaces++];
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
@@ -85,6 +98,7 @@ int kernels_choose(struct koff_ctx *ctx)
 	 * need may_goto's shape: it targets the running kernel. */
 	const char *name = ctx->opt.kernel ? ctx->opt.kernel : ctx->opt.record_path ? "host" : "portable";
 	const struct kernel_target *t;
+	char series[128];
 	int rc;
 
 	if (!strcmp(name, "host")) {
@@ -96,7 +110,7 @@ int kernels_choose(struct koff_ctx *ctx)
 	} else {
 		return koff_fail(&ctx->err, -EINVAL,
 				 "--kernel: unknown kernel '%s' (host, portable, or a series: %s)", name,
-				 "5.15 6.1 6.6 6.8 6.12 6.18");
+				 series_list(series, sizeof(series)));
 	}
 	if (ctx->opt.verify_on)
 		rc = parse_places(ctx, ctx->opt.verify_on);
