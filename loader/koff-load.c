@@ -273,32 +273,58 @@ static int check_pairing(const char *out, const char *path)
 	return 0;
 }
 
-/* The variants koff-link wrote beside OUT, fastest first (koff_abi.h): the
- * first one the running kernel accepts.  OUT.6.12.bpf.o needs may_goto and
- * cpu v4; OUT.bpf.o loads on every supported kernel.  A variant of another
- * build is refused outright, never skipped. */
+/* The variants koff-link wrote beside OUT, fastest first (koff_abi.h).
+ * Every one present must open and belong to OUT (a program of another
+ * build, or a broken file, is refused outright: it is never silently
+ * skipped); then the first the running kernel accepts is loaded.
+ * OUT.6.12.bpf.o needs may_goto and cpu v4; OUT.bpf.o loads on every
+ * supported kernel. */
+#define NVARIANTS 2
 static int open_and_load(struct loader *ld, const char *out, bool verbose)
 {
-	static const char *const suffixes[] = { KOFF_FAST_VARIANT_SUFFIX, KOFF_PORTABLE_SUFFIX };
-	char why[4600] = "";
+	static const char *const suffixes[NVARIANTS] = { KOFF_FAST_VARIANT_SUFFIX, KOFF_PORTABLE_SUFFIX };
+	struct bpf_object *objs[NVARIANTS] = { NULL };
+	char paths[NVARIANTS][4096], why[4600] = "";
+	int present = 0, rc = -1;
 
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		if (snprintf(ld->path, sizeof ld->path, "%s%s", out, suffixes[i]) >= (int)sizeof ld->path)
-			return fail("%s: path too long", out);
-		if (access(ld->path, R_OK) < 0) {
-			snprintf(why, sizeof why, "%s: %s", ld->path, strerror(errno));
+	for (int i = 0; i < NVARIANTS; i++) {
+		if (snprintf(paths[i], sizeof paths[i], "%s%s", out, suffixes[i]) >= (int)sizeof paths[i]) {
+			fail("%s: path too long", out);
+			goto out;
+		}
+		if (access(paths[i], R_OK) < 0) {
+			if (i == NVARIANTS - 1 && !present)
+				snprintf(why, sizeof why, "%s: %s", paths[i], strerror(errno));
 			continue;
 		}
-		if (open_file(ld, ld->path, why, sizeof why) < 0)
+		if (open_file(ld, paths[i], why, sizeof why) < 0) {
+			fail("%s", why);
+			goto out;
+		}
+		objs[i] = ld->obj;
+		ld->obj = NULL;
+		present++;
+		if (check_pairing(out, paths[i]) < 0)
+			goto out;
+	}
+	for (int i = 0; i < NVARIANTS; i++) {
+		if (!objs[i])
 			continue;
-		if (check_pairing(out, ld->path) < 0)
-			return -1;
-		if (load_opened(ld, ld->path, why, sizeof why) == 0)
-			return 0;
-		if (verbose)
+		ld->obj = objs[i];
+		objs[i] = NULL;
+		if (load_opened(ld, paths[i], why, sizeof why) == 0) {
+			snprintf(ld->path, sizeof ld->path, "%s", paths[i]);
+			rc = 0;
+			goto out;
+		}
+		if (verbose && i < NVARIANTS - 1)
 			fprintf(stderr, "koff-load: %s; trying the next variant\n", why);
 	}
-	return fail("%s", why);
+	fail("%s", why);
+out:
+	for (int i = 0; i < NVARIANTS; i++)
+		bpf_object__close(objs[i]);
+	return rc;
 }
 
 static int find_program_and_stats(struct loader *ld)
