@@ -28,7 +28,8 @@ done
 # refuse NAME PATTERN: koff-load $tmp/dns must fail with PATTERN, running nothing.
 refuse() {
 	local name=$1 pattern=$2
-	build/koff-load --dev lo "$tmp/dns" >"$tmp/so" 2>"$tmp/se"
+	# A koff-load that wrongly accepted would attach and serve for ever: bounded.
+	timeout 20 build/koff-load --dev lo "$tmp/dns" >"$tmp/so" 2>"$tmp/se"
 	rc=$?
 	[ $rc -ne 0 ] || koff_fail "$name: koff-load exit 0"
 	koff_expect_eq "$name: one line" "$(wc -l <"$tmp/se")" 1
