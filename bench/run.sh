@@ -167,6 +167,8 @@ e2e_dns() {
 		samples/dns/requests.txt >/dev/null || koff_fail "cannot select answered requests"
 	cc samples/dns/dns.o -o "$tmp/dns-plain" || koff_fail "cannot link samples/dns/dns.o"
 	cp "$tmp/dns-plain" "$tmp/dnsref" && cp "$tmp/dns_ref.bpf.o" "$tmp/dnsref.bpf.o"
+	# koff-load attaches only a program stamped with its executable's identity.
+	koff_stamp_identity "$tmp/dnsref.bpf.o" "$tmp/dnsref"
 	koff_build_loader
 	koff_netns_create bench
 	ns=$KOFF_NETNS
