@@ -19,6 +19,19 @@ KOFF_CLEANUPS=()
 
 koff_fail() { echo "FAIL: $*" >&2; exit 1; }
 koff_skip() { echo "SKIP: $*"; exit 77; }
+
+# koff_need_vms SERIES...: tests that boot Debian's kernels under QEMU
+# (./koff-vm): skip when qemu or a kernel image is missing, fail when
+# ./koff-vm was not built.  Call from $KOFF_ROOT.
+koff_need_vms() {
+	local s
+	command -v qemu-system-x86_64 >/dev/null || koff_skip "needs qemu-system-x86 (./setup.sh installs it)"
+	[ -x ./koff-vm ] || koff_fail "./koff-vm is missing (make)"
+	for s in "$@"; do
+		./koff-vm --kernel "$s" -- true 2>/dev/null ||
+			koff_skip "no kernel image for $s: run kernel/fetch-kernel.sh $s (./setup.sh does)"
+	done
+}
 koff_ok() { echo "ok: $*"; }
 
 # Registers a shell command to run at exit.

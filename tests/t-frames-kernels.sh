@@ -7,13 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || koff_skip "needs root to load and test-run BPF programs"
 cd "$KOFF_ROOT"
-command -v qemu-system-x86_64 >/dev/null || koff_skip "needs qemu-system-x86 (./setup.sh installs it)"
-[ -x ./koff-vm ] || koff_fail "./koff-vm is missing (make)"
 SERIES="6.1 6.12"
-for s in $SERIES; do
-	./koff-vm --kernel "$s" -- true 2>/dev/null ||
-		koff_skip "no kernel image for $s: run kernel/fetch-kernel.sh $s (./setup.sh does)"
-done
+koff_need_vms $SERIES
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
 mkdir -p "$tmp/w"
