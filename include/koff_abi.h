@@ -67,7 +67,8 @@
 	X(PASS_FLAGS, "pass_flags", "fallback: flags not modelled")           \
 	X(PASS_JUMP, "pass_jump", "fallback: indirect jump to an unknown target") \
 	X(PASS_REPLY, "pass_reply", "fallback: reply does not fit the packet")    \
-	X(PASS_ACCEPTED, "pass_accepted", "passed: the parser (parser role) accepted the request")
+	X(PASS_ACCEPTED, "pass_accepted", "passed: the parser (parser role) accepted the request") \
+	X(PASS_SHARED, "pass_shared", "fallback: shared state busy, changed during the request, or not yet initialised")
 
 enum koff_stat {
 #define KOFF_STAT_ENUM(id, name, desc) KOFF_STAT_##id,
@@ -79,6 +80,49 @@ enum koff_stat {
 /* The first fallback reason: stats at or above it are fallbacks of the
  * lifted handler, and the handler's fallback code equals the stat index. */
 #define KOFF_STAT_FIRST_FALLBACK KOFF_STAT_PASS_INSN
+
+/* ---- Shared state: one copy of the handler's mutable globals -------------
+ * When the handler reads or writes .data/.bss, OUT.bpf.o has this map:
+ * BPF_MAP_TYPE_ARRAY, key u32, one entry, map_flags BPF_F_MMAPABLE, value
+ * size a multiple of KOFF_SHARED_PAGE.  Its value is the shared region:
+ *   [0, data size)              the globals, at koff-link's layout (the
+ *                               region the lifted code sees at IR_DATA_VA)
+ *   [value size - 64, value size) struct koff_shared_ctl
+ * OUT maps the same region over its own globals before main (MAP_FIXED):
+ * both sides use the very same bytes.  docs/shared-state.md has the
+ * protocol and why it is exact. */
+#define KOFF_MAP_SHARED "koff_shared"
+#define KOFF_SHARED_PAGE 4096u
+/* The loader passes the map to OUT as an inherited fd, in decimal.  OUT
+ * started without it runs alone, exactly as the original. */
+#define KOFF_SHARED_ENV_FD "KOFF_SHARED_FD"
+/* Set in ctl.magic by OUT once the region holds OUT's initial values; the
+ * kernel side falls back (pass_shared) until then. */
+#define KOFF_SHARED_MAGIC 0x6b6f66667368ull	/* "koffsh" */
+
+/* How the kernel side stays exact (OUT.bpf.o's KOFF_SHARED_SECTION says
+ * which; userspace does the same in both modes):
+ *   SEQ   the handler only reads shared state: it runs when no userspace
+ *         writer is inside, and its reply counts only if seq did not move;
+ *   LOCK  the handler writes: it runs only if it takes ctl.lock with one
+ *         compare-and-exchange, undoes its stores when it falls back. */
+enum koff_shared_mode { KOFF_SHARED_NONE, KOFF_SHARED_SEQ, KOFF_SHARED_LOCK };
+
+struct koff_shared_ctl {
+	unsigned long long magic;	/* KOFF_SHARED_MAGIC once initialised */
+	unsigned long long seq;		/* +1 on entry and on exit of a userspace writer */
+	unsigned long long writers;	/* userspace writer sections in progress */
+	unsigned long long lock;	/* 0 free, else KOFF_SHARED_LOCK_USER or _KERNEL */
+	unsigned long long reserved[4];
+};
+#define KOFF_SHARED_CTL_SIZE 64u
+#define KOFF_SHARED_LOCK_USER 1ull
+#define KOFF_SHARED_LOCK_KERNEL 2ull
+/* A non-loaded section of OUT.bpf.o with shared state, text lines:
+ *   mode seq|lock
+ *   size <value size in bytes, decimal>
+ *   data <bytes of globals, decimal> */
+#define KOFF_SHARED_SECTION ".koff.shared"
 
 static inline const char *koff_stat_name(unsigned int i)
 {

@@ -11,6 +11,7 @@
 #include "elfobj.h"
 #include "emit.h"
 #include "ir.h"
+#include "koff_abi.h"
 #include "koff.h"
 #include "layout.h"
 #include "target.h"
@@ -41,6 +42,30 @@ struct koff_options {
 	const char *kernel;		/* --kernel: a series, host or portable (default) */
 	const char *kernel_image;	/* --kernel-image: the target's kernel, for verification */
 	const char *verify_on;		/* --verify-on: host and/or series, comma-separated */
+};
+
+/* Shared state (src/shared.c): which of the entry object's writable
+ * sections the XDP program and OUT share, where each sits in the shared
+ * region (include/koff_abi.h), and how the kernel side stays exact.
+ * Built before the link from the object and its DWARF, so that the link
+ * (src/trampoline.c) places the same sections at the same offsets in OUT. */
+struct shared_section {
+	int shndx;			/* section index in ctx->obj */
+	const char *name;		/* ".bss", ".data", ".bss.table", ... */
+	uint64_t off, size;		/* in the region; IR_DATA_VA + off in the lifted code */
+	bool nobits;			/* SHT_NOBITS: zero-filled */
+};
+struct shared_plan {
+	bool used;			/* the handler may reach shared state: map + OUT patched */
+	enum koff_shared_mode mode;	/* NONE until offload_build picked SEQ or LOCK */
+	struct shared_section *secs;
+	int nsecs, capsecs;
+	uint64_t data_size;		/* end of the last shared section */
+	uint64_t value_size;		/* the map's value: data + ctl, page-rounded */
+	char why_not[320];		/* writable data the handler touches but koff cannot share */
+	/* userspace side (src/trampoline.c): functions entered through a trampoline */
+	char **roots;
+	int nroots, caproots;
 };
 
 /* One kernel koff-link verifies the program on (src/kernels.c). */
@@ -100,6 +125,7 @@ struct koff_ctx {
 	const char *trace_format;
 	int trace_skipped;
 	struct candidates cands;	/* src/candidates.c */
+	struct shared_plan shared;	/* src/shared.c, src/trampoline.c */
 	/* The default output's faster variant for newer kernels (variants.c):
 	 * a whole context of its own, or NULL with the reason in fast_why. */
 	struct koff_ctx *fast;
@@ -126,6 +152,14 @@ void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
 /* variants.c: after offload_build, the faster variant of a default build. */
 int variants_build(struct koff_ctx *ctx);
 void variant_free(struct koff_ctx *v);
+/* shared.c: ctx->shared from the entry object, before the link. */
+int shared_plan_build(struct koff_ctx *ctx);
+void shared_plan_free(struct shared_plan *p);
+/* trampoline.c: link_executable calls these when ctx->shared.used: extra
+ * link inputs (the object with its shared sections renamed, the linker
+ * script, the runtime), then the patch of OUT's root functions. */
+int shared_link_inputs(struct koff_ctx *ctx, const char ***args, int *nargs);
+int shared_patch_executable(struct koff_ctx *ctx);
 /* report.c */
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);
