@@ -1,7 +1,7 @@
 /* dns - a small authoritative DNS server for one compiled-in zone.
  *
  * The zone (example.test) lives in const tables.  handle_request() follows
- * koff's handler convention (DESIGN.md section 2): it reads only
+ * koff's handler convention (README.md, "The handler convention"): it reads only
  * req[0..len), writes only resp[0..cap), uses its own stack, and calls only
  * local static functions and memcmp/memcpy, so koff-link can lift it to XDP.
  * main() is the ordinary userspace server that serves whatever XDP passes up.

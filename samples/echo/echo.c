@@ -1,6 +1,6 @@
 /* echo - the smallest koff sample: a UDP echo server.
  *
- * handle_request() follows koff's handler convention (DESIGN.md section 2):
+ * handle_request() follows koff's handler convention (README.md, "The handler convention"):
  * it reads only req[0..len), writes only resp[0..cap), and calls nothing but
  * memcpy, so koff-link can lift it to XDP.  main() is the ordinary userspace
  * server that serves whatever the XDP side passes up.
