@@ -18,4 +18,6 @@ void ctx_free(struct koff_ctx *ctx)
 	free(ctx->forced_fallbacks);
 	free(ctx->sites);
 	variant_free(ctx->fast);
+	shared_plan_free(&ctx->shared);
+	shared_roots_free(&ctx->shared);
 }

@@ -172,6 +172,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	candidates_report_json(ctx, f);
 	fprintf(f, ",\n  \"udp_port\": %d,\n  \"resp_cap\": %u,\n  \"offloaded\": %s", o->udp_port,
 		o->resp_cap, ctx->offloaded ? "true" : "false");
+	shared_roots_report_json(ctx, f);
 	if (!ctx->offloaded) {
 		fputs(",\n  \"not_offloaded_because\": ", f);
 		json_string(f, ctx->not_offloaded_why);

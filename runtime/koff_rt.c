@@ -1,0 +1,251 @@
+/* koff_rt.c - the runtime koff-link adds to OUT when the handler shares
+ * state with the kernel (docs/shared-state.md).  Embedded into koff-link and
+ * compiled at link time with the user's compiler; the constants come from
+ * include/koff_abi.h as -D options (src/trampoline.c), so that this file
+ * needs no header of koff's.
+ *
+ * Start-up (from .preinit_array, before any constructor): without
+ * KOFF_SHARED_FD nothing happens and OUT runs as the original.  With it,
+ * the fd must be the koff_shared map of this very OUT (array, 4-byte key,
+ * one entry, the planned value size, mmapable); its value is mapped over
+ * the .koff_shared section, and filled with OUT's initial values the first
+ * time (ctl.magic unset).
+ *
+ * Sections: koff-link patches each root function's entry with a jump to a
+ * trampoline (generated asm) that calls __koff_rt_enter(may_write), the
+ * original function, then __koff_rt_exit().  Compiled -mgeneral-regs-only:
+ * the trampoline saves only the integer argument registers, and floating
+ * point arguments and return values pass through untouched. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef KOFF_RT_VALUE_SIZE
+#error "compiled by koff-link only: it passes the plan's constants"
+#endif
+
+#define RT_HIDDEN __attribute__((visibility("hidden")))
+#define RT_STR2(x) #x
+#define RT_STR(x) RT_STR2(x)
+
+struct rt_ctl {
+	volatile uint64_t magic, seq, writers, lock;
+	uint64_t reserved[4];
+};
+_Static_assert(sizeof(struct rt_ctl) == KOFF_RT_CTL_SIZE, "control block size");
+
+/* The control block's place in OUT's image: the last 64 bytes of
+ * .koff_shared (the linker script puts this section there). */
+__attribute__((section(".koff_shared_ctl"), aligned(64), used))
+RT_HIDDEN struct rt_ctl __koff_shared_ctl_image;
+extern char __koff_shared_start[] RT_HIDDEN;
+
+/* NULL until the map is in place: enter/exit do nothing when OUT runs alone. */
+static struct rt_ctl *rt_ctl;
+/* Per thread: how many roots are active (only the outermost takes the
+ * lock), and at which depth a writer section began (0: none). */
+static __thread unsigned rt_depth, rt_write_depth;
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static size_t rt_strlen(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void rt_put(const char *s)
+{
+	ssize_t rc = write(2, s, rt_strlen(s));
+
+	(void)rc;
+}
+
+/* "PROG: koff: PROBLEM" and exit 1, before main ran. */
+static void __attribute__((noreturn)) rt_die(const char *prog, const char *problem)
+{
+	rt_put(prog && *prog ? prog : "?");
+	rt_put(": koff: ");
+	rt_put(problem);
+	rt_put("\n");
+	_exit(1);
+}
+
+static int rt_parse_fd(const char *s)
+{
+	long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 65536)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return (int)v;
+}
+
+/* The fields of struct bpf_map_info this needs (uapi linux/bpf.h), so that
+ * the runtime builds without kernel headers. */
+struct rt_map_info {
+	uint32_t type, id, key_size, value_size, max_entries, map_flags;
+	char name[16];
+	uint32_t rest[32];
+};
+struct rt_info_attr {
+	uint32_t bpf_fd, info_len;
+	uint64_t info;
+};
+#define RT_BPF_OBJ_GET_INFO_BY_FD 15
+#define RT_BPF_MAP_TYPE_ARRAY 2
+#define RT_BPF_F_MMAPABLE (1u << 10)
+
+static void rt_check_map(const char *prog, int fd)
+{
+	struct rt_map_info info;
+	struct rt_info_attr attr;
+
+	memset(&info, 0, sizeof(info));
+	memset(&attr, 0, sizeof(attr));
+	attr.bpf_fd = (uint32_t)fd;
+	attr.info_len = sizeof(info);
+	attr.info = (uint64_t)(uintptr_t)&info;
+	if (syscall(SYS_bpf, RT_BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr)) != 0)
+		rt_die(prog, KOFF_RT_ENV_FD " is not an open BPF map");
+	if (info.type != RT_BPF_MAP_TYPE_ARRAY || info.key_size != 4 || info.max_entries != 1)
+		rt_die(prog, KOFF_RT_ENV_FD " is not koff's shared map (not a one-entry array)");
+	if (info.value_size != KOFF_RT_VALUE_SIZE)
+		rt_die(prog, KOFF_RT_ENV_FD ": the map's value size differs from this executable's "
+		       "shared region (" RT_STR(KOFF_RT_VALUE_SIZE) " bytes): a map of another build?");
+	if (!(info.map_flags & RT_BPF_F_MMAPABLE))
+		rt_die(prog, KOFF_RT_ENV_FD ": the map is not mmapable (BPF_F_MMAPABLE)");
+}
+
+/* Map the region over .koff_shared; on its first use, copy OUT's initial
+ * values in before anyone may read them (magic, release order). */
+static void rt_map_region(const char *prog, int fd)
+{
+	void *saved = mmap(NULL, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct rt_ctl *ctl = (struct rt_ctl *)(__koff_shared_start + KOFF_RT_VALUE_SIZE - KOFF_RT_CTL_SIZE);
+
+	if (saved == MAP_FAILED)
+		rt_die(prog, "cannot save the initial values: out of memory");
+	memcpy(saved, __koff_shared_start, KOFF_RT_DATA_SIZE);
+	if (mmap(__koff_shared_start, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED)
+		rt_die(prog, "cannot map the shared map over the globals (mmap failed)");
+	if (__atomic_load_n(&ctl->magic, __ATOMIC_ACQUIRE) != KOFF_RT_MAGIC) {
+		memcpy(__koff_shared_start, saved, KOFF_RT_DATA_SIZE);
+		__atomic_store_n(&ctl->magic, KOFF_RT_MAGIC, __ATOMIC_RELEASE);
+	}
+	munmap(saved, KOFF_RT_VALUE_SIZE);
+	rt_ctl = ctl;
+}
+
+static void rt_start(int argc, char **argv, char **envp)
+{
+	const char *prog = argc > 0 && argv[0] ? argv[0] : "?";
+	const char *env = NULL;
+	int fd;
+
+	for (char **e = envp; e && *e; e++)
+		if (!strncmp(*e, KOFF_RT_ENV_FD "=", sizeof(KOFF_RT_ENV_FD)))
+			env = *e + sizeof(KOFF_RT_ENV_FD);
+	if (!env)
+		return;		/* alone: exactly the original */
+	fd = rt_parse_fd(env);
+	if (fd < 0)
+		rt_die(prog, KOFF_RT_ENV_FD " is not a file descriptor number");
+	rt_check_map(prog, fd);
+	rt_map_region(prog, fd);
+}
+
+__attribute__((section(".preinit_array"), used))
+static void (*const rt_preinit)(int, char **, char **) = rt_start;
+
+/* ---- sections ---------------------------------------------------------- */
+
+/* The userspace side of ctl.lock: 0 free, KERNEL while one program run
+ * holds it, else LOCK_USER | users << 2 (the userspace sections in
+ * progress, any thread).  Counting keeps threads independent of each
+ * other (they synchronise as the original did) and makes taking it one
+ * atomic step, so a signal handler that interrupts enter or exit at any
+ * instruction takes it again instead of waiting for itself. */
+#define RT_USER_ONE (1ull << 2)
+
+static void rt_lock(struct rt_ctl *c)
+{
+	uint64_t cur = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+
+	for (;;) {
+		uint64_t next = cur == 0 ? (KOFF_RT_LOCK_USER | RT_USER_ONE) : cur + RT_USER_ONE;
+
+		if (cur == KOFF_RT_LOCK_KERNEL) {
+			__builtin_ia32_pause();	/* the kernel holds it for one bounded run */
+			cur = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&c->lock, &cur, next, 1, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+static void rt_unlock(struct rt_ctl *c)
+{
+	uint64_t cur = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+
+	for (;;) {
+		uint64_t next = cur - RT_USER_ONE < RT_USER_ONE ? 0 : cur - RT_USER_ONE;
+
+		if (__atomic_compare_exchange_n(&c->lock, &cur, next, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+RT_HIDDEN void __koff_rt_enter(int may_write)
+{
+	struct rt_ctl *c = rt_ctl;
+	unsigned depth = rt_depth;
+
+	if (!c)
+		return;
+	if (depth == 0)
+		rt_lock(c);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rt_depth = depth + 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	/* A writer inside a reader section (a signal handler) makes it one. */
+	if (may_write && !rt_write_depth) {
+		__atomic_fetch_add(&c->writers, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&c->seq, 1, __ATOMIC_SEQ_CST);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		rt_write_depth = depth + 1;
+	}
+}
+
+RT_HIDDEN void __koff_rt_exit(void)
+{
+	struct rt_ctl *c = rt_ctl;
+	unsigned depth = rt_depth;
+
+	if (!c || !depth)
+		return;
+	if (rt_write_depth == depth) {
+		rt_write_depth = 0;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&c->seq, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_sub(&c->writers, 1, __ATOMIC_SEQ_CST);
+	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rt_depth = depth - 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (depth == 1)
+		rt_unlock(c);
+}
