@@ -476,6 +476,8 @@ struct root_patch {
 	int64_t stub_off;
 	uint8_t displaced[DISPLACED_ROOM];
 	unsigned displaced_len;		/* with the jump back */
+	uint64_t targets[8];		/* of the displaced branches */
+	int ntargets;
 };
 
 static bool is_relative_branch(const cs_insn *in)
@@ -510,15 +512,57 @@ static void put_rel32(uint8_t *at, int64_t rel)
 	memcpy(at, &v, 4);
 }
 
-/* Copy instruction `in` (at its original address) to stub_va + at, fixing
- * a rip-relative displacement; false when it cannot move. */
+/* A relative jump, conditional jump or call among the displaced bytes is
+ * written again in its rel32 form, to the same target. */
+static bool displace_branch(struct root_patch *rp, const cs_insn *in, const char **why)
+{
+	const cs_x86 *x = &in->detail->x86;
+	uint8_t *dst = rp->displaced + rp->displaced_len;
+	uint8_t op = x->opcode[0] == 0x0f ? x->opcode[1] : x->opcode[0];
+	int64_t target = 0;
+	unsigned n;
+
+	for (int o = 0; o < x->op_count; o++)
+		if (x->operands[o].type == X86_OP_IMM)
+			target = x->operands[o].imm;
+	if (in->id == X86_INS_JMP || in->id == X86_INS_CALL) {
+		dst[0] = in->id == X86_INS_JMP ? 0xe9 : 0xe8;
+		n = 5;
+	} else if ((op & 0xf0) == 0x70 || (x->opcode[0] == 0x0f && (op & 0xf0) == 0x80)) {
+		dst[0] = 0x0f;
+		dst[1] = (uint8_t)(0x80 | (op & 0x0f));
+		n = 6;
+	} else {
+		*why = "a loop or jrcxz instruction in its first bytes";
+		return false;
+	}
+	if (rp->displaced_len + n + JMP_REL32_LEN > DISPLACED_ROOM) {
+		*why = "too many branches in its first bytes";
+		return false;
+	}
+	if (rp->ntargets < (int)KOFF_ARRAY_SIZE(rp->targets))
+		rp->targets[rp->ntargets++] = (uint64_t)target;
+	if (target - (int64_t)(rp->stub_va + rp->displaced_len + n) !=
+	    (int32_t)(target - (int64_t)(rp->stub_va + rp->displaced_len + n))) {
+		*why = "a branch in its first bytes too far from the trampoline";
+		return false;
+	}
+	put_rel32(dst + n - 4, target - (int64_t)(rp->stub_va + rp->displaced_len + n));
+	rp->displaced_len += n;
+	return true;
+}
+
+/* Copy instruction `in` (at its original address) to the stub, fixing a
+ * rip-relative displacement; false when it cannot move. */
 static bool displace_insn(struct root_patch *rp, const cs_insn *in, const char **why)
 {
 	uint8_t *dst = rp->displaced + rp->displaced_len;
 	const cs_x86 *x = &in->detail->x86;
 
-	if (is_relative_branch(in)) {
-		*why = "a relative branch in its first bytes";
+	if (is_relative_branch(in))
+		return displace_branch(rp, in, why);
+	if (rp->displaced_len + in->size + JMP_REL32_LEN > DISPLACED_ROOM) {
+		*why = "its first instructions are too long to move";
 		return false;
 	}
 	memcpy(dst, in->bytes, in->size);
@@ -602,6 +646,9 @@ static int plan_root(struct koff_ctx *ctx, struct exe_image *x, csh cs, int i, s
 		at += got ? in[0].size : 0;
 		cs_free(in, got);
 	}
+	for (int t = 0; t < rp->ntargets && !reason; t++)
+		if (rp->targets[t] >= rp->entry_va && rp->targets[t] < rp->entry_va + rp->len)
+			reason = "a loop in its first bytes";
 	if (!reason && branch_into(cs, x->bytes + fn_off, fn.st_size, fn.st_value, rp))
 		reason = "a branch inside it targets its first bytes";
 	if (reason) {
@@ -656,8 +703,10 @@ static int patch_all(struct koff_ctx *ctx, struct exe_image *x)
 		rc = write_patch(ctx, x, &rps[i]);
 	cs_close(&cs);
 	free(rps);
-	if (!rc && refused)
+	if (!rc && refused) {
 		p->used = false;
+		shared_roots_free(p);
+	}
 	return rc;
 }
 
