@@ -16,6 +16,7 @@
  * original function, then __koff_rt_exit().  Compiled -mgeneral-regs-only:
  * the trampoline saves only the integer argument registers, and floating
  * point arguments and return values pass through untouched. */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -149,6 +150,23 @@ static void rt_map_region(const char *prog, int fd)
 	rt_ctl = ctl;
 }
 
+/* A child of fork() had a private copy of the globals in the original:
+ * it gets one again, and runs alone. */
+static void rt_after_fork_child(void)
+{
+	void *copy = mmap(NULL, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (copy == MAP_FAILED)
+		rt_die("koff child", "cannot copy the shared globals after fork: out of memory");
+	memcpy(copy, __koff_shared_start, KOFF_RT_VALUE_SIZE);
+	if (mmap(__koff_shared_start, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		rt_die("koff child", "cannot unshare the globals after fork (mmap failed)");
+	memcpy(__koff_shared_start, copy, KOFF_RT_VALUE_SIZE);
+	munmap(copy, KOFF_RT_VALUE_SIZE);
+	rt_ctl = NULL;
+}
+
 static void rt_start(int argc, char **argv, char **envp)
 {
 	const char *prog = argc > 0 && argv[0] ? argv[0] : "?";
@@ -165,6 +183,12 @@ static void rt_start(int argc, char **argv, char **envp)
 		rt_die(prog, KOFF_RT_ENV_FD " is not a file descriptor number");
 	rt_check_map(prog, fd);
 	rt_map_region(prog, fd);
+	/* The mapping keeps the map: the program sees the fds and the
+	 * environment the original saw. */
+	close(fd);
+	unsetenv(KOFF_RT_ENV_FD);
+	if (pthread_atfork(NULL, NULL, rt_after_fork_child))
+		rt_die(prog, "cannot register the fork handler");
 }
 
 __attribute__((section(".preinit_array"), used))

@@ -3,13 +3,18 @@
 # a real BPF map, for gcc -O0, gcc -O2 and clang -O2, PIE and -no-pie:
 #  (a) alone (no KOFF_SHARED_FD) OUT prints what the plain cc link prints;
 #  (b) with a fresh map: the same output (OUT's initial values were copied
-#      in), magic set, and the map holds OUT's final globals; with a map
+#      in), magic set, and the map holds OUT's final globals (a fork child's
+#      writes stay in the child, as in the original); with a map
 #      already initialised (magic set), OUT reads the map's values;
 #  (c) a wrong map (size, type, not mmapable), not a map, not a number:
 #      one line "OUT: koff: ..." and exit 1 before main;
 #  (d) the trampolines: N writer roots -> seq 2N; a reader root leaves seq;
 #      nested roots and a signal handler inside a root count once; writers
-#      and lock are 0 afterwards; a double argument and result pass through.
+#      and lock are 0 afterwards; a double argument and result pass through;
+#  (e) exact under concurrency: while OUT's threads run a writer root that
+#      keeps pair_a == pair_b outside its sections, a thread plays the XDP
+#      program (LOCK: cmpxchg ctl.lock; SEQ: seq/writers) and never sees
+#      them differ; without the protocol the same thread does (the control).
 # tests/shared/counter.c is the program, tests/shared/mapexec.c runs it
 # against a map as koff-load will.
 . "$(dirname "$0")/lib.sh"
@@ -19,11 +24,11 @@ command -v jq >/dev/null || koff_skip "needs jq to read the manifest"
 make -s build/koff-link >&2 || koff_fail "cannot build koff-link"
 tmp=$(mktemp -d /tmp/koff-shared-u.XXXXXX)
 koff_on_exit "rm -rf '$tmp'"
-cc -O2 -Wall -Wextra -Iinclude tests/shared/mapexec.c -lbpf -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
+cc -O2 -Wall -Wextra -Iinclude tests/shared/mapexec.c -lbpf -lpthread -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
 # Until src/shared.c (the plan) is merged, the temporary stand-in plan.
 export KOFF_SHARED_STANDIN=1
 
-printf 'req hello\npeek\nn 5\npeek\nouter\npeek\nsig\npeek\nsigin\npeek\nfloat 2\n' >"$tmp/in"
+printf 'req hello\npeek\nn 5\npeek\nouter\npeek\nsig\npeek\nsigin\npeek\nfloat 2\nfork\npeek\n' >"$tmp/in"
 
 # offset NAME: the variable's byte offset in the shared region of $out.
 offset() {
@@ -74,7 +79,7 @@ check_config() {	# CC OPT [-no-pie]
 	"$tmp/plain" <"$tmp/in" >"$tmp/want" || koff_fail "$cfg: plain run"
 	"$out" <"$tmp/in" >"$tmp/got" || koff_fail "$cfg: OUT alone failed"
 	cmp -s "$tmp/want" "$tmp/got" || koff_fail "$cfg: OUT alone differs from the plain link"
-	[ "$(wc -l <"$tmp/want")" -eq 7 ] || koff_fail "$cfg: the plain program printed $(wc -l <"$tmp/want") lines"
+	[ "$(wc -l <"$tmp/want")" -eq 8 ] || koff_fail "$cfg: the plain program printed $(wc -l <"$tmp/want") lines"
 	koff_ok "$cfg: (a) alone, as the plain link"
 
 	# (b) fresh map: initial values copied; then the map holds the globals.
@@ -105,6 +110,34 @@ check_config() {	# CC OPT [-no-pie]
 	run_map signal "$tmp/in1" --size "$size"
 	koff_expect_eq "$cfg: (d) a handler root, and one inside a root" "$(ctl_line)" "status=0 magic=set seq=4 writers=0 lock=0"
 	koff_expect_eq "$cfg: (d) the handlers ran" "$(head -1 "$tmp/so")" 2001
+
+	# (e) a simulated kernel side against OUT's threads
+	local a b m
+	a=$(offset pair_a) b=$(offset pair_b)
+	for m in lock seq none; do
+		printf 'threads 1 5000\n' >"$tmp/in1"
+		run_map "kernel $m" "$tmp/in1" --size "$size" --kernel "$m" "$a" "$b" --show "$a" --show "$b"
+		koff_expect_eq "$cfg: (e) $m: ctl" "$(ctl_line)" "status=0 magic=set seq=10000 writers=0 lock=0"
+		koff_expect_eq "$cfg: (e) $m: pair_a" "$(word "$a")" 5000
+		kline=$(grep '^kernel ' "$tmp/so")
+		runs=$(sed -n 's/.*runs=\([0-9]*\).*/\1/p' <<<"$kline")
+		viol=$(sed -n 's/.*violations=\([0-9]*\).*/\1/p' <<<"$kline")
+		[ "$runs" -gt 0 ] || koff_fail "$cfg: (e) $m: the simulated kernel never ran: $kline"
+		if [ "$m" = none ]; then
+			[ "$viol" -gt 0 ] || koff_fail "$cfg: (e) the control saw no torn pair: the test cannot tell"
+		else
+			koff_expect_eq "$cfg: (e) $m: no torn pair ($kline)" "$viol" 0
+		fi
+		if [ "$m" != none ]; then
+			printf 'threads 3 2000\n' >"$tmp/in1"
+			run_map "kernel $m, 3 threads" "$tmp/in1" --size "$size" --kernel "$m" "$a" "$b" --show "$b"
+			koff_expect_eq "$cfg: (e) $m, 3 threads: pair_b" "$(word "$b")" 6000
+			kline=$(grep '^kernel ' "$tmp/so")
+			koff_expect_eq "$cfg: (e) $m, 3 threads: ctl" "$(ctl_line)" "status=0 magic=set seq=12000 writers=0 lock=0"
+			koff_expect_eq "$cfg: (e) $m, 3 threads: no torn pair ($kline)" \
+				"$(sed -n 's/.*violations=\([0-9]*\).*/\1/p' <<<"$kline")" 0
+		fi
+	done
 
 	# (c) wrong maps and fds
 	refuse "wrong size" "KOFF_SHARED_FD: the map's value size differs" --size $((size + 4096))

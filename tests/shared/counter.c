@@ -7,11 +7,18 @@
  *   outer      outer, a writer root that calls inner, also a root
  *   sig        raise(SIGUSR1): on_usr1 is a root (its address is taken)
  *   sigin      a signal inside a writer section
- *   float X    scale(X): a root with a double argument and result */
+ *   float X    scale(X): a root with a double argument and result
+ *   fork       a child runs inner (+10 to its own copy of hits) and exits
+ *   threads N M  N threads, each M pair_bump calls (a writer root that keeps
+ *              pair_a == pair_b outside its section) */
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 long hits;			/* .bss */
 long total = 100;		/* .data: its initial value is copied in */
@@ -78,6 +85,41 @@ __attribute__((noinline)) double scale(double x)
 	return x * factor + (double)hits;
 }
 
+long pair_a, pair_b;
+
+/* Atomic: the threads do not lose each other's increments (the program
+ * itself is race-free), so the pair is equal whenever no section is open. */
+__attribute__((noinline)) void pair_bump(void)
+{
+	__atomic_fetch_add(&pair_a, 1, __ATOMIC_RELAXED);
+	for (volatile int i = 0; i < 2000; i++)
+		;
+	__atomic_fetch_add(&pair_b, 1, __ATOMIC_RELAXED);
+}
+
+/* poll() waits (for nothing): each pair_bump is a section of its own. */
+static void *worker(void *arg)
+{
+	for (long m = (long)arg; m > 0; m--) {
+		pair_bump();
+		poll(NULL, 0, 0);
+	}
+	return NULL;
+}
+
+static void run_threads(const char *args)
+{
+	pthread_t t[8];
+	long n = 0, m = 0;
+
+	if (sscanf(args, "%ld %ld", &n, &m) != 2 || n < 1 || n > 8)
+		return;
+	for (long i = 0; i < n; i++)
+		pthread_create(&t[i], NULL, worker, (void *)m);
+	for (long i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+}
+
 int main(void)
 {
 	char line[256];
@@ -102,6 +144,16 @@ int main(void)
 			raise(SIGUSR1);
 		} else if (!strcmp(line, "sigin")) {
 			bump_and_raise();
+		} else if (!strcmp(line, "fork")) {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				inner();
+				_exit(0);
+			}
+			waitpid(pid, NULL, 0);
+		} else if (!strncmp(line, "threads ", 8)) {
+			run_threads(line + 8);
 		} else if (!strncmp(line, "float ", 6)) {
 			printf("%.3f\n", scale(atof(line + 6)));
 		}

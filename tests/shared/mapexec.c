@@ -11,11 +11,18 @@
  *     --magic         set ctl.magic (the region already initialised)
  *     --fd VALUE      put VALUE in KOFF_SHARED_FD instead of the map's fd
  *     --show OFF      print "OFF=V" for the u64 at byte OFF afterwards
+ *     --kernel MODE A B  while OUT runs, a thread plays the XDP program in
+ *                     MODE lock or seq (include/koff_abi.h), or none (no
+ *                     protocol: the control), reading the u64s at bytes A
+ *                     and B, which OUT keeps equal outside its sections;
+ *                     prints "kernel runs=R fallbacks=F violations=V"
  * Output: OUT's own output, then "status=N magic=M seq=S writers=W lock=L"
  * and the --show lines. */
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +33,87 @@
 
 #include "koff_abi.h"
 
+struct kernel_sim {
+	const char *mode;
+	volatile uint64_t *a, *b;
+	struct koff_shared_ctl *ctl;
+	volatile int stop;
+	unsigned long runs, fallbacks, violations;
+};
+
+/* Two reads of the pair with time in between, as a handler run would. */
+static bool pair_read(struct kernel_sim *k, uint64_t *a, uint64_t *b)
+{
+	uint64_t a1 = *k->a, b1;
+
+	for (volatile int i = 0; i < 100; i++)
+		;
+	b1 = *k->b;
+	*a = a1;
+	*b = b1;
+	return a1 == b1;
+}
+
+static void sim_lock(struct kernel_sim *k)
+{
+	uint64_t zero = 0, a, b;
+
+	if (!__atomic_compare_exchange_n(&k->ctl->lock, &zero, KOFF_SHARED_LOCK_KERNEL, 0, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED)) {
+		k->fallbacks++;
+		return;
+	}
+	if (!pair_read(k, &a, &b) || *k->a != a || *k->b != b)
+		k->violations++;
+	k->runs++;
+	__atomic_store_n(&k->ctl->lock, 0, __ATOMIC_RELEASE);
+}
+
+static void sim_seq(struct kernel_sim *k)
+{
+	uint64_t seq = __atomic_load_n(&k->ctl->seq, __ATOMIC_SEQ_CST), a, b;
+	bool same;
+
+	if (__atomic_load_n(&k->ctl->writers, __ATOMIC_SEQ_CST)) {
+		k->fallbacks++;
+		return;
+	}
+	same = pair_read(k, &a, &b);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&k->ctl->seq, __ATOMIC_SEQ_CST) != seq ||
+	    __atomic_load_n(&k->ctl->writers, __ATOMIC_SEQ_CST)) {
+		k->fallbacks++;
+		return;
+	}
+	k->violations += !same;
+	k->runs++;
+}
+
+static void *kernel_thread(void *arg)
+{
+	struct kernel_sim *k = arg;
+	uint64_t a, b;
+
+	while (!k->stop) {
+		if (__atomic_load_n(&k->ctl->magic, __ATOMIC_ACQUIRE) != KOFF_SHARED_MAGIC)
+			continue;	/* the kernel side falls back until OUT set it */
+		if (!strcmp(k->mode, "lock")) {
+			sim_lock(k);
+		} else if (!strcmp(k->mode, "seq")) {
+			sim_seq(k);
+		} else {
+			k->violations += !pair_read(k, &a, &b);
+			k->runs++;
+		}
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
+	struct kernel_sim sim = { 0 };
+	pthread_t kthread;
+	long ka = -1, kb = -1;
 	unsigned size = 4096, flags = BPF_F_MMAPABLE;
 	enum bpf_map_type type = BPF_MAP_TYPE_ARRAY;
 	const char *fdtext = NULL;
@@ -44,7 +130,11 @@ int main(int argc, char **argv)
 			type = BPF_MAP_TYPE_HASH, flags = 0;
 		else if (!strcmp(argv[i], "--no-mmap"))
 			flags = 0;
-		else if (!strcmp(argv[i], "--magic"))
+		else if (!strcmp(argv[i], "--kernel") && i + 3 < argc) {
+			sim.mode = argv[++i];
+			ka = strtol(argv[++i], NULL, 0);
+			kb = strtol(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--magic"))
 			magic = 1;
 		else if (!strcmp(argv[i], "--fd") && i + 1 < argc)
 			fdtext = argv[++i];
@@ -83,6 +173,15 @@ int main(int argc, char **argv)
 	snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
 	setenv(KOFF_SHARED_ENV_FD, fdtext ? fdtext : fdbuf, 1);
 	fflush(stdout);
+	if (sim.mode) {
+		sim.a = (volatile uint64_t *)(region + ka);
+		sim.b = (volatile uint64_t *)(region + kb);
+		sim.ctl = (struct koff_shared_ctl *)(region + size - KOFF_SHARED_CTL_SIZE);
+		if (!region || pthread_create(&kthread, NULL, kernel_thread, &sim)) {
+			fprintf(stderr, "mapexec: cannot start the kernel thread\n");
+			return 2;
+		}
+	}
 	pid = fork();
 	if (pid == 0) {
 		execv(argv[i + 1], argv + i + 1);
@@ -93,6 +192,10 @@ int main(int argc, char **argv)
 		perror("mapexec: fork");
 		return 2;
 	}
+	if (sim.mode) {
+		sim.stop = 1;
+		pthread_join(kthread, NULL);
+	}
 	printf("status=%d", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	if (region) {
 		const struct koff_shared_ctl *c = (const void *)(region + size - KOFF_SHARED_CTL_SIZE);
@@ -101,6 +204,8 @@ int main(int argc, char **argv)
 		       c->seq, c->writers, c->lock);
 	}
 	printf("\n");
+	if (sim.mode)
+		printf("kernel runs=%lu fallbacks=%lu violations=%lu\n", sim.runs, sim.fallbacks, sim.violations);
 	for (int k = 0; region && k < nshows; k++) {
 		uint64_t v;
 
