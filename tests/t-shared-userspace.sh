@@ -115,19 +115,26 @@ check_config() {	# CC OPT [-no-pie]
 	local a b m
 	a=$(offset pair_a) b=$(offset pair_b)
 	for m in lock seq none; do
-		printf 'threads 1 5000\n' >"$tmp/in1"
-		run_map "kernel $m" "$tmp/in1" --size "$size" --kernel "$m" "$a" "$b" --show "$a" --show "$b"
-		koff_expect_eq "$cfg: (e) $m: ctl" "$(ctl_line)" "status=0 magic=set seq=10000 writers=0 lock=0"
-		koff_expect_eq "$cfg: (e) $m: pair_a" "$(word "$a")" 5000
-		kline=$(grep '^kernel ' "$tmp/so")
-		runs=$(sed -n 's/.*runs=\([0-9]*\).*/\1/p' <<<"$kline")
-		viol=$(sed -n 's/.*violations=\([0-9]*\).*/\1/p' <<<"$kline")
+		# On a busy machine the simulated kernel may not get a turn (or, for
+		# the control, not meet a section): a few tries; every one must be exact.
+		for try in 1 2 3 4 5; do
+			printf 'threads 1 5000\n' >"$tmp/in1"
+			run_map "kernel $m" "$tmp/in1" --size "$size" --kernel "$m" "$a" "$b" --show "$a" --show "$b"
+			koff_expect_eq "$cfg: (e) $m: ctl" "$(ctl_line)" "status=0 magic=set seq=10000 writers=0 lock=0"
+			koff_expect_eq "$cfg: (e) $m: pair_a" "$(word "$a")" 5000
+			kline=$(grep '^kernel ' "$tmp/so")
+			runs=$(sed -n 's/.*runs=\([0-9]*\).*/\1/p' <<<"$kline")
+			viol=$(sed -n 's/.*violations=\([0-9]*\).*/\1/p' <<<"$kline")
+			[ "$m" = none ] || koff_expect_eq "$cfg: (e) $m: no torn pair ($kline)" "$viol" 0
+			if [ "$m" = none ]; then
+				[ "$viol" -gt 0 ] && break
+			else
+				[ "$runs" -gt 0 ] && break
+			fi
+		done
 		[ "$runs" -gt 0 ] || koff_fail "$cfg: (e) $m: the simulated kernel never ran: $kline"
-		if [ "$m" = none ]; then
-			[ "$viol" -gt 0 ] || koff_fail "$cfg: (e) the control saw no torn pair: the test cannot tell"
-		else
-			koff_expect_eq "$cfg: (e) $m: no torn pair ($kline)" "$viol" 0
-		fi
+		[ "$m" != none ] || [ "$viol" -gt 0 ] ||
+			koff_fail "$cfg: (e) the control saw no torn pair: the test cannot tell"
 		if [ "$m" != none ]; then
 			printf 'threads 3 2000\n' >"$tmp/in1"
 			run_map "kernel $m, 3 threads" "$tmp/in1" --size "$size" --kernel "$m" "$a" "$b" --show "$b"
