@@ -112,7 +112,9 @@ struct koff_shared_ctl {
 	unsigned long long magic;	/* KOFF_SHARED_MAGIC once initialised */
 	unsigned long long seq;		/* +1 on entry and on exit of a userspace writer */
 	unsigned long long writers;	/* userspace writer sections in progress */
-	unsigned long long lock;	/* 0 free, else KOFF_SHARED_LOCK_USER or _KERNEL */
+	unsigned long long lock;	/* 0 free, KOFF_SHARED_LOCK_KERNEL, or userspace's
+					 * KOFF_SHARED_LOCK_USER | sections << 2 (any nonzero
+					 * value but KERNEL: userspace holds it) */
 	unsigned long long reserved[4];
 };
 #define KOFF_SHARED_CTL_SIZE 64u
