@@ -44,7 +44,8 @@ struct fn {
 	uint64_t lo, hi;		/* in its section */
 	bool touches, writes, waits;	/* directly */
 	bool addr_taken, calls_indirect;
-	bool has_jump_table;		/* a data relocation into its body */
+	bool jumps_indirect;		/* jmp *%reg: a switch, or a tail call through a pointer */
+	bool has_table;			/* refers to a table of addresses in its own section */
 	bool t_touch, t_write, t_wait;	/* transitively */
 	int *callees;
 	int ncallees, capcallees;
@@ -364,6 +365,25 @@ static int scan_reference(struct roots *r, int i, const cs_insn *in, const struc
 	}
 }
 
+/* Does the relocated field of `in` hold the address of a table (in data)
+ * whose first slot points into the function's own section? */
+static bool refers_to_table(const struct roots *r, const struct fn *f, const cs_insn *in,
+			    const struct obj_reloc *rel)
+{
+	const struct obj_file *obj = r->objs[f->obj];
+	const struct obj_symbol *s = rel->sym > 0 && rel->sym < obj->nsyms ? &obj->syms[rel->sym] : NULL;
+	const struct obj_reloc *slot;
+	uint64_t at;
+
+	if (!s || s->shndx <= 0 || s->shndx >= obj->nsecs || (obj->secs[s->shndx].flags & SHF_EXECINSTR) ||
+	    is_shared_section(r, f->obj, s->shndx))
+		return false;
+	at = s->value + (uint64_t)rel->addend +
+	     (is_pc_relative(rel->type) ? in->address + in->size - rel->offset : 0);
+	slot = obj_reloc_in(obj, s->shndx, at, at + 1);
+	return slot && slot->sym > 0 && slot->sym < obj->nsyms && obj->syms[slot->sym].shndx == f->shndx;
+}
+
 /* A call or jump without relocation: to a place in the same section. */
 static int scan_local_branch(struct roots *r, int i, const cs_insn *in)
 {
@@ -373,8 +393,10 @@ static int scan_local_branch(struct roots *r, int i, const cs_insn *in)
 	if (!in_group(in, CS_GRP_CALL) && !in_group(in, CS_GRP_JUMP))
 		return 0;
 	if (!has_imm_operand(in, &target)) {
-		if (in_group(in, CS_GRP_CALL) || in->id == X86_INS_JMP)
+		if (in_group(in, CS_GRP_CALL))
 			f->calls_indirect = true;
+		else if (in->id == X86_INS_JMP)
+			f->jumps_indirect = true;
 		return 0;
 	}
 	if ((uint64_t)target >= f->lo && (uint64_t)target < f->hi)
@@ -434,10 +456,14 @@ static int scan_function(struct roots *r, int i)
 			rc = scan_local_branch(r, i, in);
 			continue;
 		}
-		/* call *fp(%rip) and jmp *table(,%rax,8) go through memory; a call
+		/* A jump table's address (lea .rodata+X(%rip); jmp *X(,%rax,8)) makes
+		 * the function's indirect jumps its switches. */
+		if (refers_to_table(r, f, in, rel))
+			f->has_table = true;
+		/* call *fp(%rip) and jmp *fp(%rip) go through a pointer; a call
 		 * through the GOT slot of a named function (-fno-plt) does not. */
-		if ((in_group(in, CS_GRP_CALL) || in->id == X86_INS_JMP) && x->op_count &&
-		    x->operands[0].type == X86_OP_MEM && !is_got_slot(rel->type))
+		else if ((in_group(in, CS_GRP_CALL) || in->id == X86_INS_JMP) && x->op_count &&
+			 x->operands[0].type == X86_OP_MEM && !is_got_slot(rel->type))
 			f->calls_indirect = true;
 		for (; !rc && rel < end && rel->offset < in->address + in->size; rel++)
 			rc = scan_reference(r, i, in, rel);
@@ -445,6 +471,8 @@ static int scan_function(struct roots *r, int i)
 	cs_free(all, n);
 	if (!rc && decoded < f->hi)
 		rc = scan_undecoded(r, i, decoded);
+	if (f->jumps_indirect && !f->has_table)
+		f->calls_indirect = true;	/* a tail call through a pointer */
 	return rc;
 }
 
@@ -464,10 +492,9 @@ static void scan_data_references(struct roots *r)
 			for (int q = 0; q < sec->nrelocs; q++) {
 				struct ref ref = resolve(r, o, &sec->relocs[q], sec->relocs[q].offset);
 
+				/* (REF_CODE: a jump table's slot; the patch checks them) */
 				if (ref.kind == REF_FUNC && ref.fn >= 0)
 					r->fns[ref.fn].addr_taken = true;
-				else if (ref.kind == REF_CODE && ref.fn >= 0)
-					r->fns[ref.fn].has_jump_table = true;
 			}
 		}
 	}
@@ -557,8 +584,9 @@ static int add_root(struct roots *r, const struct fn *f)
 }
 
 /* What the trampoline cannot keep exact: an extra return address shifts
- * stack-passed arguments; a jump table into the first bytes would skip
- * the jump.  Returns false (and drops the plan) when the root is refused. */
+ * stack-passed arguments.  Returns false (and drops the plan) when the
+ * root is refused.  (Branches and jump tables into its first bytes are
+ * checked in OUT, src/trampoline.c.) */
 static bool root_patchable(struct roots *r, const struct fn *f)
 {
 	struct obj_file *full = NULL;
@@ -566,21 +594,6 @@ static bool root_patchable(struct roots *r, const struct fn *f)
 	char why[300];
 	int ok;
 
-	if (f->has_jump_table) {
-		for (int o = 0; o < r->nobjs; o++)
-			for (int si = 0; si < r->objs[o]->nsecs; si++) {
-				const struct obj_section *sec = &r->objs[o]->secs[si];
-
-				for (int q = 0; sec->name && !(sec->flags & SHF_EXECINSTR) && q < sec->nrelocs; q++) {
-					struct ref ref = resolve(r, o, &sec->relocs[q], sec->relocs[q].offset);
-
-					if (ref.kind == REF_CODE && ref.fn == (int)(f - r->fns) &&
-					    ref.off < f->lo + 32)
-						return drop(r, "root %s cannot be patched: a jump table targets its "
-							    "first bytes", f->name);
-				}
-			}
-	}
 	if (obj_open(r->objs[f->obj]->path, &full, &err))
 		return drop(r, "root %s cannot be patched: %s", f->name, err.msg);
 	ok = obj_args_in_registers(full, f->name, why, sizeof(why));

@@ -582,23 +582,68 @@ static bool displace_insn(struct root_patch *rp, const cs_insn *in, const char *
 	return true;
 }
 
-/* Direct branches inside the root that land in the displaced bytes would
- * run them again, through the jump: the root stays unpatched. */
-static bool branch_into(csh cs, const uint8_t *code, uint64_t size, uint64_t va, const struct root_patch *rp)
+static bool in_moved_bytes(const struct root_patch *rp, uint64_t target)
+{
+	return target >= rp->entry_va && target < rp->entry_va + rp->len;
+}
+
+/* The slots of a jump table at `table` whose targets lie in the function
+ * [lo, hi): relative int32 slots (PIC: target = table + slot) or absolute
+ * u64 ones.  True when one targets the moved bytes.  A table ends at the
+ * first slot that points elsewhere. */
+static bool table_into(struct exe_image *x, uint64_t table, bool relative, uint64_t lo, uint64_t hi,
+		       const struct root_patch *rp)
+{
+	unsigned width = relative ? 4 : 8;
+
+	for (unsigned k = 0; k < 4096; k++) {
+		int64_t off = exe_file_offset(x, table + (uint64_t)k * width, width, SHF_ALLOC);
+		uint64_t target;
+
+		if (off < 0 || (x->elf && exe_file_offset(x, table, 1, SHF_EXECINSTR) >= 0))
+			return false;
+		if (relative) {
+			int32_t v;
+
+			memcpy(&v, x->bytes + off, 4);
+			target = table + (uint64_t)(int64_t)v;
+		} else {
+			memcpy(&target, x->bytes + off, 8);
+		}
+		if (target < lo || target >= hi)
+			return false;
+		if (in_moved_bytes(rp, target))
+			return true;
+	}
+	return false;
+}
+
+/* Direct branches inside the root, and its jump tables (the address of a
+ * table taken by lea, or an absolute jmp *table(,%reg,8)), that land in
+ * the moved bytes would run them again, through the jump: the root stays
+ * unpatched. */
+static bool branch_into(struct exe_image *x, csh cs, const uint8_t *code, uint64_t size, uint64_t va,
+			const struct root_patch *rp)
 {
 	cs_insn *all = NULL;
 	size_t n = cs_disasm(cs, code, size, va, 0, &all);
 	bool hit = false;
 
 	for (size_t i = 0; i < n && !hit; i++) {
-		const cs_x86 *x = &all[i].detail->x86;
+		const cs_x86 *xi = &all[i].detail->x86;
 
-		if (all[i].address < rp->entry_va + rp->len || !is_relative_branch(&all[i]))
-			continue;
-		for (int o = 0; o < x->op_count; o++)
-			if (x->operands[o].type == X86_OP_IMM && (uint64_t)x->operands[o].imm >= rp->entry_va &&
-			    (uint64_t)x->operands[o].imm < rp->entry_va + rp->len)
-				hit = true;
+		for (int o = 0; o < xi->op_count && !hit; o++) {
+			const cs_x86_op *op = &xi->operands[o];
+
+			if (op->type == X86_OP_IMM && is_relative_branch(&all[i]) && all[i].address >= rp->entry_va + rp->len)
+				hit = in_moved_bytes(rp, (uint64_t)op->imm);
+			else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP && all[i].id == X86_INS_LEA)
+				hit = table_into(x, all[i].address + all[i].size + (uint64_t)op->mem.disp, true, va,
+						 va + size, rp);
+			else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_INVALID &&
+				 op->mem.index != X86_REG_INVALID && op->mem.scale == 8)
+				hit = table_into(x, (uint64_t)op->mem.disp, false, va, va + size, rp);
+		}
 	}
 	cs_free(all, n);
 	return hit;
@@ -649,8 +694,8 @@ static int plan_root(struct koff_ctx *ctx, struct exe_image *x, csh cs, int i, s
 	for (int t = 0; t < rp->ntargets && !reason; t++)
 		if (rp->targets[t] >= rp->entry_va && rp->targets[t] < rp->entry_va + rp->len)
 			reason = "a loop in its first bytes";
-	if (!reason && branch_into(cs, x->bytes + fn_off, fn.st_size, fn.st_value, rp))
-		reason = "a branch inside it targets its first bytes";
+	if (!reason && branch_into(x, cs, x->bytes + fn_off, fn.st_size, fn.st_value, rp))
+		reason = "a branch or jump table inside it targets its first bytes";
 	if (reason) {
 		snprintf(why, whylen, "root %s cannot be patched: %s", name, reason);
 		return 1;

@@ -4,9 +4,10 @@
 # shared_userspace.why_not, the link still succeeds, and OUT is the plain
 # link (no .koff_shared, no trampolines): main as a root, a function that
 # waits and writes a global itself, a variadic root, a root with stack
-# arguments, and a root whose first bytes a branch targets (refused after
-# the link: OUT is linked again).  The same program without those roots is
-# patched.  No BPF: runs without root.
+# arguments, and a root whose first bytes a branch or a jump table targets
+# (refused after the link: OUT is linked again).  The same program without
+# those roots is patched, also with a switch (its indirect jump is no call)
+# beside a function that waits and is called through a pointer.  No BPF: runs without root.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
 command -v jq >/dev/null || koff_skip "needs jq to read the manifest"
@@ -43,6 +44,8 @@ for cc in gcc clang; do
 	check "$cc" WAIT "^main both waits for input \(fgets\) and accesses shared state itself"
 	check "$cc" VARIADIC "^root note cannot be patched: note is variadic"
 	check "$cc" STACK "^root many cannot be patched: many may take arguments on the stack"
-	check "$cc" LOOP "^root spin cannot be patched: a branch inside it targets its first bytes"
+	check "$cc" LOOP "^root spin cannot be patched: a branch or jump table inside it targets its first bytes"
+	check "$cc" TABLE "^root table cannot be patched: a branch or jump table inside it targets its first bytes"
+	check "$cc" SWITCH ""
 	check "$cc" NONE ""
 done

@@ -6,7 +6,10 @@
  *                  shift its stack arguments)
  *   CASE_STACK     a root takes arguments on the stack
  *   CASE_LOOP      a root whose first bytes are a loop's head: refused at
- *                  the patch, after the link (OUT is linked again, plain) */
+ *                  the patch, after the link (OUT is linked again, plain)
+ *   CASE_TABLE     a root whose jump table targets its first bytes (idem)
+ *   CASE_SWITCH    not refused: a root with a switch (an indirect jump that
+ *                  is no call) beside a pointer-called function that waits */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +57,38 @@ __attribute__((naked, noinline)) void spin(__attribute__((unused)) long n)
 	__asm__("1: addq $1, hits(%rip)\n\tdec %rdi\n\tjnz 1b\n\tret");
 }
 #define EXTRA() spin(3)
+#elif defined(CASE_TABLE)
+__attribute__((naked, noinline)) void table(__attribute__((unused)) long n)
+{
+	__asm__("1: addq $1, hits(%rip)\n\tdec %rdi\n\tjs 3f\n\tand $1, %rdi\n"
+		"\tlea 2f(%rip), %rax\n\tmovslq (%rax,%rdi,4), %rdx\n\tadd %rax, %rdx\n\tjmp *%rdx\n"
+		"\t.section .rodata\n\t.p2align 2\n2: .long 1b-2b\n\t.long 3f-2b\n\t.text\n3: ret");
+}
+#define EXTRA() table(3)
+#elif defined(CASE_SWITCH)
+#include <unistd.h>
+__attribute__((noinline)) static long wait_byte(void)
+{
+	char c;
+
+	return read(0, &c, 1);
+}
+/* In .data.rel.ro (a relocation: not shared): wait_byte's address is taken. */
+static long (*const readers[])(void) = { wait_byte };
+__attribute__((noinline)) long sw(long n)
+{
+	switch (n & 7) {
+	case 0: return hits;
+	case 1: return 7;
+	case 2: return hits + 3;
+	case 3: return 11;
+	case 4: return 13;
+	case 5: return hits * 2;
+	case 6: return hits - 1;
+	default: return 0;
+	}
+}
+#define EXTRA() (line[0] == 'z' ? readers[0]() : sw((long)line[0]))
 #elif defined(CASE_WAIT)
 #define EXTRA() (hits++)
 #else
