@@ -1384,21 +1384,25 @@ out:
 
 /* ---- Shared state: which mode ------------------------------------------------
  *
- * A forward dataflow over the IR: which vregs may hold an address inside
- * the shared region (a constant there, or arithmetic on one).  A store
- * through such a vreg, or at a constant address or displacement there,
- * may write shared state: LOCK.  A data address stored to memory could
- * come back through any load, so then every store of unknown region counts
- * too.  Otherwise SEQ: a store that still reaches the region at run time
- * falls back (pass_shared) before it writes. */
+ * A forward dataflow over the IR: which vregs, and which 8-byte slots of
+ * the x86 stack at constant addresses (where -O0 code keeps everything),
+ * may hold an address inside the shared region (a constant there, or
+ * arithmetic on one).  A store through such a value, or at a constant
+ * address or displacement there, may write shared state: LOCK.  A shared
+ * address stored anywhere else could come back through any load, so then
+ * every store of unknown region counts too.  Otherwise SEQ: a store that
+ * still reaches the region at run time falls back (pass_shared) before it
+ * writes. */
+
+#define TAINT_SLOTS ((int)(IR_STACK_SIZE / 8))
 
 struct taint {
 	const struct ir_func *fn;
 	uint64_t data_size;
-	int words;
-	uint64_t *in;		/* per block: vregs that may hold a shared address at entry */
+	int words;		/* per set: fn->nvregs bits, then TAINT_SLOTS */
+	uint64_t *in;		/* per block: what may hold a shared address at entry */
 	bool lock;		/* a store may write shared state */
-	bool escaped;		/* a shared address was stored to memory */
+	bool escaped;		/* a shared address was stored where it is not tracked */
 	bool unknown_store;	/* a store of unknown region exists */
 };
 
@@ -1407,40 +1411,93 @@ static bool in_shared(uint64_t a, uint64_t data_size)
 	return a >= IR_DATA_VA && a < IR_DATA_VA + data_size;
 }
 
+static bool set_has(const uint64_t *set, int i)
+{
+	return set[i / 64] >> (i % 64) & 1;
+}
+
+static void set_bit(uint64_t *set, int i, bool on)
+{
+	if (on)
+		set[i / 64] |= 1ull << (i % 64);
+	else
+		set[i / 64] &= ~(1ull << (i % 64));
+}
+
 static bool val_tainted(const struct taint *t, const uint64_t *set, const struct ir_val *v)
 {
 	if (v->reg == IR_NONE)
 		return in_shared((uint64_t)v->imm, t->data_size);
-	return v->reg >= 0 && v->reg < t->fn->nvregs && ir_bit(set, v->reg);
+	return v->reg >= 0 && v->reg < t->fn->nvregs && set_has(set, v->reg);
 }
 
-static void set_bit(uint64_t *set, int v, bool on)
+/* The first stack slot a constant access covers, or -1 when it is no
+ * stack access at a constant address. */
+static int stack_slot(const struct ir_insn *in)
 {
-	if (on)
-		set[v / 64] |= 1ull << (v % 64);
-	else
-		set[v / 64] &= ~(1ull << (v % 64));
+	uint64_t a = (uint64_t)(in->a.imm + in->imm);
+
+	if (in->a.reg != IR_NONE || a < IR_STACK_VA || a + in->size > IR_STACK_VA + IR_STACK_SIZE)
+		return -1;
+	return (int)((a - IR_STACK_VA) / 8);
+}
+
+static int slot_bit(const struct taint *t, int slot)
+{
+	return t->fn->nvregs + slot;
+}
+
+static void taint_store(struct taint *t, uint64_t *set, const struct ir_insn *in)
+{
+	bool value = val_tainted(t, set, &in->b);
+	int slot = stack_slot(in), last;
+
+	if (in->a.reg == IR_NONE ? in_shared((uint64_t)(in->a.imm + in->imm), t->data_size)
+				 : (val_tainted(t, set, &in->a) || in_shared((uint64_t)in->imm, t->data_size)))
+		t->lock = true;
+	if (in->a.reg != IR_NONE && in->region == IR_REG_UNKNOWN)
+		t->unknown_store = true;
+	if (slot < 0) {
+		t->escaped |= value && in->size >= 4;	/* fewer bytes cannot hold an address */
+		return;
+	}
+	last = (int)((uint64_t)(in->a.imm + in->imm) - IR_STACK_VA + in->size - 1) / 8;
+	for (int k = slot; k <= last && k < TAINT_SLOTS; k++)
+		set_bit(set, slot_bit(t, k), false);
+	if (value && in->size == 8 && slot == last)
+		set_bit(set, slot_bit(t, slot), true);
+	else if (value)
+		t->escaped = true;	/* a part of an address: not tracked */
 }
 
 static void taint_insn(struct taint *t, uint64_t *set, const struct ir_insn *in)
 {
 	bool tainted = false;
+	int slot;
 
 	if (in->op == IR_STORE) {
-		if (in->a.reg == IR_NONE ? in_shared((uint64_t)(in->a.imm + in->imm), t->data_size)
-					 : (val_tainted(t, set, &in->a) || in_shared((uint64_t)in->imm, t->data_size)))
-			t->lock = true;
-		if (in->a.reg != IR_NONE && in->region == IR_REG_UNKNOWN)
-			t->unknown_store = true;
-		if (val_tainted(t, set, &in->b))
-			t->escaped = true;
+		taint_store(t, set, in);
 		return;
 	}
 	if (!ir_insn_defines(in) || in->dst < 0 || in->dst >= t->fn->nvregs)
 		return;
-	if (in->op != IR_LOAD)	/* shared memory holds no pointers (src/shared.c) */
+	if (in->op == IR_LOAD) {
+		/* shared memory holds no pointers (src/shared.c); stack slots may */
+		slot = stack_slot(in);
+		if (slot >= 0) {
+			int last = (int)((uint64_t)(in->a.imm + in->imm) - IR_STACK_VA + in->size - 1) / 8;
+
+			for (int k = slot; k <= last && k < TAINT_SLOTS; k++)
+				tainted |= set_has(set, slot_bit(t, k));
+		}
+	} else if (in->op == IR_SUB && val_tainted(t, set, &in->b)) {
+		tainted = false;	/* a difference of two addresses is a length */
+	} else if ((in->op == IR_ZEXT || in->op == IR_SEXT) && in->w < 32) {
+		tainted = false;	/* a byte or a word cannot hold an address */
+	} else {
 		tainted = val_tainted(t, set, &in->a) || val_tainted(t, set, &in->b) ||
 			  (in->op == IR_SELECT && (val_tainted(t, set, &in->c) || val_tainted(t, set, &in->d)));
+	}
 	set_bit(set, in->dst, tainted);
 }
 
@@ -1498,7 +1555,8 @@ static int taint_run(struct taint *t)
 
 enum koff_shared_mode codegen_shared_mode(const struct ir_func *fn, uint64_t data_size)
 {
-	struct taint t = { .fn = fn, .data_size = data_size, .words = (fn->nvregs + 63) / 64 };
+	struct taint t = { .fn = fn, .data_size = data_size,
+			   .words = (fn->nvregs + TAINT_SLOTS + 63) / 64 };
 	bool lock;
 
 	t.in = calloc((size_t)fn->nblocks * (size_t)t.words + 1, sizeof(uint64_t));

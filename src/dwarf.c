@@ -803,18 +803,31 @@ static bool type_holds_pointer(Dwarf_Die *type, int depth)
 }
 
 /* The libdwfl address of a variable located at one fixed address
- * (DW_OP_addr alone); false for registers, TLS, optimised-out ones. */
+ * (DW_OP_addr or DW_OP_addrx alone); false for registers, TLS,
+ * optimised-out ones. */
 static bool variable_address(Dwarf_Die *var, Dwarf_Addr bias, Dwarf_Addr *addr)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Op *expr;
 	size_t len;
 
+	Dwarf_Attribute indexed;
+	Dwarf_Addr a;
+
 	if (!dwarf_attr(var, DW_AT_location, &attr) || dwarf_getlocation(&attr, &expr, &len) != 0 ||
-	    len != 1 || expr[0].atom != DW_OP_addr)
+	    len != 1)
 		return false;
-	*addr = expr[0].number + bias;
-	return true;
+	if (expr[0].atom == DW_OP_addr) {
+		*addr = expr[0].number + bias;
+		return true;
+	}
+	/* DWARF 5 (clang's default): an index into .debug_addr */
+	if ((expr[0].atom == DW_OP_addrx || expr[0].atom == DW_OP_GNU_addr_index) &&
+	    dwarf_getlocation_attr(&attr, &expr[0], &indexed) == 0 && dwarf_formaddr(&indexed, &a) == 0) {
+		*addr = a + bias;
+		return true;
+	}
+	return false;
 }
 
 /* The section holding libdwfl address `addr`, and the offset in it. */
