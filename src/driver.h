@@ -158,6 +158,13 @@ void variant_free(struct koff_ctx *v);
 /* shared.c: ctx->shared from the entry object, before the link. */
 int shared_plan_build(struct koff_ctx *ctx);
 void shared_plan_free(struct shared_plan *p);
+/* Mark obj's shareable sections (obj_section.shared) before layout_build,
+ * exactly as shared_plan_build did: the offload lays out the same offsets.
+ * 0, or -ENOMEM. */
+int shared_mark_sections(struct obj_file *obj);
+/* A deep copy (the variant context's); -ENOMEM. */
+int shared_plan_copy(struct shared_plan *dst, const struct shared_plan *src);
+const char *shared_mode_name(enum koff_shared_mode m);	/* "none", "seq", "lock" */
 /* trampoline.c: link_executable calls these when ctx->shared.used: extra
  * link inputs (the object with its shared sections renamed, the linker
  * script, the runtime), then the patch of OUT's root functions. */
@@ -170,8 +177,6 @@ int shared_patch_executable(struct koff_ctx *ctx);
  * why_not when the userspace side cannot be made exact. */
 int shared_find_roots(struct koff_ctx *ctx);
 void shared_roots_free(struct shared_plan *p);
-/* ,"shared_userspace": {"roots": [{"name": .., "writes": ..}], "why_not": ..} */
-void shared_roots_report_json(const struct koff_ctx *ctx, void *FILE_stream);
 /* link.c: the compiler driver that links (KOFF_CC, default cc). */
 const char *link_cc(void);
 /* report.c */

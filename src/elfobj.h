@@ -27,6 +27,7 @@ struct obj_section {
 	struct obj_reloc *relocs;	/* relocations applying to this section, sorted by offset */
 	int nrelocs;
 	uint64_t va;		/* fake address assigned by lifter/layout.c, 0 = none */
+	bool shared;		/* shareable writable data (src/shared.c): laid out first */
 };
 
 struct obj_symbol {
@@ -99,6 +100,21 @@ int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role 
  * x86-64, from its DWARF signature: not variadic, nothing on the stack,
  * conservatively for aggregates); else 0 with the reason in why. */
 int obj_args_in_registers(struct obj_file *obj, const char *name, char *why, size_t len);
+
+/* A variable at a fixed address in one of the object's sections. */
+struct obj_variable {
+	const char *name;
+	int shndx;		/* the section holding it */
+	uint64_t off, size;	/* in that section; size 0 when unknown */
+	bool has_type;
+	bool holds_pointer;	/* its type holds a pointer anywhere (or is unknown) */
+};
+typedef int (*obj_variable_visitor)(const struct obj_variable *v, void *arg);
+/* Every variable the DWARF locates at a fixed address (file scope and
+ * function-local statics); a nonzero return of visit stops the walk and is
+ * returned.  Corrupt DWARF: -EBADMSG with err filled. */
+int obj_for_each_variable(struct obj_file *obj, obj_variable_visitor visit, void *arg,
+			  struct koff_error *err);
 
 /* "file.c:42" for byte `off` of section `shndx`; returns 0, or -ENOENT
  * (buf then holds "?"). */

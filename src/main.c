@@ -193,8 +193,9 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (ctx->opt.offload && (rc = find_entry_object(ctx)))
 		return rc;
-	/* Shared state: which globals the XDP program and OUT share, and the
-	 * userspace functions that enter a section around them. */
+	/* Shared state: which globals the XDP program and OUT share (before
+	 * the link: OUT's layout), and the userspace functions that enter a
+	 * section around them. */
 	if (ctx->opt.offload && (rc = shared_plan_build(ctx)))
 		return rc;
 	if (ctx->opt.offload && ctx->shared.used && (rc = shared_find_roots(ctx)))

@@ -739,20 +739,3 @@ void shared_roots_free(struct shared_plan *p)
 	p->nroots = p->caproots = 0;
 }
 
-void shared_roots_report_json(const struct koff_ctx *ctx, void *stream)
-{
-	const struct shared_plan *p = &ctx->shared;
-	FILE *f = stream;
-
-	if (!p->used && !p->why_not[0])
-		return;
-	fputs(",\n  \"shared_userspace\": {\"roots\": [", f);
-	for (int i = 0; i < p->nroots; i++) {
-		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		json_string(f, p->roots[i]);
-		fprintf(f, ", \"writes\": %s}", p->root_writes[i] ? "true" : "false");
-	}
-	fputs("], \"why_not\": ", f);
-	json_string(f, p->why_not);
-	fputs("}", f);
-}

@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
 # t-shared-objects: the userspace side of shared state over several link
-# inputs (tests/shared/multi_*.c): the entry object's globals are named from
+# inputs (tests/shared-user/multi_*.c): the entry object's globals are named from
 # another object (a root there, patched like the others), main sits in a
 # third; the same reader in an archive is refused (an archive member that
 # names a shared global is not analysed).  With root, OUT then runs against
-# a real map (tests/shared/mapexec.c) and its counters land in the map.
+# a real map (tests/shared-user/mapexec.c) and its counters land in the map.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
 command -v jq >/dev/null || koff_skip "needs jq to read the manifest"
 make -s build/koff-link >&2 || koff_fail "cannot build koff-link"
 tmp=$(mktemp -d /tmp/koff-shared-o.XXXXXX)
 koff_on_exit "rm -rf '$tmp'"
-# Until src/shared.c (the plan) is merged, the temporary stand-in plan.
-export KOFF_SHARED_STANDIN=1
 
 for f in multi_handler multi_stats multi_main; do
-	gcc -O2 -g -c "tests/shared/$f.c" -o "$tmp/$f.o" || koff_fail "compile $f"
+	gcc -O2 -g -c "tests/shared-user/$f.c" -o "$tmp/$f.o" || koff_fail "compile $f"
 done
 printf 'a\nbb\nccc\n' >"$tmp/in"
 gcc "$tmp/multi_main.o" "$tmp/multi_handler.o" "$tmp/multi_stats.o" -o "$tmp/plain" || koff_fail "plain link"
@@ -25,8 +23,8 @@ out="$tmp/multi"
 build/koff-link "$tmp/multi_main.o" "$tmp/multi_handler.o" "$tmp/multi_stats.o" -o "$out" --no-verify \
 	>/dev/null 2>"$tmp/err" || koff_fail "koff-link: $(cat "$tmp/err")"
 koff_expect_eq "roots across objects" \
-	"$(jq -r '[.shared_userspace.roots[] | "\(.name):\(.writes)"] | sort | join(" ")' "$out.koff.json")" \
-	"bytes_seen:false handle_request:true stats_get:false"
+	"$(jq -r '(.shared.roots | sort | join(" ")) + " / " + (.shared.writer_roots | join(" "))' "$out.koff.json")" \
+	"bytes_seen handle_request stats_get / handle_request"
 objdump -d "$out" | grep -A1 '<stats_get>:' | grep -q 'jmp.*__koff_tramp_' || koff_fail "stats_get is not patched"
 "$out" <"$tmp/in" >"$tmp/got" || koff_fail "OUT alone failed"
 cmp -s "$tmp/want" "$tmp/got" || koff_fail "OUT alone differs from the plain link"
@@ -36,12 +34,12 @@ ar rcs "$tmp/libstats.a" "$tmp/multi_stats.o"
 build/koff-link "$tmp/multi_main.o" "$tmp/multi_handler.o" "$tmp/libstats.a" -o "$out" --no-verify \
 	>/dev/null 2>"$tmp/err" || koff_fail "koff-link with an archive: $(cat "$tmp/err")"
 koff_expect_eq "an archive member naming a shared global is refused" \
-	"$(jq -r .shared_userspace.why_not "$out.koff.json")" \
+	"$(jq -r .shared.why_not "$out.koff.json")" \
 	"multi_stats.o in $tmp/libstats.a uses shared variable served"
 "$out" <"$tmp/in" >"$tmp/got" && cmp -s "$tmp/want" "$tmp/got" || koff_fail "OUT (archive) differs from the plain link"
 
 [ "$(id -u)" -eq 0 ] || koff_skip "the map part needs root (BPF maps)"
-cc -O2 -Wall -Wextra -Iinclude tests/shared/mapexec.c -lbpf -lpthread -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
+cc -O2 -Wall -Wextra -Iinclude tests/shared-user/mapexec.c -lbpf -lpthread -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
 build/koff-link "$tmp/multi_main.o" "$tmp/multi_handler.o" "$tmp/multi_stats.o" -o "$out" --no-verify \
 	>/dev/null 2>"$tmp/err" || koff_fail "koff-link: $(cat "$tmp/err")"
 start=$(nm "$out" | awk '$3 == "__koff_shared_start" { print $1 }')

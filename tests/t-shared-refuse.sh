@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t-shared-refuse: what koff-link refuses on the userspace side of shared
-# state (tests/shared/refuse.c) is named in OUT.koff.json's
-# shared_userspace.why_not, the link still succeeds, and OUT is the plain
+# state (tests/shared-user/refuse.c) is named in OUT.koff.json's
+# shared.why_not, the link still succeeds, and OUT is the plain
 # link (no .koff_shared, no trampolines): main as a root, a function that
 # waits and writes a global itself, a variadic root, a root with stack
 # arguments, and a root whose first bytes a branch or a jump table targets
@@ -14,16 +14,14 @@ command -v jq >/dev/null || koff_skip "needs jq to read the manifest"
 make -s build/koff-link >&2 || koff_fail "cannot build koff-link"
 tmp=$(mktemp -d /tmp/koff-shared-r.XXXXXX)
 koff_on_exit "rm -rf '$tmp'"
-# Until src/shared.c (the plan) is merged, the temporary stand-in plan.
-export KOFF_SHARED_STANDIN=1
 
 check() {	# CC CASE WHY_NOT_PATTERN ("" = patched)
 	local cc=$1 case=$2 want=$3 why roots
-	"$cc" -O2 -g -DCASE_"$case" -c tests/shared/refuse.c -o "$tmp/r.o" || koff_fail "$cc $case: compile"
+	"$cc" -O2 -g -DCASE_"$case" -c tests/shared-user/refuse.c -o "$tmp/r.o" || koff_fail "$cc $case: compile"
 	KOFF_CC=$cc build/koff-link "$tmp/r.o" -o "$tmp/r" --no-verify >/dev/null 2>"$tmp/err" ||
 		koff_fail "$cc $case: koff-link failed: $(cat "$tmp/err")"
-	why=$(jq -r '.shared_userspace.why_not' "$tmp/r.koff.json")
-	roots=$(jq -r '.shared_userspace.roots | length' "$tmp/r.koff.json")
+	why=$(jq -r '.shared.why_not' "$tmp/r.koff.json")
+	roots=$(jq -r '.shared.roots | length' "$tmp/r.koff.json")
 	echo hello | "$tmp/r" || koff_fail "$cc $case: OUT does not run"
 	if [ -z "$want" ]; then
 		koff_expect_eq "$cc $case: nothing refused" "$why" ""

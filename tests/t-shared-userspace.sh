@@ -15,7 +15,7 @@
 #      keeps pair_a == pair_b outside its sections, a thread plays the XDP
 #      program (LOCK: cmpxchg ctl.lock; SEQ: seq/writers) and never sees
 #      them differ; without the protocol the same thread does (the control).
-# tests/shared/counter.c is the program, tests/shared/mapexec.c runs it
+# tests/shared-user/counter.c is the program, tests/shared-user/mapexec.c runs it
 # against a map as koff-load will.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
@@ -24,9 +24,7 @@ command -v jq >/dev/null || koff_skip "needs jq to read the manifest"
 make -s build/koff-link >&2 || koff_fail "cannot build koff-link"
 tmp=$(mktemp -d /tmp/koff-shared-u.XXXXXX)
 koff_on_exit "rm -rf '$tmp'"
-cc -O2 -Wall -Wextra -Iinclude tests/shared/mapexec.c -lbpf -lpthread -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
-# Until src/shared.c (the plan) is merged, the temporary stand-in plan.
-export KOFF_SHARED_STANDIN=1
+cc -O2 -Wall -Wextra -Iinclude tests/shared-user/mapexec.c -lbpf -lpthread -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
 
 printf 'req hello\npeek\nn 5\npeek\nouter\npeek\nsig\npeek\nsigin\npeek\nfloat 2\nfork\npeek\n' >"$tmp/in"
 
@@ -64,16 +62,19 @@ check_config() {	# CC OPT [-no-pie]
 	cfg="$cc $opt${nopie:+ $nopie}"
 	[ -n "$nopie" ] && pic=-fno-pie
 	out="$tmp/counter"
-	"$cc" $opt $pic -g -c tests/shared/counter.c -o "$tmp/counter.o" || koff_fail "$cfg: compile"
+	"$cc" $opt $pic -g -c tests/shared-user/counter.c -o "$tmp/counter.o" || koff_fail "$cfg: compile"
 	"$cc" $opt $pic "$tmp/counter.o" $nopie -o "$tmp/plain" || koff_fail "$cfg: plain link"
 	KOFF_CC=$cc build/koff-link "$tmp/counter.o" $nopie -o "$out" --no-verify >/dev/null 2>"$tmp/link.err" ||
 		koff_fail "$cfg: koff-link: $(cat "$tmp/link.err")"
-	[ "$(jq -r '.shared_userspace.roots | length' "$out.koff.json")" -ge 7 ] ||
-		koff_fail "$cfg: roots: $(jq -c .shared_userspace "$out.koff.json")"
+	[ "$(jq -r '.shared.roots | length' "$out.koff.json")" -ge 7 ] ||
+		koff_fail "$cfg: roots: $(jq -c .shared "$out.koff.json")"
 	size=$(readelf -SW "$out" | awk '$2 == ".koff_shared" { print $6 }')
 	[ -n "$size" ] && size=$((0x$size))
 	[ -n "$size" ] || koff_fail "$cfg: OUT has no .koff_shared"
 	hits=$(offset hits) total=$(offset total)
+	# The XDP program's map is the same region (OUT.bpf.o's .koff.shared).
+	koff_expect_eq "$cfg: OUT.bpf.o's map value is OUT's .koff_shared" \
+		"$(readelf -p .koff.shared "$out.bpf.o" | sed -n 's/.*size \([0-9]*\).*/\1/p')" "$size"
 
 	# (a) alone
 	"$tmp/plain" <"$tmp/in" >"$tmp/want" || koff_fail "$cfg: plain run"
