@@ -682,6 +682,24 @@ static int check_archive(struct roots *r, const char *path)
 	return 0;
 }
 
+/* objcopy renames sections by name (src/trampoline.c): a shared section
+ * whose name another section of the entry object has cannot move alone. */
+static void check_section_names(struct roots *r)
+{
+	const struct shared_plan *p = &r->ctx->shared;
+	const struct obj_file *obj = r->objs[r->entry];
+
+	for (int i = 0; i < p->nsecs && r->ctx->shared.used; i++) {
+		int same = 0;
+
+		for (int k = 0; k < obj->nsecs; k++)
+			same += obj->secs[k].name && !strcmp(obj->secs[k].name, p->secs[i].name);
+		if (same != 1)
+			drop(r, "%s has %d sections named %s: the shared one cannot be placed alone", obj->path,
+			     same, p->secs[i].name);
+	}
+}
+
 static void roots_free(struct roots *r)
 {
 	for (int i = 0; i < r->nfns; i++)
@@ -706,6 +724,8 @@ int shared_find_roots(struct koff_ctx *ctx)
 	cs_option(r.cs, CS_OPT_DETAIL, CS_OPT_ON);
 	rc = open_objects(&r);
 	if (!rc)
+		check_section_names(&r);
+	if (!rc && ctx->shared.used)
 		rc = add_functions(&r);
 	for (int i = 0; !rc && i < r.nfns; i++)
 		rc = scan_function(&r, i);
