@@ -61,6 +61,8 @@ struct roots {
 	struct fn *fns;
 	int nfns, capfns;
 	csh cs;
+	const cs_insn *insns;		/* the function scan_function is decoding */
+	size_t ninsns;
 };
 
 /* ---- names ------------------------------------------------------------- */
@@ -317,6 +319,14 @@ static bool has_imm_operand(const cs_insn *in, int64_t *imm)
 	return false;
 }
 
+/* The relocated field is the instruction's immediate (not its displacement). */
+static bool in_immediate(const cs_insn *in, const struct obj_reloc *rel)
+{
+	const cs_x86 *x = &in->detail->x86;
+
+	return x->encoding.imm_size && rel->offset >= in->address + x->encoding.imm_offset;
+}
+
 /* A plain load: the relocated field is the displacement of a memory
  * operand that is only read, of an instruction other than lea; and not the
  * address of a GOT slot (which hands out the variable's address). */
@@ -326,12 +336,244 @@ static bool is_plain_load(const cs_insn *in, const struct obj_reloc *rel)
 
 	if (in->id == X86_INS_LEA || is_got_slot(rel->type))
 		return false;
-	if (!x->encoding.disp_offset || in->address + x->encoding.disp_offset != rel->offset)
+	if (in_immediate(in, rel))
 		return false;
 	for (int o = 0; o < x->op_count; o++)
 		if (x->operands[o].type == X86_OP_MEM)
 			return x->operands[o].access == CS_AC_READ;
 	return false;
+}
+
+/* ---- where the address of a shared variable goes --------------------------- */
+
+/* A general-purpose register's number (0-15) for any of its names; *full
+ * when writing that name replaces all 64 bits (the 64- and 32-bit names). */
+static int gpr_of(unsigned reg, bool *full)
+{
+	static const unsigned names[16][5] = {
+		{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH },
+		{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH },
+		{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL, X86_REG_DH },
+		{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH },
+		{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL, X86_REG_SPL },
+		{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL, X86_REG_BPL },
+		{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL, X86_REG_SIL },
+		{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL, X86_REG_DIL },
+		{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B, X86_REG_R8B },
+		{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B, X86_REG_R9B },
+		{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B, X86_REG_R10B },
+		{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B, X86_REG_R11B },
+		{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B, X86_REG_R12B },
+		{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B, X86_REG_R13B },
+		{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B, X86_REG_R14B },
+		{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B, X86_REG_R15B },
+	};
+
+	for (int g = 0; g < 16; g++)
+		for (int k = 0; k < 5; k++)
+			if (names[g][k] == reg) {
+				*full = k < 2;
+				return g;
+			}
+	return -1;
+}
+
+#define GPR_BIT(reg) (1u << (reg))
+#define ARG_REGS (GPR_BIT(7) | GPR_BIT(6) | GPR_BIT(2) | GPR_BIT(1) | GPR_BIT(8) | GPR_BIT(9))
+#define CALLEE_SAVED (GPR_BIT(3) | GPR_BIT(4) | GPR_BIT(5) | GPR_BIT(12) | GPR_BIT(13) | GPR_BIT(14) | GPR_BIT(15))
+
+static bool holds(unsigned mask, unsigned reg)
+{
+	bool full;
+	int g = gpr_of(reg, &full);
+
+	return g >= 0 && (mask & GPR_BIT(g));
+}
+
+/* Pointer arithmetic and comparisons keep an address an address; a copy to
+ * a register makes that register hold it too.  Anything else that reads it
+ * as a value (a store of it, an argument, xchg, ...) lets it escape. */
+static bool keeps_address(unsigned id)
+{
+	return id == X86_INS_MOV || id == X86_INS_ADD || id == X86_INS_SUB || id == X86_INS_INC ||
+	       id == X86_INS_DEC || id == X86_INS_CMP || id == X86_INS_TEST;
+}
+
+/* One instruction's effect on the set of registers holding a shared
+ * address: false when it writes through one, or the address escapes. */
+static bool flow_step(const cs_insn *in, unsigned *mask)
+{
+	const cs_x86 *x = &in->detail->x86;
+	unsigned gained = 0, lost = 0;
+	bool derived = false, full;
+	int g;
+
+	for (int o = 0; o < x->op_count; o++) {
+		const cs_x86_op *op = &x->operands[o];
+
+		if (op->type == X86_OP_MEM && (holds(*mask, op->mem.base) || holds(*mask, op->mem.index))) {
+			if (in->id == X86_INS_LEA)
+				derived = true;
+			else if (op->access & CS_AC_WRITE)
+				return false;	/* a store through the address */
+		} else if (op->type == X86_OP_REG && (op->access & CS_AC_READ) && holds(*mask, op->reg)) {
+			if (!keeps_address(in->id))
+				return false;
+			derived = in->id != X86_INS_CMP && in->id != X86_INS_TEST;
+		}
+	}
+	for (int k = 0; k < in->detail->regs_read_count; k++)
+		if (holds(*mask, in->detail->regs_read[k]))
+			return false;	/* read implicitly: rep movs, push, ... */
+	for (int o = 0; o < x->op_count; o++) {
+		const cs_x86_op *op = &x->operands[o];
+
+		if (op->type == X86_OP_MEM && derived && (op->access & CS_AC_WRITE))
+			return false;	/* mov %rdx, (%rsp): stored */
+		if (op->type != X86_OP_REG || !(op->access & CS_AC_WRITE) || (g = gpr_of(op->reg, &full)) < 0)
+			continue;
+		if (derived)
+			gained |= GPR_BIT(g);
+		else if (full)
+			lost |= GPR_BIT(g);
+	}
+	for (int k = 0; k < in->detail->regs_write_count; k++)
+		if ((g = gpr_of(in->detail->regs_write[k], &full)) >= 0 && full && !(gained & GPR_BIT(g)))
+			lost |= GPR_BIT(g);
+	*mask = (*mask & ~lost) | gained;
+	return true;
+}
+
+static long insn_index(const struct roots *r, uint64_t address)
+{
+	long lo = 0, hi = (long)r->ninsns - 1;
+
+	while (lo <= hi) {
+		long mid = (lo + hi) / 2;
+
+		if (r->insns[mid].address == address)
+			return mid;
+		if (r->insns[mid].address < address)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+struct flow_path {
+	long at;
+	unsigned mask;
+};
+
+/* (instruction, registers) pairs already followed: a loop comes back to one. */
+struct flow_seen {
+	struct flow_path v[512];
+	int n;
+};
+
+/* True when the pair was seen; else records it (false also when full:
+ * the caller then gives up). */
+static bool seen_before(struct flow_seen *seen, long at, unsigned mask, bool *full)
+{
+	for (int i = 0; i < seen->n; i++)
+		if (seen->v[i].at == at && seen->v[i].mask == mask)
+			return true;
+	*full = seen->n == (int)KOFF_ARRAY_SIZE(seen->v);
+	if (!*full)
+		seen->v[seen->n++] = (struct flow_path){ at, mask };
+	return false;
+}
+
+/* Follows one path from instruction `at` with `mask`; pushes the other side
+ * of conditional jumps.  False when the address may be written through or
+ * escape on it. */
+static bool flow_path(const struct roots *r, const struct fn *f, struct flow_path *stack, int *depth, int cap,
+		      long at, unsigned mask, struct flow_seen *seen)
+{
+	while (mask) {
+		const cs_insn *in;
+		int64_t target;
+		bool full;
+
+		if (at < 0 || (size_t)at >= r->ninsns)
+			return false;
+		if (seen_before(seen, at, mask, &full))
+			return true;	/* followed from here already */
+		if (full)
+			return false;
+		in = &r->insns[at];
+		if (!flow_step(in, &mask))
+			return false;
+		if (in->id == X86_INS_RET)
+			return !(mask & GPR_BIT(0));
+		if (in_group(in, CS_GRP_CALL)) {
+			if (mask & ARG_REGS)
+				return false;
+			mask &= CALLEE_SAVED;
+		} else if (in_group(in, CS_GRP_JUMP)) {
+			bool inside;
+
+			if (!has_imm_operand(in, &target))
+				return false;	/* indirect */
+			inside = (uint64_t)target >= f->lo && (uint64_t)target < f->hi;
+			if (in->id == X86_INS_JMP) {
+				if (!inside)
+					return !(mask & ARG_REGS);	/* a tail call */
+				at = insn_index(r, (uint64_t)target);
+				continue;
+			}
+			if (!inside || *depth >= cap)
+				return false;
+			stack[(*depth)++] = (struct flow_path){ insn_index(r, (uint64_t)target), mask };
+		}
+		at++;
+	}
+	return true;
+}
+
+/* The address a lea (or mov $sym) put in a register is only read through,
+ * on every path: the reference counts as a load.  Loops are followed a
+ * bounded number of steps; whatever is not understood counts as a write. */
+static bool address_only_read(const struct roots *r, const struct fn *f, const cs_insn *in)
+{
+	const cs_x86 *x = &in->detail->x86;
+	struct flow_path stack[64];
+	struct flow_seen *seen = calloc(1, sizeof(*seen));
+	int depth = 0;
+	bool ok;
+	unsigned mask = 0;
+	bool full;
+	int g;
+
+	if (!r->insns || in < r->insns || in >= r->insns + r->ninsns || !x->op_count ||
+	    x->operands[0].type != X86_OP_REG || (g = gpr_of(x->operands[0].reg, &full)) < 0 || !full)
+		return false;
+	if (!seen)
+		return false;
+	mask = GPR_BIT(g);
+	ok = flow_path(r, f, stack, &depth, (int)KOFF_ARRAY_SIZE(stack), (in - r->insns) + 1, mask, seen);
+	while (ok && depth > 0) {
+		struct flow_path p = stack[--depth];
+
+		ok = flow_path(r, f, stack, &depth, (int)KOFF_ARRAY_SIZE(stack), p.at, p.mask, seen);
+	}
+	free(seen);
+	return ok;
+}
+
+/* lea sym(%rip), %reg, mov(abs) $sym, %reg or add $sym, %reg (an index scaled
+ * in %reg, -no-pie): the address into a register. */
+static bool is_address_of(const cs_insn *in, const struct obj_reloc *rel)
+{
+	const cs_x86 *x = &in->detail->x86;
+
+	if (is_got_slot(rel->type))
+		return false;
+	if (in->id == X86_INS_LEA)
+		return true;
+	return (in->id == X86_INS_MOV || in->id == X86_INS_MOVABS || in->id == X86_INS_ADD) && x->op_count == 2 &&
+	       x->operands[0].type == X86_OP_REG && x->operands[1].type == X86_OP_IMM && in_immediate(in, rel);
 }
 
 static int scan_reference(struct roots *r, int i, const cs_insn *in, const struct obj_reloc *rel)
@@ -343,7 +585,9 @@ static int scan_reference(struct roots *r, int i, const cs_insn *in, const struc
 	switch (ref.kind) {
 	case REF_SHARED:
 		f->touches = true;
-		if (!is_plain_load(in, rel))
+		/* cmp $sym, %rax (a loop's end, -no-pie) only compares the address */
+		if (!is_plain_load(in, rel) && !(is_address_of(in, rel) && address_only_read(r, f, in)) &&
+		    !((in->id == X86_INS_CMP || in->id == X86_INS_TEST) && in_immediate(in, rel)))
 			f->writes = true;
 		return 0;
 	case REF_WAIT:
@@ -445,6 +689,8 @@ static int scan_function(struct roots *r, int i)
 	if (!sec->data || f->hi > sec->size)
 		return 0;
 	n = cs_disasm(r->cs, sec->data + f->lo, f->hi - f->lo, f->lo, 0, &all);
+	r->insns = all;
+	r->ninsns = n;
 	for (size_t k = 0; k < n && !rc; k++) {
 		const cs_insn *in = &all[k];
 		const struct obj_reloc *rel = obj_reloc_in(obj, f->shndx, in->address, in->address + in->size);
@@ -468,6 +714,8 @@ static int scan_function(struct roots *r, int i)
 		for (; !rc && rel < end && rel->offset < in->address + in->size; rel++)
 			rc = scan_reference(r, i, in, rel);
 	}
+	r->insns = NULL;
+	r->ninsns = 0;
 	cs_free(all, n);
 	if (!rc && decoded < f->hi)
 		rc = scan_undecoded(r, i, decoded);

@@ -150,30 +150,44 @@ static int linker_script(struct koff_ctx *ctx, const char *path)
 
 /* ---- the runtime and the trampolines ------------------------------------- */
 
-/* One trampoline per root (docs/shared-state.md, "Userspace"): at entry
- * rsp = 8 mod 16 (the caller's call); 8 pushes and 8 bytes keep the calls
- * aligned, and the original function is entered exactly like a normal call
- * (rsp = 8 mod 16), one return address deeper: roots with arguments on the
- * stack are refused (src/roots.c).  rax carries the vector-register count
- * of a variadic call, r10 a static chain; xmm registers are left alone (the
- * runtime is compiled -mgeneral-regs-only). */
+/* One trampoline per root (docs/shared-state.md, "The userspace side").
+ * Every caller-saved general register is kept around both runtime calls,
+ * not only the argument registers: gcc's -fipa-ra lets a caller in the
+ * same unit keep values in the registers the root itself leaves alone.
+ * At entry rsp = 8 mod 16 (the caller's call); nine pushes make it 0 for
+ * the call of enter; 8 more bytes enter the original function exactly like
+ * a normal call (rsp = 8 mod 16), one return address deeper: roots with
+ * arguments on the stack are refused (src/roots.c).  xmm registers are left
+ * alone (the runtime is compiled -mgeneral-regs-only); flags are clobbered,
+ * as by any call. */
+static const char *const caller_saved[] = { "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11" };
+
+static void save_registers(FILE *f)
+{
+	for (size_t r = 0; r < KOFF_ARRAY_SIZE(caller_saved); r++)
+		fprintf(f, "\tpush %%%s\n\t.cfi_adjust_cfa_offset 8\n", caller_saved[r]);
+}
+
+static void restore_registers(FILE *f)
+{
+	for (size_t r = KOFF_ARRAY_SIZE(caller_saved); r-- > 0;)
+		fprintf(f, "\tpop %%%s\n\t.cfi_adjust_cfa_offset -8\n", caller_saved[r]);
+}
+
 static void trampoline_asm(FILE *f, int i, bool may_write)
 {
-	static const char *const saved[] = { "rdi", "rsi", "rdx", "rcx", "r8", "r9", "rax", "r10" };
-
 	fprintf(f, "\t.text\n\t.p2align 4\n\t.globl __koff_tramp_%d\n\t.hidden __koff_tramp_%d\n"
 		"\t.type __koff_tramp_%d, @function\n__koff_tramp_%d:\n\t.cfi_startproc\n", i, i, i, i);
-	for (size_t r = 0; r < KOFF_ARRAY_SIZE(saved); r++)
-		fprintf(f, "\tpush %%%s\n\t.cfi_adjust_cfa_offset 8\n", saved[r]);
-	fprintf(f, "\tsub $8, %%rsp\n\t.cfi_adjust_cfa_offset 8\n\tmov $%d, %%edi\n\tcall __koff_rt_enter\n"
-		"\tadd $8, %%rsp\n\t.cfi_adjust_cfa_offset -8\n", may_write ? 1 : 0);
-	for (size_t r = KOFF_ARRAY_SIZE(saved); r-- > 0;)
-		fprintf(f, "\tpop %%%s\n\t.cfi_adjust_cfa_offset -8\n", saved[r]);
-	fprintf(f, "\tsub $8, %%rsp\n\t.cfi_adjust_cfa_offset 8\n\tcall __koff_displaced_%d\n"
-		"\tpush %%rax\n\t.cfi_adjust_cfa_offset 8\n\tpush %%rdx\n\t.cfi_adjust_cfa_offset 8\n"
-		"\tcall __koff_rt_exit\n\tpop %%rdx\n\t.cfi_adjust_cfa_offset -8\n\tpop %%rax\n"
-		"\t.cfi_adjust_cfa_offset -8\n\tadd $8, %%rsp\n\t.cfi_adjust_cfa_offset -8\n\tret\n"
-		"\t.cfi_endproc\n\t.size __koff_tramp_%d, .-__koff_tramp_%d\n", i, i, i);
+	save_registers(f);
+	fprintf(f, "\tmov $%d, %%edi\n\tcall __koff_rt_enter\n", may_write ? 1 : 0);
+	restore_registers(f);
+	fprintf(f, "\tsub $8, %%rsp\n\t.cfi_adjust_cfa_offset 8\n\tcall __koff_displaced_%d\n", i);
+	save_registers(f);
+	fprintf(f, "\tsub $8, %%rsp\n\t.cfi_adjust_cfa_offset 8\n\tcall __koff_rt_exit\n"
+		"\tadd $8, %%rsp\n\t.cfi_adjust_cfa_offset -8\n");
+	restore_registers(f);
+	fprintf(f, "\tadd $8, %%rsp\n\t.cfi_adjust_cfa_offset -8\n\tret\n"
+		"\t.cfi_endproc\n\t.size __koff_tramp_%d, .-__koff_tramp_%d\n", i, i);
 	/* Filled by shared_patch_executable: the root's first instructions and
 	 * a jump back.  int3 until then. */
 	fprintf(f, "\t.p2align 4\n\t.globl __koff_displaced_%d\n\t.hidden __koff_displaced_%d\n"
@@ -567,16 +581,22 @@ static bool displace_insn(struct root_patch *rp, const cs_insn *in, const char *
 	}
 	memcpy(dst, in->bytes, in->size);
 	if (is_rip_relative(in)) {
+		/* rip-relative is always ModRM mod=00 rm=101 and a disp32 right after
+		 * the ModRM byte (capstone 4 misreports disp_size with a 66 prefix). */
+		unsigned at = x->encoding.modrm_offset + 1u;
 		int64_t target = (int64_t)(in->address + in->size) + x->disp;
 		int64_t moved = target - (int64_t)(rp->stub_va + rp->displaced_len + in->size);
-		int32_t d32;
+		int32_t d32, old;
 
-		if (x->encoding.disp_size != 4 || moved != (int32_t)moved) {
+		if (!x->encoding.modrm_offset || at + 4 > in->size)
+			return *why = "a rip-relative instruction in its first bytes koff cannot read", false;
+		memcpy(&old, in->bytes + at, 4);
+		if (old != (int32_t)x->disp || moved != (int32_t)moved) {
 			*why = "a rip-relative instruction in its first bytes that cannot move";
 			return false;
 		}
 		d32 = (int32_t)moved;
-		memcpy(dst + x->encoding.disp_offset, &d32, 4);
+		memcpy(dst + at, &d32, 4);
 	}
 	rp->displaced_len += in->size;
 	return true;
