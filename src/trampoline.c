@@ -783,9 +783,16 @@ int shared_patch_executable(struct koff_ctx *ctx)
 	if (!ctx->shared.used)
 		return 0;
 	rc = exe_open(ctx, &x);
-	if (!rc)
+	if (!rc && !x.symtab) {
+		/* -s, -Wl,--strip-all: no symbols to find the roots by */
+		snprintf(ctx->shared.why_not, sizeof(ctx->shared.why_not),
+			 "the linked executable has no symbol table (stripped): its roots cannot be found");
+		ctx->shared.used = false;
+		shared_roots_free(&ctx->shared);
+	}
+	if (!rc && ctx->shared.used)
 		rc = check_placement(ctx, &x);
-	if (!rc)
+	if (!rc && ctx->shared.used)
 		rc = patch_all(ctx, &x);
 	exe_close(&x);
 	if (!rc && !ctx->shared.used) {

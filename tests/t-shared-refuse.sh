@@ -6,7 +6,8 @@
 # waits and writes a global itself, a variadic root, a root with stack
 # arguments, and a root whose first bytes a branch or a jump table targets
 # (refused after the link: OUT is linked again).  The same program without
-# those roots is patched, also with a switch (its indirect jump is no call)
+# those roots is patched (but not when linked -s: no symbols to find the
+# roots by), also with a switch (its indirect jump is no call)
 # beside a function that waits and is called through a pointer.  No BPF: runs without root.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
@@ -15,10 +16,11 @@ make -s build/koff-link >&2 || koff_fail "cannot build koff-link"
 tmp=$(mktemp -d /tmp/koff-shared-r.XXXXXX)
 koff_on_exit "rm -rf '$tmp'"
 
-check() {	# CC CASE WHY_NOT_PATTERN ("" = patched)
+check() {	# CC CASE WHY_NOT_PATTERN ("" = patched) [LINK-ARGS...]
 	local cc=$1 case=$2 want=$3 why roots
+	shift 3
 	"$cc" -O2 -g -DCASE_"$case" -c tests/shared-user/refuse.c -o "$tmp/r.o" || koff_fail "$cc $case: compile"
-	KOFF_CC=$cc build/koff-link "$tmp/r.o" -o "$tmp/r" --no-verify >/dev/null 2>"$tmp/err" ||
+	KOFF_CC=$cc build/koff-link "$tmp/r.o" "$@" -o "$tmp/r" --no-verify >/dev/null 2>"$tmp/err" ||
 		koff_fail "$cc $case: koff-link failed: $(cat "$tmp/err")"
 	why=$(jq -r '.shared.why_not' "$tmp/r.koff.json")
 	roots=$(jq -r '.shared.roots | length' "$tmp/r.koff.json")
@@ -32,7 +34,7 @@ check() {	# CC CASE WHY_NOT_PATTERN ("" = patched)
 	[[ "$why" =~ $want ]] || koff_fail "$cc $case: why_not '$why' lacks '$want'"
 	koff_expect_eq "$cc $case: no roots left" "$roots" 0
 	readelf -SW "$tmp/r" | grep -q '\.koff_shared' && koff_fail "$cc $case: OUT still has .koff_shared"
-	nm "$tmp/r" | grep -q __koff_ && koff_fail "$cc $case: OUT still has koff's runtime"
+	objdump -d "$tmp/r" | grep -q __koff_ && koff_fail "$cc $case: OUT still has koff's runtime"
 	koff_ok "$cc $case: $why"
 }
 
@@ -46,4 +48,5 @@ for cc in gcc clang; do
 	check "$cc" TABLE "^root table cannot be patched: a branch or jump table inside it targets its first bytes"
 	check "$cc" SWITCH ""
 	check "$cc" NONE ""
+	check "$cc" NONE "^the linked executable has no symbol table \(stripped\)" -s
 done
