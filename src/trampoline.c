@@ -102,7 +102,10 @@ static int renamed_entry_object(struct koff_ctx *ctx, const char *out)
 				       "place the shared one alone", ctx->opt.object, p->secs[i].name);
 			break;
 		}
-		if (asprintf(&arg, "--rename-section=%s=.koff_sh.%d", p->secs[i].name, i) < 0) {
+		/* A zero-filled section becomes contents too: one output section of
+		 * both kinds would make ld warn that it changed its type. */
+		if (asprintf(&arg, "--rename-section=%s=.koff_sh.%d%s", p->secs[i].name, i,
+			     p->secs[i].nobits ? ",alloc,load,contents,data" : "") < 0) {
 			rc = koff_fail(&ctx->err, -ENOMEM, "out of memory");
 			break;
 		}
