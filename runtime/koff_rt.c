@@ -129,6 +129,24 @@ static void rt_check_map(const char *prog, int fd)
 		rt_die(prog, KOFF_RT_ENV_FD ": the map is not mmapable (BPF_F_MMAPABLE)");
 }
 
+/* No userspace section of this map can be open before main: OUT is its
+ * only userspace.  A lock or writer count left by an OUT that died inside
+ * a section (a crash, exit or SIGKILL in a root) would keep the kernel
+ * side falling back for ever: cleared, seq moved first so that a SEQ run
+ * overlapping this does not count. */
+static void rt_clear_stale_sections(struct rt_ctl *ctl)
+{
+	uint64_t cur = __atomic_load_n(&ctl->lock, __ATOMIC_RELAXED);
+
+	while (cur != 0 && cur != KOFF_RT_LOCK_KERNEL &&
+	       !__atomic_compare_exchange_n(&ctl->lock, &cur, 0, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+	if (__atomic_load_n(&ctl->writers, __ATOMIC_SEQ_CST)) {
+		__atomic_fetch_add(&ctl->seq, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&ctl->writers, 0, __ATOMIC_SEQ_CST);
+	}
+}
+
 /* Map the region over .koff_shared; on its first use, copy OUT's initial
  * values in before anyone may read them (magic, release order). */
 static void rt_map_region(const char *prog, int fd)
@@ -146,6 +164,7 @@ static void rt_map_region(const char *prog, int fd)
 		memcpy(__koff_shared_start, saved, KOFF_RT_DATA_SIZE);
 		__atomic_store_n(&ctl->magic, KOFF_RT_MAGIC, __ATOMIC_RELEASE);
 	}
+	rt_clear_stale_sections(ctl);
 	munmap(saved, KOFF_RT_VALUE_SIZE);
 	rt_ctl = ctl;
 }

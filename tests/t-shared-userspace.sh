@@ -11,6 +11,7 @@
 #  (d) the trampolines: N writer roots -> seq 2N; a reader root leaves seq;
 #      nested roots and a signal handler inside a root count once; writers
 #      and lock are 0 afterwards; a double argument and result pass through;
+#      a lock and writers left by an OUT that died in a section are cleared;
 #  (e) exact under concurrency: while OUT's threads run a writer root that
 #      keeps pair_a == pair_b outside its sections, a thread plays the XDP
 #      program (LOCK: cmpxchg ctl.lock; SEQ: seq/writers) and never sees
@@ -111,6 +112,13 @@ check_config() {	# CC OPT [-no-pie]
 	run_map signal "$tmp/in1" --size "$size"
 	koff_expect_eq "$cfg: (d) a handler root, and one inside a root" "$(ctl_line)" "status=0 magic=set seq=4 writers=0 lock=0"
 	koff_expect_eq "$cfg: (d) the handlers ran" "$(head -1 "$tmp/so")" 2001
+
+	# An OUT that died inside a section left lock and writers set: cleared at start.
+	printf 'peek\n' >"$tmp/in1"
+	run_map stale "$tmp/in1" --size "$size" --magic --set $((size - 64 + 24))=9 --set $((size - 64 + 16))=2 \
+		--set $((size - 64 + 8))=40
+	koff_expect_eq "$cfg: (d) a dead OUT's section cleared at start" "$(ctl_line)" \
+		"status=0 magic=set seq=41 writers=0 lock=0"
 
 	# (e) a simulated kernel side against OUT's threads
 	local a b m
