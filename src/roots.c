@@ -17,11 +17,11 @@
  * for one that does not wait holds the section while it waits (the kernel
  * side falls back meanwhile), and the reverse only refuses more.
  *
- * Archives and shared libraries are not read: their code cannot name the
- * entry object's sections, and it reaches the program's functions only
+ * Archives and shared libraries are not decoded: their code cannot name
+ * the entry object's sections, and it reaches the program's functions only
  * through pointers, which the program's own objects took (address taken:
- * roots).  An archive member that names a global of a shared section is
- * refused (shared_find_roots reads archive symbol tables for that). */
+ * roots).  An archive member or a shared library on the link line that
+ * names a global of a shared section is refused (check_library). */
 #include <ar.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -112,13 +112,6 @@ static bool is_object_arg(const char *arg)
 	size_t n = strlen(arg);
 
 	return arg[0] != '-' && n > 2 && !strcmp(arg + n - 2, ".o");
-}
-
-static bool is_archive_arg(const char *arg)
-{
-	size_t n = strlen(arg);
-
-	return arg[0] != '-' && n > 2 && !strcmp(arg + n - 2, ".a");
 }
 
 static bool is_shared_section(const struct roots *r, int obj, int shndx)
@@ -885,49 +878,76 @@ static int choose_roots(struct roots *r)
 	return 0;
 }
 
-/* ---- archives ------------------------------------------------------------- */
+/* ---- archives and shared libraries ----------------------------------------- */
 
-/* A member of an archive on the link line that names a global of a shared
- * section would access it unseen: refused. */
-static int check_archive(struct roots *r, const char *path)
+static bool is_archive_arg(const char *arg)
+{
+	size_t n = strlen(arg);
+
+	return arg[0] != '-' && n > 2 && !strcmp(arg + n - 2, ".a");
+}
+
+static bool is_shared_library_arg(const char *arg)
+{
+	size_t n = strlen(arg);
+
+	return arg[0] != '-' && ((n > 3 && !strcmp(arg + n - 3, ".so")) || strstr(arg, ".so."));
+}
+
+/* Undefined names of one ELF file's symbol tables of that type (SHT_SYMTAB
+ * for an archive member, SHT_DYNSYM for a shared library) that are
+ * globals of a shared section: refused, as that code would access them
+ * unseen. */
+static void check_undefined_names(struct roots *r, Elf *elf, uint32_t symtab_type, const char *member,
+				  const char *path)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn)) && r->ctx->shared.used) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != symtab_type || !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t k = 1; sh.sh_entsize && k < sh.sh_size / sh.sh_entsize; k++) {
+			GElf_Sym s;
+			const char *name;
+			bool shared;
+
+			if (!gelf_getsym(d, (int)k, &s) || s.st_shndx != SHN_UNDEF)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, s.st_name);
+			if (name && *name && (global_definition(r, name, &shared), shared)) {
+				drop(r, "%s%s%s uses shared variable %s", member, *member ? " in " : "", path, name);
+				return;
+			}
+		}
+	}
+}
+
+/* The archives and shared libraries named on the link line (-l libraries
+ * are the system's: they do not know the program's globals). */
+static void check_library(struct roots *r, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	Elf *ar, *m;
+	Elf *elf, *m;
 	Elf_Cmd cmd = ELF_C_READ;
 
 	if (fd < 0)
-		return 0;	/* the linker will say */
-	ar = elf_begin(fd, ELF_C_READ, NULL);
-	while (ar && elf_kind(ar) == ELF_K_AR && (m = elf_begin(fd, cmd, ar))) {
-		Elf_Scn *scn = NULL;
+		return;		/* the linker will say */
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF)
+		check_undefined_names(r, elf, SHT_DYNSYM, "", path);
+	while (elf && elf_kind(elf) == ELF_K_AR && r->ctx->shared.used && (m = elf_begin(fd, cmd, elf))) {
 		Elf_Arhdr *h = elf_getarhdr(m);
 
-		while ((scn = elf_nextscn(m, scn)) && r->ctx->shared.used) {
-			GElf_Shdr sh;
-			Elf_Data *d;
-
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !(d = elf_getdata(scn, NULL)))
-				continue;
-			for (size_t k = 1; sh.sh_entsize && k < sh.sh_size / sh.sh_entsize; k++) {
-				GElf_Sym s;
-				const char *name;
-				bool shared;
-
-				if (!gelf_getsym(d, (int)k, &s) || s.st_shndx != SHN_UNDEF)
-					continue;
-				name = elf_strptr(m, sh.sh_link, s.st_name);
-				if (name && *name && (global_definition(r, name, &shared), shared))
-					drop(r, "%s in %s uses shared variable %s", h && h->ar_name ? h->ar_name : "a member",
-					     path, name);
-			}
-		}
+		check_undefined_names(r, m, SHT_SYMTAB, h && h->ar_name ? h->ar_name : "a member", path);
 		cmd = elf_next(m);
 		elf_end(m);
 	}
-	if (ar)
-		elf_end(ar);
+	if (elf)
+		elf_end(elf);
 	close(fd);
-	return 0;
 }
 
 /* objcopy renames sections by name (src/trampoline.c): a shared section
@@ -982,8 +1002,8 @@ int shared_find_roots(struct koff_ctx *ctx)
 		rc = add_indirect_edges(&r);
 	}
 	for (int i = 0; !rc && i < ctx->opt.nlink_args && ctx->shared.used; i++)
-		if (is_archive_arg(ctx->opt.link_args[i]))
-			rc = check_archive(&r, ctx->opt.link_args[i]);
+		if (is_archive_arg(ctx->opt.link_args[i]) || is_shared_library_arg(ctx->opt.link_args[i]))
+			check_library(&r, ctx->opt.link_args[i]);
 	if (!rc && ctx->shared.used) {
 		propagate(&r);
 		rc = choose_roots(&r);

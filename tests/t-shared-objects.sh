@@ -2,8 +2,8 @@
 # t-shared-objects: the userspace side of shared state over several link
 # inputs (tests/shared-user/multi_*.c): the entry object's globals are named from
 # another object (a root there, patched like the others), main sits in a
-# third; the same reader in an archive is refused (an archive member that
-# names a shared global is not analysed).  With root, OUT then runs against
+# third; the same reader in an archive or a shared library on the link line
+# is refused (its code is not analysed).  With root, OUT then runs against
 # a real map (tests/shared-user/mapexec.c) and its counters land in the map.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
@@ -37,6 +37,12 @@ koff_expect_eq "an archive member naming a shared global is refused" \
 	"$(jq -r .shared.why_not "$out.koff.json")" \
 	"multi_stats.o in $tmp/libstats.a uses shared variable served"
 "$out" <"$tmp/in" >"$tmp/got" && cmp -s "$tmp/want" "$tmp/got" || koff_fail "OUT (archive) differs from the plain link"
+
+gcc -O2 -g -fPIC -shared tests/shared-user/multi_stats.c -o "$tmp/libmstats.so" || koff_fail "cannot build the library"
+build/koff-link "$tmp/multi_main.o" "$tmp/multi_handler.o" "$tmp/libmstats.so" -o "$out" --no-verify \
+	>/dev/null 2>"$tmp/err" || koff_fail "koff-link with a shared library: $(cat "$tmp/err")"
+koff_expect_eq "a shared library naming a shared global is refused" \
+	"$(jq -r .shared.why_not "$out.koff.json")" "$tmp/libmstats.so uses shared variable served"
 
 [ "$(id -u)" -eq 0 ] || koff_skip "the map part needs root (BPF maps)"
 cc -O2 -Wall -Wextra -Iinclude tests/shared-user/mapexec.c -lbpf -lpthread -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
