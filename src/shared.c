@@ -442,6 +442,25 @@ void shared_plan_free(struct shared_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int shared_initial_image(const struct koff_ctx *ctx, uint8_t **image)
+{
+	const struct shared_plan *p = &ctx->shared;
+	struct koff_shared_ctl ctl = { .magic = KOFF_SHARED_MAGIC };
+
+	*image = calloc(1, p->value_size);
+	if (!*image)
+		return -ENOMEM;
+	for (int i = 0; i < p->nsecs; i++) {
+		const struct obj_section *s = ctx->obj && p->secs[i].shndx < ctx->obj->nsecs
+						      ? &ctx->obj->secs[p->secs[i].shndx] : NULL;
+
+		if (s && s->data && !p->secs[i].nobits && s->size == p->secs[i].size)
+			memcpy(*image + p->secs[i].off, s->data, s->size);
+	}
+	memcpy(*image + p->value_size - KOFF_SHARED_CTL_SIZE, &ctl, sizeof(ctl));
+	return 0;
+}
+
 const char *shared_mode_name(enum koff_shared_mode m)
 {
 	return m == KOFF_SHARED_SEQ ? "seq" : m == KOFF_SHARED_LOCK ? "lock" : "none";
