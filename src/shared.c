@@ -322,8 +322,9 @@ static int fill_sections(struct shared_plan *p, const struct obj_file *obj)
 			p->secs[b] = p->secs[b - 1];
 			p->secs[b - 1] = t;
 		}
-	p->value_size = (p->data_size + KOFF_SHARED_CTL_SIZE + KOFF_SHARED_PAGE - 1) / KOFF_SHARED_PAGE *
-			KOFF_SHARED_PAGE;
+	if (p->nsecs)	/* else nothing to share: no map */
+		p->value_size = (p->data_size + KOFF_SHARED_CTL_SIZE + KOFF_SHARED_PAGE - 1) /
+				KOFF_SHARED_PAGE * KOFF_SHARED_PAGE;
 	return 0;
 }
 
