@@ -1327,6 +1327,12 @@ static int check_target(const struct gen *g, struct koff_error *err)
 		return koff_fail(err, -EOPNOTSUPP,
 				 "kernel %s has neither may_goto (6.9) nor bpf_loop (5.17) to bound the handler's loops",
 				 name);
+	if (g->o->shared_mode != KOFF_SHARED_NONE && !target_has(g->target, KFEAT_MMAPABLE))
+		return koff_fail(err, -EOPNOTSUPP,
+				 "kernel %s lacks BPF_F_MMAPABLE maps (5.5), which shared state needs", name);
+	if (g->o->shared_mode == KOFF_SHARED_LOCK && !target_has(g->target, KFEAT_ATOMICS))
+		return koff_fail(err, -EOPNOTSUPP,
+				 "kernel %s lacks BPF atomics (5.12), which the shared-state lock needs", name);
 	if (g->in_callback && g->traced)
 		return koff_fail(err, -EOPNOTSUPP,
 				 "--record-path needs may_goto (kernel 6.9+, e.g. --kernel host here); kernel %s has none",

@@ -855,16 +855,20 @@ int obj_args_in_registers(struct obj_file *obj, const char *name, char *why, siz
 
 /* ---- Global variables and whether their types hold pointers -------------- */
 
+/* Type DIEs one pointer question may visit: a crafted object could nest
+ * wide structs deeply enough to make the walk exponential. */
+#define TYPE_VISIT_BUDGET 20000
+
 /* Whether a value of this type holds a pointer anywhere: a pointer or
  * reference, or an array, struct, class or union with one inside.  Types
- * deeper than TYPE_MAX_DEPTH (cyclic or absurd) count as holding one:
- * refusing is always allowed. */
-static bool type_holds_pointer(Dwarf_Die *type, int depth)
+ * deeper than TYPE_MAX_DEPTH (cyclic or absurd), or past the visit budget,
+ * count as holding one: refusing is always allowed. */
+static bool type_holds_pointer(Dwarf_Die *type, int depth, int *budget)
 {
 	Dwarf_Die cur = *type, child, member;
-	int tag;
+	int tag = DW_TAG_invalid;
 
-	if (depth > TYPE_MAX_DEPTH)
+	if (depth > TYPE_MAX_DEPTH || --*budget < 0)
 		return true;
 	for (int i = 0; i < TYPE_MAX_DEPTH; i++) {
 		tag = dwarf_tag(&cur);
@@ -878,7 +882,7 @@ static bool type_holds_pointer(Dwarf_Die *type, int depth)
 	case DW_TAG_enumeration_type:
 		return false;
 	case DW_TAG_array_type:
-		return !type_of(&cur, &child) || type_holds_pointer(&child, depth + 1);
+		return !type_of(&cur, &child) || type_holds_pointer(&child, depth + 1, budget);
 	case DW_TAG_structure_type:
 	case DW_TAG_union_type:
 	case DW_TAG_class_type:
@@ -887,7 +891,7 @@ static bool type_holds_pointer(Dwarf_Die *type, int depth)
 		do {
 			if (dwarf_tag(&member) != DW_TAG_member)
 				continue;
-			if (!type_of(&member, &child) || type_holds_pointer(&child, depth + 1))
+			if (!type_of(&member, &child) || type_holds_pointer(&child, depth + 1, budget))
 				return true;
 		} while (dwarf_siblingof(&member, &member) == 0);
 		return false;
@@ -953,7 +957,6 @@ static int visit_variable(struct variable_walk *w, Dwarf_Die *var)
 {
 	struct obj_variable v = { .name = dwarf_diename(var) };
 	Dwarf_Die type;
-	Dwarf_Word size;
 	Dwarf_Addr addr;
 
 	if (!variable_address(var, w->bias, &addr))
@@ -961,10 +964,10 @@ static int visit_variable(struct variable_walk *w, Dwarf_Die *var)
 	v.shndx = section_of_address(w->obj, w->mod, addr, &v.off);
 	if (v.shndx < 0)
 		return 0;
+	int budget = TYPE_VISIT_BUDGET;
+
 	v.has_type = type_of(var, &type);
-	v.holds_pointer = !v.has_type || type_holds_pointer(&type, 0);
-	if (v.has_type && dwarf_aggregate_size(&type, &size) == 0)
-		v.size = size;
+	v.holds_pointer = !v.has_type || type_holds_pointer(&type, 0, &budget);
 	if (!v.name)
 		v.name = "?";
 	return w->visit(&v, w->arg);

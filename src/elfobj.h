@@ -105,7 +105,7 @@ int obj_args_in_registers(struct obj_file *obj, const char *name, char *why, siz
 struct obj_variable {
 	const char *name;
 	int shndx;		/* the section holding it */
-	uint64_t off, size;	/* in that section; size 0 when unknown */
+	uint64_t off;		/* in that section */
 	bool has_type;
 	bool holds_pointer;	/* its type holds a pointer anywhere (or is unknown) */
 };

@@ -46,12 +46,22 @@ static int collect_variable(const struct obj_variable *v, void *arg)
 	return 0;
 }
 
+static int compare_facts(const void *a, const void *b)
+{
+	const struct var_fact *x = a, *y = b;
+
+	if (x->shndx != y->shndx)
+		return x->shndx < y->shndx ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* f sorted by compare_facts: a binary search, so that many symbols and
+ * variables cost n log n, not their product. */
 static bool has_variable_at(const struct var_facts *f, int shndx, uint64_t off)
 {
-	for (int i = 0; i < f->n; i++)
-		if (f->v[i].shndx == shndx && f->v[i].off == off)
-			return true;
-	return false;
+	struct var_fact key = { .shndx = shndx, .off = off };
+
+	return f->n && bsearch(&key, f->v, (size_t)f->n, sizeof(*f->v), compare_facts);
 }
 
 /* Why section i cannot be shared ("" when it can). */
@@ -71,7 +81,7 @@ static void section_verdict(const struct obj_file *obj, const struct var_facts *
 			 s->nrelocs == 1 ? "" : "s");
 		return;
 	}
-	for (int k = 0; k < f->n; k++) {
+	for (int k = 0; k < f->n; k++) {	/* sorted: this section's are together */
 		if (f->v[k].shndx != i)
 			continue;
 		nvars++;
@@ -113,6 +123,8 @@ static int mark_sections(struct obj_file *obj, char (*whys)[WHY_LEN], struct kof
 		free(f.v);
 		return rc;
 	}
+	if (f.n)
+		qsort(f.v, (size_t)f.n, sizeof(*f.v), compare_facts);
 	for (int i = 1; i < obj->nsecs; i++) {
 		struct obj_section *s = &obj->secs[i];
 
@@ -137,30 +149,68 @@ int shared_mark_sections(struct obj_file *obj)
 
 /* ---- Which data the handler reaches --------------------------------------- */
 
+/* A function's code in koff's layout, for the walk below. */
+struct func_range {
+	uint64_t start, end;
+};
+
 struct reach {
 	const struct layout *lay;
 	struct decoder *dec;
+	struct func_range *fr;	/* sorted by start */
+	int nfr, capfr;
 	uint64_t *funcs;	/* function starts to walk, then walked */
 	int nfuncs, capfuncs;
 	uint64_t *data;		/* data addresses the code names */
 	int ndata, capdata;
 };
 
-static const struct obj_symbol *function_at(const struct obj_file *obj, uint64_t va, uint64_t *start)
+static int compare_ranges(const void *a, const void *b)
 {
+	const struct func_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Every defined function's code range, sorted, so that finding the one
+ * holding an address is a binary search. */
+static int function_table(struct reach *r)
+{
+	const struct obj_file *obj = r->lay->obj;
+
 	for (int i = 1; i < obj->nsyms; i++) {
 		const struct obj_symbol *s = &obj->syms[i];
 		uint64_t base;
 
-		if (s->type != STT_FUNC || s->shndx <= 0 || s->shndx >= obj->nsecs)
+		if (s->type != STT_FUNC || s->shndx <= 0 || s->shndx >= obj->nsecs || !obj->secs[s->shndx].va)
 			continue;
+		if (koff_grow(&r->fr, &r->capfr, r->nfr, sizeof(*r->fr)))
+			return -ENOMEM;
 		base = obj->secs[s->shndx].va + s->value;
-		if (obj->secs[s->shndx].va && va >= base && va < base + (s->size ? s->size : 1)) {
-			*start = base;
-			return s;
+		r->fr[r->nfr++] = (struct func_range){ base, base + (s->size ? s->size : 1) };
+	}
+	if (r->nfr)
+		qsort(r->fr, (size_t)r->nfr, sizeof(*r->fr), compare_ranges);
+	return 0;
+}
+
+/* The function whose code holds va (the last one starting at or before
+ * it, when functions overlap), or NULL. */
+static const struct func_range *function_at(const struct reach *r, uint64_t va)
+{
+	int lo = 0, hi = r->nfr - 1, found = -1;
+
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (r->fr[mid].start <= va) {
+			found = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
 		}
 	}
-	return NULL;
+	return found >= 0 && va < r->fr[found].end ? &r->fr[found] : NULL;
 }
 
 static int add_function(struct reach *r, uint64_t start)
@@ -184,7 +234,7 @@ static bool in_data(const struct layout *lay, uint64_t a)
 static int note_address(struct reach *r, uint64_t a, uint64_t cur_start)
 {
 	const struct layout *lay = r->lay;
-	uint64_t start;
+	const struct func_range *f;
 
 	if (layout_in_rodata(lay, a) && a + 8 <= IR_RODATA_VA + lay->rodata_size) {
 		uint64_t v;
@@ -199,19 +249,18 @@ static int note_address(struct reach *r, uint64_t a, uint64_t cur_start)
 		r->data[r->ndata++] = a;
 		return 0;
 	}
-	if (layout_in_text(lay, a) && function_at(lay->obj, a, &start) && start != cur_start)
-		return add_function(r, start);
+	f = layout_in_text(lay, a) ? function_at(r, a) : NULL;
+	if (f && f->start != cur_start)
+		return add_function(r, f->start);
 	return 0;
 }
 
 static int walk_function(struct reach *r, uint64_t start)
 {
-	const struct obj_symbol *sym;
-	uint64_t s, end;
+	const struct func_range *f = function_at(r, start);
+	uint64_t end = f ? f->end : start + 1;
 	int rc;
 
-	sym = function_at(r->lay->obj, start, &s);
-	end = sym && sym->size ? s + sym->size : start + 1;
 	for (uint64_t va = start; va < end;) {
 		const cs_insn *in = decode_at(r->dec, va);
 		const cs_x86 *x;
@@ -243,7 +292,10 @@ static int walk_function(struct reach *r, uint64_t start)
  * function it reaches by a direct call or jump (what the lifter inlines). */
 static int handler_data(struct reach *r, uint64_t entry)
 {
-	int rc = add_function(r, entry);
+	int rc = function_table(r);
+
+	if (!rc)
+		rc = add_function(r, entry);
 
 	for (int i = 0; !rc && i < r->nfuncs; i++)
 		rc = walk_function(r, r->funcs[i]);
@@ -322,8 +374,9 @@ static int fill_sections(struct shared_plan *p, const struct obj_file *obj)
 			p->secs[b] = p->secs[b - 1];
 			p->secs[b - 1] = t;
 		}
-	p->value_size = (p->data_size + KOFF_SHARED_CTL_SIZE + KOFF_SHARED_PAGE - 1) / KOFF_SHARED_PAGE *
-			KOFF_SHARED_PAGE;
+	if (p->nsecs)	/* else nothing to share: no map */
+		p->value_size = (p->data_size + KOFF_SHARED_CTL_SIZE + KOFF_SHARED_PAGE - 1) /
+				KOFF_SHARED_PAGE * KOFF_SHARED_PAGE;
 	return 0;
 }
 
@@ -353,6 +406,7 @@ static int judge_use(struct koff_ctx *ctx, const struct layout *lay, uint64_t en
 		}
 	}
 	decoder_free(&dec);
+	free(r.fr);
 	free(r.funcs);
 	free(r.data);
 	return rc == -ENOMEM ? koff_fail(&ctx->err, rc, "out of memory") : rc;
@@ -440,6 +494,25 @@ void shared_plan_free(struct shared_plan *p)
 		free(p->roots[i]);
 	free(p->roots);
 	memset(p, 0, sizeof(*p));
+}
+
+int shared_initial_image(const struct koff_ctx *ctx, uint8_t **image)
+{
+	const struct shared_plan *p = &ctx->shared;
+	struct koff_shared_ctl ctl = { .magic = KOFF_SHARED_MAGIC };
+
+	*image = calloc(1, p->value_size);
+	if (!*image)
+		return -ENOMEM;
+	for (int i = 0; i < p->nsecs; i++) {
+		const struct obj_section *s = ctx->obj && p->secs[i].shndx < ctx->obj->nsecs
+						      ? &ctx->obj->secs[p->secs[i].shndx] : NULL;
+
+		if (s && s->data && !p->secs[i].nobits && s->size == p->secs[i].size)
+			memcpy(*image + p->secs[i].off, s->data, s->size);
+	}
+	memcpy(*image + p->value_size - KOFF_SHARED_CTL_SIZE, &ctl, sizeof(ctl));
+	return 0;
 }
 
 const char *shared_mode_name(enum koff_shared_mode m)
