@@ -19,5 +19,4 @@ void ctx_free(struct koff_ctx *ctx)
 	free(ctx->sites);
 	variant_free(ctx->fast);
 	shared_plan_free(&ctx->shared);
-	shared_roots_free(&ctx->shared);
 }
