@@ -94,7 +94,9 @@ enum koff_stat {
 #define KOFF_MAP_SHARED "koff_shared"
 #define KOFF_SHARED_PAGE 4096u
 /* The loader passes the map to OUT as an inherited fd, in decimal.  OUT
- * started without it runs alone, exactly as the original. */
+ * started without it runs alone, exactly as the original.  Once mapped,
+ * OUT's runtime rewrites it "FD:PID" (OUT exec'ing itself maps the map
+ * again; a child's exec, another pid, runs alone). */
 #define KOFF_SHARED_ENV_FD "KOFF_SHARED_FD"
 /* Set in ctl.magic by OUT once the region holds OUT's initial values; the
  * kernel side falls back (pass_shared) until then. */

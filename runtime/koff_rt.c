@@ -17,6 +17,7 @@
  * the trampoline saves only the integer argument registers, and floating
  * point arguments and return values pass through untouched. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,9 @@ static struct rt_ctl *rt_ctl;
  * lock), and at which depth a writer section began (0: none). */
 static __thread unsigned rt_depth, rt_write_depth;
 
+RT_HIDDEN void __koff_rt_enter(int may_write);
+RT_HIDDEN void __koff_rt_exit(void);
+
 /* ---- start-up ---------------------------------------------------------- */
 
 static size_t rt_strlen(const char *s)
@@ -79,18 +83,76 @@ static void __attribute__((noreturn)) rt_die(const char *prog, const char *probl
 	_exit(1);
 }
 
-static int rt_parse_fd(const char *s)
+/* A decimal number up to `end` (the string's end or a ':'), or -1. */
+static long rt_parse_number(const char *s, const char **end)
 {
 	long v = 0;
 
-	if (!*s)
+	if (*s < '0' || *s > '9')
 		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > 65536)
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (1L << 30))
 			return -1;
 		v = v * 10 + (*s - '0');
 	}
-	return (int)v;
+	*end = s;
+	return v;
+}
+
+/* KOFF_SHARED_FD is "FD" from the loader, or "FD:PID" once a runtime mapped
+ * it (rt_start): *pid is then that process, else 0. */
+static int rt_parse_env(const char *s, long *pid)
+{
+	const char *end;
+	long fd = rt_parse_number(s, &end);
+
+	*pid = 0;
+	if (fd < 0 || fd > 65536)
+		return -1;
+	if (*end == ':') {
+		*pid = rt_parse_number(end + 1, &end);
+		if (*pid <= 0)
+			return -1;
+	}
+	return *end ? -1 : (int)fd;
+}
+
+/* v in decimal at out; returns the number of digits. */
+static int rt_decimal(char *out, long v)
+{
+	char tmp[24];
+	int n = 0, k = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < (int)sizeof(tmp));
+	while (n)
+		out[k++] = tmp[--n];
+	return k;
+}
+
+/* The environment is changed in envp itself: glibc sets environ to that
+ * very array after .preinit_array ran, which would drop a setenv's copy. */
+static char rt_env_text[64];
+
+/* KOFF_SHARED_FD becomes "FD:PID" (rt_parse_env). */
+static void rt_mark_mapped(char **slot, int fd)
+{
+	int k = (int)sizeof(KOFF_RT_ENV_FD);
+
+	memcpy(rt_env_text, KOFF_RT_ENV_FD "=", (size_t)k);
+	k += rt_decimal(rt_env_text + k, fd);
+	rt_env_text[k++] = ':';
+	k += rt_decimal(rt_env_text + k, (long)getpid());
+	rt_env_text[k] = 0;
+	*slot = rt_env_text;
+}
+
+/* Removes the entry at slot from envp. */
+static void rt_unset(char **slot)
+{
+	for (; *slot; slot++)
+		slot[0] = slot[1];
 }
 
 /* The fields of struct bpf_map_info this needs (uapi linux/bpf.h), so that
@@ -147,28 +209,6 @@ static void rt_clear_stale_sections(struct rt_ctl *ctl)
 	}
 }
 
-/* Map the region over .koff_shared; on its first use, copy OUT's initial
- * values in before anyone may read them (magic, release order). */
-static void rt_map_region(const char *prog, int fd)
-{
-	void *saved = mmap(NULL, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct rt_ctl *ctl = (struct rt_ctl *)(__koff_shared_start + KOFF_RT_VALUE_SIZE - KOFF_RT_CTL_SIZE);
-
-	if (saved == MAP_FAILED)
-		rt_die(prog, "cannot save the initial values: out of memory");
-	memcpy(saved, __koff_shared_start, KOFF_RT_DATA_SIZE);
-	if (mmap(__koff_shared_start, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
-	    MAP_FAILED)
-		rt_die(prog, "cannot map the shared map over the globals (mmap failed)");
-	if (__atomic_load_n(&ctl->magic, __ATOMIC_ACQUIRE) != KOFF_RT_MAGIC) {
-		memcpy(__koff_shared_start, saved, KOFF_RT_DATA_SIZE);
-		__atomic_store_n(&ctl->magic, KOFF_RT_MAGIC, __ATOMIC_RELEASE);
-	}
-	rt_clear_stale_sections(ctl);
-	munmap(saved, KOFF_RT_VALUE_SIZE);
-	rt_ctl = ctl;
-}
-
 /* A child of fork() had a private copy of the globals in the original:
  * it gets one again, and runs alone. */
 static void rt_after_fork_child(void)
@@ -186,26 +226,36 @@ static void rt_after_fork_child(void)
 	rt_ctl = NULL;
 }
 
+static void rt_map_region(const char *prog, int fd, bool fresh);
+
 static void rt_start(int argc, char **argv, char **envp)
 {
 	const char *prog = argc > 0 && argv[0] ? argv[0] : "?";
-	const char *env = NULL;
+	char **slot = NULL;
+	long pid;
 	int fd;
 
 	for (char **e = envp; e && *e; e++)
 		if (!strncmp(*e, KOFF_RT_ENV_FD "=", sizeof(KOFF_RT_ENV_FD)))
-			env = *e + sizeof(KOFF_RT_ENV_FD);
-	if (!env)
+			slot = e;
+	if (!slot)
 		return;		/* alone: exactly the original */
-	fd = rt_parse_fd(env);
+	fd = rt_parse_env(*slot + sizeof(KOFF_RT_ENV_FD), &pid);
 	if (fd < 0)
 		rt_die(prog, KOFF_RT_ENV_FD " is not a file descriptor number");
+	if (pid && pid != (long)getpid()) {
+		/* Inherited from the OUT that mapped it, through fork and exec: a
+		 * new program image had fresh globals in the original. */
+		close(fd);
+		rt_unset(slot);
+		return;
+	}
 	rt_check_map(prog, fd);
-	rt_map_region(prog, fd);
-	/* The mapping keeps the map: the program sees the fds and the
-	 * environment the original saw. */
-	close(fd);
-	unsetenv(KOFF_RT_ENV_FD);
+	rt_map_region(prog, fd, pid != 0);
+	/* The fd stays open (not close-on-exec) and the variable says who
+	 * mapped it: OUT exec'ing itself (same pid) maps the same map again,
+	 * so that both sides keep one state; a child's exec runs alone. */
+	rt_mark_mapped(slot, fd);
 	if (pthread_atfork(NULL, NULL, rt_after_fork_child))
 		rt_die(prog, "cannot register the fork handler");
 }
@@ -291,4 +341,35 @@ RT_HIDDEN void __koff_rt_exit(void)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (depth == 1)
 		rt_unlock(c);
+}
+
+/* Map the region over .koff_shared; on its first use (magic unset), and
+ * when OUT exec'd itself (`fresh`: the original's new image started from
+ * its initial values too), copy OUT's initial values in before anyone may
+ * read them: before magic is set (release order), or inside a writer
+ * section when the kernel side may be running already. */
+static void rt_map_region(const char *prog, int fd, bool fresh)
+{
+	void *saved = mmap(NULL, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct rt_ctl *ctl = (struct rt_ctl *)(__koff_shared_start + KOFF_RT_VALUE_SIZE - KOFF_RT_CTL_SIZE);
+
+	if (saved == MAP_FAILED)
+		rt_die(prog, "cannot save the initial values: out of memory");
+	memcpy(saved, __koff_shared_start, KOFF_RT_DATA_SIZE);
+	if (mmap(__koff_shared_start, KOFF_RT_VALUE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED)
+		rt_die(prog, "cannot map the shared map over the globals (mmap failed)");
+	rt_ctl = ctl;
+	if (__atomic_load_n(&ctl->magic, __ATOMIC_ACQUIRE) != KOFF_RT_MAGIC) {
+		memcpy(__koff_shared_start, saved, KOFF_RT_DATA_SIZE);
+		__atomic_store_n(&ctl->magic, KOFF_RT_MAGIC, __ATOMIC_RELEASE);
+		fresh = false;
+	}
+	rt_clear_stale_sections(ctl);
+	if (fresh) {
+		__koff_rt_enter(1);
+		memcpy(__koff_shared_start, saved, KOFF_RT_DATA_SIZE);
+		__koff_rt_exit();
+	}
+	munmap(saved, KOFF_RT_VALUE_SIZE);
 }

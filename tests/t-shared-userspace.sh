@@ -12,6 +12,8 @@
 #      nested roots and a signal handler inside a root count once; writers
 #      and lock are 0 afterwards; a double argument and result pass through;
 #      a lock and writers left by an OUT that died in a section are cleared;
+#      OUT exec'ing itself maps the same map again (reset to its initial
+#      values, like the original's new image), a child's exec runs alone;
 #  (e) exact under concurrency: while OUT's threads run a writer root that
 #      keeps pair_a == pair_b outside its sections, a thread plays the XDP
 #      program (LOCK: cmpxchg ctl.lock; SEQ: seq/writers) and never sees
@@ -112,6 +114,16 @@ check_config() {	# CC OPT [-no-pie]
 	run_map signal "$tmp/in1" --size "$size"
 	koff_expect_eq "$cfg: (d) a handler root, and one inside a root" "$(ctl_line)" "status=0 magic=set seq=4 writers=0 lock=0"
 	koff_expect_eq "$cfg: (d) the handlers ran" "$(head -1 "$tmp/so")" 2001
+
+	# exec: OUT exec'ing itself maps the map again and starts it from its
+	# initial values (in a writer section), as the original's new image
+	# starts fresh; a child's exec is a new program with fresh globals, alone.
+	printf 'n 3\nspawn\npeek\nreexec\n' >"$tmp/in1"
+	"$out" <"$tmp/in1" >"$tmp/want1" || koff_fail "$cfg: exec alone"
+	run_map exec "$tmp/in1" --size "$size" --show "$hits"
+	cmp -s "$tmp/want1" <(grep -v '^status=\|^[0-9]*=' "$tmp/so") || koff_fail "$cfg: exec: output differs from alone"
+	koff_expect_eq "$cfg: (d) exec: the child alone, the re-exec'd OUT on the map" \
+		"$(tr '\n' ' ' <"$tmp/so")" "after exec: 10 3 after exec: 10 status=0 magic=set seq=10 writers=0 lock=0 $hits=10 "
 
 	# An OUT that died inside a section left lock and writers set: cleared at start.
 	printf 'peek\n' >"$tmp/in1"

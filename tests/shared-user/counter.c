@@ -9,6 +9,9 @@
  *   sigin      a signal inside a writer section
  *   float X    scale(X): a root with a double argument and result
  *   fork       a child runs inner (+10 to its own copy of hits) and exits
+ *   reexec     OUT execs itself with the argument "after" (same process:
+ *              inner, print hits, exit)
+ *   spawn      a child execs OUT with "after" (a new program: fresh globals)
  *   threads N M  N threads, each M pair_bump calls (a writer root that keeps
  *              pair_a == pair_b outside its section) */
 #include <poll.h>
@@ -120,10 +123,16 @@ static void run_threads(const char *args)
 		pthread_join(t[i], NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char line[256];
 	unsigned char resp[64];
+
+	if (argc > 1 && !strcmp(argv[1], "after")) {
+		inner();
+		printf("after exec: %ld\n", peek_hits());
+		return 0;
+	}
 
 	signal(SIGUSR1, on_usr1);
 	while (fgets(line, sizeof(line), stdin)) {
@@ -150,6 +159,19 @@ int main(void)
 			if (pid == 0) {
 				inner();
 				_exit(0);
+			}
+			waitpid(pid, NULL, 0);
+		} else if (!strcmp(line, "reexec")) {
+			fflush(stdout);
+			execl("/proc/self/exe", "counter", "after", (char *)NULL);
+			return 2;
+		} else if (!strcmp(line, "spawn")) {
+			pid_t pid = fork();
+
+			fflush(stdout);
+			if (pid == 0) {
+				execl("/proc/self/exe", "counter", "after", (char *)NULL);
+				_exit(2);
 			}
 			waitpid(pid, NULL, 0);
 		} else if (!strncmp(line, "threads ", 8)) {
