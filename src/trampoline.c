@@ -619,11 +619,13 @@ static bool table_into(struct exe_image *x, uint64_t table, bool relative, uint6
 {
 	unsigned width = relative ? 4 : 8;
 
+	if (exe_file_offset(x, table, 1, SHF_EXECINSTR) >= 0)
+		return false;	/* code, not a table */
 	for (unsigned k = 0; k < 4096; k++) {
 		int64_t off = exe_file_offset(x, table + (uint64_t)k * width, width, SHF_ALLOC);
 		uint64_t target;
 
-		if (off < 0 || (x->elf && exe_file_offset(x, table, 1, SHF_EXECINSTR) >= 0))
+		if (off < 0)
 			return false;
 		if (relative) {
 			int32_t v;
