@@ -114,6 +114,19 @@ static bool is_object_arg(const char *arg)
 	return arg[0] != '-' && n > 2 && !strcmp(arg + n - 2, ".o");
 }
 
+static bool drop(struct roots *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool drop(struct roots *r, const char *fmt, ...)
+{
+	struct shared_plan *p = &r->ctx->shared;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->why_not, sizeof(p->why_not), fmt, ap);
+	va_end(ap);
+	p->used = false;
+	return false;
+}
+
 static bool is_shared_section(const struct roots *r, int obj, int shndx)
 {
 	const struct shared_plan *p = &r->ctx->shared;
@@ -134,19 +147,25 @@ static int open_objects(struct roots *r)
 	if (!r->objs)
 		return koff_fail(&r->ctx->err, -ENOMEM, "out of memory");
 	r->entry = -1;
-	for (int i = 0; i < o->nlink_args; i++) {
+	for (int i = 0; i < o->nlink_args && r->ctx->shared.used; i++) {
 		const char *arg = o->link_args[i];
-		int rc;
+		struct koff_error err = { 0 };
 
 		if (!is_object_arg(arg))
 			continue;
-		if ((rc = obj_open_code(arg, &r->objs[r->nobjs], &r->ctx->err)))
-			return rc;
+		/* An object koff cannot read (LTO bytecode, another machine): its
+		 * code could touch the state unseen; not a reason to fail the link. */
+		if (obj_open_code(arg, &r->objs[r->nobjs], &err)) {
+			if (err.code == -ENOMEM)
+				return koff_fail(&r->ctx->err, err.code, "%s", err.msg);
+			drop(r, "cannot analyse the userspace side: %s", err.msg);
+			return 0;
+		}
 		if (arg == o->object || !strcmp(arg, o->object))
 			r->entry = r->nobjs;
 		r->nobjs++;
 	}
-	if (r->entry < 0)
+	if (r->entry < 0 && r->ctx->shared.used)
 		return koff_fail(&r->ctx->err, -ENOENT, "%s: not on the link line", o->object);
 	return 0;
 }
@@ -792,19 +811,6 @@ static void propagate(struct roots *r)
 }
 
 /* ---- the roots ------------------------------------------------------------ */
-
-static bool drop(struct roots *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool drop(struct roots *r, const char *fmt, ...)
-{
-	struct shared_plan *p = &r->ctx->shared;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->why_not, sizeof(p->why_not), fmt, ap);
-	va_end(ap);
-	p->used = false;
-	return false;
-}
 
 static int add_root(struct roots *r, const struct fn *f)
 {

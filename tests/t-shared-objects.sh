@@ -3,7 +3,8 @@
 # inputs (tests/shared-user/multi_*.c): the entry object's globals are named from
 # another object (a root there, patched like the others), main sits in a
 # third; the same reader in an archive or a shared library on the link line
-# is refused (its code is not analysed).  With root, OUT then runs against
+# is refused (its code is not analysed), and so is an object koff cannot
+# read (LTO bytecode), without failing the link.  With root, OUT then runs against
 # a real map (tests/shared-user/mapexec.c) and its counters land in the map.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
@@ -43,6 +44,14 @@ build/koff-link "$tmp/multi_main.o" "$tmp/multi_handler.o" "$tmp/libmstats.so" -
 	>/dev/null 2>"$tmp/err" || koff_fail "koff-link with a shared library: $(cat "$tmp/err")"
 koff_expect_eq "a shared library naming a shared global is refused" \
 	"$(jq -r .shared.why_not "$out.koff.json")" "$tmp/libmstats.so uses shared variable served"
+
+gcc -O2 -flto -c tests/shared-user/multi_stats.c -o "$tmp/lto_stats.o" || koff_fail "cannot build an LTO object"
+build/koff-link "$tmp/multi_main.o" "$tmp/multi_handler.o" "$tmp/lto_stats.o" -o "$out" --no-verify \
+	>/dev/null 2>"$tmp/err" || koff_fail "koff-link with an LTO object failed: $(cat "$tmp/err")"
+why=$(jq -r .shared.why_not "$out.koff.json")
+[[ "$why" == "cannot analyse the userspace side: $tmp/lto_stats.o: is GCC LTO bytecode"* ]] ||
+	koff_fail "an LTO object: why_not '$why'"
+koff_ok "an object koff cannot read drops the plan, the link succeeds"
 
 [ "$(id -u)" -eq 0 ] || koff_skip "the map part needs root (BPF maps)"
 cc -O2 -Wall -Wextra -Iinclude tests/shared-user/mapexec.c -lbpf -lpthread -o "$tmp/mapexec" || koff_fail "cannot build mapexec"
