@@ -174,6 +174,9 @@ int shared_initial_image(const struct koff_ctx *ctx, uint8_t **image);
  * script, the runtime), then the patch of OUT's root functions. */
 int shared_link_inputs(struct koff_ctx *ctx, const char ***args, int *nargs);
 void shared_link_cleanup(struct koff_ctx *ctx);	/* removes ctx->shared.workdir */
+/* The userspace side could not be built: ctx->err's message (after
+ * prefix) becomes why_not, the error is cleared, the plan dropped. */
+void shared_give_up(struct koff_ctx *ctx, const char *prefix);
 /* Patches OUT's roots; when a root cannot be patched it clears
  * ctx->shared.used (why_not) and links OUT again without the shared inputs. */
 int shared_patch_executable(struct koff_ctx *ctx);

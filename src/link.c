@@ -68,9 +68,16 @@ int link_executable(struct koff_ctx *ctx)
 	if (ctx->shared.used) {
 		if ((rc = shared_link_inputs(ctx, &extra, &nargs))) {
 			shared_link_cleanup(ctx);
-			return rc;
+			if (rc == -ENOMEM)
+				return rc;
+			/* objcopy or the compiler could not build them: link as
+			 * without shared state, and say why */
+			shared_give_up(ctx, "cannot build the userspace side: ");
+			nargs = o->nlink_args;
+			extra = NULL;
+		} else {
+			args = extra;
 		}
-		args = extra;
 	}
 	argv = calloc((size_t)nargs + 4, sizeof(char *));
 	if (!argv) {

@@ -780,6 +780,14 @@ static int patch_all(struct koff_ctx *ctx, struct exe_image *x)
 	return rc;
 }
 
+void shared_give_up(struct koff_ctx *ctx, const char *prefix)
+{
+	snprintf(ctx->shared.why_not, sizeof(ctx->shared.why_not), "%s%.250s", prefix, ctx->err.msg);
+	memset(&ctx->err, 0, sizeof(ctx->err));
+	ctx->shared.used = false;
+	shared_roots_free(&ctx->shared);
+}
+
 int shared_patch_executable(struct koff_ctx *ctx)
 {
 	struct exe_image x;
@@ -795,8 +803,10 @@ int shared_patch_executable(struct koff_ctx *ctx)
 		ctx->shared.used = false;
 		shared_roots_free(&ctx->shared);
 	}
-	if (!rc && ctx->shared.used)
-		rc = check_placement(ctx, &x);
+	if (!rc && ctx->shared.used && (rc = check_placement(ctx, &x)) && rc != -ENOMEM) {
+		shared_give_up(ctx, "");	/* a linker that did not follow the script */
+		rc = 0;
+	}
 	if (!rc && ctx->shared.used)
 		rc = patch_all(ctx, &x);
 	exe_close(&x);

@@ -8,7 +8,8 @@
 # (refused after the link: OUT is linked again).  The same program without
 # those roots is patched (but not when linked -s: no symbols to find the
 # roots by), also with a switch (its indirect jump is no call)
-# beside a function that waits and is called through a pointer.  No BPF: runs without root.
+# beside a function that waits and is called through a pointer.  A tool
+# failing while the userspace side is built drops it too.  No BPF: runs without root.
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
 command -v jq >/dev/null || koff_skip "needs jq to read the manifest"
@@ -50,3 +51,14 @@ for cc in gcc clang; do
 	check "$cc" NONE ""
 	check "$cc" NONE "^the linked executable has no symbol table \(stripped\)" -s
 done
+
+# A tool that fails while the userspace side is built (here objcopy) drops
+# the plan; the link itself succeeds.
+gcc -O2 -g -DCASE_NONE -c tests/shared-user/refuse.c -o "$tmp/r.o" || koff_fail "compile"
+KOFF_OBJCOPY=false build/koff-link "$tmp/r.o" -o "$tmp/r" --no-verify >/dev/null 2>&1 ||
+	koff_fail "a failing objcopy failed the link"
+why=$(jq -r .shared.why_not "$tmp/r.koff.json")
+[[ "$why" == "cannot build the userspace side: 'false' failed for renaming the shared sections"* ]] ||
+	koff_fail "a failing objcopy: why_not '$why'"
+echo hello | "$tmp/r" || koff_fail "OUT does not run"
+koff_ok "a failing objcopy: $why"
