@@ -27,7 +27,8 @@
  *   objcopy --localize-symbol=main --rename-section .bss=koffsh_0 app.o app_state.o
  *   cc tests/koffstate.c app_state.o -lbpf -lelf -o koffstate
  * Usage: koffstate [--port P] [--rounds N] [--random N] [--seed S] [--protocol]
- *                  [--expect-mode seq|lock] PROG.bpf.o REQUESTS
+ *                  [--expect-mode seq|lock] [--time N] PROG.bpf.o REQUESTS
+ * (--time N: afterwards, the mean kernel time of the first request over N runs.)
  * Exit: 0 agree; 1 mismatch; 3 usage or setup error. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -75,7 +76,7 @@ struct shared_sec {
 };
 
 struct state {
-	unsigned port, rounds, nrandom, shown;
+	unsigned port, rounds, nrandom, shown, time_repeat;
 	uint64_t seed;
 	bool protocol;
 	const char *expect_mode, *prog_path, *req_path;
@@ -377,6 +378,30 @@ static int protocol_checks(struct state *s, const uint8_t *req, size_t len)
 	return rc;
 }
 
+/* --time N: the kernel's mean ns per run of one request over N single
+ * runs (a repeated test run would answer the frame it rewrote; the state
+ * moves on in LOCK mode, the verdict of the last run is printed). */
+static int time_request(struct state *s, const uint8_t *req, size_t len)
+{
+	static uint8_t frame[HDRS + MAX_REQ + 64], out[8192];
+	size_t flen = build_frame(s, req, len, frame);
+	unsigned long long total = 0;
+	uint32_t verdict = 0;
+
+	for (unsigned i = 0; i < s->time_repeat; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = (uint32_t)flen,
+			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+
+		if (bpf_prog_test_run_opts(s->prog_fd, &run))
+			return setup_fail("bpf_prog_test_run", strerror(errno));
+		total += run.duration;
+		verdict = run.retval;
+	}
+	printf("koffstate: time: %.1f ns per run (verdict %u, %u runs)\n",
+	       s->time_repeat ? (double)total / s->time_repeat : 0.0, verdict, s->time_repeat);
+	return 0;
+}
+
 /* ---- requests -------------------------------------------------------------- */
 
 struct requests {
@@ -468,6 +493,8 @@ static int run_all(struct state *s)
 	}
 	if (!rc && !globals_equal_native(s, &at))
 		mismatch(s, "end", "final shared bytes differ from the native globals", at);
+	if (!rc && s->time_repeat)
+		rc = time_request(s, r.bytes[0], r.len[0]);
 	free(r.bytes);
 	free(r.len);
 	return rc;
@@ -477,7 +504,8 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "port", 1, 0, 'p' }, { "rounds", 1, 0, 'r' }, { "random", 1, 0, 'n' },
-		{ "seed", 1, 0, 's' }, { "protocol", 0, 0, 'P' }, { "expect-mode", 1, 0, 'm' }, { 0 }
+		{ "seed", 1, 0, 's' }, { "protocol", 0, 0, 'P' }, { "expect-mode", 1, 0, 'm' },
+		{ "time", 1, 0, 't' }, { 0 }
 	};
 	struct state s = { .port = 9999, .rounds = 1, .seed = 20261130 };
 	int c;
@@ -490,6 +518,7 @@ int main(int argc, char **argv)
 		case 's': s.seed = strtoull(optarg, NULL, 0) | 1; break;
 		case 'P': s.protocol = true; break;
 		case 'm': s.expect_mode = optarg; break;
+		case 't': s.time_repeat = (unsigned)atoi(optarg); break;
 		default: return 3;
 		}
 	}
