@@ -33,8 +33,8 @@ void xdp_shared_undo_and_release(struct bpf_emit *e, const struct xdp_wrap_opts 
  * uses three 8-byte stack slots of the caller. */
 void xdp_shared_log_store(struct bpf_emit *e, const struct xdp_wrap_opts *o, const int16_t slots[3],
 			  int lbl_full);
-/* The offset of the 8-byte window logged for a store at offset off (the
- * window lies inside the region and covers the store). */
+/* The largest window offset: a store at offset off logs the 8 bytes at
+ * min(off, this), which lie inside the region and cover the store. */
 uint64_t xdp_shared_window_max(const struct xdp_wrap_opts *o);
 
 #endif
