@@ -34,6 +34,28 @@ koff_need_vms() {
 }
 koff_ok() { echo "ok: $*"; }
 
+# Runs DIR/run.sh SERIES inside each SERIES' guest with every file of DIR
+# in /w, output in OUTDIR/vm-SERIES.out.  run.sh prints "== NAME rc N" per
+# program it runs and MISMATCH on any disagreement; this fails on either,
+# and when the line "== FIRST rc" (FIRST: a program that must have run) is
+# missing.  Usage: koff_vm_run_programs DIR OUTDIR FIRST WHAT SERIES...
+koff_vm_run_programs() {
+	local dir=$1 outdir=$2 first=$3 what=$4 s f files=()
+	shift 4
+	for f in "$dir"/*; do files+=(--file "$f:/w/$(basename "$f")"); done
+	for s in "$@"; do
+		./koff-vm --kernel "$s" --timeout 900 --mem 1024 "${files[@]}" -- "sh /w/run.sh $s" \
+			>"$outdir/vm-$s.out" 2>&1 ||
+			{ tail -n 20 "$outdir/vm-$s.out"; koff_fail "the $s guest did not run its programs"; }
+		grep -q "^== $first rc" "$outdir/vm-$s.out" ||
+			{ cat "$outdir/vm-$s.out"; koff_fail "no run of $first on $s"; }
+		if grep -q -e MISMATCH -e '^== .* rc [^0]' "$outdir/vm-$s.out"; then
+			cat "$outdir/vm-$s.out"
+			koff_fail "on $s $what"
+		fi
+	done
+}
+
 # Registers a shell command to run at exit.
 koff_on_exit() { KOFF_CLEANUPS+=("$1"); }
 

@@ -39,15 +39,7 @@ for u in dns echo; do
 	done
 done
 EOF
-files=()
-for f in "$tmp"/w/*; do files+=(--file "$f:/w/$(basename "$f")"); done
+koff_vm_run_programs "$tmp/w" "$tmp" dns.bpf.o "a program disagrees with the native handler in some frame kind" $SERIES
 for s in $SERIES; do
-	./koff-vm --kernel "$s" --timeout 900 --mem 1024 "${files[@]}" -- "sh /w/run.sh $s" >"$tmp/vm-$s.out" 2>&1 ||
-		{ tail -n 20 "$tmp/vm-$s.out"; koff_fail "the $s guest did not run koffdiff"; }
-	grep -q '^== dns.bpf.o rc' "$tmp/vm-$s.out" || { cat "$tmp/vm-$s.out"; koff_fail "no koffdiff run on $s"; }
-	if grep -q -e MISMATCH -e '^== .* rc [^0]' "$tmp/vm-$s.out"; then
-		cat "$tmp/vm-$s.out"
-		koff_fail "on $s a program disagrees with the native handler in some frame kind"
-	fi
 	koff_ok "$s: $(grep -c '^== ' "$tmp/vm-$s.out") programs agree in IPv4, IPv6, 802.1Q and 802.1ad frames"
 done

@@ -38,16 +38,8 @@ for u in counter undo config; do
 	done
 done
 EOS
-files=()
-for f in "$tmp"/w/*; do files+=(--file "$f:/w/$(basename "$f")"); done
+koff_vm_run_programs "$tmp/w" "$tmp" counter.bpf.o "a stateful program disagrees with the native handler" $SERIES
 for s in $SERIES; do
-	./koff-vm --kernel "$s" --timeout 900 --mem 1024 "${files[@]}" -- "sh /w/run.sh $s" >"$tmp/vm-$s.out" 2>&1 ||
-		{ tail -n 20 "$tmp/vm-$s.out"; koff_fail "the $s guest did not run koffstate"; }
-	grep -q '^== counter.bpf.o rc' "$tmp/vm-$s.out" || { cat "$tmp/vm-$s.out"; koff_fail "no koffstate run on $s"; }
-	if grep -q -e MISMATCH -e '^== .* rc [^0]' "$tmp/vm-$s.out"; then
-		cat "$tmp/vm-$s.out"
-		koff_fail "on $s a stateful program disagrees with the native handler"
-	fi
 	grep -E '^(==|koffstate: mode)' "$tmp/vm-$s.out"
 	koff_ok "$s: $(grep -c '^== ' "$tmp/vm-$s.out") stateful programs agree with their native handlers, shared bytes included"
 done
