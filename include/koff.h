@@ -24,6 +24,10 @@ int koff_fail(struct koff_error *err, int code, const char *fmt, ...)
  * fits; returns 0 or -ENOMEM. */
 int koff_grow(void *ptr, int *cap, int need, size_t elem);
 
+/* Run a tool (argv[0], searched in PATH) and wait: 0 when it exited 0;
+ * else -errno and one line naming the tool and `what` it was run for. */
+int koff_run_tool(struct koff_error *err, char **argv, const char *what);
+
 #define KOFF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -19,4 +19,5 @@ void ctx_free(struct koff_ctx *ctx)
 	free(ctx->sites);
 	variant_free(ctx->fast);
 	shared_plan_free(&ctx->shared);
+	combine_cleanup(ctx);
 }

@@ -71,6 +71,15 @@ struct shared_plan {
 	char workdir[4096];		/* the link's extra inputs, "" when none */
 };
 
+/* combine.c: the inputs folded into one object when the entry object calls
+ * into another object or an archive of the link line. */
+struct combined_inputs {
+	char dir[4096], path[4200];	/* "" when nothing was combined */
+	const char *entry_object;	/* the object that defines the entry */
+	int ninputs;			/* objects and archives folded in */
+	char because[256];		/* the function another input defines, or why not combined */
+};
+
 /* One kernel koff-link verifies the program on (src/kernels.c). */
 struct verify_place {
 	char name[16];			/* "host" or a series */
@@ -128,7 +137,8 @@ struct koff_ctx {
 	const char *trace_format;
 	int trace_skipped;
 	struct candidates cands;	/* src/candidates.c */
-	struct shared_plan shared;	/* src/shared.c, src/trampoline.c */
+	struct shared_plan shared;
+	struct combined_inputs combined;	/* src/combine.c */	/* src/shared.c, src/trampoline.c */
 	/* The default output's faster variant for newer kernels (variants.c):
 	 * a whole context of its own, or NULL with the reason in fast_why. */
 	struct koff_ctx *fast;
@@ -155,6 +165,11 @@ void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
 /* variants.c: after offload_build, the faster variant of a default build. */
 int variants_build(struct koff_ctx *ctx);
 void variant_free(struct koff_ctx *v);
+/* combine.c: one object from every object and archive of the link line
+ * when the entry object calls a function another of them defines (the
+ * link line and opt.object then name it); cleanup removes it. */
+int combine_inputs(struct koff_ctx *ctx);
+void combine_cleanup(struct koff_ctx *ctx);
 /* shared.c: ctx->shared from the entry object, before the link. */
 int shared_plan_build(struct koff_ctx *ctx);
 void shared_plan_free(struct shared_plan *p);

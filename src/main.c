@@ -193,6 +193,10 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (ctx->opt.offload && (rc = find_entry_object(ctx)))
 		return rc;
+	/* A handler that calls into another object or an archive: lift (and
+	 * link OUT) from one object holding them all. */
+	if (ctx->opt.offload && (rc = combine_inputs(ctx)))
+		return rc;
 	/* Shared state: which globals the XDP program and OUT share (before
 	 * the link: OUT's layout), and the userspace functions that enter a
 	 * section around them. */

@@ -216,7 +216,12 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	fputs(",\n  \"executable_sha256\": ", f);
 	json_string(f, ctx->exe_sha256);
 	fputs(",\n  \"object\": ", f);
-	json_string(f, o->object);
+	json_string(f, ctx->combined.path[0] ? ctx->combined.entry_object : o->object);
+	if (ctx->combined.path[0]) {	/* src/combine.c */
+		fprintf(f, ",\n  \"combined\": {\"inputs\": %d, \"because\": ", ctx->combined.ninputs);
+		json_string(f, ctx->combined.because);
+		fputs("}", f);
+	}
 	fputs(",\n  \"entry\": ", f);
 	json_string(f, o->entry);
 	candidates_report_json(ctx, f);

@@ -31,7 +31,8 @@
 static const int cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP };
 
 static struct {
-	char paths[4][4096];		/* copies of ctx->tmp_*, and the variant's (variants.c) */
+	char paths[6][4096];		/* copies of ctx->tmp_*, then the variant's (variants.c)
+					 * and the combined object (combine.c) */
 	volatile sig_atomic_t linker;	/* the system linker's pid (= its process group), 0 = none */
 } signal_cleanup;
 
@@ -74,14 +75,17 @@ int tempfiles_protect(struct koff_ctx *ctx)
 	return 0;
 }
 
-/* One more temporary of this run (the fast variant's OUT.6.12.bpf.o). */
+/* One more temporary of this run (the fast variant's OUT.6.12.bpf.o, the
+ * combined object), in the first free slot after ctx->tmp_*'s. */
 void tempfiles_protect_path(const char *path)
 {
 	sigset_t saved;
-	size_t last = KOFF_ARRAY_SIZE(signal_cleanup.paths) - 1;
+	size_t i = 3;
 
 	tempfiles_hold_signals(&saved);
-	snprintf(signal_cleanup.paths[last], sizeof(signal_cleanup.paths[last]), "%s", path);
+	while (i < KOFF_ARRAY_SIZE(signal_cleanup.paths) - 1 && signal_cleanup.paths[i][0])
+		i++;
+	snprintf(signal_cleanup.paths[i], sizeof(signal_cleanup.paths[i]), "%s", path);
 	tempfiles_release_signals(&saved);
 }
 

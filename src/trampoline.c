@@ -42,21 +42,6 @@ extern const char koff_rt_source[];	/* runtime/koff_rt.c, build/runtime_blob.S *
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int run_tool(struct koff_ctx *ctx, char **argv, const char *what)
-{
-	int status, rc;
-	pid_t pid;
-
-	rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-	if (rc)
-		return koff_fail(&ctx->err, -rc, "cannot run '%s' for %s: %s", argv[0], what, strerror(rc));
-	if (waitpid(pid, &status, 0) < 0)
-		return koff_fail(&ctx->err, -errno, "waiting for '%s': %s", argv[0], strerror(errno));
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return koff_fail(&ctx->err, -EINVAL, "'%s' failed for %s (its messages are above)", argv[0], what);
-	return 0;
-}
-
 static void work_path(const struct koff_ctx *ctx, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", ctx->shared.workdir, name);
@@ -115,7 +100,7 @@ static int renamed_entry_object(struct koff_ctx *ctx, const char *out)
 	if (!rc) {
 		argv[n++] = (char *)ctx->opt.object;
 		argv[n++] = (char *)out;
-		rc = run_tool(ctx, argv, "renaming the shared sections");
+		rc = koff_run_tool(&ctx->err, argv, "renaming the shared sections");
 	}
 	for (int i = 1; i <= p->nsecs && i < n; i++)
 		if (argv[i] && !strncmp(argv[i], "--rename", 8))
@@ -262,7 +247,7 @@ static int compile_runtime(struct koff_ctx *ctx, const char *src, const char *ou
 	argv[n++] = "-o";
 	argv[n++] = (char *)out;
 	argv[n] = NULL;
-	return run_tool(ctx, argv, "the shared-state runtime");
+	return koff_run_tool(&ctx->err, argv, "the shared-state runtime");
 }
 
 /* ---- the extra link inputs ---------------------------------------------- */
