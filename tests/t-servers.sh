@@ -13,7 +13,7 @@ for tool in jq bc gcc clang; do command -v $tool >/dev/null || koff_skip "needs 
 [ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
-MIN_IN_KERNEL=85
+MIN_IN_KERNEL=97
 CONFIGS="gcc:-O2:nopic clang:-O1:pic"
 SERVERS="bitacl calc geoip httpfsm pbrpc radtlv statsd telemetry"
 
