@@ -26,6 +26,7 @@ struct interval {
 	struct range *r;
 	int nr, capr;
 	int reg;	/* index into alloc_regs, or -1 */
+	int hint;	/* the vreg whose register would make its first def a copy-free one, or -1 */
 };
 
 /* Positions: two per instruction (its uses, then its def), blocks laid
@@ -57,6 +58,22 @@ static int add_range(struct interval *iv, int start, int end)
 		return -ENOMEM;
 	iv->r[iv->nr++] = (struct range){ start, end };
 	return 0;
+}
+
+/* The operand codegen moves into the destination register before
+ * operating on it (gen_binary: a; gen_unary: b): if the two share a
+ * register, that move disappears. */
+static int copy_source(const struct ir_insn *in)
+{
+	switch (in->op) {
+	case IR_MOV: case IR_NEG: case IR_ZEXT: case IR_SEXT: case IR_BSWAP:
+		return in->b.reg;
+	case IR_ADD: case IR_SUB: case IR_MUL: case IR_AND: case IR_OR: case IR_XOR:
+	case IR_SHL: case IR_LSHR: case IR_ASHR: case IR_UDIV: case IR_UMOD:
+		return in->a.reg;
+	default:
+		return IR_NONE;
+	}
 }
 
 static double loop_weight(const struct ir_block *b)
@@ -91,6 +108,7 @@ static int block_ranges(const struct ir_func *fn, const struct ir_liveness *lv, 
 			rc = add_range(&iv[d], use + 1, open[d] >= 0 ? open[d] : use + 1);
 			open[d] = -1;
 			iv[d].weight += w;
+			iv[d].hint = copy_source(in);	/* walking backwards: the first def wins */
 		}
 		for (int k = 0; k < nu; k++) {
 			if (open[u[k]] < 0)
@@ -112,7 +130,7 @@ static int build_intervals(const struct ir_func *fn, const struct ir_liveness *l
 	if (!open)
 		return -ENOMEM;
 	for (int v = 0; v < fn->nvregs; v++)
-		iv[v] = (struct interval){ .vreg = v, .start = -1, .end = -1, .reg = -1 };
+		iv[v] = (struct interval){ .vreg = v, .start = -1, .end = -1, .reg = -1, .hint = -1 };
 	for (int b = fn->nblocks - 1; b >= 0 && !rc; b--)
 		rc = block_ranges(fn, lv, b, block_start, iv, open);
 	free(open);
@@ -264,14 +282,21 @@ static int assign(struct regalloc *ra, struct scan *s, int k, struct interval *c
  * register.  When no register is free where cur lives, the cheapest of
  * spilling cur and spilling what holds some register there wins (weights
  * count uses by loop depth, so values of hot loops keep registers). */
-static int linear_scan(struct regalloc *ra, struct interval **order, int n, struct scan *s)
+static int linear_scan(struct regalloc *ra, struct interval *iv, struct interval **order, int n,
+		       struct scan *s)
 {
 	for (int i = 0; i < n; i++) {
 		struct interval *cur = order[i];
-		int best = -1;
+		int best = -1, h = cur->hint >= 0 ? iv[cur->hint].reg : -1;
 		double best_cost = 0;
 
 		expire(s, cur->start);
+		/* The register of the value it is computed from, when free. */
+		if (h >= 0 && conflict_cost(s, h, cur) == 0) {
+			if (assign(ra, s, h, cur))
+				return -E2BIG;
+			continue;
+		}
 		for (int k = 0; k < NREGS; k++) {
 			double c = conflict_cost(s, k, cur);
 
@@ -329,7 +354,7 @@ int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct
 		if (iv[v].nr)
 			order[n++] = &iv[v];
 	qsort(order, n, sizeof(*order), by_start);
-	rc = linear_scan(ra, order, n, &s);
+	rc = linear_scan(ra, iv, order, n, &s);
 	if (rc)
 		rc = koff_fail(err, rc, "%s: too many values live at once for the BPF stack and the spill area",
 			       fn->name);
