@@ -17,7 +17,9 @@
 # minus nop's reply.  Counts: the verifier's processed instructions, the
 # xlated instructions, and the lifted program's instructions by kind from
 # koff-link --dump-bpf (bpfgen/emit.h, enum emit_kind).
-# Environment: BENCH_CPU (default 1), QUICK_REPS (default 31), QUICK_INNER (20).
+# Environment: BENCH_CPU (default 1), QUICK_REPS (default 31), QUICK_INNER (20),
+#   QUICK_BASE: another koff-link (an older build, say) whose programs run in
+#   the same interleaved runs: a "before" ratio beside each "after" one.
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
@@ -36,6 +38,16 @@ port_of() { case $1 in echo) echo 7007;; dns) echo 5353;; kv) echo 11211;; nop) 
 source_of() { case $1 in echo|dns) echo "samples/$1/$1.c";; *) echo "bench/handlers/$1.c";; esac; }
 requests_of() { case $1 in echo|dns) echo "samples/$1/requests.txt";; *) echo "bench/handlers/$1-requests.txt";; esac; }
 lifted_of() { [ -f "$tmp/$1.6.12.bpf.o" ] && echo "$tmp/$1.6.12.bpf.o" || echo "$tmp/$1.bpf.o"; }
+base_of() {
+	[ -n "${QUICK_BASE:-}" ] || return 0
+	[ -f "$tmp/base/$1.6.12.bpf.o" ] && echo "$tmp/base/$1.6.12.bpf.o" || echo "$tmp/base/$1.bpf.o"
+}
+
+# With QUICK_BASE: handler $1's program from that koff-link too.
+link_base() {
+	[ -n "${QUICK_BASE:-}" ] || return 0
+	mkdir -p "$tmp/base" && "$QUICK_BASE" "$tmp/$1.o" -o "$tmp/base/$1" --udp-port "$2" >"$tmp/link-base-$1.log" 2>&1
+}
 
 # Object, lifted program (+ its --dump-bpf), reference and koffdiff of handler $1.
 build_handler() {
@@ -46,6 +58,7 @@ build_handler() {
 	./koff-link "$tmp/$s.o" -o "$tmp/$s-host" --udp-port "$port" --kernel host --no-verify \
 		--dump-bpf 2>"$tmp/$s.dump" >/dev/null &&
 	clang $BPF_FLAGS -c "bench/ref/${s}_ref.bpf.c" -o "$tmp/${s}_ref.bpf.o" &&
+	link_base "$s" "$port" &&
 	objcopy --localize-symbol=main "$tmp/$s.o" "$tmp/${s}_nomain.o" &&
 	cc $CC_FLAGS tests/koffdiff.c "$tmp/${s}_nomain.o" -lbpf -lelf -lz -o "$tmp/koffdiff-$s" ||
 		koff_fail "cannot build the $s pieces ($(tail -n 1 "$tmp/link-$s.log"))"
@@ -60,7 +73,7 @@ diff_of() {
 # Interleaved empty/reference/lifted run of handler $1 on requests $2 -> $tmp/run-$1[-$3].txt
 time_handler() {
 	taskset -c "$CPU" "$tmp/xdp_bench" --empty --port "$(port_of "$1")" --reps "$REPS" --inner "$INNER" \
-		"$tmp/${1}_ref.bpf.o" "$(lifted_of "$1")" "$2" 2>/dev/null >"$tmp/run-$1$3.txt" ||
+		"$tmp/${1}_ref.bpf.o" "$(lifted_of "$1")" $(base_of "$1") "$2" 2>/dev/null >"$tmp/run-$1$3.txt" ||
 		koff_fail "xdp_bench failed on $1"
 }
 
@@ -68,7 +81,7 @@ time_handler() {
 prog_field() {	# file index key
 	awk -v i="$2" -v k="$3" '$1 == "prog" && $2 == i { for (f = 4; f < NF; f++) if ($f == k) print $(f + 1) }' "$1"
 }
-ratio_of() { awk '$1 == "ratio" { print $4 }' "$1"; }
+ratio_of() { awk -v k="${2:-2}" '$1 == "ratio" && $2 == k { print $4 }' "$1"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
 
@@ -102,6 +115,14 @@ main() {
 			"$(diff_of "$s" "$tmp/${s}_ref.bpf.o")" "$(diff_of "$s" "$(lifted_of "$s")")" \
 			"$(prog_field "$f" 1 verifier_insns)" "$(prog_field "$f" 2 verifier_insns)"
 	done
+	if [ -n "${QUICK_BASE:-}" ]; then
+		echo
+		echo "before (QUICK_BASE=$QUICK_BASE), same runs: lifted net ns and lifted/ref ratio"
+		for s in $handlers; do
+			printf '%-6s before %8s %7s   after %8s %7s\n' "$s" "$(prog_field "$tmp/run-$s.txt" 3 net)" \
+				"$(ratio_of "$tmp/run-$s.txt" 3)" "$(prog_field "$tmp/run-$s.txt" 2 net)" "$(ratio_of "$tmp/run-$s.txt")"
+		done
+	fi
 	echo
 	local nr nl dr dl
 	nr=$(prog_field "$tmp/run-nop.txt" 1 net); nl=$(prog_field "$tmp/run-nop.txt" 2 net)
