@@ -560,10 +560,6 @@ static void gen_select(struct gen *g, const struct ir_insn *in)
 static void req_len_check(struct gen *g, int off_reg, int size)
 {
 	emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_REQLEN);
-	if (size == 1) {	/* off + 1 > len is off >= len: no add (byte parsers read bytes) */
-		emit_jmp_reg(g->e, 0, BPF_JSGE, off_reg, R0, stub(g, KOFF_STAT_PASS_MEM));
-		return;
-	}
 	emit_alu_imm(g->e, 1, BPF_ADD, R0, -size);
 	emit_jmp_reg(g->e, 0, BPF_JSGT, off_reg, R0, stub(g, KOFF_STAT_PASS_MEM));
 }
