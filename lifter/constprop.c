@@ -381,55 +381,6 @@ static int constant_temporaries(const struct ir_func *fn, struct aval *temp0)
 	return 0;
 }
 
-/* ---- Addresses: base + constant into the access ------------------------
- * `t = x + C; load [t + d]` becomes `load [x + C + d]` when x is unchanged
- * in between: the access computes its address anyway, so the add (and the
- * copy into t's register) go; t dies when nothing else reads it. */
-
-static bool written_between(const struct ir_block *blk, int from, int to, int vreg)
-{
-	for (int k = from; k < to; k++)
-		if (ir_insn_defines(&blk->insns[k]) && blk->insns[k].dst == vreg)
-			return true;
-	return false;
-}
-
-static void fold_address(struct ir_block *blk, int i)
-{
-	struct ir_insn *mem = &blk->insns[i];
-	int t = mem->a.reg;
-
-	for (int j = i - 1; j >= 0; j--) {
-		const struct ir_insn *def = &blk->insns[j];
-		struct ir_val x, c;
-
-		if (!ir_insn_defines(def) || def->dst != t)
-			continue;
-		if (def->op != IR_ADD || def->w != 64)
-			return;
-		x = def->a.reg == IR_NONE ? def->b : def->a;
-		c = def->a.reg == IR_NONE ? def->a : def->b;
-		if (c.reg != IR_NONE || x.reg == IR_NONE || written_between(blk, j + 1, i, x.reg))
-			return;
-		if ((int64_t)(int32_t)(mem->imm + c.imm) != mem->imm + c.imm)
-			return;
-		mem->a = x;
-		mem->imm += c.imm;
-		return;
-	}
-}
-
-static void fold_addresses(struct ir_func *fn)
-{
-	for (int b = 0; b < fn->nblocks; b++)
-		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
-			const struct ir_insn *in = &fn->blocks[b].insns[i];
-
-			if ((in->op == IR_LOAD || in->op == IR_STORE) && in->a.reg != IR_NONE)
-				fold_address(&fn->blocks[b], i);
-		}
-}
-
 /* The dataflow to its fixed point, then every reached block rewritten. */
 static void propagate(struct ir_func *fn, struct state *s, int *work, bool *queued)
 {
@@ -482,7 +433,6 @@ int constprop_run(struct ir_func *fn, struct koff_error *err)
 		goto out;
 	}
 	propagate(fn, &s, work, queued);
-	fold_addresses(fn);
 out:
 	free(work);
 	free(queued);
