@@ -35,7 +35,7 @@ SAMPLE_CC     ?= gcc
 SAMPLE_CFLAGS ?= -O2 -g
 SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath
 
-.PHONY: all test bench bench-decide clean samples
+.PHONY: all test bench bench-quick bench-decide clean samples
 all: $(BUILD)/koff-link $(BUILD)/koff-load $(BUILD)/koff-vm $(BUILD)/koff-vmagent \
 	koff-link koff-load koff-vm samples
 
@@ -75,6 +75,10 @@ test: all
 
 bench: all
 	./bench/run.sh
+
+# Lifted/reference ratios, the breakdown and instruction counts in < 1 minute.
+bench-quick: all
+	./bench/quick.sh
 
 # The workload decision and koff-load --adapt end to end (BENCHMARKS.md).
 bench-decide: all

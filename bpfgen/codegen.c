@@ -109,6 +109,15 @@ struct gen {
 	struct xdp_wrap_opts wo;	/* the wrapper's options, shared state included */
 };
 
+/* Sets what the next instructions are for (emit.h); returns the previous. */
+static uint8_t set_kind(struct gen *g, enum emit_kind k)
+{
+	uint8_t was = g->e->kind_now;
+
+	g->e->kind_now = (uint8_t)k;
+	return was;
+}
+
 static bool fits_imm32(int64_t v)
 {
 	return v == (int32_t)v;
@@ -149,9 +158,12 @@ static int val_reg(struct gen *g, struct ir_val v, int scratch)
 	l = loc_of(g, v.reg);
 	if (l.kind == LOC_REG)
 		return l.where;
-	if (in_memory(l))
+	if (in_memory(l)) {
+		uint8_t was = set_kind(g, EK_SPILL);
+
 		emit_ldx(g->e, BPF_DW, scratch, slot_base(l), l.where);
-	else
+		g->e->kind_now = was;
+	} else
 		emit_mov_imm(g->e, scratch, 0);	/* never written: x86 undefined, 0 here */
 	return scratch;
 }
@@ -161,8 +173,12 @@ static void val_into(struct gen *g, struct ir_val v, int r)
 {
 	int have = val_reg(g, v, r);
 
-	if (have != r)
+	if (have != r) {
+		uint8_t was = set_kind(g, EK_MOVE);
+
 		emit_mov_reg(g->e, r, have);
+		g->e->kind_now = was;
+	}
 }
 
 static int dst_reg(const struct gen *g, int vreg)
@@ -176,8 +192,12 @@ static void dst_done(struct gen *g, int vreg, int r)
 {
 	struct loc l = loc_of(g, vreg);
 
-	if (in_memory(l))
+	if (in_memory(l)) {
+		uint8_t was = set_kind(g, EK_SPILL);
+
 		emit_stx(g->e, BPF_DW, slot_base(l), l.where, r);
+		g->e->kind_now = was;
+	}
 }
 
 static bool val_in_reg(const struct gen *g, struct ir_val v, int r)
@@ -447,10 +467,12 @@ static bool eval_const(enum ir_cond c, int64_t a, int64_t b, int w)
 static int unlinked(struct gen *g, struct ir_val v, int scratch)
 {
 	int r = val_reg(g, v, scratch);
+	uint8_t was = set_kind(g, EK_UNLINK);
 
 	if (r != scratch)
 		emit_mov_reg(g->e, scratch, r);
 	emit_alu_imm(g->e, 1, BPF_XOR, scratch, 0);	/* any ALU op but add clears the link */
+	g->e->kind_now = was;
 	return scratch;
 }
 
@@ -559,6 +581,7 @@ static void check_req_len(struct gen *g, int off_reg, int size, int skip_label)
 static void access(struct gen *g, const struct ir_insn *in, int base, int16_t off)
 {
 	int size = emit_size_code(in->size);
+	uint8_t was = set_kind(g, EK_BODY);
 
 	if (in->op == IR_STORE) {
 		if (in->b.reg == IR_NONE && fits_imm32(in->b.imm))
@@ -571,6 +594,7 @@ static void access(struct gen *g, const struct ir_insn *in, int base, int16_t of
 		emit_ldx(g->e, size, D, base, off);
 		dst_done(g, in->dst, D);
 	}
+	g->e->kind_now = was;
 }
 
 /* The shared region at offset R1 (bounded to [0, data_size - size]): SEQ
@@ -732,6 +756,7 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 
 static void gen_mem(struct gen *g, const struct ir_insn *in)
 {
+	set_kind(g, EK_CHECK);	/* all but the access itself (access() says body) */
 	if (in->a.reg == IR_NONE)
 		gen_mem_absolute(g, in, (uint64_t)(in->a.imm + in->imm));
 	else if (in->region == IR_REG_REQ || in->region == IR_REG_RESP || in->region == IR_REG_STACK)
@@ -751,6 +776,7 @@ static void launder(struct gen *g, int vreg, int16_t off)
 
 	if (l.kind == LOC_MAPSLOT)
 		return;	/* already a value the verifier knows nothing about */
+	set_kind(g, EK_LAUNDER);
 	if (l.kind == LOC_SLOT)
 		emit_ldx(g->e, BPF_DW, R1, R10, l.where);
 	emit_stx(g->e, BPF_DW, R9, off, r);
@@ -784,6 +810,7 @@ static void gen_loopguard_may_goto(struct gen *g, int block)
 		launder(g, v, slot);
 		slot += 8;
 	}
+	set_kind(g, EK_LOOP);
 	emit_ldx(g->e, BPF_DW, R1, R9, LOOP_COUNT_OFF);
 	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
 	emit_stx(g->e, BPF_DW, R9, LOOP_COUNT_OFF, R1);
@@ -846,6 +873,7 @@ static void gen_loopguard_yield(struct gen *g, int block)
 
 static void gen_loopguard(struct gen *g, int block)
 {
+	set_kind(g, EK_LOOP);
 	if (g->in_callback)
 		gen_loopguard_yield(g, block);
 	else
@@ -904,6 +932,7 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		return;
 	maybe_island(g);	/* long blocks need stubs within reach too */
 	g->e->origin_now = in->x86_addr;
+	set_kind(g, EK_BODY);
 	switch (in->op) {
 	case IR_MOV: case IR_NEG: case IR_ZEXT: case IR_SEXT: case IR_BSWAP:
 		gen_unary(g, in);
@@ -996,6 +1025,7 @@ static void gen_prologue(struct gen *g)
 	};
 	struct bpf_emit *e = g->e;
 
+	set_kind(g, EK_PROLOGUE);
 	if (g->traced)
 		gen_trace_setup(g);
 	/* rsi = length first: R1 is about to be reused. */
@@ -1081,6 +1111,8 @@ static int next_reachable(const struct gen *g, int b)
  * that conditional jumps, whose offsets have 16 bits, always reach one. */
 static void gen_stubs(struct gen *g)
 {
+	uint8_t was = set_kind(g, EK_STUB);
+
 	for (int r = 0; r < KOFF_STAT__COUNT; r++) {
 		if (g->stub[r] < 0)
 			continue;
@@ -1097,6 +1129,7 @@ static void gen_stubs(struct gen *g)
 		g->stub[r] = -1;
 	}
 	g->island_at = g->e->n;
+	g->e->kind_now = was;
 }
 
 #define ISLAND_EVERY 8192
@@ -1124,8 +1157,12 @@ static void maybe_island(struct gen *g)
 	over = emit_label(g->e);
 	/* Jump over the island only if the code before it can fall into it:
 	 * the verifier rejects an unreachable jump. */
-	if (can_fall_through(g->e))
+	if (can_fall_through(g->e)) {
+		uint8_t was = set_kind(g, EK_STUB);
+
 		emit_ja_far(g->e, over);
+		g->e->kind_now = was;
+	}
 	gen_stubs(g);
 	emit_bind(g->e, over);
 }
@@ -1240,20 +1277,25 @@ static int emit_frame(struct gen *g, const struct xdp_wrap_opts *wo, struct koff
 	int handler = emit_label(e), rc;
 
 	g->wo = *wo;
+	set_kind(g, EK_ENTRY);
 	rc = xdp_emit_entry(e, wo, &g->wrap);
 	if (rc)
 		return koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
 	/* The exit goes right after the entry, so that the entry's jumps to it
 	 * stay short however long the handler is; the handler reaches it with
 	 * 32-bit jumps (or, in the callback, does not jump to it at all). */
-	if (g->in_callback)
+	if (g->in_callback) {
+		set_kind(g, EK_LOOP);
 		gen_call_loop_body(g, handler);
-	else
+	} else {
 		emit_ja_far(e, handler);
+	}
+	set_kind(g, EK_EXIT);
 	rc = xdp_emit_exit(e, wo, &g->wrap);
 	if (rc)
 		return koff_fail(err, rc, "XDP exit: %s", strerror(-rc));
 	if (g->in_callback) {
+		set_kind(g, EK_LOOP);
 		emit_subprog_start(e);
 		emit_bind(e, handler);
 		g->cb_return = emit_label(e);
@@ -1299,6 +1341,7 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 			gen_insn(g, &fn->blocks[b].insns[i], next_reachable(g, b));
 	}
 	e->origin_now = 0;
+	set_kind(g, EK_LOOP);
 	if (g->rc)
 		return koff_fail(err, g->rc, "%s: too many values live at a loop head", fn->name);
 	if (g->in_callback)

@@ -6,6 +6,12 @@
 #include "emit.h"
 #include "koff.h"
 
+const char *const emit_kind_names[EK__COUNT] = {
+	[EK_OTHER] = "other", [EK_ENTRY] = "entry", [EK_EXIT] = "exit", [EK_PROLOGUE] = "prologue",
+	[EK_BODY] = "body", [EK_CHECK] = "check", [EK_SPILL] = "spill", [EK_MOVE] = "move",
+	[EK_UNLINK] = "unlink", [EK_LAUNDER] = "launder", [EK_LOOP] = "loop", [EK_STUB] = "stub",
+};
+
 void emit_init(struct bpf_emit *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -17,6 +23,7 @@ void emit_free(struct bpf_emit *e)
 {
 	free(e->insns);
 	free(e->origin);
+	free(e->kind);
 	free(e->labels);
 	free(e->fixups);
 	free(e->maprefs);
@@ -25,17 +32,19 @@ void emit_free(struct bpf_emit *e)
 
 void emit_insn(struct bpf_emit *e, struct bpf_insn insn)
 {
-	int cap = e->cap;
+	int cap = e->cap, kcap = e->cap;
 
 	if (e->err)
 		return;
 	if (koff_grow(&e->insns, &cap, e->n, sizeof(*e->insns)) ||
+	    koff_grow(&e->kind, &kcap, e->n, sizeof(*e->kind)) ||
 	    koff_grow(&e->origin, &e->cap, e->n, sizeof(*e->origin))) {
 		e->err = -ENOMEM;
 		return;
 	}
 	e->insns[e->n] = insn;
 	e->origin[e->n] = e->origin_now;
+	e->kind[e->n] = e->kind_now;
 	e->n++;
 }
 
@@ -265,8 +274,10 @@ static int insert_pad(struct bpf_emit *e, int at, int label)
 		return -1;
 	memmove(e->insns + at + 1, e->insns + at, (size_t)(e->n - 1 - at) * sizeof(*e->insns));
 	memmove(e->origin + at + 1, e->origin + at, (size_t)(e->n - 1 - at) * sizeof(*e->origin));
+	memmove(e->kind + at + 1, e->kind + at, (size_t)(e->n - 1 - at) * sizeof(*e->kind));
 	e->insns[at] = insn(BPF_JMP | BPF_JA, 0, 0, 0, 0);
 	e->origin[at] = 0;
+	e->kind[at] = EK_OTHER;
 	for (int l = 0; l < e->nlabels; l++)
 		shift_from(&e->labels[l], at);
 	for (int i = 0; i < e->nfixups; i++)

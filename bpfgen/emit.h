@@ -19,6 +19,25 @@ enum koff_map_id {
 	KOFF_MAPID__COUNT
 };
 
+/* What an instruction is for, for --dump-bpf and the benchmarks' breakdown
+ * (bench/insn_kinds.sh): codegen stamps e->kind_now on what it emits. */
+enum emit_kind {
+	EK_OTHER,	/* not classified */
+	EK_ENTRY,	/* XDP entry: parse, checks, request copy */
+	EK_EXIT,	/* XDP exit: reply, swaps, checksums, counters, fallback */
+	EK_PROLOGUE,	/* handler arguments and counters set up */
+	EK_BODY,	/* the handler's own work: ALU, loads, stores, branches */
+	EK_CHECK,	/* run-time address and request-length checks */
+	EK_SPILL,	/* a vreg stored to or loaded from its slot */
+	EK_MOVE,	/* register-to-register copies into place */
+	EK_UNLINK,	/* copies that hide a value's link from the verifier */
+	EK_LAUNDER,	/* loop heads: values through the scratch map */
+	EK_LOOP,	/* loop heads: iteration count, may_goto, bpf_loop yield */
+	EK_STUB,	/* fallback stubs */
+	EK__COUNT
+};
+extern const char *const emit_kind_names[EK__COUNT];
+
 struct emit_mapref {
 	int insn;		/* index of the ld_imm64's first half */
 	enum koff_map_id map;
@@ -34,6 +53,7 @@ struct emit_fixup {
 struct bpf_emit {
 	struct bpf_insn *insns;
 	uint64_t *origin;	/* per insn: x86 address it came from, 0 = wrapper */
+	uint8_t *kind;		/* per insn: enum emit_kind */
 	int n, cap;
 	int *labels;		/* label -> insn index, -1 while unbound */
 	int nlabels, caplabels;
@@ -42,6 +62,7 @@ struct bpf_emit {
 	struct emit_mapref *maprefs;
 	int nmaprefs, capmaprefs;
 	uint64_t origin_now;	/* stamped on every new instruction */
+	uint8_t kind_now;	/* enum emit_kind, stamped likewise */
 	int err;		/* sticky: first failure (-ENOMEM, -E2BIG) */
 	/* The target has no gotol (cpu v4): emit_ja_far emits a plain ja, and a
 	 * jump farther than 32767 instructions fails emit_finish with -E2BIG. */

@@ -1,4 +1,5 @@
 /* regalloc.c - liveness, live intervals and linear-scan allocation. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,13 +10,27 @@ static const int alloc_regs[] = { 6, 7, 8, 2, 3, 4, 5 };
 #define NREGS ((int)KOFF_ARRAY_SIZE(alloc_regs))
 
 
-struct interval {
-	int vreg;
-	int start, end;	/* instruction positions, inclusive */
-	double weight;	/* spill cost: uses and defs, x8 per loop level */
+/* A live range [start, end] of positions; an interval is a vreg's sorted,
+ * disjoint ranges.  The holes between them matter: an x86 register is
+ * reused for unrelated values all over a function, and one [first, last]
+ * span per vreg kept rcx, rsi, rdi and rax in no register at all on the dns
+ * sample (each spanned the whole handler, so its uses looked sparse). */
+struct range {
+	int start, end;
 };
 
-/* Positions: two per instruction, blocks laid out in index order. */
+struct interval {
+	int vreg;
+	int start, end;	/* first and last position: the extent, holes included */
+	double weight;	/* spill cost: uses and defs, x8 per loop level */
+	struct range *r;
+	int nr, capr;
+	int reg;	/* index into alloc_regs, or -1 */
+	int hint;	/* the vreg whose register would make its first def a copy-free one, or -1 */
+};
+
+/* Positions: two per instruction (its uses, then its def), blocks laid
+ * out in index order. */
 static int *block_starts(const struct ir_func *fn)
 {
 	int *start = calloc(fn->nblocks + 1, sizeof(int)), pos = 0;
@@ -30,66 +45,140 @@ static int *block_starts(const struct ir_func *fn)
 	return start;
 }
 
-static void extend(struct interval *iv, int pos)
+/* Ranges arrive in decreasing position order (blocks and instructions are
+ * walked backwards): prepend by appending, reversed once at the end. */
+static int add_range(struct interval *iv, int start, int end)
 {
-	if (iv->start < 0 || pos < iv->start)
-		iv->start = pos;
-	if (pos > iv->end)
-		iv->end = pos;
+	if (iv->nr && iv->r[iv->nr - 1].start <= end + 1) {	/* touches the one after it */
+		if (start < iv->r[iv->nr - 1].start)
+			iv->r[iv->nr - 1].start = start;
+		return 0;
+	}
+	if (koff_grow(&iv->r, &iv->capr, iv->nr, sizeof(*iv->r)))
+		return -ENOMEM;
+	iv->r[iv->nr++] = (struct range){ start, end };
+	return 0;
 }
 
-static void build_intervals(const struct ir_func *fn, const struct ir_liveness *lv,
-			    const int *block_start, struct interval *iv)
+/* The operand codegen moves into the destination register before
+ * operating on it (gen_binary: a; gen_unary: b): if the two share a
+ * register, that move disappears. */
+static int copy_source(const struct ir_insn *in)
 {
-	int nw = lv->nwords;
+	switch (in->op) {
+	case IR_MOV: case IR_NEG: case IR_ZEXT: case IR_SEXT: case IR_BSWAP:
+		return in->b.reg;
+	case IR_ADD: case IR_SUB: case IR_MUL: case IR_AND: case IR_OR: case IR_XOR:
+	case IR_SHL: case IR_LSHR: case IR_ASHR: case IR_UDIV: case IR_UMOD:
+		return in->a.reg;
+	default:
+		return IR_NONE;
+	}
+}
+
+static double loop_weight(const struct ir_block *b)
+{
+	double w = 1.0;
+
+	for (int d = 0; d < b->loop_depth && d < 5; d++)
+		w *= 8.0;
+	return w;
+}
+
+/* One block backwards: open[v] is the end of v's range while v is live
+ * below the current instruction (-1: not live). */
+static int block_ranges(const struct ir_func *fn, const struct ir_liveness *lv, int b,
+			const int *block_start, struct interval *iv, int *open)
+{
+	const struct ir_block *blk = &fn->blocks[b];
+	const uint64_t *out = lv->out + (size_t)b * lv->nwords;
+	int start = block_start[b], end = block_start[b + 1] - 1, rc = 0;
+	double w = loop_weight(blk);
 
 	for (int v = 0; v < fn->nvregs; v++)
-		iv[v] = (struct interval){ .vreg = v, .start = -1, .end = -1 };
-	for (int b = 0; b < fn->nblocks; b++) {
-		int start = block_start[b], end = block_start[b + 1] - 1;
-		const uint64_t *in = lv->in + (size_t)b * nw, *out = lv->out + (size_t)b * nw;
+		open[v] = ir_bit(out, v) ? end : -1;
+	for (int i = blk->ninsns - 1; i >= 0 && !rc; i--) {
+		const struct ir_insn *in = &blk->insns[i];
+		int use = start + 1 + 2 * i, u[5], nu = ir_insn_uses(in, u);
 
-		for (int v = 0; v < fn->nvregs; v++) {
-			if (ir_bit(in, v))
-				extend(&iv[v], start);
-			if (ir_bit(out, v))
-				extend(&iv[v], end);
+		if (ir_insn_defines(in)) {
+			int d = in->dst;
+
+			/* A dead def still writes its register. */
+			rc = add_range(&iv[d], use + 1, open[d] >= 0 ? open[d] : use + 1);
+			open[d] = -1;
+			iv[d].weight += w;
+			iv[d].hint = copy_source(in);	/* walking backwards: the first def wins */
 		}
-		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
-			const struct ir_insn *in = &fn->blocks[b].insns[i];
-			int pos = start + 1 + 2 * i;
-			const struct ir_val *vals[] = { &in->a, &in->b, &in->c, &in->d };
-
-			double w = 1.0;
-
-			for (int d = 0; d < fn->blocks[b].loop_depth && d < 5; d++)
-				w *= 8.0;
-			for (int k = 0; k < 4; k++)
-				if (vals[k]->reg != IR_NONE) {
-					extend(&iv[vals[k]->reg], pos);
-					iv[vals[k]->reg].weight += w;
-				}
-			if (in->op == IR_RET)
-				extend(&iv[IR_RAX], pos);
-			if (ir_insn_defines(in)) {
-				extend(&iv[in->dst], pos + 1);
-				iv[in->dst].weight += w;
-			}
+		for (int k = 0; k < nu; k++) {
+			if (open[u[k]] < 0)
+				open[u[k]] = use;
+			iv[u[k]].weight += w;
 		}
 	}
+	for (int v = 0; v < fn->nvregs && !rc; v++)
+		if (open[v] >= 0)
+			rc = add_range(&iv[v], start, open[v]);
+	return rc;
+}
+
+static int build_intervals(const struct ir_func *fn, const struct ir_liveness *lv,
+			   const int *block_start, struct interval *iv)
+{
+	int *open = malloc(sizeof(int) * (size_t)(fn->nvregs + 1)), rc = 0;
+
+	if (!open)
+		return -ENOMEM;
+	for (int v = 0; v < fn->nvregs; v++)
+		iv[v] = (struct interval){ .vreg = v, .start = -1, .end = -1, .reg = -1, .hint = -1 };
+	for (int b = fn->nblocks - 1; b >= 0 && !rc; b--)
+		rc = block_ranges(fn, lv, b, block_start, iv, open);
+	free(open);
+	for (int v = 0; v < fn->nvregs && !rc; v++) {
+		struct interval *x = &iv[v];
+
+		for (int i = 0, j = x->nr - 1; i < j; i++, j--) {
+			struct range t = x->r[i];
+
+			x->r[i] = x->r[j];
+			x->r[j] = t;
+		}
+		if (x->nr) {
+			x->start = x->r[0].start;
+			x->end = x->r[x->nr - 1].end;
+		}
+	}
+	return rc;
+}
+
+static bool intersect(const struct interval *a, const struct interval *b)
+{
+	int i = 0, j = 0;
+
+	if (a->end < b->start || b->end < a->start)
+		return false;
+	while (i < a->nr && j < b->nr) {
+		if (a->r[i].end < b->r[j].start)
+			i++;
+		else if (b->r[j].end < a->r[i].start)
+			j++;
+		else
+			return true;
+	}
+	return false;
 }
 
 static int by_start(const void *a, const void *b)
 {
-	const struct interval *x = a, *y = b;
+	const struct interval *x = *(struct interval *const *)a, *y = *(struct interval *const *)b;
 
 	return x->start != y->start ? (x->start > y->start) - (x->start < y->start) : x->vreg - y->vreg;
 }
 
 struct scan {
-	struct interval *active[NREGS];
-	int nactive;
-	int reg_of[NREGS];
+	/* per register: the intervals holding it that have not ended yet */
+	struct interval **on[NREGS];
+	int non[NREGS], capon[NREGS];
 	/* slots: the interval end after which each slot is free again */
 	int *slot_free_at;
 	int nslots, maxslots;
@@ -125,77 +214,106 @@ static int take_slot(struct scan *s, const struct interval *iv)
 	return s->nslots++;
 }
 
-/* Spill an interval: give it a stack slot. */
-static int spill(struct regalloc *ra, struct scan *s, const struct interval *iv)
+/* Spill an interval: give it a stack slot (its whole extent: slots are
+ * plentiful, registers are not). */
+static int spill(struct regalloc *ra, struct scan *s, struct interval *iv)
 {
 	int slot = take_slot(s, iv);
 
 	if (slot < 0)
 		return -E2BIG;
+	iv->reg = -1;
 	ra->locs[iv->vreg] = slot_loc(ra, s, slot);
 	if (slot < s->stack_slots && slot_offset(ra, slot) < ra->frame_low)
 		ra->frame_low = slot_offset(ra, slot);
 	return 0;
 }
 
-static void expire(struct scan *s, int pos, bool *reg_busy)
+/* Drop from each register's list the intervals that ended before pos:
+ * nothing starting later can meet them. */
+static void expire(struct scan *s, int pos)
 {
-	int k = 0;
+	for (int k = 0; k < NREGS; k++) {
+		int n = 0;
 
-	for (int i = 0; i < s->nactive; i++) {
-		if (s->active[i]->end < pos)
-			reg_busy[s->reg_of[i]] = false;
-		else {
-			s->active[k] = s->active[i];
-			s->reg_of[k] = s->reg_of[i];
-			k++;
-		}
+		for (int i = 0; i < s->non[k]; i++)
+			if (s->on[k][i]->end >= pos)
+				s->on[k][n++] = s->on[k][i];
+		s->non[k] = n;
 	}
-	s->nactive = k;
 }
 
-/* Spill cost per position held: spilling a long, thinly used interval
- * frees a register for many others. */
-static double density(const struct interval *iv)
+/* What taking register k for cur costs: the spill weight of the intervals
+ * holding k that overlap cur (0: free). */
+static double conflict_cost(const struct scan *s, int k, const struct interval *cur)
 {
-	return iv->weight / (double)(iv->end - iv->start + 1);
+	double cost = 0;
+
+	for (int i = 0; i < s->non[k]; i++)
+		if (intersect(s->on[k][i], cur))
+			cost += s->on[k][i]->weight;
+	return cost;
 }
 
-static int linear_scan(struct regalloc *ra, struct interval *iv, int n, struct scan *s)
+/* Give cur register k, spilling whatever holds k where cur lives. */
+static int assign(struct regalloc *ra, struct scan *s, int k, struct interval *cur)
 {
-	bool reg_busy[NREGS] = { 0 };
+	int n = 0;
 
+	for (int i = 0; i < s->non[k]; i++) {
+		struct interval *x = s->on[k][i];
+
+		if (!intersect(x, cur))
+			s->on[k][n++] = x;
+		else if (spill(ra, s, x))
+			return -E2BIG;
+	}
+	s->non[k] = n;
+	if (koff_grow(&s->on[k], &s->capon[k], s->non[k], sizeof(*s->on[k])))
+		return -ENOMEM;
+	s->on[k][s->non[k]++] = cur;
+	cur->reg = k;
+	ra->locs[cur->vreg] = (struct loc){ LOC_REG, (int16_t)alloc_regs[k] };
+	return 0;
+}
+
+/* Linear scan with lifetime holes, no splitting: each vreg keeps one
+ * location, but vregs whose ranges interleave without overlapping share a
+ * register.  When no register is free where cur lives, the cheapest of
+ * spilling cur and spilling what holds some register there wins (weights
+ * count uses by loop depth, so values of hot loops keep registers). */
+static int linear_scan(struct regalloc *ra, struct interval *iv, struct interval **order, int n,
+		       struct scan *s)
+{
 	for (int i = 0; i < n; i++) {
-		struct interval *cur = &iv[i];
-		int r = -1;
+		struct interval *cur = order[i];
+		int best = -1, h = cur->hint >= 0 ? iv[cur->hint].reg : -1;
+		double best_cost = 0;
 
-		expire(s, cur->start, reg_busy);
-		for (int k = 0; k < NREGS && r < 0; k++)
-			if (!reg_busy[k])
-				r = k;
-		if (r < 0) {
-			/* Spill the cheapest: the fewest uses, weighted by loop
-			 * depth, so that values of hot loops keep their registers. */
-			int far = 0;
-
-			for (int k = 1; k < s->nactive; k++)
-				if (density(s->active[k]) < density(s->active[far]))
-					far = k;
-			if (density(s->active[far]) >= density(cur)) {
-				if (spill(ra, s, cur))
-					return -E2BIG;
-				continue;
-			}
-			r = s->reg_of[far];
-			if (spill(ra, s, s->active[far]))
+		expire(s, cur->start);
+		/* The register of the value it is computed from, when free. */
+		if (h >= 0 && conflict_cost(s, h, cur) == 0) {
+			if (assign(ra, s, h, cur))
 				return -E2BIG;
-			s->active[far] = s->active[--s->nactive];
-			s->reg_of[far] = s->reg_of[s->nactive];
+			continue;
 		}
-		reg_busy[r] = true;
-		s->active[s->nactive] = cur;
-		s->reg_of[s->nactive++] = r;
-		ra->locs[cur->vreg] = (struct loc){ LOC_REG, (int16_t)alloc_regs[r] };
+		for (int k = 0; k < NREGS; k++) {
+			double c = conflict_cost(s, k, cur);
+
+			if (best < 0 || c < best_cost) {
+				best = k;
+				best_cost = c;
+			}
+			if (c == 0)
+				break;
+		}
+		if (best_cost > 0 && best_cost >= cur->weight) {
+			if (spill(ra, s, cur))
+				return -E2BIG;
+			continue;
+		}
+		if (assign(ra, s, best, cur))
+			return -E2BIG;
 	}
 	return 0;
 }
@@ -204,7 +322,7 @@ int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct
 		 struct koff_error *err)
 {
 	struct ir_liveness lv = { 0 };
-	struct interval *iv = NULL;
+	struct interval *iv = NULL, **order = NULL;
 	int *block_start = block_starts(fn);
 	struct scan s = { 0 };
 	int n = 0, rc;
@@ -214,34 +332,39 @@ int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct
 	ra->locs = calloc(fn->nvregs, sizeof(*ra->locs));
 	ra->live_at_entry = calloc(fn->nvregs, sizeof(bool));
 	iv = calloc(fn->nvregs, sizeof(*iv));
+	order = calloc(fn->nvregs + 1, sizeof(*order));
 	ra->spill_slot0 = (int16_t)-(frame_top + 8);
 	ra->frame_low = (int16_t)-frame_top;
 	s.stack_slots = (frame_size - frame_top) / 8;
 	s.maxslots = s.stack_slots + (int)MAP_SLOTS;
 	s.slot_free_at = calloc(s.maxslots > 0 ? s.maxslots : 1, sizeof(int));
-	if (!ra->locs || !ra->live_at_entry || !iv || !s.slot_free_at || !block_start ||
-	    ir_liveness_run(fn, &lv)) {
+	if (!ra->locs || !ra->live_at_entry || !iv || !order || !s.slot_free_at || !block_start ||
+	    ir_liveness_run(fn, &lv) || build_intervals(fn, &lv, block_start, iv)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int v = 0; v < fn->nvregs; v++)
 		ra->live_at_entry[v] = ir_bit(lv.in, v);
-	build_intervals(fn, &lv, block_start, iv);
 	/* Hand the live-in sets over: codegen launders them at loop heads. */
 	ra->live_in = lv.in;
 	ra->nwords = lv.nwords;
 	lv.in = NULL;
-	/* Compact to the vregs in use; entry-live ones start at -1 -> 0. */
+	/* The vregs in use, by where they start. */
 	for (int v = 0; v < fn->nvregs; v++)
-		if (iv[v].start >= 0 || iv[v].end >= 0)
-			iv[n++] = iv[v];
-	qsort(iv, n, sizeof(*iv), by_start);
-	rc = linear_scan(ra, iv, n, &s);
+		if (iv[v].nr)
+			order[n++] = &iv[v];
+	qsort(order, n, sizeof(*order), by_start);
+	rc = linear_scan(ra, iv, order, n, &s);
 	if (rc)
 		rc = koff_fail(err, rc, "%s: too many values live at once for the BPF stack and the spill area",
 			       fn->name);
 out:
+	for (int v = 0; iv && v < fn->nvregs; v++)
+		free(iv[v].r);
+	for (int k = 0; k < NREGS; k++)
+		free(s.on[k]);
 	free(iv);
+	free(order);
 	free(s.slot_free_at);
 	free(block_start);
 	ir_liveness_free(&lv);

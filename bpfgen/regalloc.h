@@ -2,9 +2,10 @@
  * allocatable BPF registers, an 8-byte slot of the BPF stack, or, once the
  * 512-byte stack is full, a slot in the scratch map's private area.
  *
- * Linear scan over live intervals (Poletto & Sarkar) computed from a real
- * liveness analysis: vregs whose intervals do not overlap share a register
- * or a slot.  R0-R1 stay free for codegen's own temporaries, R9 holds the
+ * Linear scan over live intervals with lifetime holes, computed from a real
+ * liveness analysis: vregs whose live ranges do not overlap share a
+ * register (each vreg keeps one location: no splitting), slots go by
+ * whole extents.  R0-R1 stay free for codegen's own temporaries, R9 holds the
  * scratch map value, R10 is the frame pointer. */
 #ifndef KOFF_REGALLOC_H
 #define KOFF_REGALLOC_H

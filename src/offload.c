@@ -52,15 +52,16 @@ static int open_input(struct koff_ctx *ctx)
 	return 0;
 }
 
-/* --dump-bpf: every instruction with the x86 address it was made for. */
+/* --dump-bpf: every instruction with the x86 address it was made for and
+ * what it is for (emit.h, enum emit_kind). */
 static void dump_bpf(const struct bpf_emit *e, FILE *f)
 {
 	for (int i = 0; i < e->n; i++) {
 		const struct bpf_insn *in = &e->insns[i];
 
-		fprintf(f, "%5d  %#8llx  code %02x dst r%d src r%d off %6d imm %d\n", i,
+		fprintf(f, "%5d  %#8llx  code %02x dst r%d src r%d off %6d imm %d  ; %s\n", i,
 			(unsigned long long)e->origin[i], in->code, in->dst_reg, in->src_reg, in->off,
-			in->imm);
+			in->imm, emit_kind_names[e->kind[i] < EK__COUNT ? e->kind[i] : EK_OTHER]);
 	}
 }
 

@@ -42,7 +42,7 @@ for line in open(dump):
     m = re.match(r'\s+br\s.*; (0x[0-9a-f]+)$', line)
     if m:
         ir_br.append(int(m.group(1), 16))
-    m = re.match(r'\s*(\d+)\s+(0x[0-9a-f]+)\s+code ([0-9a-f]+) .* imm (-?\d+)$', line)
+    m = re.match(r'\s*(\d+)\s+(0x[0-9a-f]+)\s+code ([0-9a-f]+) .* imm (-?\d+)(?:  ; \w+)?$', line)
     if m:
         bpf.append((int(m.group(1)), int(m.group(2), 16), int(m.group(3), 16), int(m.group(4))))
 data = bytearray(open(obj, 'rb').read())

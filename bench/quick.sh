@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# bench/quick.sh - make bench-quick: lifted/reference ratios and instruction
+# counts in well under a minute, for use while working on code generation.
+# For each handler (bench/handlers/nop, samples/echo, samples/dns,
+# bench/handlers/kv) it links the object with koff-link (the variant
+# koff-load attaches here), builds the clang reference from the same handler
+# (bench/ref/S_ref.bpf.c), checks both with koffdiff, and times the empty
+# program, the reference and the lifted program *interleaved* in one
+# xdp_bench run (each repetition times all three, in rotating order; ns are
+# medians over repetitions, "net" has the same repetition's empty program
+# subtracted, and the ratio is the median of the per-repetition ratios, so
+# that load on this shared machine moves both sides alike).
+#
+# Breakdown: nop's reply costs entry + reply + counter, its dropped requests
+# entry + counter (the handler is two instructions), so the fixed part of a
+# request and its two halves come from nop; a handler's body is its net time
+# minus nop's reply.  Counts: the verifier's processed instructions, the
+# xlated instructions, and the lifted program's instructions by kind from
+# koff-link --dump-bpf (bpfgen/emit.h, enum emit_kind).
+# Environment: BENCH_CPU (default 1), QUICK_REPS (default 31), QUICK_INNER (20),
+#   QUICK_BASE: another koff-link (an older build, say) whose programs run in
+#   the same interleaved runs: a "before" ratio beside each "after" one.
+set -u
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+[ "$(id -u)" -eq 0 ] || { echo "bench/quick.sh: needs root (BPF test runs)" >&2; exit 1; }
+[ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
+CPU=${BENCH_CPU:-1}
+REPS=${QUICK_REPS:-31}
+INNER=${QUICK_INNER:-20}
+CC_FLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2"
+BPF_FLAGS="-O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Iinclude"
+KINDS="check spill move unlink launder loop body entry exit prologue stub"
+tmp=$(mktemp -d)
+koff_on_exit "rm -rf '$tmp'"
+
+port_of() { case $1 in echo) echo 7007;; dns) echo 5353;; kv) echo 11211;; nop) echo 7009;; esac; }
+source_of() { case $1 in echo|dns) echo "samples/$1/$1.c";; *) echo "bench/handlers/$1.c";; esac; }
+requests_of() { case $1 in echo|dns) echo "samples/$1/requests.txt";; *) echo "bench/handlers/$1-requests.txt";; esac; }
+lifted_of() { [ -f "$tmp/$1.6.12.bpf.o" ] && echo "$tmp/$1.6.12.bpf.o" || echo "$tmp/$1.bpf.o"; }
+base_of() {
+	[ -n "${QUICK_BASE:-}" ] || return 0
+	[ -f "$tmp/base/$1.6.12.bpf.o" ] && echo "$tmp/base/$1.6.12.bpf.o" || echo "$tmp/base/$1.bpf.o"
+}
+
+# With QUICK_BASE: handler $1's program from that koff-link too.
+link_base() {
+	[ -n "${QUICK_BASE:-}" ] || return 0
+	mkdir -p "$tmp/base" && "$QUICK_BASE" "$tmp/$1.o" -o "$tmp/base/$1" --udp-port "$2" >"$tmp/link-base-$1.log" 2>&1
+}
+
+# Object, lifted program (+ its --dump-bpf), reference and koffdiff of handler $1.
+build_handler() {
+	local s=$1 port
+	port=$(port_of "$s")
+	gcc -O2 -g -c "$(source_of "$s")" -o "$tmp/$s.o" &&
+	./koff-link "$tmp/$s.o" -o "$tmp/$s" --udp-port "$port" >"$tmp/link-$s.log" 2>&1 &&
+	./koff-link "$tmp/$s.o" -o "$tmp/$s-host" --udp-port "$port" --kernel host --no-verify \
+		--dump-bpf 2>"$tmp/$s.dump" >/dev/null &&
+	clang $BPF_FLAGS -c "bench/ref/${s}_ref.bpf.c" -o "$tmp/${s}_ref.bpf.o" &&
+	link_base "$s" "$port" &&
+	objcopy --localize-symbol=main "$tmp/$s.o" "$tmp/${s}_nomain.o" &&
+	cc $CC_FLAGS tests/koffdiff.c "$tmp/${s}_nomain.o" -lbpf -lelf -lz -o "$tmp/koffdiff-$s" ||
+		koff_fail "cannot build the $s pieces ($(tail -n 1 "$tmp/link-$s.log"))"
+}
+
+# "fallback F% mismatches M" of program $2 for handler $1 on its requests.
+diff_of() {
+	"$tmp/koffdiff-$1" --port "$(port_of "$1")" "$2" "$(requests_of "$1")" 2>/dev/null |
+		sed -n 's/^file: .*(fallback \([0-9.]*\)%), mismatches \([0-9]*\)$/\1% \/ \2/p'
+}
+
+# Interleaved empty/reference/lifted run of handler $1 on requests $2 -> $tmp/run-$1[-$3].txt
+time_handler() {
+	taskset -c "$CPU" "$tmp/xdp_bench" --empty --port "$(port_of "$1")" --reps "$REPS" --inner "$INNER" \
+		"$tmp/${1}_ref.bpf.o" "$(lifted_of "$1")" $(base_of "$1") "$2" 2>/dev/null >"$tmp/run-$1$3.txt" ||
+		koff_fail "xdp_bench failed on $1"
+}
+
+# Field of `prog I` (net, ns, verifier_insns, xlated_bytes) in a run file.
+prog_field() {	# file index key
+	awk -v i="$2" -v k="$3" '$1 == "prog" && $2 == i { for (f = 4; f < NF; f++) if ($f == k) print $(f + 1) }' "$1"
+}
+ratio_of() { awk -v k="${2:-2}" '$1 == "ratio" && $2 == k { print $4 }' "$1"; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+
+kinds_of() {	# dump -> "check N spill N ..." for the kinds in $KINDS
+	awk -v kinds="$KINDS" '$(NF - 1) == ";" { n[$NF]++; t++ }
+		END { split(kinds, k, " "); for (i = 1; i in k; i++) printf "%s %d ", k[i], n[k[i]]; printf "total %d\n", t }' "$1"
+}
+
+main() {
+	cc $CC_FLAGS bench/xdp_bench.c -lbpf -lelf -lz -o "$tmp/xdp_bench" || koff_fail "cannot build xdp_bench"
+	local s handlers="nop echo dns kv" load_before
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+	for s in $handlers; do
+		build_handler "$s"
+	done
+	for s in $handlers; do
+		time_handler "$s" "$(requests_of "$s")" ""
+	done
+	time_handler nop bench/handlers/nop-drop-requests.txt -drop
+	echo "bench-quick at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "machine: $(nproc) CPUs, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after; pinned to CPU $CPU;" \
+	     "$REPS interleaved repetitions x $INNER runs of each request (bpf_prog_test_run)"
+	echo
+	echo "ns per request, empty program subtracted (median over repetitions); ratio = median of per-repetition lifted/ref"
+	printf '%-6s %8s %8s %8s %7s  %-16s %-16s %10s %10s\n' handler empty ref lifted ratio \
+		"ref fb%/mism" "lifted fb%/mism" "verif ref" "verif lift"
+	for s in $handlers; do
+		local f="$tmp/run-$s.txt"
+		printf '%-6s %8s %8s %8s %7s  %-16s %-16s %10s %10s\n' "$s" "$(prog_field "$f" 0 ns)" \
+			"$(prog_field "$f" 1 net)" "$(prog_field "$f" 2 net)" "$(ratio_of "$f")" \
+			"$(diff_of "$s" "$tmp/${s}_ref.bpf.o")" "$(diff_of "$s" "$(lifted_of "$s")")" \
+			"$(prog_field "$f" 1 verifier_insns)" "$(prog_field "$f" 2 verifier_insns)"
+	done
+	if [ -n "${QUICK_BASE:-}" ]; then
+		echo
+		echo "before (QUICK_BASE=$QUICK_BASE), same runs: lifted net ns and lifted/ref ratio"
+		for s in $handlers; do
+			printf '%-6s before %8s %7s   after %8s %7s\n' "$s" "$(prog_field "$tmp/run-$s.txt" 3 net)" \
+				"$(ratio_of "$tmp/run-$s.txt" 3)" "$(prog_field "$tmp/run-$s.txt" 2 net)" "$(ratio_of "$tmp/run-$s.txt")"
+		done
+	fi
+	echo
+	local nr nl dr dl
+	nr=$(prog_field "$tmp/run-nop.txt" 1 net); nl=$(prog_field "$tmp/run-nop.txt" 2 net)
+	dr=$(prog_field "$tmp/run-nop-drop.txt" 1 net); dl=$(prog_field "$tmp/run-nop-drop.txt" 2 net)
+	echo "breakdown (ns; ref = minimal hand-written responder / clang body, lifted = koff):"
+	printf '  %-34s %8s %8s %7s\n' part ref lifted ratio
+	printf '  %-34s %8s %8s %7s\n' "entry + drop + counter (nop, '#')" "$dr" "$dl" "$(ratio_of "$tmp/run-nop-drop.txt")"
+	printf '  %-34s %8s %8s %7s\n' "reply: tail, copy, swaps, csum" "$(sub "$nr" "$dr")" "$(sub "$nl" "$dl")" \
+		"$(div "$(sub "$nl" "$dl")" "$(sub "$nr" "$dr")")"
+	printf '  %-34s %8s %8s %7s\n' "fixed part (nop, 1-byte reply)" "$nr" "$nl" "$(ratio_of "$tmp/run-nop.txt")"
+	for s in echo dns kv; do
+		local r l
+		r=$(prog_field "$tmp/run-$s.txt" 1 net); l=$(prog_field "$tmp/run-$s.txt" 2 net)
+		printf '  %-34s %8s %8s %7s\n' "$s body (net - fixed part)" "$(sub "$r" "$nr")" "$(sub "$l" "$nl")" \
+			"$(div "$(sub "$l" "$nl")" "$(sub "$r" "$nr")")"
+	done
+	echo
+	echo "instructions: xlated (ref, lifted) and the lifted program's by kind (koff-link --kernel host --dump-bpf)"
+	for s in $handlers; do
+		printf '  %-6s ref %5d lifted %5d | %s\n' "$s" "$(($(prog_field "$tmp/run-$s.txt" 1 xlated_bytes) / 8))" \
+			"$(($(prog_field "$tmp/run-$s.txt" 2 xlated_bytes) / 8))" "$(kinds_of "$tmp/$s.dump")"
+	done
+}
+
+main
