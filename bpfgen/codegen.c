@@ -977,6 +977,8 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		emit_ja_far(g->e, g->in_callback ? g->cb_return : g->wrap.lbl_return);
 		break;
 	case IR_FALLBACK:
+		/* which site: --trace counts the requests each one costs */
+		emit_st_imm(g->e, BPF_DW, R9, (int16_t)IR_SITE_OFF, (int32_t)in->x86_addr);
 		emit_ja(g->e, stub(g, (enum koff_stat)in->imm));
 		break;
 	case IR_SWITCH:

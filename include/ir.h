@@ -56,7 +56,11 @@
 #define IR_UNDO_REC_OFF (IR_UNDO_OFF + 16u)
 #define IR_UNDO_MAX   127u
 #define IR_UNDO_SIZE  (16u + 16u * IR_UNDO_MAX)
-#define IR_PRIV_SIZE  (IR_SPILL_END - IR_PRIV_OFF + IR_UNDO_SIZE)
+/* The x86 address of the fallback site a request last left from (an
+ * IR_FALLBACK writes it): koff-link's --trace measurement reads it to say
+ * how many requests each site costs.  Not read by the program. */
+#define IR_SITE_OFF   (IR_UNDO_OFF + IR_UNDO_SIZE)
+#define IR_PRIV_SIZE  (IR_SPILL_END - IR_PRIV_OFF + IR_UNDO_SIZE + 8u)
 #define IR_SCRATCH_SIZE (IR_PRIV_OFF + IR_PRIV_SIZE)
 
 #define IR_REQ_VA   (IR_SCRATCH_VA + IR_REQ_OFF)

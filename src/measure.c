@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ir.h"
 #include "koff_packet.h"
 #include "workload.h"
 
@@ -25,7 +26,9 @@
 #define FRAME_MAX 3500		/* test_run's linear XDP buffer holds a bit more */
 
 struct runner {
-	int prog_fd, stats_fd, ncpus;
+	int prog_fd, stats_fd, scratch_fd, ncpus;
+	uint8_t *scratch;	/* the scratch map's per-CPU values, to read IR_SITE_OFF */
+	size_t scratch_stride;
 	uint16_t port;
 	uint8_t frame[FRAME_MAX], out[FRAME_MAX + 512];
 	__u64 *percpu;
@@ -85,6 +88,44 @@ static int classify(struct runner *r, size_t frame_len, int *stat)
 	return 0;
 }
 
+/* The fallback site the last run left from (0: none, or not a static
+ * site), cleared for the next run. */
+static uint64_t last_site(struct runner *r)
+{
+	__u32 key = 0;
+	uint64_t va = 0;
+
+	if (r->scratch_fd < 0 || bpf_map_lookup_elem(r->scratch_fd, &key, r->scratch))
+		return 0;
+	for (int cpu = 0; cpu < r->ncpus; cpu++) {
+		uint64_t v;
+
+		memcpy(&v, r->scratch + (size_t)cpu * r->scratch_stride + IR_SITE_OFF, sizeof(v));
+		if (v) {
+			va = v;
+			memset(r->scratch + (size_t)cpu * r->scratch_stride + IR_SITE_OFF, 0, sizeof(v));
+		}
+	}
+	if (va)
+		bpf_map_update_elem(r->scratch_fd, &key, r->scratch, BPF_ANY);
+	return va;
+}
+
+static void count_site(struct offload_measure *m, uint64_t va)
+{
+	int i;
+
+	for (i = 0; i < m->nsites && m->sites[i].va != va; i++)
+		;
+	if (i == m->nsites) {
+		if (m->nsites == MEASURE_SITES)
+			return;
+		m->sites[m->nsites].va = va;
+		m->sites[m->nsites++].requests = 0;
+	}
+	m->sites[i].requests++;
+}
+
 static int time_median(struct runner *r, int fd, size_t frame_len, int rounds, double *ns)
 {
 	double v[MAX_ROUNDS];
@@ -130,7 +171,7 @@ static int open_program(const char *path, const void *shared_image, struct bpf_o
 			struct runner *r, struct koff_error *err)
 {
 	struct bpf_program *prog;
-	struct bpf_map *stats;
+	struct bpf_map *stats, *scratch;
 	int rc;
 
 	*obj = bpf_object__open_file(path, NULL);
@@ -152,6 +193,14 @@ static int open_program(const char *path, const void *shared_image, struct bpf_o
 	r->percpu = calloc(r->ncpus > 0 ? (size_t)r->ncpus : 1, sizeof(__u64));
 	if (r->ncpus <= 0 || !r->percpu)
 		return koff_fail(err, -ENOMEM, "cannot size the per-CPU counters");
+	r->scratch_fd = -1;	/* without it, sites are not counted */
+	scratch = bpf_object__find_map_by_name(*obj, KOFF_MAP_SCRATCH);
+	if (scratch && bpf_map__value_size(scratch) >= IR_SITE_OFF + 8) {
+		r->scratch_stride = (bpf_map__value_size(scratch) + 7) / 8 * 8;
+		r->scratch = calloc((size_t)r->ncpus, r->scratch_stride);
+		if (r->scratch)
+			r->scratch_fd = bpf_map__fd(scratch);
+	}
 	return 0;
 }
 
@@ -175,6 +224,14 @@ static int measure_request(struct runner *r, int empty_fd, const struct trace_re
 	    (rc = time_median(r, empty_fd, frame_len, m->rounds, &empty)))
 		return rc;
 	m->by_reason[stat]++;
+	if (stat >= KOFF_STAT_FIRST_FALLBACK) {
+		/* the classifying run's site (the timed runs left the same one):
+		 * a run-time check's fallback writes none, so it is cleared */
+		uint64_t va = last_site(r);
+
+		if (va)
+			count_site(m, va);
+	}
 	ns = ns > empty ? ns - empty : 0;
 	m->ns_by_reason[stat] += ns;	/* a sum until measure_on_trace divides */
 	m->empty_ns += empty;
@@ -222,6 +279,7 @@ int measure_on_trace(const char *bpf_path, const struct trace *t, uint16_t port,
 		close(empty_fd);
 	bpf_object__close(obj);
 	free(r->percpu);
+	free(r->scratch);
 	free(r);
 	return rc;
 }

@@ -28,6 +28,19 @@ void json_string(void *stream, const char *s)
 	fputc('"', f);
 }
 
+/* Requests of the --trace that left from the site at va (-1: no trace). */
+static int site_trace_requests(const struct koff_ctx *ctx, uint64_t va)
+{
+	const struct offload_measure *m = &ctx->decision.m;
+
+	if (!ctx->decision.measured)
+		return -1;
+	for (int i = 0; i < m->nsites; i++)
+		if (m->sites[i].va == va)
+			return m->sites[i].requests;
+	return 0;
+}
+
 static void json_sites(struct koff_ctx *ctx, FILE *f)
 {
 	fputs("  \"fallbacks\": [", f);
@@ -41,6 +54,8 @@ static void json_sites(struct koff_ctx *ctx, FILE *f)
 		json_string(f, koff_stat_name((unsigned)s->reason));
 		fputs(", \"why\": ", f);
 		json_string(f, s->why);
+		if (site_trace_requests(ctx, s->va) >= 0)
+			fprintf(f, ", \"trace_requests\": %d", site_trace_requests(ctx, s->va));
 		fputc('}', f);
 	}
 	fputs(ctx->nsites ? "\n  ]" : "]", f);
@@ -279,10 +294,15 @@ int report_write_json(struct koff_ctx *ctx)
 
 static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 {
-	for (int i = 0; i < ctx->nsites; i++)
-		fprintf(f, "  %s at %-40s %-11s %s\n",
-			ctx->sites[i].reason == KOFF_STAT_PASS_ACCEPTED ? "passes up  " : "falls back",
+	for (int i = 0; i < ctx->nsites; i++) {
+		int n = site_trace_requests(ctx, ctx->sites[i].va);
+
+		fprintf(f, "  %s at %-40s %-11s %s", ctx->sites[i].reason == KOFF_STAT_PASS_ACCEPTED ? "passes up  " : "falls back",
 			ctx->sites[i].where, koff_stat_name((unsigned)ctx->sites[i].reason), ctx->sites[i].why);
+		if (n >= 0)
+			fprintf(f, " (%d trace request%s)", n, n == 1 ? "" : "s");
+		fputc('\n', f);
+	}
 }
 
 /* The target, the loop shape, and what each verification place said. */

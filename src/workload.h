@@ -53,6 +53,12 @@ struct offload_measure {
 	double empty_ns;	/* a run of an empty XDP program: subtracted */
 	double completed_ns;	/* mean kernel ns per completed request */
 	double fallback_ns;	/* mean kernel ns spent on a request that falls back */
+	/* Requests per static fallback site (the IR_FALLBACK they left from,
+	 * by x86 address); requests that fell back elsewhere (a run-time
+	 * check, a site past the first MEASURE_SITES) are not in it. */
+#define MEASURE_SITES 64
+	struct { uint64_t va; int requests; } sites[MEASURE_SITES];
+	int nsites;
 };
 
 /* Runs every request of `t` through the XDP program in `bpf_path` in the

@@ -40,6 +40,11 @@ koff_expect_eq "favour: verdict" "$(get favour .decision.verdict)" offload
 koff_expect_eq "favour: 181 of 200 completed in the kernel" \
 	"$(get favour '.decision.answered + .decision.dropped')/$(get favour .decision.trace.requests)" 181/200
 [ -f "$tmp/favour.bpf.o" ] || koff_fail "favour: no favour.bpf.o"
+# Each fallback site says how many trace requests left from it: together
+# the 19 that fell back on the call, all from the one site the trace reaches.
+koff_expect_eq "favour: trace requests per fallback site" \
+	"$(get favour '[.fallbacks[].trace_requests] | sort | map(tostring) | join(" ")')" "0 19"
+koff_expect_eq "favour: --explain says so" "$(grep -c "(19 trace requests)" "$tmp/favour.out")" 1
 # The program measured is the one koff-load runs here: the first variant it loads.
 measured=$(get favour .decision.program)
 [ -f "$tmp/$measured" ] || koff_fail "favour: measured $measured, which was not written"
