@@ -251,26 +251,36 @@ static int add_scratch_value_type(struct btf *btf, const struct btf_base_types *
 	return s;
 }
 
-/* The anonymous map-definition struct and the global VAR naming it. */
-static int add_map_var(struct btf *btf, const struct btf_base_types *t, const char *name,
-		       uint32_t map_type, int key_type, int value_type, uint32_t max_entries)
+/* The anonymous map-definition struct and the global VAR naming it;
+ * map_flags 0 leaves the field out (a MAP_DEF_SIZE definition). */
+static int add_map_var_flags(struct btf *btf, const struct btf_base_types *t, const char *name,
+			     uint32_t map_type, int key_type, int value_type, uint32_t max_entries,
+			     uint32_t map_flags)
 {
 	int type = add_uint_encoding(btf, t, map_type);
 	int key = btf__add_ptr(btf, key_type);
 	int value = btf__add_ptr(btf, value_type);
 	int max = add_uint_encoding(btf, t, max_entries);
+	int flags = map_flags ? add_uint_encoding(btf, t, map_flags) : 0;
 	int def;
 
-	if (type < 0 || key < 0 || value < 0 || max < 0)
+	if (type < 0 || key < 0 || value < 0 || max < 0 || flags < 0)
 		return -ENOMEM;
-	def = btf__add_struct(btf, NULL, MAP_DEF_SIZE);
+	def = btf__add_struct(btf, NULL, map_flags ? SHARED_DEF_SIZE : MAP_DEF_SIZE);
 	if (def < 0 ||
 	    btf__add_field(btf, "type", type, 0, 0) ||
 	    btf__add_field(btf, "key", key, 64, 0) ||
 	    btf__add_field(btf, "value", value, 128, 0) ||
-	    btf__add_field(btf, "max_entries", max, 192, 0))
+	    btf__add_field(btf, "max_entries", max, 192, 0) ||
+	    (map_flags && btf__add_field(btf, "map_flags", flags, 256, 0)))
 		return -ENOMEM;
 	return btf__add_var(btf, name, BTF_VAR_GLOBAL_ALLOCATED, def);
+}
+
+static int add_map_var(struct btf *btf, const struct btf_base_types *t, const char *name,
+		       uint32_t map_type, int key_type, int value_type, uint32_t max_entries)
+{
+	return add_map_var_flags(btf, t, name, map_type, key_type, value_type, max_entries, 0);
 }
 
 /* koff_shared: an mmapable one-entry array whose value is struct
@@ -281,7 +291,7 @@ static int add_shared_map_var(struct btf *btf, const struct btf_base_types *t, u
 	static const char *const ctl_fields[] = { "magic", "seq", "writers", "lock" };
 	int globals = add_byte_array(btf, t, t->u8_id, (uint32_t)(value_size - KOFF_SHARED_CTL_SIZE));
 	int reserved = btf__add_array(btf, t->array_index_id, t->u64_id, 4);
-	int ctl, region, type, key, value, max, flags, def;
+	int ctl, region;
 
 	if (globals < 0 || reserved < 0)
 		return -ENOMEM;
@@ -297,22 +307,8 @@ static int add_shared_map_var(struct btf *btf, const struct btf_base_types *t, u
 	if (region < 0 || btf__add_field(btf, "globals", globals, 0, 0) ||
 	    btf__add_field(btf, "ctl", ctl, (uint32_t)(value_size - KOFF_SHARED_CTL_SIZE) * 8, 0))
 		return -ENOMEM;
-	type = add_uint_encoding(btf, t, BPF_MAP_TYPE_ARRAY);
-	key = btf__add_ptr(btf, t->uint_id);
-	value = btf__add_ptr(btf, region);
-	max = add_uint_encoding(btf, t, 1);
-	flags = add_uint_encoding(btf, t, BPF_F_MMAPABLE);
-	if (type < 0 || key < 0 || value < 0 || max < 0 || flags < 0)
-		return -ENOMEM;
-	def = btf__add_struct(btf, NULL, SHARED_DEF_SIZE);
-	if (def < 0 ||
-	    btf__add_field(btf, "type", type, 0, 0) ||
-	    btf__add_field(btf, "key", key, 64, 0) ||
-	    btf__add_field(btf, "value", value, 128, 0) ||
-	    btf__add_field(btf, "max_entries", max, 192, 0) ||
-	    btf__add_field(btf, "map_flags", flags, 256, 0))
-		return -ENOMEM;
-	return btf__add_var(btf, KOFF_MAP_SHARED, BTF_VAR_GLOBAL_ALLOCATED, def);
+	return add_map_var_flags(btf, t, KOFF_MAP_SHARED, BPF_MAP_TYPE_ARRAY, t->uint_id, region, 1,
+				 BPF_F_MMAPABLE);
 }
 
 /* struct xdp_md as in linux/bpf.h, for the program's prototype. */
