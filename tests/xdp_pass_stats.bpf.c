@@ -2,7 +2,7 @@
  * program name and counter map (include/koff_abi.h), counts every packet
  * as pass_other and passes it.  -DPROG_NAME=x builds a wrongly named one.
  * -DSHARED_PAGES=N adds a KOFF_MAP_SHARED map of N pages (t-shared-loader);
- * -DREJECTED builds one the verifier refuses (reads an unset stack slot). */
+ * -DREJECTED (with SHARED_PAGES) one the verifier refuses (reads beyond the map value). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "koff_abi.h"
@@ -43,9 +43,8 @@ int PROG_NAME(struct xdp_md *ctx)
 		key += (__u32)(shared[0] & 0);	/* the program uses the map */
 #endif
 #ifdef REJECTED
-	volatile __u64 unset[2];
-
-	key += (__u32)unset[1];
+	if (shared)	/* beyond the value: the verifier refuses the program */
+		key += ((volatile __u8 *)shared)[SHARED_PAGES * KOFF_SHARED_PAGE + 8];
 #endif
 	if (count)
 		*count += 1;
