@@ -40,7 +40,7 @@
 #define KEY_MAX 250
 #define VALUE_MAX 1024
 #define NSLOTS 2048		/* a power of two; 2.6 MB in all, under the 4 MB a BPF map value may hold */
-#define PROBE_MAX 16		/* open addressing: a key lives within 16 slots of its hash */
+#define PROBE_MAX 64		/* open addressing: a key lives within 64 slots of its hash */
 #define RELATIVE_EXPTIME_MAX (60 * 60 * 24 * 30)	/* memcached: larger is a unix time */
 #define VERSION "1.6.18-kvcache"
 
