@@ -15,6 +15,9 @@
  *       as a barrier; prints "expect NAME SUM" for every name it counted
  *   kvload ask   -p PORT NAME...
  *       asks each NAME's sum: prints "NAME=SUM" lines as the server says
+ *   kvload udp   -p PORT COMMAND
+ *       one memcached UDP request (COMMAND, then "\r\n"); prints the reply
+ *       after its frame header, exit 3 when none comes within a second
  *
  * get/set print one line:
  *   kvload: MODE sent N replies N hits N misses N bad N lost N seconds S rps R p50_us P p99_us Q
@@ -393,9 +396,31 @@ static int mode_ask(const struct options *o)
 	return 0;
 }
 
+static int mode_udp(const struct options *o)
+{
+	int fd = connect_to(o, SOCK_DGRAM), n;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char req[2048], resp[4096];
+	ssize_t r;
+
+	if (o->nnames != 1)
+		return 2;
+	memcpy(req, "\x12\x34\0\0\0\1\0\0", UDP_HEADER);
+	n = UDP_HEADER + snprintf(req + UDP_HEADER, sizeof req - UDP_HEADER, "%s\r\n", o->names[0]);
+	send(fd, req, (size_t)n, 0);
+	if (poll(&pfd, 1, 1000) <= 0 || (r = recv(fd, resp, sizeof resp, 0)) < UDP_HEADER)
+		return 3;
+	if (memcmp(resp, "\x12\x34\0\0\0\1\0\0", UDP_HEADER)) {
+		fprintf(stderr, "kvload: bad frame header in the reply\n");
+		return 1;
+	}
+	fwrite(resp + UDP_HEADER, 1, (size_t)(r - UDP_HEADER), stdout);
+	return 0;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: kvload fill|get|set|statsd|ask -p PORT [-a ADDR] [-k KEYS] [-m MISS%%] "
+	fprintf(stderr, "usage: kvload fill|get|set|statsd|ask|udp -p PORT [-a ADDR] [-k KEYS] [-m MISS%%] "
 			"[-c INFLIGHT] [-d SECONDS] [-s SIZE] [-n REQUESTS] [-r SEED] [NAME...]\n");
 	exit(2);
 }
@@ -439,6 +464,8 @@ int main(int argc, char **argv)
 		return mode_statsd(&o);
 	if (!strcmp(o.mode, "ask"))
 		return mode_ask(&o);
+	if (!strcmp(o.mode, "udp"))
+		return mode_udp(&o);
 	usage();
 	return 2;
 }

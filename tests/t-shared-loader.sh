@@ -25,9 +25,8 @@ koff_build_loader
 
 dir="$KOFF_OUT/t-shared-loader"
 rm -rf "$dir"
-mkdir -p "$dir/bpffs"
-mount -t bpf bpf "$dir/bpffs" || koff_skip "cannot mount a BPF file system"
-koff_on_exit "umount -l '$dir/bpffs'"
+mkdir -p "$dir"
+koff_mount_bpffs "$dir/bpffs"
 pins="$dir/bpffs/koff"
 
 bpf_cflags=(-O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Iinclude)
