@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bench/kvcache.sh - samples/kvcache with and without koff's offload, beside
+# Debian's memcached, on the same load (make bench runs it; needs root).
+# Prints a markdown section on stdout.
+#
+# In a private netns on lo, everything pinned to CPU $BENCH_CPU (client,
+# server, and so the XDP program, which runs in the sender's softirq):
+#   servers: kvcache alone (cc kvcache.o), koff-load + koff-link's kvcache,
+#            memcached -t 1 -U PORT (one worker thread)
+#   GET load: bench/kvload get, closed loop, 16 outstanding UDP gets of
+#            1000 keys x 100 bytes, at 100%, 90% and 50% hits (every reply
+#            checked); memcaslap -U (its default 9:1 get:set mix, 100-byte
+#            values) for one run each
+#   writes:  bench/kvload set, closed loop over TCP, one outstanding: the
+#            cost the trampolines (and the shared mapping) add to a set
+# Environment: BENCH_CPU (default 1), BENCH_KV_SECONDS (default 3).
+set -u
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+[ "$(id -u)" -eq 0 ] || { echo "bench/kvcache.sh: needs root (BPF, netns)" >&2; exit 1; }
+
+CPU=${BENCH_CPU:-1}
+SECS=${BENCH_KV_SECONDS:-3}	# whole seconds (memcaslap -t)
+PORT=11211
+KEYS=1000
+SIZE=100
+tmp=$(mktemp -d)
+koff_on_exit "rm -rf '$tmp'"
+pin() { taskset -c "$CPU" "$@"; }
+
+cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 bench/kvload.c -o "$tmp/kvload" ||
+	koff_fail "cannot build bench/kvload.c"
+make -s samples/kvcache/kvcache.o >&2 || koff_fail "cannot build kvcache.o"
+cc samples/kvcache/kvcache.o -o "$tmp/kvcache-plain" || koff_fail "cannot link kvcache.o"
+koff_build_loader
+offload=yes
+./koff-link samples/kvcache/kvcache.o -o "$tmp/kvcache" --udp-port $PORT >"$tmp/link.log" 2>&1 ||
+	offload="no: $(tail -n 1 "$tmp/link.log")"
+koff_netns_create kvbench
+ns=$KOFF_NETNS
+ip -n "$ns" addr add 10.99.0.1/32 dev lo	# memcaslap's getaddrinfo wants an address beside loopback's
+koff_mount_bpffs "$tmp/bpffs"
+
+kv() { koff_nsexec "$ns" taskset -c "$CPU" "$tmp/kvload" "$@" -p $PORT; }
+field() { echo "$1" | sed -n "s/.* $2 \([0-9.]*\).*/\1/p"; }
+
+# The kernel's share of the replies since the last call (koff-load's tx).
+LOG="" LOADER="" TX_BEFORE=0
+tx_now() {
+	[ -n "$LOADER" ] || { echo 0; return; }
+	local n i
+	n=$(( $(grep -c '^koff-load: counters (now)' "$LOG") + 1 ))
+	kill -USR1 "$LOADER"
+	for ((i = 0; i < 60; i++)); do
+		[ "$(grep -c '^koff-load: counters (now)' "$LOG")" -ge "$n" ] && break
+		sleep 0.05
+	done
+	koff_counter "$LOG" now tx
+}
+xdp_share() {	# replies
+	local tx
+	[ -n "$LOADER" ] || { echo "-"; return; }
+	tx=$(tx_now)
+	awk -v t=$((tx - TX_BEFORE)) -v r="$1" 'BEGIN { printf "%.0f%%", (r > 0 ? 100 * t / r : 0) }'
+	TX_BEFORE=$tx
+}
+
+start_server() {	# label command...
+	local label=$1; shift
+	LOG="$tmp/$label.log"
+	koff_bg "$ns" "$LOG" taskset -c "$CPU" "$@"
+	SERVER=$KOFF_BG_PID
+	koff_wait_for_udp_port "$ns" $PORT 60 || koff_fail "$label did not start: $(tail -n 3 "$LOG")"
+	sleep 0.3
+	kv fill -k $KEYS -s $SIZE >/dev/null || koff_fail "$label: fill failed"
+}
+stop_server() {
+	kill -TERM "$SERVER" 2>/dev/null
+	koff_wait_for_exit "$SERVER" 5 || kill -KILL "$SERVER" 2>/dev/null
+	wait "$SERVER" 2>/dev/null
+	LOADER=""
+}
+
+GET_ROWS=() SLAP_ROWS=() SET_ROWS=()
+measure() {	# label
+	local label=$1 m line slap
+	TX_BEFORE=$(tx_now)
+	for m in 0 10 50; do
+		line=$(kv get -k $KEYS -s $SIZE -m $m -c 16 -d "$SECS") || line="$line (wrong replies!)"
+		GET_ROWS+=("| $label | $((100 - m))% | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) | $(xdp_share "$(field "$line" replies)") | $(field "$line" bad) |")
+	done
+	slap=$(koff_nsexec "$ns" timeout $((SECS + 20)) taskset -c "$CPU" memcaslap -s 127.0.0.1:$PORT \
+		-T 1 -c 16 -w 1k -t "${SECS}s" -U -X $SIZE 2>&1)
+	SLAP_ROWS+=("| $label | $(echo "$slap" | sed -n 's/.*TPS: \([0-9]*\).*/\1/p') | $(echo "$slap" | sed -n 's/^cmd_get: //p') | $(echo "$slap" | sed -n 's/^cmd_set: //p') | $(echo "$slap" | sed -n 's/^get_misses: //p') | $(echo "$slap" | sed -n 's/^udp_timeout: //p') | $(xdp_share "$(echo "$slap" | sed -n 's/^cmd_get: //p')") |")
+	line=$(kv set -k $KEYS -s $SIZE -d "$SECS")
+	SET_ROWS+=("| $label | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) |")
+}
+
+start_server plain "$tmp/kvcache-plain" -p $PORT
+measure "kvcache, userspace only"
+stop_server
+if [ "$offload" = yes ]; then
+	start_server koff-alone "$tmp/kvcache" -p $PORT
+	measure "koff's kvcache alone (no loader)"
+	stop_server
+	start_server koff "$KOFF_LOAD" --pin-dir "$tmp/bpffs/koff" --dev lo "$tmp/kvcache" -p $PORT
+	LOADER=$SERVER
+	measure "koff's kvcache under koff-load"
+	stop_server
+fi
+if command -v memcached >/dev/null; then
+	start_server memcached memcached -u root -t 1 -l 127.0.0.1 -p $PORT -U $PORT -m 64
+	measure "memcached 1.6 -t 1"
+	stop_server
+fi
+
+cat <<EOF
+## kvcache: a cache served from XDP (samples/kvcache, bench/kvcache.sh)
+
+Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (with local changes)'),
+$(nproc) vCPU, kernel $(uname -r); client, server and XDP all on CPU $CPU, in a private netns on lo
+(generic XDP). Offload: $offload. $KEYS keys of $SIZE bytes set over TCP first.
+
+    koff-link samples/kvcache/kvcache.o -o kvcache --udp-port $PORT
+    koff-load --pin-dir BPFFS/koff --dev lo ./kvcache -p $PORT        # or ./kvcache alone, or memcached -t 1 -U $PORT
+    kvload get -p $PORT -k $KEYS -s $SIZE -m 0|10|50 -c 16 -d $SECS     # UDP gets, 16 outstanding, each reply checked
+    memcaslap -s 127.0.0.1:$PORT -T 1 -c 16 -w 1k -t ${SECS}s -U -X $SIZE
+    kvload set -p $PORT -k $KEYS -s $SIZE -d $SECS                      # TCP sets, one outstanding
+
+GET over UDP (closed loop, 16 outstanding; "in XDP" is koff-load's tx over the replies):
+
+| server | hits | gets/s | p50 µs | p99 µs | in XDP | wrong replies |
+|---|---|---|---|---|---|---|
+$(printf '%s\n' "${GET_ROWS[@]}")
+
+memcaslap over UDP (its 9:1 get:set mix, 16 concurrent; sets fall back to userspace):
+
+| server | ops/s | gets | sets | get misses | UDP timeouts | gets in XDP |
+|---|---|---|---|---|---|---|
+$(printf '%s\n' "${SLAP_ROWS[@]}")
+
+The trampolines' cost on the write path (TCP set, one outstanding):
+
+| server | sets/s | p50 µs | p99 µs |
+|---|---|---|---|
+$(printf '%s\n' "${SET_ROWS[@]}")
+
+EOF
