@@ -57,11 +57,14 @@ tx_now() {
 	done
 	koff_counter "$LOG" now tx
 }
+# The share of REPLIES the kernel answered since the last call (tx moved);
+# sets SHARE.  Called in this shell, not in $(...): it keeps TX_BEFORE.
 xdp_share() {	# replies
 	local tx
-	[ -n "$LOADER" ] || { echo "-"; return; }
+	SHARE="-"
+	[ -n "$LOADER" ] || return 0
 	tx=$(tx_now)
-	awk -v t=$((tx - TX_BEFORE)) -v r="$1" 'BEGIN { printf "%.0f%%", (r > 0 ? 100 * t / r : 0) }'
+	SHARE=$(awk -v t=$((tx - TX_BEFORE)) -v r="$1" 'BEGIN { printf "%.0f%%", (r > 0 ? 100 * t / r : 0) }')
 	TX_BEFORE=$tx
 }
 
@@ -83,15 +86,19 @@ stop_server() {
 
 GET_ROWS=() SLAP_ROWS=() SET_ROWS=()
 measure() {	# label
-	local label=$1 m line slap
+	local label=$1 m line slap gets
 	TX_BEFORE=$(tx_now)
 	for m in 0 10 50; do
 		line=$(kv get -k $KEYS -s $SIZE -m $m -c 16 -d "$SECS") || line="$line (wrong replies!)"
-		GET_ROWS+=("| $label | $((100 - m))% | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) | $(xdp_share "$(field "$line" replies)") | $(field "$line" bad) |")
+		xdp_share "$(field "$line" replies)"
+		GET_ROWS+=("| $label | $((100 - m))% | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) | $SHARE | $(field "$line" bad) |")
 	done
 	slap=$(koff_nsexec "$ns" timeout $((SECS + 20)) taskset -c "$CPU" memcaslap -s 127.0.0.1:$PORT \
 		-T 1 -c 16 -w 1k -t "${SECS}s" -U -X $SIZE 2>&1)
-	SLAP_ROWS+=("| $label | $(echo "$slap" | sed -n 's/.*TPS: \([0-9]*\).*/\1/p') | $(echo "$slap" | sed -n 's/^cmd_get: //p') | $(echo "$slap" | sed -n 's/^cmd_set: //p') | $(echo "$slap" | sed -n 's/^get_misses: //p') | $(echo "$slap" | sed -n 's/^udp_timeout: //p') | $(xdp_share "$(echo "$slap" | sed -n 's/^cmd_get: //p')") |")
+	slapv() { echo "$slap" | sed -n "s/^$1: //p"; }
+	gets=$(slapv cmd_get)
+	xdp_share "${gets:-0}"
+	SLAP_ROWS+=("| $label | $(echo "$slap" | sed -n 's/.*TPS: \([0-9]*\).*/\1/p') | $gets | $(slapv cmd_set) | $(slapv get_misses) | $(slapv udp_timeout) | $SHARE |")
 	line=$(kv set -k $KEYS -s $SIZE -d "$SECS")
 	SET_ROWS+=("| $label | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) |")
 }
