@@ -44,6 +44,12 @@
 #define RELATIVE_EXPTIME_MAX (60 * 60 * 24 * 30)	/* memcached: larger is a unix time */
 #define VERSION "1.6.18-kvcache"
 
+/* The functions that touch the table from the event loop (handle_request,
+ * process_input, clock_tick) stay functions of their own: the loop waits
+ * for input, they never do, and koff wraps each call of them in a section
+ * (docs/shared-state.md), which it cannot do inside a function that waits. */
+#define ROOT __attribute__((noinline))
+
 #define UDP_HEADER 8
 #define UDP_CAP 1472		/* a reply datagram: the UDP payload of a 1500-byte MTU */
 #define MAX_CONNS 128
@@ -589,8 +595,8 @@ static long execute_command(const unsigned char *in, unsigned long len, struct r
 /* memcached's UDP frame: request id, sequence number, datagram count,
  * reserved, 16 bits each in network order.  Requests must be one datagram;
  * the reply is one datagram too (seq 0 of 1). */
-long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp,
-		    unsigned long cap)
+ROOT long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp,
+			 unsigned long cap)
 {
 	struct reply r;
 	long used;
@@ -634,7 +640,7 @@ struct conn {
 /* Runs every complete command in the connection's input; returns -1 when
  * the connection must close after its output.  It never waits: the event
  * loop reads and writes. */
-long process_input(struct conn *c)
+ROOT long process_input(struct conn *c)
 {
 	unsigned long pos = 0;
 	long used = 0;
@@ -651,7 +657,7 @@ long process_input(struct conn *c)
 }
 
 /* The server clock ticks: called by the event loop once a second. */
-void clock_tick(unsigned int now)
+ROOT void clock_tick(unsigned int now)
 {
 	current_time = now;
 }
