@@ -565,7 +565,7 @@ static long execute_command(const unsigned char *in, unsigned long len, struct r
 	split_words(in, (unsigned long)line, &ws);
 	if (ws.n == 0)
 		put_str(r, "ERROR\r\n");
-	else if (word_is(&ws, 0, "get") || word_is(&ws, 0, "gets"))
+	else if ((word_is(&ws, 0, "get") || word_is(&ws, 0, "gets")) && ws.n > 1)
 		command_get(&ws, r, now);
 	else if (store_kind_of(&ws, &kind) == 0)
 		return command_store(kind, &ws, line_end, in, len, r, now);
