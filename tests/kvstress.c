@@ -2,11 +2,11 @@
  * at the same time, every reply checked against the history of writes
  * (tests/t-shared-stress.sh).
  *
- *   kvstress -p PORT [-k KEYS] [-w WRITERS] [-r READERS] [-d SECONDS] [-C CPUS]
+ *   kvstress -p PORT [-k KEYS] [-w WRITERS] [-r READERS] [-d SECONDS] [-C CPUS] [-V MAXLEN]
  *
  * Key s:K is written only by writer K % WRITERS, with versions 1, 2, ...
- * Each value is "s:K VERSION PAD... CHECKSUM": its length and its pad
- * follow from (K, VERSION), and CHECKSUM (16 hex digits, FNV-1a 64) covers
+ * Each value is "s:K VERSION PAD... CHECKSUM": its length (48 to MAXLEN,
+ * default 1024) and its pad follow from (K, VERSION), and CHECKSUM (16 hex digits, FNV-1a 64) covers
  * everything before it, so a value torn between two writes is seen.
  * A writer records a version as acknowledged once STORED came back.
  * Readers (pinned round robin to CPUs 0 .. CPUS-1) send UDP gets, one at a
@@ -43,7 +43,7 @@
 #define UDP_HEADER 8
 
 struct run {
-	int port, keys, writers, readers, cpus;
+	int port, keys, writers, readers, cpus, maxlen;
 	double seconds;
 	atomic_llong acked[MAX_KEYS];	/* last version STORED */
 	atomic_llong issued[MAX_KEYS];	/* last version sent */
@@ -66,12 +66,14 @@ static unsigned long long fnv64(const char *p, size_t n)
 	return h;
 }
 
+static int maxlen = VALUE_CAP;	/* -V: set once, before any thread starts */
+
 /* The value of key k at version v; returns its length. */
 static int value_of(int k, long long v, char *buf)
 {
 	unsigned long long seed = (unsigned long long)k * 1000003ull + (unsigned long long)v;
 	unsigned long long h = fnv64((const char *)&seed, sizeof seed);
-	int len = 48 + (int)(h % (VALUE_CAP - 48 + 1)), n;
+	int len = 48 + (int)(h % (unsigned long long)(maxlen - 48 + 1)), n;
 
 	n = sprintf(buf, "s:%d %lld ", k, v);
 	for (; n < len - 16; n++) {
@@ -316,11 +318,12 @@ static int count_lost(struct run *run)
 
 int main(int argc, char **argv)
 {
-	static struct run run = { .keys = 32, .writers = 2, .readers = 4, .cpus = 2, .seconds = 5 };
+	static struct run run = { .keys = 32, .writers = 2, .readers = 4, .cpus = 2, .seconds = 5,
+				  .maxlen = VALUE_CAP };
 	struct worker workers[2 * MAX_THREADS];
 	int c, fd, nw = 0, lost;
 
-	while ((c = getopt(argc, argv, "p:k:w:r:d:C:")) != -1) {
+	while ((c = getopt(argc, argv, "p:k:w:r:d:C:V:")) != -1) {
 		switch (c) {
 		case 'p': run.port = atoi(optarg); break;
 		case 'k': run.keys = atoi(optarg); break;
@@ -328,14 +331,17 @@ int main(int argc, char **argv)
 		case 'r': run.readers = atoi(optarg); break;
 		case 'd': run.seconds = atof(optarg); break;
 		case 'C': run.cpus = atoi(optarg); break;
+		case 'V': run.maxlen = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: kvstress -p PORT [-k KEYS] [-w WRITERS] [-r READERS] [-d SECONDS] [-C CPUS]\n");
+			fprintf(stderr, "usage: kvstress -p PORT [-k KEYS] [-w WRITERS] [-r READERS] [-d SECONDS] [-C CPUS] [-V MAXLEN]\n");
 			return 2;
 		}
 	}
 	if (run.port <= 0 || run.keys < 1 || run.keys > MAX_KEYS || run.writers < 1 ||
-	    run.writers > MAX_THREADS || run.readers < 1 || run.readers > MAX_THREADS || run.cpus < 1)
+	    run.writers > MAX_THREADS || run.readers < 1 || run.readers > MAX_THREADS || run.cpus < 1 ||
+	    run.maxlen < 48 || run.maxlen > VALUE_CAP)
 		return 2;
+	maxlen = run.maxlen;
 	/* Version 1 of every key before any reader starts. */
 	fd = connect_to(run.port, SOCK_STREAM);
 	for (int k = 0; k < run.keys; k++) {

@@ -34,7 +34,9 @@ koff_wait_for_line "$log" "^listening on $port$" 120 "$loader" ||
 grep -q "^koff-load: shared state koff_shared pinned as " "$log" || koff_fail "no shared map handed over"
 
 # 16 keys: the writers hit every key often, so readers race them constantly.
-koff_nsexec "$ns" "$KOFF_KVSTRESS" -p "$port" -k 16 -w 2 -r 4 -C 2 -d "$seconds" >"$tmp/stress.out" 2>&1
+# Values of 48 to 300 bytes: a reply XDP can grow the request into on lo
+# (README: about 400 bytes at the tail); longer ones would all fall back.
+koff_nsexec "$ns" "$KOFF_KVSTRESS" -p "$port" -k 16 -w 2 -r 4 -C 2 -V 300 -d "$seconds" >"$tmp/stress.out" 2>&1
 rc=$?
 cat "$tmp/stress.out"
 line=$(grep '^kvstress: reads' "$tmp/stress.out") || koff_fail "kvstress did not finish"
