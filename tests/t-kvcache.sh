@@ -90,10 +90,11 @@ koff_ok "miss, write and version fell back (pass_call=$pass)"
 
 # ---- updates and deletes are seen by the next UDP get ------------------------------
 for round in 1 2 3 4 5; do
-	printf 'version %d of the greeting' "$round" >"$tmp/files/greeting"
+	value="version $round of the greeting"
+	printf '%s' "$value" >"$tmp/files/greeting"
 	(cd "$tmp/files" && mc memccp greeting) || koff_fail "memccp update $round failed"
 	koff_expect_eq "UDP get right after update $round" "$(udp 'get greeting')" \
-		"$(printf 'VALUE greeting 0 26\r\nversion %d of the greeting\r\nEND\r\n' "$round")"
+		"$(printf 'VALUE greeting 0 %d\r\n%s\r\nEND\r\n' "${#value}" "$value")"
 done
 mc memcrm greeting || koff_fail "memcrm failed"
 koff_expect_eq "UDP get right after memcrm" "$(udp 'get greeting')" "$(printf 'END\r\n')"
