@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$KOFF_ROOT"
 
-for tool in memccp memccat memcrm memcaslap; do
+for tool in memccp memccat memcrm memcflush memcaslap; do
 	command -v $tool >/dev/null || koff_skip "needs $tool (libmemcached-tools)"
 done
 koff_require_netns
@@ -116,6 +116,9 @@ tx4=$(tx_now)
 koff_ok "kvload: $hits checked hits, $((tx4 - tx3)) answered in XDP"
 
 # ---- memcaslap: UDP sets (fall back) and gets (XDP), with its verification -------
+# Its 1.7k keys need the room: memcflush empties the table first.
+mc memcflush || koff_fail "memcflush failed"
+koff_expect_eq "UDP get after memcflush" "$(udp 'get key:1')" "$(printf 'END\r\n')"
 koff_nsexec "$ns" timeout 30 memcaslap -s "127.0.0.1:$port" -T 1 -c 1 -w 1k -t 3s -U -X 100 -v 1 \
 	>"$tmp/memcaslap.log" 2>&1 || koff_fail "memcaslap failed: $(tail -n 5 "$tmp/memcaslap.log")"
 tx5=$(tx_now)
