@@ -39,7 +39,7 @@
 
 #define KEY_MAX 250
 #define VALUE_MAX 1024
-#define NSLOTS 2048		/* a power of two; 2.6 MB in all, under the 4 MB a BPF map value may hold */
+#define NSLOTS 3072		/* 3.9 MB in all, under the 4 MB a BPF map value may hold */
 #define PROBE_MAX 64		/* open addressing: a key lives within 64 slots of its hash */
 #define RELATIVE_EXPTIME_MAX (60 * 60 * 24 * 30)	/* memcached: larger is a unix time */
 #define VERSION "1.6.18-kvcache"
@@ -132,7 +132,7 @@ static int find_slot(const unsigned char *key, unsigned long len, unsigned int n
 	unsigned int h = hash_key(key, len);
 
 	for (unsigned int i = 0; i < PROBE_MAX; i++) {
-		unsigned int idx = (h + i) & (NSLOTS - 1);
+		unsigned int idx = (h + i) % NSLOTS;
 		const struct slot *s = &table[idx];
 
 		if (s->state == SLOT_EMPTY)
@@ -296,7 +296,7 @@ static int slot_for_store(const unsigned char *key, unsigned long len, unsigned 
 	int free_idx = -1;
 
 	for (unsigned int i = 0; i < PROBE_MAX; i++) {
-		unsigned int idx = (h + i) & (NSLOTS - 1);
+		unsigned int idx = (h + i) % NSLOTS;
 		struct slot *s = &table[idx];
 
 		if (s->state == SLOT_LIVE && s->key_len == len && memcmp(s->key, key, len) == 0)
