@@ -8,6 +8,8 @@
  * prepend, cas, delete, incr, decr, touch, flush_all, version, verbosity,
  * stats (a few lines), quit.  Keys up to 250 bytes, values up to
  * VALUE_MAX bytes ("SERVER_ERROR object too large for cache" beyond).
+ * When a key's probe window is full, a store evicts the window's least
+ * recently written item, as a cache does.
  *
  * handle_request() is a UDP datagram in, a reply datagram out (koff's
  * handler convention).  A get whose keys are all present is answered by
@@ -289,11 +291,12 @@ static unsigned int absolute_exptime(long long exptime, unsigned int now)
 }
 
 /* The slot to store key in: its live slot, else the first free one in its
- * probe window (expired items are free); -1 when the window is full. */
+ * probe window (expired items are free), else the window's least recently
+ * written item, evicted: a cache makes room rather than refuse a store. */
 static int slot_for_store(const unsigned char *key, unsigned long len, unsigned int now)
 {
 	unsigned int h = hash_key(key, len);
-	int free_idx = -1;
+	int free_idx = -1, oldest = -1;
 
 	for (unsigned int i = 0; i < PROBE_MAX; i++) {
 		unsigned int idx = (h + i) % NSLOTS;
@@ -303,10 +306,12 @@ static int slot_for_store(const unsigned char *key, unsigned long len, unsigned 
 			return (int)idx;
 		if (free_idx < 0 && (s->state != SLOT_LIVE || is_expired(s, now)))
 			free_idx = (int)idx;
+		if (s->state == SLOT_LIVE && (oldest < 0 || s->cas < table[oldest].cas))
+			oldest = (int)idx;
 		if (s->state == SLOT_EMPTY)
 			break;
 	}
-	return free_idx;
+	return free_idx >= 0 ? free_idx : oldest;
 }
 
 static void remove_slot(struct slot *s)
@@ -370,8 +375,6 @@ static const char *store_item(enum store_kind kind, const struct words *ws, cons
 		return "STORED";
 	}
 	idx = live >= 0 ? live : slot_for_store(key, key_len, now);
-	if (idx < 0)
-		return "SERVER_ERROR out of memory storing object";
 	s = &table[idx];
 	s->state = SLOT_LIVE;
 	s->key_len = (unsigned char)key_len;
