@@ -185,6 +185,12 @@ wait "$loader"
 rm -rf "${pins:?}/$nsino-$live-$live_start" "$pins/1-$dead-12345" "$pins/not-ours"
 assert_no_pins "after the reaping run"
 
+# ---- an error after the pin (attaching fails): the pin goes too -------------
+koff_nsexec "$ns" "$KOFF_LOAD" --pin-dir "$pins" --dev koffnodev0 "$dir/out" "$dir/stop" 0 >/dev/null 2>"$dir/err.log"
+[ $? -ne 0 ] || koff_fail "attaching to a missing device: exit 0"
+grep -q '^koff-load: no such network device: koffnodev0$' "$dir/err.log" || koff_fail "unexpected: $(cat "$dir/err.log")"
+assert_no_pins "attach failed"
+
 # ---- the default place inside ip netns exec: no bpffs there ------------------
 koff_nsexec "$ns" "$KOFF_LOAD" --dev lo "$dir/out" "$dir/stop" 0 >/dev/null 2>"$dir/err.log"
 rc=$?
