@@ -28,6 +28,7 @@ cc samples/counters/counters.o -o "$tmp/native" || koff_fail "cannot link the na
 ./koff-link samples/counters/counters.o -o "$tmp/counters" --udp-port "$port" >"$tmp/link.log" 2>&1 ||
 	koff_fail "koff-link failed: $(tail -n 5 "$tmp/link.log")"
 [ -s "$tmp/counters.bpf.o" ] || koff_fail "koff-link wrote no counters.bpf.o"
+koff_expect_eq "shared-state mode (the handler writes)" "$(jq -r .shared.mode "$tmp/counters.koff.json")" lock
 
 koff_netns_create counters
 ns=$KOFF_NETNS

@@ -31,6 +31,8 @@ make -s samples/kvcache/kvcache.o koff-link >&2 || koff_fail "cannot build kvcac
 	koff_fail "koff-link failed: $(tail -n 5 "$tmp/link.log")"
 [ -s "$tmp/kvcache.bpf.o" ] || koff_fail "koff-link wrote no kvcache.bpf.o"
 koff_ok "koff-link produced kvcache and kvcache.bpf.o"
+# The XDP path only reads the table: SEQ mode (docs/shared-state.md).
+koff_expect_eq "shared-state mode" "$(jq -r .shared.mode "$tmp/kvcache.koff.json")" seq
 
 koff_netns_create kvcache
 ns=$KOFF_NETNS

@@ -23,6 +23,7 @@ koff_mount_bpffs "$tmp/bpffs"
 make -s samples/kvcache/kvcache.o koff-link >&2 || koff_fail "cannot build kvcache.o and koff-link"
 ./koff-link samples/kvcache/kvcache.o -o "$tmp/kvcache" --udp-port "$port" >"$tmp/link.log" 2>&1 ||
 	koff_fail "koff-link failed: $(tail -n 5 "$tmp/link.log")"
+koff_expect_eq "shared-state mode" "$(jq -r .shared.mode "$tmp/kvcache.koff.json")" seq
 
 koff_netns_create stress
 ns=$KOFF_NETNS
