@@ -8,6 +8,7 @@
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,29 +111,31 @@ static void reap_dead_instances(const char *base, unsigned long ns, bool quiet)
 	closedir(d);
 }
 
-/* BASE must be (or be created) on a BPF file system. */
+static bool on_bpffs(const char *path)
+{
+	struct statfs fs;
+
+	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+/* BASE must be (or be created) on a BPF file system: pins live nowhere else. */
 static int check_base(const char *base)
 {
 	char parent[PATH_MAX], *slash;
-	struct statfs fs;
+	int err = 0;
 
-	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
-		int err = errno;
-
-		snprintf(parent, sizeof parent, "%s", base);
-		slash = strrchr(parent, '/');
-		if (slash && slash != parent)
-			*slash = 0;
-		if (statfs(parent, &fs) == 0 && fs.f_type != BPF_FS_MAGIC)
-			goto not_bpffs;
-		return pins_fail("cannot create %s: %s", base, strerror(err));
-	}
-	if (statfs(base, &fs) < 0)
-		return pins_fail("%s: %s", base, strerror(errno));
-	if (fs.f_type == BPF_FS_MAGIC)
+	snprintf(parent, sizeof parent, "%s", base);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = 0;
+	if (mkdir(base, 0700) < 0 && errno != EEXIST)
+		err = errno;
+	else if (on_bpffs(base))
 		return 0;
-	rmdir(base);	/* only removed if we just made it and it is empty */
-not_bpffs:
+	else
+		rmdir(base);	/* ours if we just made it and it is empty; else it stays */
+	if (err && (on_bpffs(parent) || access(parent, F_OK) < 0))
+		return pins_fail("cannot create %s: %s", base, strerror(err));
 	return pins_fail("%s is not on a BPF file system, so the shared map cannot be pinned there: "
 			 "mount one (mount -t bpf bpf /sys/fs/bpf; ip netns exec hides the host's) "
 			 "or give --pin-dir DIR on one", base);
