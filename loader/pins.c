@@ -148,10 +148,13 @@ static void run_keeper(const char *dir, int fd)
 {
 	char c;
 
+	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE };
+
 	prctl(PR_SET_NAME, "koff-load-pins");
-	signal(SIGINT, SIG_IGN);	/* a ^C to the group: koff-load decides */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	/* Signals to koff-load's process group (^C, SIGUSR1 for counters) are
+	 * koff-load's to act on: the keeper outlives them. */
+	for (unsigned i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+		signal(ignored[i], SIG_IGN);
 	if (fd > 3)
 		close_range(3, (unsigned int)fd - 1, 0);
 	close_range((unsigned int)fd + 1, ~0u, 0);
