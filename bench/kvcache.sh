@@ -45,6 +45,11 @@ ip -n "$ns" addr add 10.99.0.1/32 dev lo	# memcaslap's getaddrinfo wants an addr
 koff_mount_bpffs "$tmp/bpffs"
 
 kv() { koff_nsexec "$ns" taskset -c "$CPU" "$tmp/kvload" "$@" -p $PORT; }
+# Busy jiffies of CPU $CPU (everything but idle and iowait), as bench/run.sh.
+cpu_busy() { awk -v c="cpu$CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+us_per() {	# jiffies replies
+	awk -v j="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? j * 1e6 / hz / n : 0) }'
+}
 field() { echo "$1" | sed -n "s/.* $2 \([0-9.]*\).*/\1/p"; }
 
 # The kernel's share of the replies since the last call (koff-load's tx).
@@ -92,9 +97,12 @@ measure() {	# label
 	local label=$1 m line slap gets
 	TX_BEFORE=$(tx_now)
 	for m in 0 10 50; do
+		local before after
+		before=$(cpu_busy)
 		line=$(kv get -k $KEYS -s $SIZE -m $m -c 16 -d "$SECS") || line="$line (wrong replies!)"
+		after=$(cpu_busy)
 		xdp_share "$(field "$line" replies)"
-		GET_ROWS+=("| $label | $((100 - m))% | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) | $SHARE | $(field "$line" bad) |")
+		GET_ROWS+=("| $label | $((100 - m))% | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) | $(us_per $((after - before)) "$(field "$line" replies)") | $SHARE | $(field "$line" bad) |")
 	done
 	slap=$(koff_nsexec "$ns" timeout $((SECS + 20)) taskset -c "$CPU" memcaslap -s 127.0.0.1:$PORT \
 		-T 1 -c 2 -w 1k -t "${SECS}s" -U -X $SIZE 2>&1)
@@ -144,10 +152,11 @@ $(nproc) vCPU, kernel $(uname -r); client, server and XDP all on CPU $CPU, in a 
     memcaslap -s 127.0.0.1:$PORT -T 1 -c 2 -w 1k -t ${SECS}s -U -X $SIZE
     kvload set -p $PORT -k $KEYS -s $SIZE -d $SECS                      # TCP sets, one outstanding
 
-GET over UDP (closed loop, 16 outstanding; "in XDP" is koff-load's tx over the replies):
+GET over UDP (closed loop, 16 outstanding; CPU µs/get is CPU $CPU's busy time over
+the replies, client included; "in XDP" is koff-load's tx over the replies):
 
-| server | hits | gets/s | p50 µs | p99 µs | in XDP | wrong replies |
-|---|---|---|---|---|---|---|
+| server | hits | gets/s | p50 µs | p99 µs | CPU µs/get | in XDP | wrong replies |
+|---|---|---|---|---|---|---|---|
 $(printf '%s\n' "${GET_ROWS[@]}")
 
 memcaslap over UDP (its 9:1 get:set mix, 2 concurrent, about 2k keys; sets and misses fall back to userspace):
