@@ -16,6 +16,8 @@
 #            more run with koff-load attaching to a veth the traffic does not
 #            cross, so that OUT runs with the map and the trampolines active
 #            but lo has no XDP program (generic XDP costs TCP on lo dearly)
+#   direct:  bench/tramp_bench.c, a writer root called 20M times in a loop:
+#            plain cc, koff-link's OUT alone, and under koff-load (live map)
 # Environment: BENCH_CPU (default 1), BENCH_KV_SECONDS (default 3).
 set -u
 cd "$(dirname "$0")/.."
@@ -92,7 +94,7 @@ stop_server() {
 	LOADER=""
 }
 
-GET_ROWS=() SLAP_ROWS=() SET_ROWS=()
+GET_ROWS=() SLAP_ROWS=() SET_ROWS=() TRAMP_ROWS=()
 measure() {	# label
 	local label=$1 m line slap gets
 	TX_BEFORE=$(tx_now)
@@ -133,6 +135,21 @@ if [ "$offload" = yes ]; then
 	SET_ROWS+=("| koff's kvcache under koff-load, XDP on another device | $(field "$line" rps) | $(field "$line" p50_us) | $(field "$line" p99_us) |")
 	stop_server
 fi
+# The trampolines measured directly: ns per call of a writer root.
+gcc -O2 -g -c bench/tramp_bench.c -o "$tmp/tramp.o" && cc "$tmp/tramp.o" -o "$tmp/tramp-plain" ||
+	koff_fail "cannot build bench/tramp_bench.c"
+tramp_row() {	# label command...
+	local label=$1 ns; shift
+	ns=$(koff_nsexec "$ns" taskset -c "$CPU" "$@" 20000000 </dev/null 2>/dev/null | sed -n 's/^ns_per_call \([0-9.]*\).*/\1/p')
+	TRAMP_ROWS+=("| $label | ${ns:--} |")
+}
+tramp_row "plain (cc tramp.o)" "$tmp/tramp-plain"
+if ./koff-link "$tmp/tramp.o" -o "$tmp/tramp" --udp-port 9 >"$tmp/tramp-link.log" 2>&1; then
+	tramp_row "koff-link's OUT alone (trampolines, no map)" "$tmp/tramp"
+	tramp_row "koff-link's OUT under koff-load (live map: lock, seq, writers)" \
+		"$KOFF_LOAD" -q --pin-dir "$tmp/bpffs/koff" --dev lo "$tmp/tramp"
+fi
+
 if command -v memcached >/dev/null; then
 	start_server memcached memcached -u root -t 1 -l 127.0.0.1 -p $PORT -U $PORT -m 64
 	measure "memcached 1.6 -t 1"
@@ -173,5 +190,12 @@ generic XDP on lo, which every TCP segment crosses:
 | server | sets/s | p50 µs | p99 µs |
 |---|---|---|---|
 $(printf '%s\n' "${SET_ROWS[@]}")
+
+The same, measured directly (bench/tramp_bench.c: bump(), a writer root that
+increments a global, called 20M times in a loop; ns per call):
+
+| build | ns per call |
+|---|---|
+$(printf '%s\n' "${TRAMP_ROWS[@]}")
 
 EOF
