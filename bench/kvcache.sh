@@ -139,9 +139,10 @@ fi
 gcc -O2 -g -c bench/tramp_bench.c -o "$tmp/tramp.o" && cc "$tmp/tramp.o" -o "$tmp/tramp-plain" ||
 	koff_fail "cannot build bench/tramp_bench.c"
 tramp_row() {	# label command...
-	local label=$1 ns; shift
-	ns=$(koff_nsexec "$ns" taskset -c "$CPU" "$@" 20000000 </dev/null 2>/dev/null | sed -n 's/^ns_per_call \([0-9.]*\).*/\1/p')
-	TRAMP_ROWS+=("| $label | ${ns:--} |")
+	local label=$1 per_call; shift
+	per_call=$(koff_nsexec "$ns" taskset -c "$CPU" "$@" 20000000 </dev/null 2>/dev/null |
+		sed -n 's/^ns_per_call \([0-9.]*\).*/\1/p')
+	TRAMP_ROWS+=("| $label | ${per_call:--} |")
 }
 tramp_row "plain (cc tramp.o)" "$tmp/tramp-plain"
 if ./koff-link "$tmp/tramp.o" -o "$tmp/tramp" --udp-port 9 >"$tmp/tramp-link.log" 2>&1; then
