@@ -53,18 +53,18 @@ _Static_assert(IR_REQ_OFF == 0 && IR_RESP_OFF == IR_REQ_OFF + IR_REQ_MAX &&
 
 enum out_sec {
 	OUT_XDP, OUT_RELXDP, OUT_TEXT, OUT_RELTEXT, OUT_MAPS, OUT_RODATA, OUT_LICENSE, OUT_BTF,
-	OUT_BTF_EXT, OUT_TRACE_TABLE, OUT_IDENTITY, OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
+	OUT_BTF_EXT, OUT_TRACE_TABLE, OUT_IDENTITY, OUT_SHARED_TEXT, OUT_SYMTAB, OUT_STRTAB, OUT__COUNT
 };
 
 static const char *const out_sec_names[OUT__COUNT] = {
 	"xdp", ".relxdp", ".text", ".rel.text", ".maps", ".rodata", "license", ".BTF", ".BTF.ext",
-	KOFF_TRACE_SECTION, KOFF_IDENTITY_SECTION, ".symtab", ".strtab",
+	KOFF_TRACE_SECTION, KOFF_IDENTITY_SECTION, KOFF_SHARED_SECTION, ".symtab", ".strtab",
 };
 
 /* Symbols, in symtab order: locals first, then globals. */
 enum out_sym {
 	SYM_NULL, SYM_XDP_SECTION, SYM_TEXT_SECTION, SYM_LOOP_BODY,	/* locals */
-	SYM_PROG, SYM_SCRATCH, SYM_STATS, SYM_TRACE, SYM_RODATA, SYM_LICENSE, /* globals */
+	SYM_PROG, SYM_SCRATCH, SYM_STATS, SYM_TRACE, SYM_SHARED, SYM_RODATA, SYM_LICENSE, /* globals */
 	SYM__COUNT
 };
 
@@ -81,6 +81,8 @@ enum out_sym {
 #define SCRATCH_DEF_OFF 0u
 #define STATS_DEF_OFF MAP_DEF_SIZE
 #define TRACE_DEF_OFF (2 * MAP_DEF_SIZE)
+/* koff_shared (shared state only) has a fifth field, map_flags (BPF_F_MMAPABLE). */
+#define SHARED_DEF_SIZE (MAP_DEF_SIZE + 8u)
 
 struct out_section {
 	Elf_Scn *scn;
@@ -97,6 +99,8 @@ struct obj_writer {
 	const char *trace_table;	/* --record-path builds: text for KOFF_TRACE_SECTION */
 	size_t trace_table_size;
 	const char *identity;		/* KOFF_IDENTITY_SECTION's text, or NULL */
+	uint64_t shared_value_size;	/* koff_shared's value; 0 = no such map */
+	const char *shared_text;	/* KOFF_SHARED_SECTION's text */
 	struct koff_error *err;
 
 	struct btf *btf;
@@ -116,7 +120,7 @@ struct obj_writer {
 	int nsyms;
 	Elf64_Rel *rels;		/* xdp's, then .text's */
 	int nrels_main, nrels_text;
-	uint8_t maps_image[3 * MAP_DEF_SIZE];	/* zeroes, like clang */
+	uint8_t maps_image[3 * MAP_DEF_SIZE + SHARED_DEF_SIZE];	/* zeroes, like clang */
 	bool traced;			/* the program records its path in koff_trace */
 
 	/* Programs with a subprogram (e->subprog_start >= 0). */
@@ -133,9 +137,15 @@ static bool has_subprog(const struct obj_writer *w)
 	return w->split < w->e->n;
 }
 
-static size_t maps_size(const struct obj_writer *w)
+/* koff_shared's definition follows the others. */
+static size_t shared_def_off(const struct obj_writer *w)
 {
 	return (w->traced ? 3 : 2) * MAP_DEF_SIZE;
+}
+
+static size_t maps_size(const struct obj_writer *w)
+{
+	return shared_def_off(w) + (w->shared_value_size ? SHARED_DEF_SIZE : 0);
 }
 
 /* ---- Input checks --------------------------------------------------------- */
@@ -173,6 +183,9 @@ static int check_input(struct obj_writer *w)
 					 w->path, ref->insn, ref->map);
 		if (ref->map == KOFF_MAPID_TRACE)
 			w->traced = true;
+		if (ref->map == KOFF_MAPID_SHARED && !w->shared_value_size)
+			return koff_fail(w->err, -EINVAL, "%s: insn %d uses %s, but there is none",
+					 w->path, ref->insn, KOFF_MAP_SHARED);
 		if (ref->insn < w->split)
 			w->nrels_main++;
 		else
@@ -260,6 +273,48 @@ static int add_map_var(struct btf *btf, const struct btf_base_types *t, const ch
 	return btf__add_var(btf, name, BTF_VAR_GLOBAL_ALLOCATED, def);
 }
 
+/* koff_shared: an mmapable one-entry array whose value is struct
+ * koff_shared_region { u8 globals[value - 64]; struct koff_shared_ctl ctl; },
+ * so that a map dump shows the control block by name. */
+static int add_shared_map_var(struct btf *btf, const struct btf_base_types *t, uint64_t value_size)
+{
+	static const char *const ctl_fields[] = { "magic", "seq", "writers", "lock" };
+	int globals = add_byte_array(btf, t, t->u8_id, (uint32_t)(value_size - KOFF_SHARED_CTL_SIZE));
+	int reserved = btf__add_array(btf, t->array_index_id, t->u64_id, 4);
+	int ctl, region, type, key, value, max, flags, def;
+
+	if (globals < 0 || reserved < 0)
+		return -ENOMEM;
+	ctl = btf__add_struct(btf, "koff_shared_ctl", KOFF_SHARED_CTL_SIZE);
+	if (ctl < 0)
+		return -ENOMEM;
+	for (unsigned i = 0; i < KOFF_ARRAY_SIZE(ctl_fields); i++)
+		if (btf__add_field(btf, ctl_fields[i], t->u64_id, i * 64, 0))
+			return -ENOMEM;
+	if (btf__add_field(btf, "reserved", reserved, 4 * 64, 0))
+		return -ENOMEM;
+	region = btf__add_struct(btf, "koff_shared_region", (uint32_t)value_size);
+	if (region < 0 || btf__add_field(btf, "globals", globals, 0, 0) ||
+	    btf__add_field(btf, "ctl", ctl, (uint32_t)(value_size - KOFF_SHARED_CTL_SIZE) * 8, 0))
+		return -ENOMEM;
+	type = add_uint_encoding(btf, t, BPF_MAP_TYPE_ARRAY);
+	key = btf__add_ptr(btf, t->uint_id);
+	value = btf__add_ptr(btf, region);
+	max = add_uint_encoding(btf, t, 1);
+	flags = add_uint_encoding(btf, t, BPF_F_MMAPABLE);
+	if (type < 0 || key < 0 || value < 0 || max < 0 || flags < 0)
+		return -ENOMEM;
+	def = btf__add_struct(btf, NULL, SHARED_DEF_SIZE);
+	if (def < 0 ||
+	    btf__add_field(btf, "type", type, 0, 0) ||
+	    btf__add_field(btf, "key", key, 64, 0) ||
+	    btf__add_field(btf, "value", value, 128, 0) ||
+	    btf__add_field(btf, "max_entries", max, 192, 0) ||
+	    btf__add_field(btf, "map_flags", flags, 256, 0))
+		return -ENOMEM;
+	return btf__add_var(btf, KOFF_MAP_SHARED, BTF_VAR_GLOBAL_ALLOCATED, def);
+}
+
 /* struct xdp_md as in linux/bpf.h, for the program's prototype. */
 static int add_xdp_md(struct btf *btf, const struct btf_base_types *t)
 {
@@ -328,6 +383,7 @@ static int add_all_btf(struct obj_writer *w, struct btf *btf)
 {
 	struct btf_base_types t;
 	int scratch_value, scratch_var, stats_var, license_var, rodata_var = -1, trace_var = -1;
+	int shared_var = -1;
 
 	if (add_base_types(btf, &t) || (scratch_value = add_scratch_value_type(btf, &t)) < 0)
 		return -ENOMEM;
@@ -348,6 +404,8 @@ static int add_all_btf(struct obj_writer *w, struct btf *btf)
 		if (trace_var < 0)
 			return -ENOMEM;
 	}
+	if (w->shared_value_size && (shared_var = add_shared_map_var(btf, &t, w->shared_value_size)) < 0)
+		return -ENOMEM;
 	if (w->rodata_size) {
 		int cu8 = btf__add_const(btf, t.u8_id);
 		int arr = cu8 < 0 ? cu8 : add_byte_array(btf, &t, cu8, w->rodata_size);
@@ -365,7 +423,9 @@ static int add_all_btf(struct obj_writer *w, struct btf *btf)
 	if (btf__add_datasec(btf, ".maps", (uint32_t)maps_size(w)) < 0 ||
 	    btf__add_datasec_var_info(btf, scratch_var, SCRATCH_DEF_OFF, MAP_DEF_SIZE) ||
 	    btf__add_datasec_var_info(btf, stats_var, STATS_DEF_OFF, MAP_DEF_SIZE) ||
-	    (w->traced && btf__add_datasec_var_info(btf, trace_var, TRACE_DEF_OFF, MAP_DEF_SIZE)))
+	    (w->traced && btf__add_datasec_var_info(btf, trace_var, TRACE_DEF_OFF, MAP_DEF_SIZE)) ||
+	    (w->shared_value_size &&
+	     btf__add_datasec_var_info(btf, shared_var, (uint32_t)shared_def_off(w), SHARED_DEF_SIZE)))
 		return -ENOMEM;
 	if (w->rodata_size && add_datasec_one(btf, ".rodata", rodata_var, w->rodata_size))
 		return -ENOMEM;
@@ -553,6 +613,10 @@ static int add_content_sections(struct obj_writer *w)
 	    (ret = new_section(w, OUT_IDENTITY, SHT_PROGBITS, 0, w->identity, strlen(w->identity),
 			       ELF_T_BYTE, 1)))
 		return ret;
+	if (w->shared_value_size &&
+	    (ret = new_section(w, OUT_SHARED_TEXT, SHT_PROGBITS, 0, w->shared_text, strlen(w->shared_text),
+			       ELF_T_BYTE, 1)))
+		return ret;
 	if ((ret = new_section(w, OUT_BTF, SHT_PROGBITS, 0, w->btf_raw, w->btf_raw_size, ELF_T_BYTE, 4)))
 		return ret;
 	if (has_subprog(w))
@@ -595,6 +659,9 @@ static void define_symbols(struct obj_writer *w)
 	if (w->traced)
 		define_symbol(w, SYM_TRACE, KOFF_MAP_TRACE, STB_GLOBAL, STT_OBJECT, OUT_MAPS,
 			      TRACE_DEF_OFF, MAP_DEF_SIZE);
+	if (w->shared_value_size)
+		define_symbol(w, SYM_SHARED, KOFF_MAP_SHARED, STB_GLOBAL, STT_OBJECT, OUT_MAPS,
+			      shared_def_off(w), SHARED_DEF_SIZE);
 	if (w->rodata_size)
 		define_symbol(w, SYM_RODATA, BPFOBJ_RODATA_SYM, STB_GLOBAL, STT_OBJECT, OUT_RODATA,
 			      0, w->rodata_size);
@@ -636,6 +703,7 @@ static void fill_relocations(struct obj_writer *w)
 		[KOFF_MAPID_STATS] = SYM_STATS,
 		[KOFF_MAPID_RODATA] = SYM_RODATA,
 		[KOFF_MAPID_TRACE] = SYM_TRACE,
+		[KOFF_MAPID_SHARED] = SYM_SHARED,
 	};
 
 	Elf64_Rel *main_rel = w->rels;
@@ -827,10 +895,20 @@ int bpfobj_write_identified(const char *path, const struct bpf_emit *e, const ui
 			    size_t rodata_size, const char *trace_table, size_t trace_table_size,
 			    const char *identity, struct koff_error *err)
 {
+	struct bpfobj_extras x = { .trace_table = trace_table, .trace_table_size = trace_table_size,
+				   .identity = identity };
+
+	return bpfobj_write_extras(path, e, rodata, rodata_size, &x, err);
+}
+
+int bpfobj_write_extras(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
+			size_t rodata_size, const struct bpfobj_extras *x, struct koff_error *err)
+{
 	struct obj_writer w = {
 		.path = path, .e = e, .rodata = rodata, .rodata_size = rodata_size,
-		.trace_table = trace_table, .trace_table_size = trace_table_size,
-		.identity = identity, .err = err, .fd = -1,
+		.trace_table = x->trace_table, .trace_table_size = x->trace_table_size,
+		.identity = x->identity, .shared_value_size = x->shared_text ? x->shared_value_size : 0,
+		.shared_text = x->shared_text, .err = err, .fd = -1,
 	};
 	struct koff_error local = { 0 };
 	int ret;

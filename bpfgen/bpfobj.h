@@ -33,4 +33,18 @@ int bpfobj_write_identified(const char *path, const struct bpf_emit *e, const ui
 			    size_t rodata_size, const char *trace_table, size_t trace_table_size,
 			    const char *identity, struct koff_error *err);
 
+/* Everything optional in OUT.bpf.o. */
+struct bpfobj_extras {
+	const char *trace_table;	/* --record-path: KOFF_TRACE_SECTION's text, or NULL */
+	size_t trace_table_size;
+	const char *identity;		/* KOFF_IDENTITY_SECTION's text, or NULL */
+	/* Shared state: the koff_shared map (BPF_MAP_TYPE_ARRAY, 1 entry,
+	 * BPF_F_MMAPABLE, value_size bytes) and KOFF_SHARED_SECTION's text;
+	 * NULL text = no such map (then no KOFF_MAPID_SHARED reference may exist). */
+	uint64_t shared_value_size;
+	const char *shared_text;
+};
+int bpfobj_write_extras(const char *path, const struct bpf_emit *e, const uint8_t *rodata,
+			size_t rodata_size, const struct bpfobj_extras *x, struct koff_error *err);
+
 #endif

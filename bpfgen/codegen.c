@@ -34,6 +34,7 @@
 #include "regalloc.h"
 #include "target.h"
 #include "xdp.h"
+#include "xdpshared.h"
 
 #define R0 0
 #define R1 1
@@ -78,6 +79,9 @@ _Static_assert((int)KOFF_STAT_FIRST_FALLBACK > (int)CB_RETURNED, "callback statu
 /* The bpf_loop caller's slot holding the scratch value pointer, which the
  * callback reads through its ctx argument instead of looking the map up. */
 #define CB_SCRATCH_SLOT ((int16_t)(-(XDP_WRAP_STACK + 8)))
+/* ... and just above it the koff_shared value pointer, which the callback
+ * copies into its own frame's slot. */
+_Static_assert(CB_SCRATCH_SLOT + 8 == XDP_WRAP_SLOT_SHARED, "callback ctx: scratch, then shared");
 
 enum loop_shape { LOOPS_MAY_GOTO, LOOPS_BPF_LOOP };
 
@@ -102,6 +106,7 @@ struct gen {
 	int cb_return;			/* callback: label of "store rax, stop" */
 	int cb_entry;			/* callback: the handler's entry (resume number 0) */
 	int *resume_label;		/* callback: per loop-head block, where a call resumes */
+	struct xdp_wrap_opts wo;	/* the wrapper's options, shared state included */
 };
 
 static bool fits_imm32(int64_t v)
@@ -568,6 +573,43 @@ static void access(struct gen *g, const struct ir_insn *in, int base, int16_t of
 	}
 }
 
+/* The shared region at offset R1 (bounded to [0, data_size - size]): SEQ
+ * loads; a SEQ store falls back (pass_shared); a LOCK store logs the bytes
+ * it overwrites first (a full log falls back before storing).  False when
+ * the code after it cannot run. */
+static bool gen_mem_shared_at_r1(struct gen *g, const struct ir_insn *in)
+{
+	static const int16_t slots[3] = { TMP_SLOT(0), TMP_SLOT(1), TMP_SLOT(2) };
+
+	if (in->op == IR_STORE && g->o->shared_mode != KOFF_SHARED_LOCK) {
+		emit_ja(g->e, stub(g, KOFF_STAT_PASS_SHARED));
+		return false;	/* what follows here is unreachable */
+	}
+	if (in->op == IR_STORE)
+		xdp_shared_log_store(g->e, &g->wo, slots, stub(g, KOFF_STAT_PASS_SHARED));
+	emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_SHARED);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
+	access(g, in, R1, 0);
+	return true;
+}
+
+/* A constant address in the shared region: no range check, like .rodata. */
+static void gen_mem_shared_const(struct gen *g, const struct ir_insn *in, uint64_t off)
+{
+	if (in->op == IR_STORE && g->o->shared_mode != KOFF_SHARED_LOCK) {
+		emit_ja(g->e, stub(g, KOFF_STAT_PASS_SHARED));
+		g->dead = true;
+		return;
+	}
+	if (in->op == IR_LOAD && off <= INT16_MAX) {
+		emit_ldx(g->e, BPF_DW, R1, R10, XDP_WRAP_SLOT_SHARED);
+		access(g, in, R1, (int16_t)off);
+		return;
+	}
+	emit_mov_imm(g->e, R1, (int32_t)off);
+	gen_mem_shared_at_r1(g, in);
+}
+
 static void gen_mem_absolute(struct gen *g, const struct ir_insn *in, uint64_t addr)
 {
 	uint64_t s = in->size;
@@ -590,8 +632,46 @@ static void gen_mem_absolute(struct gen *g, const struct ir_insn *in, uint64_t a
 		access(g, in, R1, 0);
 		return;
 	}
+	if (g->o->shared_mode != KOFF_SHARED_NONE && addr >= IR_DATA_VA &&
+	    addr + s <= IR_DATA_VA + g->o->shared_data_size) {
+		gen_mem_shared_const(g, in, addr - IR_DATA_VA);
+		return;
+	}
 	emit_ja(g->e, stub(g, KOFF_STAT_PASS_MEM));
 	g->dead = true;
+}
+
+/* Past the scratch regions (R1 = address - IR_SCRATCH_VA): .rodata for
+ * loads, then the shared region, else fall back. */
+static void gen_mem_dynamic_data(struct gen *g, const struct ir_insn *in, int done)
+{
+	int s = in->size, not_rodata = emit_label(g->e);
+	bool shared = g->o->shared_mode != KOFF_SHARED_NONE && g->o->shared_data_size >= (uint64_t)s;
+	int64_t rebase = (int64_t)IR_SCRATCH_VA;	/* what R1 is relative to */
+
+	if (in->op == IR_LOAD && g->fn->rodata_size >= (size_t)s) {
+		emit_mov_imm(g->e, R0, (int32_t)(IR_SCRATCH_VA - IR_RODATA_VA));
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
+		emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - s),
+			     shared ? not_rodata : stub(g, KOFF_STAT_PASS_MEM));
+		emit_ld_map(g->e, R0, KOFF_MAPID_RODATA, 0);
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
+		access(g, in, R1, 0);
+		emit_ja(g->e, done);
+		rebase = (int64_t)IR_RODATA_VA;
+	}
+	emit_bind(g->e, not_rodata);
+	if (!shared) {
+		if (rebase == (int64_t)IR_SCRATCH_VA)
+			emit_ja(g->e, stub(g, KOFF_STAT_PASS_MEM));
+		return;
+	}
+	emit_mov_imm(g->e, R0, (int32_t)(rebase - (int64_t)IR_DATA_VA));
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->o->shared_data_size - (uint64_t)s),
+		     stub(g, KOFF_STAT_PASS_MEM));
+	if (gen_mem_shared_at_r1(g, in))
+		emit_ja(g->e, done);
 }
 
 /* An address known only at run time: find its region, check the bounds,
@@ -615,18 +695,7 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	access(g, in, R1, 0);
 	emit_ja(g->e, done);
 	emit_bind(g->e, not_scratch);
-	if (in->op == IR_LOAD && g->fn->rodata_size >= (size_t)s) {
-		emit_mov_imm(g->e, R0, (int32_t)(IR_SCRATCH_VA - IR_RODATA_VA));
-		emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
-		emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - s),
-			     stub(g, KOFF_STAT_PASS_MEM));
-		emit_ld_map(g->e, R0, KOFF_MAPID_RODATA, 0);
-		emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
-		access(g, in, R1, 0);
-		emit_ja(g->e, done);
-	} else {
-		emit_ja(g->e, stub(g, KOFF_STAT_PASS_MEM));
-	}
+	gen_mem_dynamic_data(g, in, done);
 	emit_bind(g->e, done);
 }
 
@@ -1023,7 +1092,7 @@ static void gen_stubs(struct gen *g)
 			emit_exit(g->e);
 		} else {
 			emit_mov_imm(g->e, R0, r);
-			emit_ja_far(g->e, g->wrap.lbl_fallback);
+			emit_ja_far(g->e, g->wrap.lbl_handler_fallback);
 		}
 		g->stub[r] = -1;
 	}
@@ -1084,13 +1153,13 @@ static void gen_call_loop_body(struct gen *g, int body)
 	emit_jmp_imm(e, 0, BPF_JEQ, R1, CB_RETURNED, returned);
 	emit_jmp_imm(e, 0, BPF_JEQ, R1, CB_RUNNING, capped);
 	emit_mov_reg(e, R0, R1);	/* a fallback: the wrapper checks the range */
-	emit_ja(e, g->wrap.lbl_fallback);
+	emit_ja(e, g->wrap.lbl_handler_fallback);
 	emit_bind(e, returned);
 	emit_ldx(e, BPF_DW, R0, R9, CB_RAX_OFF);
 	emit_ja(e, g->wrap.lbl_return);
 	emit_bind(e, capped);	/* bpf_loop ran loop_cap calls: the loop cap */
 	emit_mov_imm(e, R0, KOFF_STAT_PASS_LOOP);
-	emit_ja(e, g->wrap.lbl_fallback);
+	emit_ja(e, g->wrap.lbl_handler_fallback);
 }
 
 /* Resume numbers lo..hi (sorted block numbers + 1 of the loop heads) by
@@ -1134,6 +1203,10 @@ static void gen_callback_entry(struct gen *g)
 			heads[n++] = b;
 	g->cb_entry = emit_label(e);
 	emit_ldx(e, BPF_DW, R9, 2, 0);
+	if (g->o->shared_mode != KOFF_SHARED_NONE) {
+		emit_ldx(e, BPF_DW, R0, 2, 8);
+		emit_stx(e, BPF_DW, R10, XDP_WRAP_SLOT_SHARED, R0);
+	}
 	emit_ldx(e, BPF_DW, R1, R9, CB_LEN_OFF);
 	emit_stx(e, BPF_DW, R10, XDP_WRAP_SLOT_REQLEN, R1);
 	emit_ldx(e, BPF_DW, R0, R9, CB_RESUME_OFF);
@@ -1166,6 +1239,7 @@ static int emit_frame(struct gen *g, const struct xdp_wrap_opts *wo, struct koff
 	struct bpf_emit *e = g->e;
 	int handler = emit_label(e), rc;
 
+	g->wo = *wo;
 	rc = xdp_emit_entry(e, wo, &g->wrap);
 	if (rc)
 		return koff_fail(err, rc, "XDP entry: %s", strerror(-rc));
@@ -1253,6 +1327,12 @@ static int check_target(const struct gen *g, struct koff_error *err)
 		return koff_fail(err, -EOPNOTSUPP,
 				 "kernel %s has neither may_goto (6.9) nor bpf_loop (5.17) to bound the handler's loops",
 				 name);
+	if (g->o->shared_mode != KOFF_SHARED_NONE && !target_has(g->target, KFEAT_MMAPABLE))
+		return koff_fail(err, -EOPNOTSUPP,
+				 "kernel %s lacks BPF_F_MMAPABLE maps (5.5), which shared state needs", name);
+	if (g->o->shared_mode == KOFF_SHARED_LOCK && !target_has(g->target, KFEAT_ATOMICS))
+		return koff_fail(err, -EOPNOTSUPP,
+				 "kernel %s lacks BPF atomics (5.12), which the shared-state lock needs", name);
 	if (g->in_callback && g->traced)
 		return koff_fail(err, -EOPNOTSUPP,
 				 "--record-path needs may_goto (kernel 6.9+, e.g. --kernel host here); kernel %s has none",
@@ -1263,7 +1343,9 @@ static int check_target(const struct gen *g, struct koff_error *err)
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err)
 {
-	struct xdp_wrap_opts wo = { .udp_port = o->udp_port, .resp_cap = o->resp_cap };
+	struct xdp_wrap_opts wo = { .udp_port = o->udp_port, .resp_cap = o->resp_cap,
+				    .shared_mode = o->shared_mode, .shared_data_size = o->shared_data_size,
+				    .shared_value_size = o->shared_value_size };
 	struct gen g = { .fn = fn, .o = o, .e = e };
 	int rc;
 
@@ -1304,4 +1386,191 @@ out:
 	free(g.resume_label);
 	regalloc_free(&g.ra);
 	return rc;
+}
+
+/* ---- Shared state: which mode ------------------------------------------------
+ *
+ * A forward dataflow over the IR: which vregs, and which 8-byte slots of
+ * the x86 stack at constant addresses (where -O0 code keeps everything),
+ * may hold an address inside the shared region (a constant there, or
+ * arithmetic on one).  A store through such a value, or at a constant
+ * address or displacement there, may write shared state: LOCK.  A shared
+ * address stored anywhere else could come back through any load, so then
+ * every store of unknown region counts too.  Otherwise SEQ: a store that
+ * still reaches the region at run time falls back (pass_shared) before it
+ * writes. */
+
+#define TAINT_SLOTS ((int)(IR_STACK_SIZE / 8))
+
+struct taint {
+	const struct ir_func *fn;
+	uint64_t data_size;
+	int words;		/* per set: fn->nvregs bits, then TAINT_SLOTS */
+	uint64_t *in;		/* per block: what may hold a shared address at entry */
+	bool lock;		/* a store may write shared state */
+	bool escaped;		/* a shared address was stored where it is not tracked */
+	bool unknown_store;	/* a store of unknown region exists */
+};
+
+static bool in_shared(uint64_t a, uint64_t data_size)
+{
+	return a >= IR_DATA_VA && a < IR_DATA_VA + data_size;
+}
+
+static bool set_has(const uint64_t *set, int i)
+{
+	return set[i / 64] >> (i % 64) & 1;
+}
+
+static void set_bit(uint64_t *set, int i, bool on)
+{
+	if (on)
+		set[i / 64] |= 1ull << (i % 64);
+	else
+		set[i / 64] &= ~(1ull << (i % 64));
+}
+
+static bool val_tainted(const struct taint *t, const uint64_t *set, const struct ir_val *v)
+{
+	if (v->reg == IR_NONE)
+		return in_shared((uint64_t)v->imm, t->data_size);
+	return v->reg >= 0 && v->reg < t->fn->nvregs && set_has(set, v->reg);
+}
+
+/* The first stack slot a constant access covers, or -1 when it is no
+ * stack access at a constant address. */
+static int stack_slot(const struct ir_insn *in)
+{
+	uint64_t a = (uint64_t)(in->a.imm + in->imm);
+
+	if (in->a.reg != IR_NONE || a < IR_STACK_VA || a + in->size > IR_STACK_VA + IR_STACK_SIZE)
+		return -1;
+	return (int)((a - IR_STACK_VA) / 8);
+}
+
+static int slot_bit(const struct taint *t, int slot)
+{
+	return t->fn->nvregs + slot;
+}
+
+static void taint_store(struct taint *t, uint64_t *set, const struct ir_insn *in)
+{
+	bool value = val_tainted(t, set, &in->b);
+	int slot = stack_slot(in), last;
+
+	if (in->a.reg == IR_NONE ? in_shared((uint64_t)(in->a.imm + in->imm), t->data_size)
+				 : (val_tainted(t, set, &in->a) || in_shared((uint64_t)in->imm, t->data_size)))
+		t->lock = true;
+	if (in->a.reg != IR_NONE && in->region == IR_REG_UNKNOWN)
+		t->unknown_store = true;
+	if (slot < 0) {
+		t->escaped |= value && in->size >= 4;	/* fewer bytes cannot hold an address */
+		return;
+	}
+	last = (int)((uint64_t)(in->a.imm + in->imm) - IR_STACK_VA + in->size - 1) / 8;
+	for (int k = slot; k <= last && k < TAINT_SLOTS; k++)
+		set_bit(set, slot_bit(t, k), false);
+	if (value && in->size == 8 && slot == last)
+		set_bit(set, slot_bit(t, slot), true);
+	else if (value)
+		t->escaped = true;	/* a part of an address: not tracked */
+}
+
+static void taint_insn(struct taint *t, uint64_t *set, const struct ir_insn *in)
+{
+	bool tainted = false;
+	int slot;
+
+	if (in->op == IR_STORE) {
+		taint_store(t, set, in);
+		return;
+	}
+	if (!ir_insn_defines(in) || in->dst < 0 || in->dst >= t->fn->nvregs)
+		return;
+	if (in->op == IR_LOAD) {
+		/* shared memory holds no pointers (src/shared.c); stack slots may */
+		slot = stack_slot(in);
+		if (slot >= 0) {
+			int last = (int)((uint64_t)(in->a.imm + in->imm) - IR_STACK_VA + in->size - 1) / 8;
+
+			for (int k = slot; k <= last && k < TAINT_SLOTS; k++)
+				tainted |= set_has(set, slot_bit(t, k));
+		}
+	} else if (in->op == IR_SUB && val_tainted(t, set, &in->b)) {
+		tainted = false;	/* a difference of two addresses is a length */
+	} else if ((in->op == IR_ZEXT || in->op == IR_SEXT) && in->w < 32) {
+		tainted = false;	/* a byte or a word cannot hold an address */
+	} else {
+		tainted = val_tainted(t, set, &in->a) || val_tainted(t, set, &in->b) ||
+			  (in->op == IR_SELECT && (val_tainted(t, set, &in->c) || val_tainted(t, set, &in->d)));
+	}
+	set_bit(set, in->dst, tainted);
+}
+
+static int taint_run(struct taint *t)
+{
+	const struct ir_func *fn = t->fn;
+	int *work = malloc(sizeof(int) * ((size_t)fn->nblocks + 1)), *succ = NULL, nwork = 0;
+	bool *queued = calloc((size_t)fn->nblocks + 1, sizeof(bool));
+	uint64_t *cur = calloc((size_t)t->words + 1, sizeof(uint64_t));
+	int maxsucc = 2;
+
+	for (int b = 0; b < fn->nblocks; b++) {
+		const struct ir_block *blk = &fn->blocks[b];
+
+		if (blk->ninsns && blk->insns[blk->ninsns - 1].op == IR_SWITCH &&
+		    blk->insns[blk->ninsns - 1].ncases + 2 > maxsucc)
+			maxsucc = blk->insns[blk->ninsns - 1].ncases + 2;
+	}
+	succ = malloc(sizeof(int) * (size_t)maxsucc);
+	if (!work || !queued || !cur || !succ) {
+		free(work), free(queued), free(cur), free(succ);
+		return -ENOMEM;
+	}
+	/* every block once (block 0 first), then again whenever its entry set grows */
+	for (int b = fn->nblocks - 1; b >= 0; b--) {
+		work[nwork++] = b;
+		queued[b] = true;
+	}
+	while (nwork && !t->lock) {
+		int b = work[--nwork], n;
+
+		queued[b] = false;
+		memcpy(cur, t->in + (size_t)b * t->words, sizeof(uint64_t) * (size_t)t->words);
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			taint_insn(t, cur, &fn->blocks[b].insns[i]);
+		n = ir_succs(&fn->blocks[b], succ, maxsucc);
+		for (int k = 0; k < n; k++) {
+			uint64_t *in = t->in + (size_t)succ[k] * t->words;
+			bool grew = false;
+
+			for (int w = 0; w < t->words; w++)
+				if (cur[w] & ~in[w]) {
+					in[w] |= cur[w];
+					grew = true;
+				}
+			if (grew && !queued[succ[k]]) {
+				queued[succ[k]] = true;
+				work[nwork++] = succ[k];
+			}
+		}
+	}
+	free(work), free(queued), free(cur), free(succ);
+	return 0;
+}
+
+enum koff_shared_mode codegen_shared_mode(const struct ir_func *fn, uint64_t data_size)
+{
+	struct taint t = { .fn = fn, .data_size = data_size,
+			   .words = (fn->nvregs + TAINT_SLOTS + 63) / 64 };
+	bool lock;
+
+	t.in = calloc((size_t)fn->nblocks * (size_t)t.words + 1, sizeof(uint64_t));
+	if (!t.in || taint_run(&t)) {
+		free(t.in);
+		return KOFF_SHARED_LOCK;	/* out of memory: the mode that is always exact */
+	}
+	free(t.in);
+	lock = t.lock || (t.escaped && t.unknown_store);
+	return lock ? KOFF_SHARED_LOCK : KOFF_SHARED_SEQ;
 }

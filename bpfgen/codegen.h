@@ -8,6 +8,7 @@
 #include "emit.h"
 #include "ir.h"
 #include "koff.h"
+#include "koff_abi.h"
 #include "target.h"
 
 struct codegen_opts {
@@ -15,7 +16,19 @@ struct codegen_opts {
 	uint32_t resp_cap;	/* `cap` passed to the handler */
 	uint32_t loop_cap;	/* loop-head passes allowed per request (all loops, first entries included) */
 	const struct kernel_target *target; /* the kernel it must run on; NULL = the newest series */
+	/* Shared state (docs/shared-state.md): with a mode other than NONE,
+	 * [IR_DATA_VA, IR_DATA_VA + shared_data_size) is the koff_shared map's
+	 * value; else every writable-data access falls back. */
+	enum koff_shared_mode shared_mode;
+	uint64_t shared_data_size, shared_value_size;
 };
+
+/* SEQ or LOCK for a handler with shared state of data_size bytes: LOCK
+ * when some store may reach it (a constant address or displacement inside
+ * it, or a store of unknown region in a handler that takes the address of
+ * shared data); SEQ otherwise, where a store that reaches it at run time
+ * falls back (pass_shared). */
+enum koff_shared_mode codegen_shared_mode(const struct ir_func *fn, uint64_t data_size);
 
 /* How the handler's loops are bounded on target t: "may_goto", "bpf_loop"
  * (the handler is a bpf_loop callback) or "none" (no loops). */

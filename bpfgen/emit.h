@@ -15,6 +15,7 @@ enum koff_map_id {
 	KOFF_MAPID_STATS,	/* percpu array, KOFF_STAT__COUNT x u64 */
 	KOFF_MAPID_RODATA,	/* the .rodata section (frozen by libbpf) */
 	KOFF_MAPID_TRACE,	/* array, 1 x (KOFF_TRACE_SLOTS + 1) u64: --record-path builds only */
+	KOFF_MAPID_SHARED,	/* mmapable array, 1 x the shared region: handlers with shared state */
 	KOFF_MAPID__COUNT
 };
 

@@ -96,7 +96,7 @@ struct scan {
 	int stack_slots;		/* slots 0..stack_slots-1 are on the BPF stack */
 };
 
-#define MAP_SLOTS ((IR_PRIV_OFF + IR_PRIV_SIZE - IR_SPILL_OFF) / 8)
+#define MAP_SLOTS ((IR_SPILL_END - IR_SPILL_OFF) / 8)
 
 static int16_t slot_offset(const struct regalloc *ra, int slot)
 {

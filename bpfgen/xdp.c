@@ -41,6 +41,7 @@
 #include "ir.h"
 #include "koff_abi.h"
 #include "xdp.h"
+#include "xdpshared.h"
 
 /* Ethernet: the offsets of the fields the wrapper reads or writes. */
 enum {
@@ -265,6 +266,11 @@ static int check_opts(const struct xdp_wrap_opts *o)
 {
 	if (!o || o->resp_cap == 0 || o->resp_cap > IR_RESP_MAX)
 		return -EINVAL;
+	/* The region: globals, then the control block, in whole pages. */
+	if (o->shared_mode != KOFF_SHARED_NONE &&
+	    (o->shared_value_size % KOFF_SHARED_PAGE || o->shared_value_size > INT32_MAX ||
+	     o->shared_value_size < o->shared_data_size + KOFF_SHARED_CTL_SIZE))
+		return -EINVAL;
 	return 0;
 }
 
@@ -274,6 +280,7 @@ int xdp_emit_entry(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp
 		return -EINVAL;
 	w->lbl_return = emit_label(e);
 	w->lbl_fallback = emit_label(e);
+	w->lbl_handler_fallback = o->shared_mode == KOFF_SHARED_LOCK ? emit_label(e) : w->lbl_fallback;
 
 	emit_mov_reg(e, BPF_REG_6, BPF_REG_1);
 	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_CTX, BPF_REG_1);
@@ -286,6 +293,10 @@ int xdp_emit_entry(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp
 	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN, BPF_REG_8);
 	emit_stx(e, BPF_DW, BPF_REG_10, XDP_WRAP_SLOT_REQLEN, BPF_REG_7);
 	emit_copy_request(e, w->lbl_fallback);
+	if (o->shared_mode != KOFF_SHARED_NONE) {
+		xdp_shared_enter(e, o, w->lbl_fallback);
+		emit_mov_reg(e, BPF_REG_1, BPF_REG_7);
+	}
 	return e->err;
 }
 
@@ -573,21 +584,36 @@ static void emit_verdict(struct bpf_emit *e, enum koff_stat stat, int verdict, i
 	emit_ja(e, lbl_count);
 }
 
-/* lbl_return: R0 = the handler's return value. */
-static void emit_reply(struct bpf_emit *e, const struct xdp_wrap_opts *o,
+/* lbl_return: R0 = the handler's return value.  With shared state, SEQ
+ * first checks that no writer overlapped the run; LOCK releases the lock
+ * once the verdict can no longer be a pass (a pass before that undoes the
+ * run's stores: userspace serves the request against the old state). */
+static void emit_reply(struct bpf_emit *e, const struct xdp_wrap_opts *o, const struct xdp_wrap *w,
 		       int lbl_drop, int lbl_pass_reply, int lbl_count)
 {
-	emit_jmp_imm(e, 0, BPF_JSLE, BPF_REG_0, 0, lbl_drop);
+	bool lock = o->shared_mode == KOFF_SHARED_LOCK;
+	int drop_locked = lock ? emit_label(e) : lbl_drop;
+
+	if (o->shared_mode == KOFF_SHARED_SEQ)
+		xdp_shared_check_seq(e, o, w->lbl_fallback);
+	emit_jmp_imm(e, 0, BPF_JSLE, BPF_REG_0, 0, drop_locked);
 	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_0, (int32_t)o->resp_cap, lbl_pass_reply);
 	emit_mov_reg(e, BPF_REG_8, BPF_REG_0);
 	emit_ldx(e, BPF_DW, BPF_REG_6, BPF_REG_10, XDP_WRAP_SLOT_CTX);
-	emit_resize_packet(e, lbl_pass_reply, lbl_drop);
+	emit_resize_packet(e, lbl_pass_reply, drop_locked);
+	if (lock)
+		xdp_shared_release(e, o);
 	/* From here on the packet has been resized: it can no longer be passed
 	 * unchanged, so a failure (which the checks above make impossible)
 	 * drops it. */
 	emit_copy_reply(e, lbl_drop);
 	emit_rewrite_headers(e, o, lbl_drop);
 	emit_verdict(e, KOFF_STAT_TX, XDP_TX, lbl_count);
+	if (lock) {
+		emit_bind(e, drop_locked);
+		xdp_shared_release(e, o);
+		emit_ja(e, lbl_drop);
+	}
 }
 
 /* lbl_fallback: R0 = stat index.  A wrong index is a koff bug; count it as
@@ -632,13 +658,18 @@ int xdp_emit_exit(struct bpf_emit *e, const struct xdp_wrap_opts *o, struct xdp_
 	lbl_count = emit_label(e);
 
 	emit_bind(e, w->lbl_return);
-	emit_reply(e, o, lbl_drop, lbl_pass_reply, lbl_count);
+	emit_reply(e, o, w, lbl_drop, lbl_pass_reply, lbl_count);
 
 	emit_bind(e, lbl_drop);
 	emit_verdict(e, KOFF_STAT_DROP, XDP_DROP, lbl_count);
 
 	emit_bind(e, lbl_pass_reply);
 	emit_mov_imm(e, BPF_REG_0, KOFF_STAT_PASS_REPLY);
+	if (w->lbl_handler_fallback != w->lbl_fallback) {
+		/* LOCK: the handler ran with the lock held */
+		emit_bind(e, w->lbl_handler_fallback);
+		xdp_shared_undo_and_release(e, o);
+	}
 	emit_bind(e, w->lbl_fallback);
 	emit_fallback(e);
 

@@ -19,11 +19,19 @@
 struct xdp_wrap_opts {
 	uint16_t udp_port;	/* host order; 0 = every UDP datagram goes to the handler */
 	uint32_t resp_cap;	/* the `cap` argument the handler gets (<= IR_RESP_MAX) */
+	/* Shared state (docs/shared-state.md): enum koff_shared_mode; NONE =
+	 * no koff_shared map.  The region's globals end at data_size, the
+	 * control block sits at value_size - KOFF_SHARED_CTL_SIZE. */
+	int shared_mode;
+	uint64_t shared_data_size, shared_value_size;
 };
 
 struct xdp_wrap {
 	int lbl_return;		/* handler returned: R0 = its 64-bit return value (rax) */
-	int lbl_fallback;	/* handler gave up: R0 = a koff_stat index >= KOFF_STAT_FIRST_FALLBACK */
+	int lbl_fallback;	/* nothing to undo: R0 = a koff_stat index >= KOFF_STAT_FIRST_FALLBACK */
+	/* The handler gave up (R0 = the reason): in LOCK mode its shared
+	 * stores are undone and the lock released first; else lbl_fallback. */
+	int lbl_handler_fallback;
 };
 
 /* Bytes in front of the payload: at least Ethernet + IPv4 without options
@@ -37,7 +45,8 @@ struct xdp_wrap {
 #define XDP_WRAP_SLOT_HDRLEN	(-16)	/* offset of the payload in the packet */
 #define XDP_WRAP_SLOT_REQLEN	(-24)	/* request payload length */
 #define XDP_WRAP_SLOT_KEY	(-32)	/* u32 key for map lookups */
-#define XDP_WRAP_STACK		32	/* the handler's stack starts below R10-32 */
+#define XDP_WRAP_SLOT_SHARED	(-40)	/* the koff_shared value (shared state only) */
+#define XDP_WRAP_STACK		40	/* the handler's stack starts below R10-40 */
 
 /* Emits the program entry. On fall-through into the handler code:
  *   R9 = pointer to the koff_scratch map value (IR_SCRATCH_SIZE bytes), the request payload copied to

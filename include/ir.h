@@ -31,7 +31,7 @@
 #define IR_TEXT_VA    0x00400000ull /* executable sections, concatenated */
 #define IR_RODATA_VA  0x10000000ull /* read-only data image (koff .rodata) */
 #define IR_SCRATCH_VA 0x20000000ull /* per-CPU scratch map value */
-#define IR_DATA_VA    0x30000000ull /* writable data: not mapped in BPF yet */
+#define IR_DATA_VA    0x30000000ull /* writable data: the koff_shared map's value when shared */
 #define IR_EXTERN_VA  0x38000000ull /* undefined symbols, 16 bytes apart */
 
 /* Scratch layout: request copy, reply buffer, x86 stack (grows down), and
@@ -45,8 +45,18 @@
 #define IR_STACK_OFF  4096u
 #define IR_STACK_SIZE 4096u
 #define IR_PRIV_OFF   8192u	/* end of what x86 addresses may reach */
-#define IR_PRIV_SIZE  4096u
 #define IR_SPILL_OFF  (IR_PRIV_OFF + 1024u)	/* after the laundering slots */
+#define IR_SPILL_END  (IR_PRIV_OFF + 4096u)
+/* Shared state (docs/shared-state.md): the LOCK mode's undo log, after the
+ * spill slots: a count, the seq the SEQ mode saw at entry, then
+ * IR_UNDO_MAX records {u64 offset in the shared region, u64 old bytes}. */
+#define IR_UNDO_OFF   IR_SPILL_END
+#define IR_UNDO_COUNT_OFF IR_UNDO_OFF
+#define IR_SEQ_SAVED_OFF (IR_UNDO_OFF + 8u)
+#define IR_UNDO_REC_OFF (IR_UNDO_OFF + 16u)
+#define IR_UNDO_MAX   127u
+#define IR_UNDO_SIZE  (16u + 16u * IR_UNDO_MAX)
+#define IR_PRIV_SIZE  (IR_SPILL_END - IR_PRIV_OFF + IR_UNDO_SIZE)
 #define IR_SCRATCH_SIZE (IR_PRIV_OFF + IR_PRIV_SIZE)
 
 #define IR_REQ_VA   (IR_SCRATCH_VA + IR_REQ_OFF)

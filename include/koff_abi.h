@@ -121,7 +121,9 @@ struct koff_shared_ctl {
 /* A non-loaded section of OUT.bpf.o with shared state, text lines:
  *   mode seq|lock
  *   size <value size in bytes, decimal>
- *   data <bytes of globals, decimal> */
+ *   data <bytes of globals, decimal>
+ * then one line per shared section of the entry object, in region order:
+ *   section <name> <offset in the region> <size>      (decimal) */
 #define KOFF_SHARED_SECTION ".koff.shared"
 
 static inline const char *koff_stat_name(unsigned int i)

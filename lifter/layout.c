@@ -50,34 +50,51 @@ static uint64_t region_room(enum sec_kind k)
 	}
 }
 
+/* One section at the end of its region.  -E2BIG (err filled) when it
+ * cannot be placed. */
+static int place_section(struct layout *lay, struct obj_section *s, enum sec_kind k,
+			 struct koff_error *err)
+{
+	uint64_t *end, base;
+
+	switch (k) {
+	case SEC_TEXT: end = &lay->text_size; base = IR_TEXT_VA; break;
+	case SEC_RODATA: end = &lay->rodata_size; base = IR_RODATA_VA; break;
+	default: end = &lay->data_size; base = IR_DATA_VA; break;
+	}
+	if (s->align > LAYOUT_MAX_ALIGN)
+		return koff_fail(err, -E2BIG, "section %s asks for alignment %#llx, koff lays out "
+				 "at most %#x", s->name, (unsigned long long)s->align, LAYOUT_MAX_ALIGN);
+	*end = align_up(*end, s->align > 16 ? s->align : 16);
+	if (s->size > region_room(k) - *end)
+		return koff_fail(err, -E2BIG, "section %s (%llu bytes) does not fit koff's address "
+				 "space", s->name, (unsigned long long)s->size);
+	s->va = base + *end;
+	*end += s->size;
+	return 0;
+}
+
 /* Assign addresses: code, read-only data and writable data in three runs.
- * -E2BIG (err filled) when a section cannot be placed. */
+ * Writable sections marked shared (src/shared.c) come first, so that
+ * [IR_DATA_VA, end of the last shared one) is exactly the shared region
+ * (include/koff_abi.h); the others follow it. */
 static int assign_addresses(struct layout *lay, struct koff_error *err)
 {
 	struct obj_file *obj = lay->obj;
 
-	for (int i = 0; i < obj->nsecs; i++) {
-		struct obj_section *s = &obj->secs[i];
-		enum sec_kind k = section_kind(s);
-		uint64_t *end;
-		uint64_t base;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < obj->nsecs; i++) {
+			struct obj_section *s = &obj->secs[i];
+			enum sec_kind k = section_kind(s);
+			bool late = k == SEC_DATA && !s->shared;
+			int rc;
 
-		switch (k) {
-		case SEC_TEXT: end = &lay->text_size; base = IR_TEXT_VA; break;
-		case SEC_RODATA: end = &lay->rodata_size; base = IR_RODATA_VA; break;
-		case SEC_DATA: end = &lay->data_size; base = IR_DATA_VA; break;
-		default: continue;
+			if (k == SEC_NONE || late != (pass == 1))
+				continue;
+			rc = place_section(lay, s, k, err);
+			if (rc)
+				return rc;
 		}
-		if (s->align > LAYOUT_MAX_ALIGN)
-			return koff_fail(err, -E2BIG, "section %s asks for alignment %#llx, koff lays out "
-					 "at most %#x", s->name, (unsigned long long)s->align, LAYOUT_MAX_ALIGN);
-		*end = align_up(*end, s->align > 16 ? s->align : 16);
-		if (s->size > region_room(k) - *end)
-			return koff_fail(err, -E2BIG, "section %s (%llu bytes) does not fit koff's address "
-					 "space", s->name, (unsigned long long)s->size);
-		s->va = base + *end;
-		*end += s->size;
-	}
 	return 0;
 }
 
@@ -326,6 +343,11 @@ const char *layout_extern_name(const struct layout *lay, uint64_t va)
 		return NULL;
 	i = (va - IR_EXTERN_VA) / 16;
 	return i < (uint64_t)lay->nexterns ? lay->obj->syms[lay->extern_syms[i]].name : NULL;
+}
+
+bool layout_is_writable_data(const struct obj_section *s)
+{
+	return section_kind(s) == SEC_DATA;
 }
 
 bool layout_in_text(const struct layout *lay, uint64_t va)

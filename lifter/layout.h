@@ -36,6 +36,8 @@ void layout_free(struct layout *lay);
 uint64_t layout_symbol_va(const struct layout *lay, int sym);
 /* Name of the external function at `va`, or NULL when va is no extern slot. */
 const char *layout_extern_name(const struct layout *lay, uint64_t va);
+/* A section laid out in the writable region (from IR_DATA_VA). */
+bool layout_is_writable_data(const struct obj_section *s);
 bool layout_in_text(const struct layout *lay, uint64_t va);
 bool layout_in_rodata(const struct layout *lay, uint64_t va);
 /* The relocation of text covering [va, va+len) that could not be applied. */

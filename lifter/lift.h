@@ -19,6 +19,9 @@ struct lift_opts {
 	const uint64_t *forced;	/* addresses to lift as fallbacks (the verifier */
 	int nforced;		/* rejected the code made for them) */
 	bool trace;		/* an IR_TRACE before every x86 instruction */
+	/* [IR_DATA_VA, IR_DATA_VA + shared_data_size) is shared state the XDP
+	 * program reaches (src/shared.c); other writable data falls back. */
+	uint64_t shared_data_size;
 };
 
 int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, const char *name,

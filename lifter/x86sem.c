@@ -196,9 +196,11 @@ static bool mem_addr(struct lift_ctx *c, const cs_x86_op *op, struct maddr *m)
 
 		if (layout_in_rodata(c->lay, a)) {
 			m->region = IR_REG_RODATA;
+		} else if (a >= IR_DATA_VA && a - IR_DATA_VA < c->opts->shared_data_size) {
+			/* shared state: bpfgen reaches it in the koff_shared map */
 		} else if (a >= IR_DATA_VA && a < IR_EXTERN_VA + 0x1000000) {
 			lift_fallback(c, KOFF_STAT_PASS_MEM,
-				      "%s uses mutable global data (shared state is not offloaded yet)",
+				      "%s uses writable global data that is not shared (see \"shared\")",
 				      c->in->mnemonic);
 			return false;
 		}

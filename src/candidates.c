@@ -170,7 +170,9 @@ static void measure_candidate(struct koff_ctx *ctx, struct candidate *cand, int 
 	sub->decision.user = ctx->decision.user;	/* calibrated once */
 	snprintf(sub->tmp_bpf, sizeof(sub->tmp_bpf), "%s.bpf.o.koff-cand%d-%d", ctx->opt.output, index,
 		 (int)getpid());
-	rc = offload_build(sub);
+	rc = shared_plan_build(sub);	/* this candidate's use of shared state */
+	if (!rc)
+		rc = offload_build(sub);
 	if (!rc && sub->offloaded)
 		rc = decide_offload(sub);
 	if (rc)

@@ -18,4 +18,5 @@ void ctx_free(struct koff_ctx *ctx)
 	free(ctx->forced_fallbacks);
 	free(ctx->sites);
 	variant_free(ctx->fast);
+	shared_plan_free(&ctx->shared);
 }

@@ -9,6 +9,7 @@
  * offloads: the eBPF cost, as a fraction of the userspace cost, must stay
  * below the fraction of requests the fast path completes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,14 +44,21 @@ static int measure_program(struct koff_ctx *ctx, const struct trace *t, struct d
 	uint16_t port = (uint16_t)ctx->opt.udp_port;
 	struct koff_error ignored = { 0 };
 	const char *base = strrchr(ctx->opt.output, '/');
+	uint8_t *image = NULL;
+	int rc;
 
+	if (ctx->shared.used && shared_initial_image(ctx, &image))
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
 	base = base ? base + 1 : ctx->opt.output;
-	if (ctx->fast && measure_on_trace(ctx->fast->tmp_bpf, t, port, &d->m, &ignored) == 0) {
+	if (ctx->fast && measure_on_trace(ctx->fast->tmp_bpf, t, port, image, &d->m, &ignored) == 0) {
 		snprintf(d->program, sizeof(d->program), "%.60s%s", base, KOFF_FAST_VARIANT_SUFFIX);
+		free(image);
 		return 0;
 	}
 	snprintf(d->program, sizeof(d->program), "%.60s.bpf.o", base);
-	return measure_on_trace(ctx->tmp_bpf, t, port, &d->m, &ctx->err);
+	rc = measure_on_trace(ctx->tmp_bpf, t, port, image, &d->m, &ctx->err);
+	free(image);
+	return rc;
 }
 
 static int measure_and_calibrate(struct koff_ctx *ctx, struct decision *d)

@@ -155,6 +155,17 @@ void variant_free(struct koff_ctx *v);
 /* shared.c: ctx->shared from the entry object, before the link. */
 int shared_plan_build(struct koff_ctx *ctx);
 void shared_plan_free(struct shared_plan *p);
+/* Mark obj's shareable sections (obj_section.shared) before layout_build,
+ * exactly as shared_plan_build did: the offload lays out the same offsets.
+ * 0, or -ENOMEM. */
+int shared_mark_sections(struct obj_file *obj);
+/* A deep copy (the variant context's); -ENOMEM. */
+int shared_plan_copy(struct shared_plan *dst, const struct shared_plan *src);
+const char *shared_mode_name(enum koff_shared_mode m);	/* "none", "seq", "lock" */
+/* The koff_shared value OUT starts with: the shared sections' initial
+ * bytes from ctx->obj at their offsets, ctl.magic set (malloc'd,
+ * plan.value_size bytes); -ENOMEM.  After offload_build. */
+int shared_initial_image(const struct koff_ctx *ctx, uint8_t **image);
 /* trampoline.c: link_executable calls these when ctx->shared.used: extra
  * link inputs (the object with its shared sections renamed, the linker
  * script, the runtime), then the patch of OUT's root functions. */

@@ -758,3 +758,175 @@ int obj_source_line(struct obj_file *obj, int shndx, uint64_t off, char *buf, si
 	snprintf(buf, len, "%s:%d", slash ? slash + 1 : file, lineno);
 	return 0;
 }
+
+/* ---- Global variables and whether their types hold pointers -------------- */
+
+/* Type DIEs one pointer question may visit: a crafted object could nest
+ * wide structs deeply enough to make the walk exponential. */
+#define TYPE_VISIT_BUDGET 20000
+
+/* Whether a value of this type holds a pointer anywhere: a pointer or
+ * reference, or an array, struct, class or union with one inside.  Types
+ * deeper than TYPE_MAX_DEPTH (cyclic or absurd), or past the visit budget,
+ * count as holding one: refusing is always allowed. */
+static bool type_holds_pointer(Dwarf_Die *type, int depth, int *budget)
+{
+	Dwarf_Die cur = *type, child, member;
+	int tag = DW_TAG_invalid;
+
+	if (depth > TYPE_MAX_DEPTH || --*budget < 0)
+		return true;
+	for (int i = 0; i < TYPE_MAX_DEPTH; i++) {
+		tag = dwarf_tag(&cur);
+		if (tag != DW_TAG_typedef && !is_qualifier(tag))
+			break;
+		if (!type_of(&cur, &cur))
+			return false;	/* const void: no bytes */
+	}
+	switch (tag) {
+	case DW_TAG_base_type:
+	case DW_TAG_enumeration_type:
+		return false;
+	case DW_TAG_array_type:
+		return !type_of(&cur, &child) || type_holds_pointer(&child, depth + 1, budget);
+	case DW_TAG_structure_type:
+	case DW_TAG_union_type:
+	case DW_TAG_class_type:
+		if (dwarf_child(&cur, &member) != 0)
+			return false;	/* no members: no pointer */
+		do {
+			if (dwarf_tag(&member) != DW_TAG_member)
+				continue;
+			if (!type_of(&member, &child) || type_holds_pointer(&child, depth + 1, budget))
+				return true;
+		} while (dwarf_siblingof(&member, &member) == 0);
+		return false;
+	default:	/* pointers, references, pointers to members, anything unknown */
+		return true;
+	}
+}
+
+/* The libdwfl address of a variable located at one fixed address
+ * (DW_OP_addr or DW_OP_addrx alone); false for registers, TLS,
+ * optimised-out ones. */
+static bool variable_address(Dwarf_Die *var, Dwarf_Addr bias, Dwarf_Addr *addr)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Op *expr;
+	size_t len;
+
+	Dwarf_Attribute indexed;
+	Dwarf_Addr a;
+
+	if (!dwarf_attr(var, DW_AT_location, &attr) || dwarf_getlocation(&attr, &expr, &len) != 0 ||
+	    len != 1)
+		return false;
+	if (expr[0].atom == DW_OP_addr) {
+		*addr = expr[0].number + bias;
+		return true;
+	}
+	/* DWARF 5 (clang's default): an index into .debug_addr */
+	if ((expr[0].atom == DW_OP_addrx || expr[0].atom == DW_OP_GNU_addr_index) &&
+	    dwarf_getlocation_attr(&attr, &expr[0], &indexed) == 0 && dwarf_formaddr(&indexed, &a) == 0) {
+		*addr = a + bias;
+		return true;
+	}
+	return false;
+}
+
+/* The section holding libdwfl address `addr`, and the offset in it. */
+static int section_of_address(const struct obj_file *obj, Dwfl_Module *mod, Dwarf_Addr addr,
+			      uint64_t *off)
+{
+	for (int i = 1; i < obj->nsecs; i++) {
+		Dwarf_Addr base;
+
+		if (!(obj->secs[i].flags & SHF_ALLOC) || section_address(mod, i, &base))
+			continue;
+		if (addr >= base && addr - base < obj->secs[i].size) {
+			*off = addr - base;
+			return i;
+		}
+	}
+	return -1;
+}
+
+struct variable_walk {
+	const struct obj_file *obj;
+	Dwfl_Module *mod;
+	Dwarf_Addr bias;
+	obj_variable_visitor visit;
+	void *arg;
+};
+
+static int visit_variable(struct variable_walk *w, Dwarf_Die *var)
+{
+	struct obj_variable v = { .name = dwarf_diename(var) };
+	Dwarf_Die type;
+	Dwarf_Addr addr;
+
+	if (!variable_address(var, w->bias, &addr))
+		return 0;
+	v.shndx = section_of_address(w->obj, w->mod, addr, &v.off);
+	if (v.shndx < 0)
+		return 0;
+	int budget = TYPE_VISIT_BUDGET;
+
+	v.has_type = type_of(var, &type);
+	v.holds_pointer = !v.has_type || type_holds_pointer(&type, 0, &budget);
+	if (!v.name)
+		v.name = "?";
+	return w->visit(&v, w->arg);
+}
+
+/* Variables anywhere below `die`: at file scope, and function-local
+ * statics inside subprograms and their lexical blocks. */
+static int walk_variables(struct variable_walk *w, Dwarf_Die *die, int depth)
+{
+	Dwarf_Die child;
+	int more, rc;
+
+	if (depth > 32)
+		return 0;
+	more = dwarf_child(die, &child);
+	if (more < 0)
+		return DWARF_CORRUPT;
+	if (more > 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_invalid)
+			return DWARF_CORRUPT;
+		if (tag == DW_TAG_variable)
+			rc = visit_variable(w, &child);
+		else if (tag == DW_TAG_subprogram || tag == DW_TAG_lexical_block ||
+			 tag == DW_TAG_namespace || tag == DW_TAG_inlined_subroutine)
+			rc = walk_variables(w, &child, depth + 1);
+		else
+			rc = 0;
+		if (rc)
+			return rc;
+	} while ((more = dwarf_siblingof(&child, &child)) == 0);
+	return more < 0 ? DWARF_CORRUPT : 0;
+}
+
+int obj_for_each_variable(struct obj_file *obj, obj_variable_visitor visit, void *arg,
+			  struct koff_error *err)
+{
+	struct variable_walk w = { .obj = obj, .mod = object_module(obj), .visit = visit, .arg = arg };
+	Dwarf_Die *cu = NULL;
+	int rc;
+
+	if (!w.mod)
+		return koff_fail(err, -ENOENT, "%s: no DWARF module", obj->path);
+	dwfl_errno();
+	while ((cu = dwfl_module_nextcu(w.mod, cu, &w.bias))) {
+		rc = walk_variables(&w, cu, 0);
+		if (rc == DWARF_CORRUPT)
+			return koff_fail(err, rc, "%s: corrupt DWARF: %s", obj->path, dwarf_errmsg(-1));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

@@ -27,6 +27,7 @@ struct obj_section {
 	struct obj_reloc *relocs;	/* relocations applying to this section, sorted by offset */
 	int nrelocs;
 	uint64_t va;		/* fake address assigned by lifter/layout.c, 0 = none */
+	bool shared;		/* shareable writable data (src/shared.c): laid out first */
 };
 
 struct obj_symbol {
@@ -91,6 +92,21 @@ int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role,
 int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err);
 /* Classify every function with DWARF: fills names/roles (malloc'd arrays, caller frees names array only). */
 int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role **roles, int *count);
+
+/* A variable at a fixed address in one of the object's sections. */
+struct obj_variable {
+	const char *name;
+	int shndx;		/* the section holding it */
+	uint64_t off;		/* in that section */
+	bool has_type;
+	bool holds_pointer;	/* its type holds a pointer anywhere (or is unknown) */
+};
+typedef int (*obj_variable_visitor)(const struct obj_variable *v, void *arg);
+/* Every variable the DWARF locates at a fixed address (file scope and
+ * function-local statics); a nonzero return of visit stops the walk and is
+ * returned.  Corrupt DWARF: -EBADMSG with err filled. */
+int obj_for_each_variable(struct obj_file *obj, obj_variable_visitor visit, void *arg,
+			  struct koff_error *err);
 
 /* "file.c:42" for byte `off` of section `shndx`; returns 0, or -ENOENT
  * (buf then holds "?"). */

@@ -193,6 +193,8 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (ctx->opt.offload && (rc = find_entry_object(ctx)))
 		return rc;
+	if (ctx->opt.offload && (rc = shared_plan_build(ctx)))	/* before the link: OUT's layout */
+		return rc;
 	if ((rc = prepare_outputs(ctx)))
 		return rc;
 	if ((rc = link_executable(ctx)))

@@ -110,7 +110,24 @@ static int load_empty(void)
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "koff_empty", "GPL", insns, 2, NULL);
 }
 
-static int open_program(const char *path, struct bpf_object **obj, struct runner *r, struct koff_error *err)
+/* The koff_shared map, if the program has one, starts as OUT would have
+ * it: the globals' initial values and ctl.magic (else every request falls
+ * back with pass_shared). */
+static int start_shared(struct bpf_object *obj, const void *image, const char *path, struct koff_error *err)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, KOFF_MAP_SHARED);
+	__u32 key = 0;
+
+	if (!map || !image)
+		return 0;
+	if (bpf_map_update_elem(bpf_map__fd(map), &key, image, BPF_ANY))
+		return koff_fail(err, -errno, "%s: cannot initialise %s: %s", path, KOFF_MAP_SHARED,
+				 strerror(errno));
+	return 0;
+}
+
+static int open_program(const char *path, const void *shared_image, struct bpf_object **obj,
+			struct runner *r, struct koff_error *err)
 {
 	struct bpf_program *prog;
 	struct bpf_map *stats;
@@ -127,6 +144,8 @@ static int open_program(const char *path, struct bpf_object **obj, struct runner
 	if (!prog || !stats)
 		return koff_fail(err, -ENOENT, "%s: no %s program or %s map", path, KOFF_PROG_NAME,
 				 KOFF_MAP_STATS);
+	if ((rc = start_shared(*obj, shared_image, path, err)))
+		return rc;
 	r->prog_fd = bpf_program__fd(prog);
 	r->stats_fd = bpf_map__fd(stats);
 	r->ncpus = libbpf_num_possible_cpus();
@@ -170,7 +189,7 @@ static int measure_request(struct runner *r, int empty_fd, const struct trace_re
 }
 
 int measure_on_trace(const char *bpf_path, const struct trace *t, uint16_t port,
-		     struct offload_measure *m, struct koff_error *err)
+		     const void *shared_image, struct offload_measure *m, struct koff_error *err)
 {
 	struct runner *r = calloc(1, sizeof(*r));
 	struct bpf_object *obj = NULL;
@@ -183,7 +202,7 @@ int measure_on_trace(const char *bpf_path, const struct trace *t, uint16_t port,
 	r->port = port ? port : 5353;
 	m->rounds = TEST_RUNS_BUDGET / t->n;
 	m->rounds = m->rounds < MIN_ROUNDS ? MIN_ROUNDS : m->rounds > MAX_ROUNDS ? MAX_ROUNDS : m->rounds;
-	rc = open_program(bpf_path, &obj, r, err);
+	rc = open_program(bpf_path, shared_image, &obj, r, err);
 	if (!rc && (empty_fd = load_empty()) < 0)
 		rc = koff_fail(err, -errno, "cannot load an empty XDP program to measure against: %s",
 			       strerror(errno));

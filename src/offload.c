@@ -37,6 +37,11 @@ static int open_input(struct koff_ctx *ctx)
 	rc = obj_check_entry(ctx->obj, ctx->opt.entry, &ctx->entry_role, &ctx->err);
 	if (rc)
 		return rc;
+	/* The shared sections first in the writable region, at the offsets
+	 * shared_plan_build gave OUT. */
+	rc = shared_mark_sections(ctx->obj);
+	if (rc)
+		return koff_fail(&ctx->err, rc, "out of memory");
 	rc = layout_build(ctx->obj, &ctx->lay, &ctx->err);
 	if (rc)
 		return rc;
@@ -59,9 +64,33 @@ static void dump_bpf(const struct bpf_emit *e, FILE *f)
 	}
 }
 
+/* KOFF_SHARED_SECTION's text (include/koff_abi.h), malloc'd; NULL and 0
+ * without shared state, -ENOMEM. */
+static int shared_section_text(const struct koff_ctx *ctx, char **text)
+{
+	const struct shared_plan *p = &ctx->shared;
+	size_t size = 0;
+	FILE *f;
+
+	*text = NULL;
+	if (!p->used)
+		return 0;
+	f = open_memstream(text, &size);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "mode %s\nsize %llu\ndata %llu\n", shared_mode_name(p->mode),
+		(unsigned long long)p->value_size, (unsigned long long)p->data_size);
+	for (int i = 0; i < p->nsecs; i++)
+		fprintf(f, "section %s %llu %llu\n", p->secs[i].name, (unsigned long long)p->secs[i].off,
+			(unsigned long long)p->secs[i].size);
+	return fclose(f) ? -ENOMEM : 0;
+}
+
 static int write_object(struct koff_ctx *ctx)
 {
-	char *table = NULL;
+	struct bpfobj_extras x = { .identity = ctx->identity[0] ? ctx->identity : NULL,
+				   .shared_value_size = ctx->shared.value_size };
+	char *table = NULL, *shared = NULL;
 	size_t size = 0;
 	int rc;
 
@@ -69,13 +98,21 @@ static int write_object(struct koff_ctx *ctx)
 
 	if (ctx->opt.record_path && (rc = trace_table_build(ctx, &table, &size)))
 		return rc;
+	if (shared_section_text(ctx, &shared)) {
+		free(table);
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	}
+	x.trace_table = table;
+	x.trace_table_size = size;
+	x.shared_text = shared;
 	/* bpfobj.c's own temporary has a name the signal handler cannot know:
 	 * a signal waits until it was renamed to ctx->tmp_bpf. */
 	tempfiles_hold_signals(&saved);
-	rc = bpfobj_write_identified(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size,
-				     table, size, ctx->identity[0] ? ctx->identity : NULL, &ctx->err);
+	rc = bpfobj_write_extras(ctx->tmp_bpf, &ctx->prog, ctx->ir->rodata, ctx->ir->rodata_size, &x,
+				 &ctx->err);
 	tempfiles_release_signals(&saved);
 	free(table);
+	free(shared);
 	return rc;
 }
 
@@ -84,7 +121,8 @@ static int write_object(struct koff_ctx *ctx)
 static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 {
 	struct lift_opts lo = { .max_depth = 8, .max_blocks = 20000, .forced = ctx->forced_fallbacks,
-				.nforced = ctx->nforced, .trace = ctx->opt.record_path };
+				.nforced = ctx->nforced, .trace = ctx->opt.record_path,
+				.shared_data_size = ctx->shared.used ? ctx->shared.data_size : 0 };
 	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
 				   .loop_cap = loop_cap, .target = &ctx->target };
 	int rc;
@@ -121,6 +159,12 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 		ir_dump(ctx->ir, stderr);
 	if (!ir_has_op(ctx->ir, IR_RET))
 		return 1;	/* nothing to offload: every path falls back */
+	if (ctx->shared.used) {
+		ctx->shared.mode = codegen_shared_mode(ctx->ir, ctx->shared.data_size);
+		co.shared_mode = ctx->shared.mode;
+		co.shared_data_size = ctx->shared.data_size;
+		co.shared_value_size = ctx->shared.value_size;
+	}
 	rc = codegen_program(ctx->ir, &co, &ctx->prog, &ctx->err);
 	if (rc)
 		return rc;

@@ -157,6 +157,48 @@ static void json_variants(const struct koff_ctx *ctx, FILE *f)
 	}
 }
 
+/* "shared": the plan of src/shared.c and the mode the offload picked. */
+static void json_shared(const struct koff_ctx *ctx, FILE *f)
+{
+	const struct shared_plan *p = &ctx->shared;
+
+	fprintf(f, ",\n  \"shared\": {\"used\": %s, \"mode\": \"%s\", \"sections\": [",
+		p->used ? "true" : "false", shared_mode_name(p->mode));
+	for (int i = 0; i < p->nsecs; i++) {
+		fprintf(f, "%s{\"name\": ", i ? ", " : "");
+		json_string(f, p->secs[i].name);
+		fprintf(f, ", \"off\": %llu, \"size\": %llu}", (unsigned long long)p->secs[i].off,
+			(unsigned long long)p->secs[i].size);
+	}
+	fprintf(f, "], \"data_size\": %llu, \"value_size\": %llu, \"why_not\": ",
+		(unsigned long long)p->data_size, (unsigned long long)p->value_size);
+	json_string(f, p->why_not);
+	fputs(", \"roots\": [", f);
+	for (int i = 0; i < p->nroots; i++) {
+		fputs(i ? ", " : "", f);
+		json_string(f, p->roots[i]);
+	}
+	fputs("]}", f);
+}
+
+static void explain_shared(const struct koff_ctx *ctx, FILE *f)
+{
+	const struct shared_plan *p = &ctx->shared;
+
+	if (p->used) {
+		fprintf(f, "  shared state: %s mode, %llu bytes of globals in map %s (%llu bytes):",
+			shared_mode_name(p->mode), (unsigned long long)p->data_size, KOFF_MAP_SHARED,
+			(unsigned long long)p->value_size);
+		for (int i = 0; i < p->nsecs; i++)
+			fprintf(f, " %s@%llu", p->secs[i].name, (unsigned long long)p->secs[i].off);
+		fputc('\n', f);
+		for (int i = 0; i < p->nroots; i++)
+			fprintf(f, "  shared state: userspace root %s\n", p->roots[i]);
+	}
+	if (p->why_not[0])
+		fprintf(f, "  shared state: %s\n", p->why_not);
+}
+
 static void json_body(struct koff_ctx *ctx, FILE *f)
 {
 	const struct koff_options *o = &ctx->opt;
@@ -170,6 +212,7 @@ static void json_body(struct koff_ctx *ctx, FILE *f)
 	fputs(",\n  \"entry\": ", f);
 	json_string(f, o->entry);
 	candidates_report_json(ctx, f);
+	json_shared(ctx, f);
 	fprintf(f, ",\n  \"udp_port\": %d,\n  \"resp_cap\": %u,\n  \"offloaded\": %s", o->udp_port,
 		o->resp_cap, ctx->offloaded ? "true" : "false");
 	if (!ctx->offloaded) {
@@ -256,6 +299,7 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	fprintf(f, "%s: ", ctx->opt.entry);
 	if (!ctx->offloaded) {
 		fprintf(f, "not offloaded: %s\n", ctx->not_offloaded_why);
+		explain_shared(ctx, f);
 		explain_sites(ctx, f);
 		decide_explain(ctx, f);
 		return;
@@ -270,6 +314,7 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	} else if (ctx->fast_why[0]) {
 		fprintf(f, "  no variant for newer kernels: %s\n", ctx->fast_why);
 	}
+	explain_shared(ctx, f);
 	if (ctx->early_fallbacks)
 		fprintf(f, "  early fallback: %d blocks from which every path falls back now fall back at "
 			   "their start\n", ctx->early_fallbacks);

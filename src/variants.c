@@ -69,6 +69,9 @@ int variants_build(struct koff_ctx *ctx)
 	memcpy(v->identity, ctx->identity, sizeof(v->identity));
 	tempfiles_protect_path(v->tmp_bpf);
 	ctx->fast = v;
+	/* The same shared region: the variant shares OUT's globals too. */
+	if (shared_plan_copy(&v->shared, &ctx->shared))
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
 	rc = offload_build(v);
 	if (rc || !v->offloaded) {
 		/* Not an error for the link: the portable program stands alone. */

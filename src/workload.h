@@ -59,8 +59,10 @@ struct offload_measure {
  * running kernel (bpf_prog_test_run on an Ethernet/IPv4/UDP frame to
  * `port`), classifying it by the program's verdict and counters, and
  * timing it (median of rounds, the empty program's time subtracted). */
+/* shared_image (NULL: none): the koff_shared map's value to start from
+ * (the globals' initial values, ctl.magic set), as OUT would have it. */
 int measure_on_trace(const char *bpf_path, const struct trace *t, uint16_t port,
-		     struct offload_measure *m, struct koff_error *err);
+		     const void *shared_image, struct offload_measure *m, struct koff_error *err);
 
 /* ---- decide.c ------------------------------------------------------------ */
 

@@ -226,3 +226,40 @@ koff_build_kvtools() {
 		-o "$KOFF_KVSTRESS.tmp.$$" && mv "$KOFF_KVSTRESS.tmp.$$" "$KOFF_KVSTRESS" ||
 		koff_fail "cannot build bench/kvload.c and tests/kvstress.c"
 }
+# koff-link OBJ into DIR/NAME and build DIR/koffstate-NAME (tests/koffstate.c)
+# against OBJ: main localized, each shared section renamed koffsh_I in the
+# order of the program's .koff.shared lines.
+# Usage: koff_build_koffstate OBJ DIR NAME
+koff_build_koffstate() {
+	local obj=$1 dir=$2 name=$3 secs args i=0 s
+	./koff-link "$obj" -o "$dir/$name" --udp-port 9999 || koff_fail "koff-link failed on $obj"
+	[ -f "$dir/$name.bpf.o" ] || koff_fail "$name: not offloaded: $(grep -o '"not_offloaded_because": "[^"]*"' "$dir/$name.koff.json")"
+	secs=$(readelf -p .koff.shared "$dir/$name.bpf.o" | sed 's/\\n/\n/g' | awk '$1 == "section" { print $2 }')
+	[ -n "$secs" ] || koff_fail "$name.bpf.o has no shared sections"
+	args=(--localize-symbol=main)
+	for s in $secs; do
+		args+=(--rename-section "$s=koffsh_$i")
+		i=$((i + 1))
+	done
+	objcopy "${args[@]}" "$obj" "$dir/${name}_state.o" &&
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 tests/koffstate.c "$dir/${name}_state.o" \
+		-lbpf -lelf -o "$dir/koffstate-$name" || koff_fail "cannot build koffstate for $name"
+}
+
+# Stateful translation validation (tests/koffstate.c) of a handler with
+# shared state: koff_build_koffstate, then koffstate on OUT.bpf.o and, when
+# there is one, the 6.12 variant, expecting MODE (seq or lock).
+# Usage: koff_stateful_diff OBJ DIR NAME MODE REQUESTS [KOFFSTATE-ARGS...]
+koff_stateful_diff() {
+	local obj=$1 dir=$2 name=$3 mode=$4 reqs=$5 prog rc
+	shift 5
+	koff_build_koffstate "$obj" "$dir" "$name"
+	for prog in "$dir/$name.bpf.o" "$dir/$name$KOFF_FAST_SUFFIX"; do
+		[ -f "$prog" ] || continue
+		"$dir/koffstate-$name" --expect-mode "$mode" --port 9999 "$@" "$prog" "$reqs" 2>&1 | grep -v '^libbpf: elf: skipping'
+		rc=${PIPESTATUS[0]}
+		[ "$rc" -eq 0 ] || koff_fail "$name ($prog): the lifted program disagrees with the native handler (koffstate exit $rc)"
+		koff_ok "$name ($(basename "$prog")): $mode mode agrees with the native handler, state included"
+	done
+}
+KOFF_FAST_SUFFIX=.6.12.bpf.o
