@@ -18,7 +18,7 @@ endif
 # kernel/ holds two programs of its own (koff-vm, koff-vmagent): not koff-link's.
 KERNEL_MAINS := kernel/koff-vm.c kernel/vmagent.c
 KOFF_SRCS := $(wildcard src/*.c lifter/*.c bpfgen/*.c) $(filter-out $(KERNEL_MAINS),$(wildcard kernel/*.c))
-KOFF_OBJS := $(KOFF_SRCS:%.c=$(BUILD)/%.o)
+KOFF_OBJS := $(KOFF_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/runtime/koff_rt_blob.o
 # koff-vm: QEMU runs and the host side of the guest agent.
 VM_OBJS := $(addprefix $(BUILD)/,kernel/koff-vm.o kernel/vm.o kernel/cpio.o kernel/vmcheck.o \
 	kernel/kfeature.o bpfgen/verify.o src/util.o)
@@ -43,6 +43,12 @@ all: $(BUILD)/koff-link $(BUILD)/koff-load $(BUILD)/koff-vm $(BUILD)/koff-vmagen
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(INCS) -MMD -MP -c $< -o $@
+
+# runtime/koff_rt.c goes into koff-link as text: it is compiled at link
+# time, for OUT, by the user's compiler (src/trampoline.c).
+$(BUILD)/runtime/koff_rt_blob.o: runtime/koff_rt_blob.S runtime/koff_rt.c
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(BUILD)/koff-link: $(KOFF_OBJS)
 	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
@@ -97,7 +103,11 @@ fuzz-lifter: $(BUILD)/koff-link koff-link
 FUZZ_CLANG     ?= clang
 FUZZ_BUILD     := build-fuzz
 FUZZ_FLAGS     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_LIB_OBJS  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out src/main.c,$(KOFF_SRCS)))
+FUZZ_LIB_OBJS  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out src/main.c,$(KOFF_SRCS))) \
+	$(FUZZ_BUILD)/runtime/koff_rt_blob.o
+$(FUZZ_BUILD)/runtime/koff_rt_blob.o: runtime/koff_rt_blob.S runtime/koff_rt.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CLANG) -c $< -o $@
 FUZZ_OBJ_RUNS  ?= 100000
 FUZZ_OBJ_SEED  ?= 1
 FUZZ_DRIVER_RUNS ?= 3000

@@ -94,7 +94,9 @@ enum koff_stat {
 #define KOFF_MAP_SHARED "koff_shared"
 #define KOFF_SHARED_PAGE 4096u
 /* The loader passes the map to OUT as an inherited fd, in decimal.  OUT
- * started without it runs alone, exactly as the original. */
+ * started without it runs alone, exactly as the original.  Once mapped,
+ * OUT's runtime rewrites it "FD:PID" (OUT exec'ing itself maps the map
+ * again; a child's exec, another pid, runs alone). */
 #define KOFF_SHARED_ENV_FD "KOFF_SHARED_FD"
 /* Set in ctl.magic by OUT once the region holds OUT's initial values; the
  * kernel side falls back (pass_shared) until then. */
@@ -112,7 +114,9 @@ struct koff_shared_ctl {
 	unsigned long long magic;	/* KOFF_SHARED_MAGIC once initialised */
 	unsigned long long seq;		/* +1 on entry and on exit of a userspace writer */
 	unsigned long long writers;	/* userspace writer sections in progress */
-	unsigned long long lock;	/* 0 free, else KOFF_SHARED_LOCK_USER or _KERNEL */
+	unsigned long long lock;	/* 0 free, KOFF_SHARED_LOCK_KERNEL, or userspace's
+					 * KOFF_SHARED_LOCK_USER | sections << 2 (any nonzero
+					 * value but KERNEL: userspace holds it) */
 	unsigned long long reserved[4];
 };
 #define KOFF_SHARED_CTL_SIZE 64u

@@ -63,9 +63,12 @@ struct shared_plan {
 	uint64_t data_size;		/* end of the last shared section */
 	uint64_t value_size;		/* the map's value: data + ctl, page-rounded */
 	char why_not[320];		/* writable data the handler touches but koff cannot share */
-	/* userspace side (src/trampoline.c): functions entered through a trampoline */
+	/* userspace side (src/roots.c, src/trampoline.c): functions entered
+	 * through a trampoline, and whether each may write shared state */
 	char **roots;
+	bool *root_writes;		/* parallel to roots */
 	int nroots, caproots;
+	char workdir[4096];		/* the link's extra inputs, "" when none */
 };
 
 /* One kernel koff-link verifies the program on (src/kernels.c). */
@@ -170,7 +173,19 @@ int shared_initial_image(const struct koff_ctx *ctx, uint8_t **image);
  * link inputs (the object with its shared sections renamed, the linker
  * script, the runtime), then the patch of OUT's root functions. */
 int shared_link_inputs(struct koff_ctx *ctx, const char ***args, int *nargs);
+void shared_link_cleanup(struct koff_ctx *ctx);	/* removes ctx->shared.workdir */
+/* The userspace side could not be built: ctx->err's message (after
+ * prefix) becomes why_not, the error is cleared, the plan dropped. */
+void shared_give_up(struct koff_ctx *ctx, const char *prefix);
+/* Patches OUT's roots; when a root cannot be patched it clears
+ * ctx->shared.used (why_not) and links OUT again without the shared inputs. */
 int shared_patch_executable(struct koff_ctx *ctx);
+/* roots.c: the roots over every input object; clears ctx->shared.used with
+ * why_not when the userspace side cannot be made exact. */
+int shared_find_roots(struct koff_ctx *ctx);
+void shared_roots_free(struct shared_plan *p);
+/* link.c: the compiler driver that links (KOFF_CC, default cc). */
+const char *link_cc(void);
 /* report.c */
 int report_write_json(struct koff_ctx *ctx);
 void report_explain(struct koff_ctx *ctx, void *FILE_stream);

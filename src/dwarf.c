@@ -759,6 +759,100 @@ int obj_source_line(struct obj_file *obj, int shndx, uint64_t off, char *buf, si
 	return 0;
 }
 
+/* ---- Where a function's arguments are passed -------------------------- */
+
+/* Eightbytes a value of this type takes in integer and in SSE registers
+ * (SysV x86-64), counted for the worse of both classes when it is an
+ * aggregate; false when it goes in memory (larger than 16 bytes, long
+ * double, or a size libdw does not know). */
+static bool register_eightbytes(Dwarf_Die *type, int *ints, int *sses)
+{
+	Dwarf_Die t;
+	Dwarf_Word encoding;
+	Dwarf_Attribute attr;
+	bool is_const;
+	int size, eights;
+
+	if (!strip_type(type, &t, &is_const))
+		return false;
+	size = dwarf_bytesize(&t);
+	if (dwarf_tag(&t) == DW_TAG_pointer_type || dwarf_tag(&t) == DW_TAG_enumeration_type) {
+		*ints += 1;
+		return true;
+	}
+	if (size <= 0 || size > 16)
+		return false;
+	eights = (size + 7) / 8;
+	if (dwarf_tag(&t) == DW_TAG_base_type &&
+	    !dwarf_formudata(dwarf_attr(&t, DW_AT_encoding, &attr), &encoding)) {
+		if (encoding == DW_ATE_float && size == 16)
+			return false;	/* long double: memory */
+		if (encoding == DW_ATE_float || encoding == DW_ATE_complex_float)
+			*sses += eights;
+		else
+			*ints += eights;
+		return true;
+	}
+	*ints += eights;
+	*sses += eights;
+	return true;
+}
+
+struct args_search {
+	const char *name;
+	bool found;
+	struct fn_signature sig;
+};
+
+static int match_by_name(Dwarf_Die *fn, Dwarf_Addr bias, void *arg)
+{
+	struct args_search *s = arg;
+	const char *name = die_name(fn);
+
+	(void)bias;
+	if (!name || strcmp(name, s->name))
+		return 0;
+	read_signature(fn, &s->sig);
+	s->found = true;
+	return 1;
+}
+
+int obj_args_in_registers(struct obj_file *obj, const char *name, char *why, size_t len)
+{
+	Dwfl_Module *mod = object_module(obj);
+	struct args_search s = { .name = name };
+	int ints = 0, sses = 0;
+
+	if (!mod || for_each_defined_function(mod, match_by_name, &s) < 0 || !s.found) {
+		snprintf(why, len, "no DWARF for %s in %s to tell how its arguments are passed", name, obj->path);
+		return 0;
+	}
+	if (s.sig.varargs) {
+		snprintf(why, len, "%s is variadic", name);
+		return 0;
+	}
+	if (s.sig.nparams > SIG_MAX_PARAMS) {
+		snprintf(why, len, "%s has %d parameters", name, s.sig.nparams);
+		return 0;
+	}
+	if (s.sig.has_ret) {
+		int ri = 0, rs = 0;
+
+		if (!register_eightbytes(&s.sig.ret, &ri, &rs))
+			ints++;	/* returned through a hidden pointer in rdi */
+	}
+	for (int i = 0; i < s.sig.nparams; i++)
+		if (!register_eightbytes(&s.sig.params[i], &ints, &sses)) {
+			snprintf(why, len, "%s takes parameter %d on the stack", name, i + 1);
+			return 0;
+		}
+	if (ints > 6 || sses > 8) {
+		snprintf(why, len, "%s may take arguments on the stack", name);
+		return 0;
+	}
+	return 1;
+}
+
 /* ---- Global variables and whether their types hold pointers -------------- */
 
 /* Type DIEs one pointer question may visit: a crafted object could nest

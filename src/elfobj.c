@@ -492,7 +492,7 @@ static int open_file(struct obj_file *obj, struct koff_error *err)
 	return 0;
 }
 
-int obj_open(const char *path, struct obj_file **out, struct koff_error *err)
+static int obj_open_mode(const char *path, bool dwarf, struct obj_file **out, struct koff_error *err)
 {
 	struct obj_file *obj;
 	int rc;
@@ -518,9 +518,9 @@ int obj_open(const char *path, struct obj_file **out, struct koff_error *err)
 		rc = read_relocations(obj, err);
 	if (!rc)
 		rc = check_not_lto_bytecode(obj, err);
-	if (!rc && !has_section(obj, ".debug_info") && !has_section(obj, ".zdebug_info"))
+	if (!rc && dwarf && !has_section(obj, ".debug_info") && !has_section(obj, ".zdebug_info"))
 		rc = koff_fail(err, -EINVAL, "%s: no DWARF debug info; compile with -g", path);
-	if (!rc)
+	if (!rc && dwarf)
 		rc = open_dwarf(obj, err);
 	if (rc) {
 		obj_close(obj);
@@ -528,6 +528,16 @@ int obj_open(const char *path, struct obj_file **out, struct koff_error *err)
 	}
 	*out = obj;
 	return 0;
+}
+
+int obj_open(const char *path, struct obj_file **out, struct koff_error *err)
+{
+	return obj_open_mode(path, true, out, err);
+}
+
+int obj_open_code(const char *path, struct obj_file **out, struct koff_error *err)
+{
+	return obj_open_mode(path, false, out, err);
 }
 
 void obj_close(struct obj_file *obj)

@@ -56,6 +56,9 @@ struct obj_file {
  *   "PATH: no DWARF debug info; compile with -g". */
 int obj_open(const char *path, struct obj_file **out, struct koff_error *err);
 void obj_close(struct obj_file *obj);
+/* The same without DWARF (obj->dwfl NULL): sections, symbols, relocations
+ * only, for objects whose code is read but not lifted (src/roots.c). */
+int obj_open_code(const char *path, struct obj_file **out, struct koff_error *err);
 
 /* A defined symbol of that name (functions and objects), or NULL. */
 const struct obj_symbol *obj_find_symbol(const struct obj_file *obj, const char *name);
@@ -92,6 +95,11 @@ int obj_check_entry(struct obj_file *obj, const char *name, enum obj_role *role,
 int obj_check_handler(struct obj_file *obj, const char *name, struct koff_error *err);
 /* Classify every function with DWARF: fills names/roles (malloc'd arrays, caller frees names array only). */
 int obj_list_functions(struct obj_file *obj, const char ***names, enum obj_role **roles, int *count);
+
+/* 1 when every argument of function `name` travels in a register (SysV
+ * x86-64, from its DWARF signature: not variadic, nothing on the stack,
+ * conservatively for aggregates); else 0 with the reason in why. */
+int obj_args_in_registers(struct obj_file *obj, const char *name, char *why, size_t len);
 
 /* A variable at a fixed address in one of the object's sections. */
 struct obj_variable {

@@ -12,7 +12,7 @@
 
 extern char **environ;
 
-static const char *linker_driver(void)
+const char *link_cc(void)
 {
 	const char *cc = getenv("KOFF_CC");
 
@@ -42,20 +42,51 @@ static int spawn_linker(pid_t *pid, const char *cc, char **argv, const sigset_t 
 	return rc;
 }
 
+static void linked_with_shared_done(struct koff_ctx *ctx, const char **extra, int nargs)
+{
+	if (!extra)
+		return;
+	for (int i = 0; i < nargs; i++)
+		free((char *)extra[i]);
+	free(extra);
+	shared_link_cleanup(ctx);
+}
+
 int link_executable(struct koff_ctx *ctx)
 {
 	const struct koff_options *o = &ctx->opt;
-	char **argv = calloc((size_t)o->nlink_args + 4, sizeof(char *));
-	const char *cc = linker_driver();
+	const char **args = o->link_args, **extra = NULL;
+	int nargs = o->nlink_args;
+	const char *cc = link_cc();
 	int status, n = 0, rc;
 	sigset_t saved;
+	char **argv;
 	pid_t pid;
 
-	if (!argv)
+	/* Shared state: the entry object with its shared sections renamed, the
+	 * linker script placing them, the runtime (src/trampoline.c). */
+	if (ctx->shared.used) {
+		if ((rc = shared_link_inputs(ctx, &extra, &nargs))) {
+			shared_link_cleanup(ctx);
+			if (rc == -ENOMEM)
+				return rc;
+			/* objcopy or the compiler could not build them: link as
+			 * without shared state, and say why */
+			shared_give_up(ctx, "cannot build the userspace side: ");
+			nargs = o->nlink_args;
+			extra = NULL;
+		} else {
+			args = extra;
+		}
+	}
+	argv = calloc((size_t)nargs + 4, sizeof(char *));
+	if (!argv) {
+		linked_with_shared_done(ctx, extra, nargs);
 		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	}
 	argv[n++] = (char *)cc;
-	for (int i = 0; i < o->nlink_args; i++)
-		argv[n++] = (char *)o->link_args[i];
+	for (int i = 0; i < nargs; i++)
+		argv[n++] = (char *)args[i];
 	argv[n++] = "-o";
 	argv[n++] = ctx->tmp_exe;
 	tempfiles_hold_signals(&saved);
@@ -65,11 +96,14 @@ int link_executable(struct koff_ctx *ctx)
 	tempfiles_release_signals(&saved);
 	free(argv);
 	if (rc)
+		linked_with_shared_done(ctx, extra, nargs);
+	if (rc)
 		return koff_fail(&ctx->err, -rc, "cannot run the system linker '%s': %s", cc, strerror(rc));
-	rc = waitpid(pid, &status, 0);
+	rc = waitpid(pid, &status, 0) < 0 ? -errno : 0;
 	tempfiles_linker_running(0);
+	linked_with_shared_done(ctx, extra, nargs);
 	if (rc < 0)
-		return koff_fail(&ctx->err, -errno, "waiting for '%s': %s", cc, strerror(errno));
+		return koff_fail(&ctx->err, rc, "waiting for '%s': %s", cc, strerror(-rc));
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		return koff_fail(&ctx->err, -EINVAL, "the system linker '%s' failed (its messages are above)", cc);
 	return 0;

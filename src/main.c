@@ -193,11 +193,18 @@ static int run(struct koff_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (ctx->opt.offload && (rc = find_entry_object(ctx)))
 		return rc;
-	if (ctx->opt.offload && (rc = shared_plan_build(ctx)))	/* before the link: OUT's layout */
+	/* Shared state: which globals the XDP program and OUT share (before
+	 * the link: OUT's layout), and the userspace functions that enter a
+	 * section around them. */
+	if (ctx->opt.offload && (rc = shared_plan_build(ctx)))
+		return rc;
+	if (ctx->opt.offload && ctx->shared.used && (rc = shared_find_roots(ctx)))
 		return rc;
 	if ((rc = prepare_outputs(ctx)))
 		return rc;
 	if ((rc = link_executable(ctx)))
+		return rc;
+	if ((rc = shared_patch_executable(ctx)))	/* before the hash: it covers the patch */
 		return rc;
 	if ((rc = identity_of_executable(ctx)))
 		return rc;

@@ -178,6 +178,13 @@ static void json_shared(const struct koff_ctx *ctx, FILE *f)
 		fputs(i ? ", " : "", f);
 		json_string(f, p->roots[i]);
 	}
+	fputs("], \"writer_roots\": [", f);	/* the roots whose sections move seq */
+	for (int i = 0, n = 0; i < p->nroots; i++) {
+		if (!p->root_writes[i])
+			continue;
+		fputs(n++ ? ", " : "", f);
+		json_string(f, p->roots[i]);
+	}
 	fputs("]}", f);
 }
 
@@ -193,7 +200,8 @@ static void explain_shared(const struct koff_ctx *ctx, FILE *f)
 			fprintf(f, " %s@%llu", p->secs[i].name, (unsigned long long)p->secs[i].off);
 		fputc('\n', f);
 		for (int i = 0; i < p->nroots; i++)
-			fprintf(f, "  shared state: userspace root %s\n", p->roots[i]);
+			fprintf(f, "  shared state: userspace root %s (%s)\n", p->roots[i],
+				p->root_writes[i] ? "may write" : "reads");
 	}
 	if (p->why_not[0])
 		fprintf(f, "  shared state: %s\n", p->why_not);

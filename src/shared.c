@@ -472,6 +472,7 @@ int shared_plan_copy(struct shared_plan *dst, const struct shared_plan *src)
 	dst->secs = NULL;
 	dst->nsecs = dst->capsecs = 0;
 	dst->roots = NULL;
+	dst->root_writes = NULL;
 	dst->nroots = dst->caproots = 0;
 	for (int i = 0; i < src->nsecs; i++) {
 		if (koff_grow(&dst->secs, &dst->capsecs, dst->nsecs, sizeof(*dst->secs)))
@@ -490,9 +491,7 @@ void shared_plan_free(struct shared_plan *p)
 	for (int i = 0; i < p->nsecs; i++)
 		free((char *)p->secs[i].name);
 	free(p->secs);
-	for (int i = 0; i < p->nroots; i++)
-		free(p->roots[i]);
-	free(p->roots);
+	shared_roots_free(p);	/* src/roots.c: roots and root_writes */
 	memset(p, 0, sizeof(*p));
 }
 

@@ -25,7 +25,7 @@ shared_of() {	# the manifest's "shared" object, one line
 ./koff-link "$tmp/counter.o" -o "$tmp/counter" --udp-port 9999 $verify --explain >"$tmp/counter.explain" ||
 	koff_fail "koff-link failed on counter.o"
 koff_expect_eq "counter's shared plan" "$(shared_of "$tmp/counter.koff.json")" \
-	'{"data_size": 192, "mode": "lock", "roots": [], "sections": [{"name": ".data", "off": 0, "size": 4}, {"name": ".bss", "off": 32, "size": 160}], "used": true, "value_size": 4096, "why_not": ""}'
+	'{"data_size": 192, "mode": "lock", "roots": ["handle_request"], "sections": [{"name": ".data", "off": 0, "size": 4}, {"name": ".bss", "off": 32, "size": 160}], "used": true, "value_size": 4096, "why_not": "", "writer_roots": ["handle_request"]}'
 grep -q 'shared state: lock mode, 192 bytes of globals in map koff_shared (4096 bytes): .data@0 .bss@32' \
 	"$tmp/counter.explain" || koff_fail "--explain does not describe counter's shared state"
 koff_expect_eq "counter.bpf.o's .koff.shared" "$(readelf -p .koff.shared "$tmp/counter.bpf.o" | sed 's/\\n/\n/g; s/^ *\[ *[0-9a-f]*\] *//' | awk '$1 ~ /^(mode|size|data|section)$/ { $1 = $1; print }' | tr '\n' ';')" \
