@@ -33,7 +33,8 @@ LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)
 # Samples are built the way a user builds a server: gcc -O2 -g -c.
 SAMPLE_CC     ?= gcc
 SAMPLE_CFLAGS ?= -O2 -g
-SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath
+SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath \
+		 samples/kvcache/kvcache samples/counters/counters
 
 .PHONY: all test bench bench-quick bench-decide clean samples
 all: $(BUILD)/koff-link $(BUILD)/koff-load $(BUILD)/koff-vm $(BUILD)/koff-vmagent \

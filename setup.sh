@@ -8,7 +8,8 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config gcc clang clang-19 llvm \
 	libelf-dev libdw-dev libcapstone-dev libbpf-dev zlib1g-dev libpcap-dev libssl-dev \
 	bpftool iproute2 bind9-dnsutils dnsperf valgrind procps \
-	jq binutils python3 time qemu-system-x86 busybox-static xz-utils zstd >/dev/null
+	jq binutils python3 time qemu-system-x86 busybox-static xz-utils zstd \
+	libmemcached-tools memcached >/dev/null
 # Debian 12's and 13's kernels, booted under QEMU to verify programs for them
 # (koff-vm).  Without them koff still builds and works; tests/t-vm.sh skips.
 for series in 6.1 6.12; do

@@ -11,7 +11,8 @@
 # Then end to end for dns on lo in a private netns: userspace only, under
 # koff-load with the lifted program, and with the reference program,
 # closed-loop clients with 1 and 32 requests outstanding (bench/udpload.c),
-# client and server pinned to one CPU.  Then bench/kernels.sh: each kernel
+# client and server pinned to one CPU.  Then bench/kvcache.sh: samples/kvcache
+# with and without the offload beside Debian's memcached (shared state).  Then bench/kernels.sh: each kernel
 # shape koff-link emits (portable, --kernel 6.12, --kernel host) on the host
 # and inside Debian's 6.1 and 6.12 under QEMU.  Then bench/frames.sh: the
 # wrapper's cost per frame kind and the reply-size limits.
@@ -241,6 +242,8 @@ main() {
 	echo "## End to end" >>"$report"
 	echo >>"$report"
 	e2e_dns
+	# samples/kvcache with and without the offload, beside memcached.
+	bash bench/kvcache.sh >>"$report" || echo "(bench/kvcache.sh failed: kvcache not measured)" >>"$report"
 	# Each kernel shape on the host and in Debian's 6.1 and 6.12 (QEMU).
 	if [ -x ./koff-vm ]; then
 		bash bench/kernels.sh >>"$report" || echo "(bench/kernels.sh failed: kernel shapes not measured)" >>"$report"

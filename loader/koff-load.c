@@ -1,6 +1,6 @@
 /* koff-load - run a server koff-link produced, with its XDP offload attached.
  *
- *   koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose]
+ *   koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] [--pin-dir DIR]
  *             [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]
  *
  * Loads OUT.6.12.bpf.o if the kernel takes it, else OUT.bpf.o (the variants
@@ -23,6 +23,20 @@
  * child subreaper and reaps OUT and anything OUT leaves orphaned, so no
  * zombie remains while it runs.  After koff-load itself is killed, OUT (then
  * an orphan) is reaped by the nearest subreaper or init, as every orphan is.
+ *
+ * Every fd koff-load holds is close-on-exec (libbpf's and the kernel's BPF
+ * fds are, the BPF link included): OUT inherits none of them, so the XDP
+ * attachment lives exactly as long as koff-load.
+ *
+ * Shared state (docs/shared-state.md): when the attached variant has the
+ * KOFF_MAP_SHARED map, koff-load pins it as DIR/<instance>/koff_shared
+ * (default DIR /sys/fs/bpf/koff, instance directory 0700, pin 0600), and
+ * OUT gets that map, and only that, as an inherited fd named by
+ * KOFF_SHARED_ENV_FD.  The pins are removed when koff-load exits, whatever
+ * the path; a small keeper process removes them if koff-load is killed
+ * (even by SIGKILL), and each start removes the pins of instances whose
+ * koff-load is gone (instance = PID namespace, pid and start time, so a
+ * reused pid is not taken for a live instance).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +61,7 @@
 #include "adapt.h"
 #include "koff_abi.h"
 #include "koff_identity.h"
+#include "pins.h"
 
 struct load_options {
 	const char *dev;
@@ -54,6 +69,7 @@ struct load_options {
 	const char *mode_name;
 	bool quiet;
 	bool verbose;
+	const char *pin_dir;	/* where instances pin their shared map */
 	char **child_argv;	/* child_argv[0] is OUT */
 	struct adapt_options adapt;
 };
@@ -64,6 +80,9 @@ struct loader {
 	char path[4096];	/* the variant that loaded (OUT.6.12.bpf.o or OUT.bpf.o) */
 	int link_fd;
 	int stats_fd;
+	int shared_fd;		/* the attached variant's KOFF_MAP_SHARED, or -1 */
+	struct pins pins;	/* its pin, loader/pins.c */
+	char shared_pin[4096];
 	int ncpus;
 	int sigfd;
 	sigset_t saved_mask;	/* the mask before we blocked signals: the child's */
@@ -116,10 +135,13 @@ static int libbpf_print_silent(enum libbpf_print_level level, const char *fmt, v
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose]\n"
+		"usage: koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] [--pin-dir DIR]\n"
 		"                 [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]\n"
-		"  loads OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
+		"  loads OUT.6.12.bpf.o or OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
 		"  runs OUT with args; SIGUSR1 prints the counters\n"
+		"  a program with shared state (map " KOFF_MAP_SHARED "): the map is pinned as\n"
+		"  DIR/<instance>/" KOFF_MAP_SHARED " (DIR default /sys/fs/bpf/koff, on a BPF filesystem),\n"
+		"  removed when koff-load exits, and given to OUT as the fd in $" KOFF_SHARED_ENV_FD "\n"
 		"  --adapt: measure the offload every interval (default 1000 ms) and detach it\n"
 		"  while it costs more kernel time than it saves userspace time\n");
 }
@@ -132,6 +154,7 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "pin-dir", required_argument, NULL, 'P' },
 		{ "adapt", no_argument, NULL, 'A' },
 		{ "adapt-interval", required_argument, NULL, 'A' },
 		{ "adapt-userspace-ns", required_argument, NULL, 'A' },
@@ -140,7 +163,7 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 	int c, index = 0;
 
 	*opt = (struct load_options){ .dev = "lo", .xdp_flags = XDP_FLAGS_SKB_MODE,
-				      .mode_name = "skb" };
+				      .mode_name = "skb", .pin_dir = "/sys/fs/bpf/koff" };
 	adapt_defaults(&opt->adapt);
 	/* '+': stop at OUT, so OUT's own options are left alone. */
 	while ((c = getopt_long(argc, argv, "+d:m:qvh", longopts, &index)) != -1) {
@@ -160,6 +183,9 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 			else
 				return fail("--mode must be skb or native, not '%s'", optarg);
 			opt->mode_name = optarg;
+			break;
+		case 'P':
+			opt->pin_dir = optarg;
 			break;
 		case 'q':
 			opt->quiet = true;
@@ -346,6 +372,25 @@ static int find_program_and_stats(struct loader *ld)
 	return bpf_program__fd(prog);
 }
 
+/* The attached variant's shared-state map, if it has one (the variant
+ * that loaded: each variant has its own map).  It must be what OUT will
+ * check (include/koff_abi.h); then it is pinned for this instance. */
+static int find_and_pin_shared(struct loader *ld, const struct load_options *opt)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(ld->obj, KOFF_MAP_SHARED);
+
+	if (!m)
+		return 0;
+	if (bpf_map__type(m) != BPF_MAP_TYPE_ARRAY || bpf_map__max_entries(m) != 1 ||
+	    !(bpf_map__map_flags(m) & BPF_F_MMAPABLE) || bpf_map__value_size(m) % KOFF_SHARED_PAGE)
+		return fail("%s: map %s is not a one-entry mmapable array of whole pages",
+			    ld->path, KOFF_MAP_SHARED);
+	ld->shared_fd = bpf_map__fd(m);
+	if (pins_open(&ld->pins, opt->pin_dir, opt->quiet) < 0)
+		return -1;
+	return pins_add(&ld->pins, ld->shared_fd, KOFF_MAP_SHARED, ld->shared_pin, sizeof ld->shared_pin);
+}
+
 /* A BPF link, not a netlink attachment: it dies with our file descriptor,
  * so nothing stays attached whatever happens to this process. */
 static int attach_xdp(struct loader *ld, int prog_fd, const struct load_options *opt)
@@ -409,6 +454,23 @@ static int open_signal_fd(struct loader *ld)
 	return 0;
 }
 
+/* In the child: the shared map as the one fd OUT inherits from us (every
+ * other fd of ours is close-on-exec), named in KOFF_SHARED_ENV_FD; without
+ * a shared map, no such variable (not even one koff-load inherited). */
+static int pass_shared_map(const struct loader *ld)
+{
+	char num[16];
+	int fd;
+
+	if (ld->shared_fd < 0)
+		return unsetenv(KOFF_SHARED_ENV_FD);
+	fd = fcntl(ld->shared_fd, F_DUPFD, 3);	/* a dup is not close-on-exec */
+	if (fd < 0)
+		return -1;
+	snprintf(num, sizeof num, "%d", fd);
+	return setenv(KOFF_SHARED_ENV_FD, num, 1);
+}
+
 /* In the child: exec OUT, or report errno through the close-on-exec pipe. */
 static void exec_child(const struct loader *ld, char **argv, int report_fd, pid_t parent)
 {
@@ -419,7 +481,8 @@ static void exec_child(const struct loader *ld, char **argv, int report_fd, pid_
 	if (getppid() != parent)
 		_exit(127);
 	sigprocmask(SIG_SETMASK, &ld->saved_mask, NULL);
-	execv(argv[0], argv);
+	if (pass_shared_map(ld) == 0)
+		execv(argv[0], argv);
 	err = errno;
 	if (write(report_fd, &err, sizeof err) < 0)
 		_exit(127);
@@ -537,6 +600,7 @@ static void loader_close(struct loader *ld)
 {
 	if (ld->link_fd >= 0)
 		close(ld->link_fd);	/* detaches the program */
+	pins_close(&ld->pins);
 	bpf_object__close(ld->obj);
 	if (ld->sigfd >= 0)
 		close(ld->sigfd);
@@ -545,7 +609,8 @@ static void loader_close(struct loader *ld)
 int main(int argc, char **argv)
 {
 	struct load_options opt;
-	struct loader ld = { .link_fd = -1, .stats_fd = -1, .sigfd = -1 };
+	struct loader ld = { .link_fd = -1, .stats_fd = -1, .sigfd = -1, .shared_fd = -1,
+			     .pins = { .keeper_fd = -1 } };
 	const char *out;
 	int prog_fd, code;
 
@@ -555,6 +620,7 @@ int main(int argc, char **argv)
 	libbpf_set_print(opt.verbose ? libbpf_print_verbose : libbpf_print_silent);
 	if (open_and_load(&ld, out, opt.verbose) < 0 ||
 	    (prog_fd = find_program_and_stats(&ld)) < 0 ||
+	    find_and_pin_shared(&ld, &opt) < 0 ||
 	    attach_xdp(&ld, prog_fd, &opt) < 0 ||
 	    open_signal_fd(&ld) < 0 || become_subreaper() < 0 ||
 	    start_child(&ld, opt.child_argv) < 0) {
@@ -564,6 +630,9 @@ int main(int argc, char **argv)
 	if (!opt.quiet)
 		fprintf(stderr, "koff-load: %s from %s attached to %s (%s mode), running %s (pid %d)\n",
 			KOFF_PROG_NAME, ld.path, opt.dev, opt.mode_name, out, (int)ld.child);
+	if (!opt.quiet && ld.shared_fd >= 0)
+		fprintf(stderr, "koff-load: shared state %s pinned as %s, passed in $%s\n",
+			KOFF_MAP_SHARED, ld.shared_pin, KOFF_SHARED_ENV_FD);
 	if (start_adapting(&ld, &opt, prog_fd) < 0) {
 		kill(ld.child, SIGTERM);
 		waitpid(ld.child, NULL, 0);

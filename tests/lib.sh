@@ -223,6 +223,31 @@ koff_diff_sample() {
 	koff_ok "samples/$name: lifted program agrees with the native handler ($frames frames)"
 }
 
+# Mounts a BPF file system of the test's own on DIR (created), unmounted at
+# exit: koff-load --pin-dir DIR/koff pins there (ip netns exec hides the
+# host's /sys/fs/bpf).  Skips when bpffs cannot be mounted.
+koff_mount_bpffs() {
+	mkdir -p "$1"
+	mount -t bpf bpf "$1" || koff_skip "cannot mount a BPF file system"
+	koff_on_exit "umount -l '$1'"
+}
+
+# Counter NAME from the last "koff-load: counters (WHEN):" line of LOG.
+koff_counter() {
+	local log=$1 when=$2 name=$3
+	grep "^koff-load: counters ($when):" "$log" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$name=//p"
+}
+
+# Builds bench/kvload.c and tests/kvstress.c into tests/out (KOFF_KVLOAD, KOFF_KVSTRESS).
+koff_build_kvtools() {
+	mkdir -p "$KOFF_OUT"
+	KOFF_KVLOAD="$KOFF_OUT/kvload" KOFF_KVSTRESS="$KOFF_OUT/kvstress"
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "$KOFF_ROOT/bench/kvload.c" -o "$KOFF_KVLOAD.tmp.$$" &&
+	mv "$KOFF_KVLOAD.tmp.$$" "$KOFF_KVLOAD" &&
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "$KOFF_ROOT/tests/kvstress.c" -lpthread \
+		-o "$KOFF_KVSTRESS.tmp.$$" && mv "$KOFF_KVSTRESS.tmp.$$" "$KOFF_KVSTRESS" ||
+		koff_fail "cannot build bench/kvload.c and tests/kvstress.c"
+}
 # koff-link OBJ into DIR/NAME and build DIR/koffstate-NAME (tests/koffstate.c)
 # against OBJ: main localized, each shared section renamed koffsh_I in the
 # order of the program's .koff.shared lines.
