@@ -4,8 +4,9 @@
 # netns.  Values written over TCP with Debian's memccp are served over UDP
 # from XDP (the tx counter proves it), memccat reads them back over TCP,
 # updates and deletes (memccp, memcrm) are seen by the very next UDP get,
-# memcaslap's UDP gets (with its own verification) and bench/kvload's
-# checked gets are answered, and misses and writes fall back.  Then the
+# memcaslap's UDP gets (with its own verification; in its facebook mode of
+# values set over TCP) and bench/kvload's checked gets are answered, and
+# misses and writes fall back.  Then the
 # same OUT runs alone (no loader) and answers the same way.
 #
 # A koff-link that is missing or fails is a FAILURE, not a skip.
@@ -120,11 +121,9 @@ tx4=$(tx_now)
 koff_ok "kvload: $hits checked hits, $((tx4 - tx3)) answered in XDP"
 
 # ---- memcaslap: UDP sets (fall back) and gets (XDP), with its verification -------
-# memcaslap -U writes its own keys over UDP first (its "facebook" mode, TCP
-# sets and UDP gets, refuses -U: "facebook test couldn't work with UDP"):
-# its gets read values written through userspace; memccp and kvload above
-# show values written over TCP served from XDP.  Its 1.7k keys need the
-# room: memcflush empties the table first.
+# memcaslap -U writes its own keys over UDP first: its gets read values
+# written through userspace (its facebook mode, below, writes over TCP).
+# Its 1.7k keys need the room: memcflush empties the table first.
 mc memcflush || koff_fail "memcflush failed"
 koff_expect_eq "UDP get after memcflush" "$(udp 'get key:1')" "$(printf 'END\r\n')"
 koff_nsexec "$ns" timeout 30 memcaslap -s "127.0.0.1:$port" -T 1 -c 1 -w 1k -t 3s -U -X 100 -v 1 \
@@ -142,6 +141,27 @@ koff_ok "memcaslap: $get verified UDP gets, $((tx5 - tx4)) answered in XDP"
 koff_nsexec "$ns" timeout 30 memcaslap -s "127.0.0.1:$port" -T 1 -c 4 -w 1k -t 1s -X 100 -v 1 \
 	>"$tmp/memcaslap-tcp.log" 2>&1 || koff_fail "memcaslap (TCP) failed: $(tail -n 5 "$tmp/memcaslap-tcp.log")"
 koff_expect_eq "memcaslap over TCP: verify_failed" "$(sed -n 's/^verify_failed: //p' "$tmp/memcaslap-tcp.log")" 0
+# Its "facebook" mode (-a, without -U): sets over TCP, multi-gets of -d keys
+# over UDP: the values it wrote over TCP are read over UDP, from XDP.
+mc memcflush || koff_fail "memcflush failed"
+tx6=$(tx_now)
+koff_nsexec "$ns" timeout 30 memcaslap -s "127.0.0.1:$port" -T 1 -c 1 -w 1k -t 3s -X 100 -v 1 -a -d 2 \
+	>"$tmp/memcaslap-fb.log" 2>&1 || koff_fail "memcaslap -a failed: $(tail -n 5 "$tmp/memcaslap-fb.log")"
+tx7=$(tx_now)
+fbget=$(sed -n 's/^cmd_get: //p' "$tmp/memcaslap-fb.log")
+fbset=$(sed -n 's/^cmd_set: //p' "$tmp/memcaslap-fb.log")
+fbmiss=$(sed -n 's/^get_misses: //p' "$tmp/memcaslap-fb.log")
+for f in verify_failed udp_timeout packet_drop; do
+	koff_expect_eq "memcaslap -a $f" "$(sed -n "s/^$f: //p" "$tmp/memcaslap-fb.log")" 0
+done
+grep -q 'SERVER_ERROR' "$tmp/memcaslap-fb.log" && koff_fail "memcaslap -a got server errors"
+# cmd_get counts keys, 2 per datagram (-d 2).  A get of keys not yet set
+# (memcaslap counts those as misses) falls back; most datagrams whose keys
+# it did set are answered in XDP.
+hitsfb=$((fbget - fbmiss))
+[ "${fbset:-0}" -gt 100 ] && [ "$hitsfb" -gt 500 ] && [ $((tx7 - tx6)) -ge $((hitsfb / 2 * 3 / 4)) ] ||
+	koff_fail "memcaslap -a: $fbset TCP sets, $hitsfb UDP get hits, only $((tx7 - tx6)) answered in XDP"
+koff_ok "memcaslap -a: $fbset sets over TCP, $hitsfb keys found by UDP multi-gets and verified, $((tx7 - tx6)) datagrams answered in XDP"
 
 kill -TERM "$loader"
 koff_wait_for_exit "$loader" 5 || koff_fail "koff-load did not stop on SIGTERM"
