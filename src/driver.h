@@ -143,6 +143,9 @@ struct koff_ctx {
 	 * a whole context of its own, or NULL with the reason in fast_why. */
 	struct koff_ctx *fast;
 	char fast_why[600];
+	/* A variant: a rejection refuses it at once (a fallback koff-link
+	 * made for the verifier would drop it anyway, variants.c). */
+	bool refuse_on_rejection;
 };
 
 /* options.c */

@@ -226,6 +226,13 @@ static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 		return 1;
 	}
 	note_attempt(ctx, "loop cap %u: rejected on %s (%.120s)", ctx->loop_cap_used, where, verr.msg);
+	if (ctx->refuse_on_rejection) {
+		const char *msg = verr.msg;	/* without the temporary file's name */
+
+		if (!strncmp(msg, ctx->tmp_bpf, strlen(ctx->tmp_bpf)) && msg[strlen(ctx->tmp_bpf)] == ':')
+			msg += strlen(ctx->tmp_bpf) + 2;
+		return koff_fail(&ctx->err, rc, "the verifier rejects it on %s: %s", where, msg);
+	}
 	if (ctx->opt.verbose && ctx->verdict.log)
 		fprintf(stderr, "koff-link: verifier log tail (insn %d, x86 %#llx):\n%s\n", ctx->verdict.fail_insn,
 			ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n

@@ -14,7 +14,10 @@
  * executable and the options; it is verified on the host when the host has
  * its features, else in the 6.12 VM when its image is there, else it is
  * written as "not verified" (and the manifest says so).  A variant that
- * cannot be made costs nothing: the portable program stands alone. */
+ * cannot be made costs nothing: the portable program stands alone.  Nor
+ * is one written that the verifier rejects (the first rejection ends it:
+ * no fallbacks are made for it) or that falls back anywhere the portable
+ * program does not: koff-load would prefer it, and serve less. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,22 @@ static bool wants_fast_variant(const struct koff_ctx *ctx)
 	       ctx->ir->nloops > 0;
 }
 
+/* The first fallback site of the variant that the portable program does
+ * not have (a verifier rejection of the faster shape that koff-link
+ * answered with a fallback), or NULL. */
+static const struct fallback_site *extra_fallback(const struct koff_ctx *ctx, const struct koff_ctx *v)
+{
+	for (int i = 0; i < v->nsites; i++) {
+		bool found = false;
+
+		for (int j = 0; j < ctx->nsites && !found; j++)
+			found = ctx->sites[j].va == v->sites[i].va && ctx->sites[j].reason == v->sites[i].reason;
+		if (!found)
+			return &v->sites[i];
+	}
+	return NULL;
+}
+
 void variant_free(struct koff_ctx *v)
 {
 	if (!v)
@@ -49,6 +68,7 @@ void variant_free(struct koff_ctx *v)
 int variants_build(struct koff_ctx *ctx)
 {
 	const struct kernel_target *fast = target_find(KOFF_FAST_VARIANT_TARGET);
+	const struct fallback_site *extra;
 	struct koff_ctx *v;
 	int rc;
 
@@ -61,6 +81,7 @@ int variants_build(struct koff_ctx *ctx)
 	v->opt.kernel = fast->name;
 	v->opt.explain = v->opt.dump_ir = v->opt.dump_bpf = false;
 	v->opt.verify_on = host_runs(fast) ? "host" : fast->name;
+	v->refuse_on_rejection = true;
 	snprintf(v->out_bpf, sizeof(v->out_bpf), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
 	snprintf(v->tmp_bpf, sizeof(v->tmp_bpf), "%s%s.koff-tmp-%d", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX,
 		 (int)getpid());
@@ -73,10 +94,19 @@ int variants_build(struct koff_ctx *ctx)
 	if (shared_plan_copy(&v->shared, &ctx->shared))
 		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
 	rc = offload_build(v);
-	if (rc || !v->offloaded) {
+	/* koff-load takes the variant first where the kernel accepts it: one
+	 * that falls back where the portable program does not would serve
+	 * fewer requests in the kernel, however fast its loops. */
+	extra = rc || !v->offloaded ? NULL : extra_fallback(ctx, v);
+	if (rc || !v->offloaded || extra) {
 		/* Not an error for the link: the portable program stands alone. */
-		snprintf(ctx->fast_why, sizeof(ctx->fast_why), "%s",
-			 rc ? v->err.msg : v->not_offloaded_why);
+		if (extra)
+			snprintf(ctx->fast_why, sizeof(ctx->fast_why),
+				 "the %s shape falls back where the portable program does not: %s at %s",
+				 fast->name, extra->why, extra->where);
+		else
+			snprintf(ctx->fast_why, sizeof(ctx->fast_why), "%s",
+				 rc ? v->err.msg : v->not_offloaded_why);
 		unlink(v->tmp_bpf);
 		ctx->fast = NULL;
 		variant_free(v);

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# t-variants: the faster OUT.6.12.bpf.o that koff-load prefers is written
+# only when it serves in the kernel everything the portable OUT.bpf.o
+# serves (src/variants.c): a variant the verifier rejects, or that needed a
+# fallback the portable program does not have, is dropped with the reason
+# in the manifest.  Checked on realistic servers (tests/servers) whose
+# may_goto shape is at the verifier's limits: kvtext at clang -O2 (on 6.18
+# its may_goto shape runs out of the verifier's budget), calc at clang -O2,
+# httpfsm at gcc -O0.  For each: the portable program serves every request
+# of the server's file in the kernel; the variant either does too, or is
+# absent with a reason.
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" -eq 0 ] || koff_skip "needs root to load and test-run BPF programs"
+cd "$KOFF_ROOT"
+for tool in jq gcc clang; do command -v $tool >/dev/null || koff_skip "needs $tool"; done
+[ -x ./koff-link ] || koff_fail "./koff-link is missing (make)"
+tmp=$(mktemp -d)
+koff_on_exit "rm -rf '$tmp'"
+printf 'int main(void) { return 0; }\n' >"$tmp/main.c"
+gcc -c "$tmp/main.c" -o "$tmp/main.o" && gcc -std=c11 -D_GNU_SOURCE -O2 -c tests/koffdiff.c -o "$tmp/koffdiff.o" ||
+	koff_fail "cannot build the test tools"
+dropped=0
+for unit in kvtext:clang:-O2 calc:clang:-O2 httpfsm:gcc:-O0; do
+	IFS=: read -r name cc level <<<"$unit"
+	u=$tmp/$name
+	$cc $level -g -c "tests/servers/$name.c" -o "$u.o" || koff_fail "cannot compile $name.c"
+	./koff-link "$u.o" "$tmp/main.o" -o "$u" --udp-port 5353 >"$u.log" 2>&1 ||
+		{ cat "$u.log"; koff_fail "$name: koff-link failed"; }
+	cc -no-pie "$tmp/koffdiff.o" "$u.o" -lbpf -lelf -lz -o "$u-koffdiff" || koff_fail "cannot link koffdiff"
+	for prog in "$u.bpf.o" "$u$KOFF_FAST_SUFFIX"; do
+		[ -f "$prog" ] || continue
+		"$u-koffdiff" --port 5353 --seed 1 --max-fallback-percent 0 "$prog" "tests/servers/$name.req" \
+			>"$prog.diff" 2>&1 || { tail -n 5 "$prog.diff"; koff_fail "$(basename "$prog"): not every request in the kernel, or a mismatch"; }
+	done
+	if [ -f "$u$KOFF_FAST_SUFFIX" ]; then
+		koff_ok "$name $cc $level: both programs serve every request in the kernel"
+	else
+		why=$(jq -r '.no_fast_variant_because // ""' "$u.koff.json")
+		[ -n "$why" ] || koff_fail "$name: no variant and no reason in the manifest"
+		dropped=$((dropped + 1))
+		koff_ok "$name $cc $level: portable program only ($why)"
+	fi
+done
+echo "variants dropped: $dropped of 3"
