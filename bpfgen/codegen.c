@@ -1322,7 +1322,10 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 		g->stub[r] = -1;
 	g->island_at = 0;
 	g->rc = 0;
-	e->no_gotol = !target_has(g->target, KFEAT_CPUV4);
+	/* The bpf_loop shape's resume dispatch branches conditionally to
+	 * every loop head: far ones need the relaxation through ja pads that
+	 * kernels without gotol get, whatever the target. */
+	e->no_gotol = !target_has(g->target, KFEAT_CPUV4) || g->in_callback;
 	rc = emit_frame(g, wo, err);
 	if (rc)
 		return rc;

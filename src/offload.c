@@ -208,6 +208,21 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Another code shape before a fallback: a program whose loops are may_goto
+ * loops, rejected, is tried again with its loops as bpf_loop callbacks
+ * (verified once, not per path through the loop) when the target has
+ * bpf_loop.  A fallback would cut requests out of the kernel; this shape
+ * only costs time per iteration. */
+static bool try_other_loop_form(struct koff_ctx *ctx)
+{
+	if (!ctx->ir || ctx->ir->nloops == 0 || !target_has(&ctx->target, KFEAT_MAY_GOTO) ||
+	    !target_has(&ctx->target, KFEAT_BPF_LOOP))
+		return false;
+	ctx->target.features &= ~KFEAT_BIT(KFEAT_MAY_GOTO);
+	note_attempt(ctx, "trying the bpf_loop shape before any fallback");
+	return true;
+}
+
 /* One verifier round: 1 = accepted or not checkable, 0 = try again, <0 = refuse. */
 static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 {
@@ -238,6 +253,8 @@ static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 			ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n
 				? (unsigned long long)ctx->prog.origin[ctx->verdict.fail_insn] : 0ull,
 			ctx->verdict.log);
+	if (try_other_loop_form(ctx))
+		return 0;
 	if (too_complex(&ctx->verdict)) {
 		/* The budget went into one place (a loop, a run of branches):
 		 * that code falls back from now on. */
