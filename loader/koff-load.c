@@ -92,10 +92,9 @@ struct loader {
 
 /* ---- Messages ------------------------------------------------------------- */
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* One line "koff-load: ..." on stderr; returns -1 for `return fail(...)`. */
-static int fail(const char *fmt, ...)
+/* One line "koff-load: ..." on stderr; returns -1 for `return load_fail(...)`
+ * (pins.h declares it for pins.c too). */
+int load_fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -181,7 +180,7 @@ static int parse_options(int argc, char **argv, struct load_options *opt)
 			else if (strcmp(optarg, "native") == 0)
 				opt->xdp_flags = XDP_FLAGS_DRV_MODE;
 			else
-				return fail("--mode must be skb or native, not '%s'", optarg);
+				return load_fail("--mode must be skb or native, not '%s'", optarg);
 			opt->mode_name = optarg;
 			break;
 		case 'P':
@@ -275,7 +274,7 @@ static int read_identity(const char *out, const char *path, char hex[KOFF_SHA256
 	if (fd >= 0)
 		close(fd);
 	if (rc)
-		fail("%s carries no identity of the executable it was linked with (%s): link %s again "
+		load_fail("%s carries no identity of the executable it was linked with (%s): link %s again "
 		     "with koff-link", path, KOFF_IDENTITY_SECTION, out);
 	return rc;
 }
@@ -291,9 +290,9 @@ static int check_pairing(const char *out, const char *path)
 		return -1;
 	err = koff_sha256_file(out, have);
 	if (err)
-		return fail("%s: cannot read: %s", out, strerror(-err));
+		return load_fail("%s: cannot read: %s", out, strerror(-err));
 	if (strcmp(want, have))
-		return fail("%s does not belong to %s: it was linked with an executable of SHA-256 "
+		return load_fail("%s does not belong to %s: it was linked with an executable of SHA-256 "
 			    "%.12s..., %s is %.12s...; link them again together with koff-link",
 			    path, out, want, out, have);
 	return 0;
@@ -315,7 +314,7 @@ static int open_and_load(struct loader *ld, const char *out, bool verbose)
 
 	for (int i = 0; i < NVARIANTS; i++) {
 		if (snprintf(paths[i], sizeof paths[i], "%s%s", out, suffixes[i]) >= (int)sizeof paths[i]) {
-			fail("%s: path too long", out);
+			load_fail("%s: path too long", out);
 			goto out;
 		}
 		if (access(paths[i], R_OK) < 0) {
@@ -324,7 +323,7 @@ static int open_and_load(struct loader *ld, const char *out, bool verbose)
 			continue;
 		}
 		if (open_file(ld, paths[i], why, sizeof why) < 0) {
-			fail("%s", why);
+			load_fail("%s", why);
 			goto out;
 		}
 		objs[i] = ld->obj;
@@ -346,7 +345,7 @@ static int open_and_load(struct loader *ld, const char *out, bool verbose)
 		if (verbose && i < NVARIANTS - 1)
 			fprintf(stderr, "koff-load: %s; trying the next variant\n", why);
 	}
-	fail("%s", why);
+	load_fail("%s", why);
 out:
 	for (int i = 0; i < NVARIANTS; i++)
 		bpf_object__close(objs[i]);
@@ -359,16 +358,16 @@ static int find_program_and_stats(struct loader *ld)
 	struct bpf_map *stats = bpf_object__find_map_by_name(ld->obj, KOFF_MAP_STATS);
 
 	if (!prog || bpf_program__type(prog) != BPF_PROG_TYPE_XDP)
-		return fail("%s: no XDP program named %s", ld->path, KOFF_PROG_NAME);
+		return load_fail("%s: no XDP program named %s", ld->path, KOFF_PROG_NAME);
 	if (!stats || bpf_map__type(stats) != BPF_MAP_TYPE_PERCPU_ARRAY ||
 	    bpf_map__value_size(stats) != sizeof(__u64) ||
 	    bpf_map__max_entries(stats) < KOFF_STAT__COUNT)
-		return fail("%s: no per-CPU array map %s with %d u64 counters",
+		return load_fail("%s: no per-CPU array map %s with %d u64 counters",
 			    ld->path, KOFF_MAP_STATS, KOFF_STAT__COUNT);
 	ld->stats_fd = bpf_map__fd(stats);
 	ld->ncpus = libbpf_num_possible_cpus();
 	if (ld->ncpus <= 0)
-		return fail("cannot count the possible CPUs: %s", strerror(-ld->ncpus));
+		return load_fail("cannot count the possible CPUs: %s", strerror(-ld->ncpus));
 	return bpf_program__fd(prog);
 }
 
@@ -383,7 +382,7 @@ static int find_and_pin_shared(struct loader *ld, const struct load_options *opt
 		return 0;
 	if (bpf_map__type(m) != BPF_MAP_TYPE_ARRAY || bpf_map__max_entries(m) != 1 ||
 	    !(bpf_map__map_flags(m) & BPF_F_MMAPABLE) || bpf_map__value_size(m) % KOFF_SHARED_PAGE)
-		return fail("%s: map %s is not a one-entry mmapable array of whole pages",
+		return load_fail("%s: map %s is not a one-entry mmapable array of whole pages",
 			    ld->path, KOFF_MAP_SHARED);
 	ld->shared_fd = bpf_map__fd(m);
 	if (pins_open(&ld->pins, opt->pin_dir, opt->quiet) < 0)
@@ -399,12 +398,12 @@ static int attach_xdp(struct loader *ld, int prog_fd, const struct load_options 
 	unsigned int ifindex = if_nametoindex(opt->dev);
 
 	if (ifindex == 0)
-		return fail("no such network device: %s", opt->dev);
+		return load_fail("no such network device: %s", opt->dev);
 	ld->link_fd = bpf_link_create(prog_fd, (int)ifindex, BPF_XDP, &lopts);
 	if (ld->link_fd < 0) {
 		char msg[256];
 
-		return fail("cannot attach %s to %s in %s mode: %s", KOFF_PROG_NAME,
+		return load_fail("cannot attach %s to %s in %s mode: %s", KOFF_PROG_NAME,
 			    opt->dev, opt->mode_name, libbpf_error(errno, msg, sizeof msg));
 	}
 	return 0;
@@ -447,10 +446,10 @@ static int open_signal_fd(struct loader *ld)
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGALRM);	/* --adapt's interval timer */
 	if (sigprocmask(SIG_BLOCK, &mask, &ld->saved_mask) < 0)
-		return fail("sigprocmask: %s", strerror(errno));
+		return load_fail("sigprocmask: %s", strerror(errno));
 	ld->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (ld->sigfd < 0)
-		return fail("signalfd: %s", strerror(errno));
+		return load_fail("signalfd: %s", strerror(errno));
 	return 0;
 }
 
@@ -495,7 +494,7 @@ static void exec_child(const struct loader *ld, char **argv, int report_fd, pid_
 static int become_subreaper(void)
 {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		return fail("prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
+		return load_fail("prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
 	return 0;
 }
 
@@ -506,13 +505,13 @@ static int start_child(struct loader *ld, char **argv)
 	ssize_t n;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return fail("pipe: %s", strerror(errno));
+		return load_fail("pipe: %s", strerror(errno));
 	pid_t parent = getpid();
 	ld->child = fork();
 	if (ld->child < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return fail("fork: %s", strerror(errno));
+		return load_fail("fork: %s", strerror(errno));
 	}
 	if (ld->child == 0)
 		exec_child(ld, argv, pipefd[1], parent);
@@ -524,7 +523,7 @@ static int start_child(struct loader *ld, char **argv)
 	if (n > 0) {
 		waitpid(ld->child, NULL, 0);
 		ld->child = 0;
-		return fail("cannot run %s: %s", argv[0], strerror(err));
+		return load_fail("cannot run %s: %s", argv[0], strerror(err));
 	}
 	return 0;
 }
@@ -564,7 +563,7 @@ static int supervise(struct loader *ld)
 		if (read(ld->sigfd, &si, sizeof si) != (ssize_t)sizeof si) {
 			if (errno == EINTR)
 				continue;
-			fail("reading signals: %s", strerror(errno));
+			load_fail("reading signals: %s", strerror(errno));
 			kill(ld->child, SIGTERM);
 			waitpid(ld->child, &status, 0);
 			return exit_code_of(status);

@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,20 +18,6 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-
-static int pins_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int pins_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("koff-load: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return -1;
-}
 
 /* Field 22 of /proc/PID/stat (start time in clock ticks since boot); 0
  * when the process does not exist. */
@@ -135,8 +120,8 @@ static int check_base(const char *base)
 	else
 		rmdir(base);	/* ours if we just made it and it is empty; else it stays */
 	if (err && (on_bpffs(parent) || access(parent, F_OK) < 0))
-		return pins_fail("cannot create %s: %s", base, strerror(err));
-	return pins_fail("%s is not on a BPF file system, so the shared map cannot be pinned there: "
+		return load_fail("cannot create %s: %s", base, strerror(err));
+	return load_fail("%s is not on a BPF file system, so the shared map cannot be pinned there: "
 			 "mount one (mount -t bpf bpf /sys/fs/bpf; ip netns exec hides the host's) "
 			 "or give --pin-dir DIR on one", base);
 }
@@ -172,7 +157,7 @@ static int start_keeper(struct pins *p)
 	/* O_CLOEXEC: OUT must not hold the write end, or the keeper would
 	 * wait for OUT instead of koff-load. */
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return pins_fail("pipe: %s", strerror(errno));
+		return load_fail("pipe: %s", strerror(errno));
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &saved);
 	p->keeper = fork();
@@ -186,7 +171,7 @@ static int start_keeper(struct pins *p)
 	if (p->keeper < 0) {
 		p->keeper = 0;
 		close(pipefd[1]);
-		return pins_fail("fork: %s", strerror(errno));
+		return load_fail("fork: %s", strerror(errno));
 	}
 	p->keeper_fd = pipefd[1];
 	return 0;
@@ -199,20 +184,20 @@ int pins_open(struct pins *p, const char *base, bool quiet)
 
 	*p = (struct pins){ .keeper_fd = -1 };
 	if (!ns || !start)
-		return pins_fail("cannot read this process's PID namespace and start time from /proc");
+		return load_fail("cannot read this process's PID namespace and start time from /proc");
 	if (check_base(base) < 0)
 		return -1;
 	reap_dead_instances(base, ns, quiet);
 	if (snprintf(p->dir, sizeof p->dir, "%s/%lu-%d-%llu", base, ns, (int)getpid(), start) >=
 	    (int)sizeof p->dir) {
 		p->dir[0] = 0;
-		return pins_fail("%s: path too long", base);
+		return load_fail("%s: path too long", base);
 	}
 	if (mkdir(p->dir, 0700) < 0) {
 		int err = errno;
 
 		p->dir[0] = 0;
-		return pins_fail("cannot create the pin directory %s/...: %s", base, strerror(err));
+		return load_fail("cannot create the pin directory %s/...: %s", base, strerror(err));
 	}
 	if (start_keeper(p) < 0) {
 		pins_close(p);
@@ -224,11 +209,11 @@ int pins_open(struct pins *p, const char *base, bool quiet)
 int pins_add(struct pins *p, int map_fd, const char *name, char *path, size_t len)
 {
 	if (snprintf(path, len, "%s/%s", p->dir, name) >= (int)len)
-		return pins_fail("%s: path too long", p->dir);
+		return load_fail("%s: path too long", p->dir);
 	if (bpf_obj_pin(map_fd, path) < 0)
-		return pins_fail("cannot pin the map %s as %s: %s", name, path, strerror(errno));
+		return load_fail("cannot pin the map %s as %s: %s", name, path, strerror(errno));
 	if (chmod(path, 0600) < 0)
-		return pins_fail("chmod %s: %s", path, strerror(errno));
+		return load_fail("chmod %s: %s", path, strerror(errno));
 	return 0;
 }
 

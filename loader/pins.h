@@ -20,6 +20,9 @@ struct pins {
 /* Checks that BASE's file system is bpffs, removes the pins of dead
  * instances, creates this instance's directory and starts the keeper.
  * 0, or -1 with one "koff-load: ..." line printed. */
+/* koff-load.c: one line "koff-load: ..." on stderr; returns -1. */
+int load_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 int pins_open(struct pins *p, const char *base, bool quiet);
 /* Pins map_fd as DIR/name, mode 0600; its path into path.  0 or -1 (printed). */
 int pins_add(struct pins *p, int map_fd, const char *name, char *path, size_t len);
