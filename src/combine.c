@@ -51,63 +51,79 @@ static bool changes_input_handling(const char *arg)
 	       !strcmp(arg, "-flto") || !strncmp(arg, "-flto=", 6) || !strcmp(arg, "-static-pie");
 }
 
-static bool object_defines(const char *path, const char *name)
+static bool wanted(const struct obj_symbol *sym)
+{
+	return sym->shndx == SHN_UNDEF && sym->name && sym->name[0];
+}
+
+/* The first of the entry object's undefined names (in its symbol table's
+ * order) that the object at path defines globally, or -1; the object is
+ * opened once for all of them. */
+static int object_defines(const char *path, const struct obj_file *entry)
 {
 	struct obj_file *obj = NULL;
 	struct koff_error err = { 0 };
-	const struct obj_symbol *s;
-	bool yes;
+	int found = -1;
 
 	if (obj_open_code(path, &obj, &err))
-		return false;
-	s = obj_find_symbol(obj, name);
-	yes = s && s->shndx != SHN_UNDEF && s->bind != STB_LOCAL;
+		return -1;
+	for (int i = 0; i < entry->nsyms && found < 0; i++) {
+		const struct obj_symbol *s;
+
+		if (!wanted(&entry->syms[i]))
+			continue;
+		s = obj_find_symbol(obj, entry->syms[i].name);
+		if (s && s->shndx != SHN_UNDEF && s->bind != STB_LOCAL)
+			found = i;
+	}
 	obj_close(obj);
-	return yes;
+	return found;
 }
 
-/* The archive's symbol index (what the linker itself consults). */
-static bool archive_defines(const char *path, const char *name)
+/* The same for an archive, by its symbol index (what the linker itself
+ * consults). */
+static int archive_defines(const char *path, const struct obj_file *entry)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), found = -1;
 	Elf *ar;
 	Elf_Arsym *syms;
 	size_t n = 0;
-	bool yes = false;
 
 	if (fd < 0)
-		return false;
+		return -1;
 	ar = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (ar && elf_kind(ar) == ELF_K_AR && (syms = elf_getarsym(ar, &n)))
-		for (size_t i = 0; i < n && !yes; i++)
-			yes = syms[i].as_name && !strcmp(syms[i].as_name, name);
+		for (int i = 0; i < entry->nsyms && found < 0; i++)
+			for (size_t k = 0; wanted(&entry->syms[i]) && k < n && found < 0; k++)
+				if (syms[k].as_name && !strcmp(syms[k].as_name, entry->syms[i].name))
+					found = i;
 	if (ar)
 		elf_end(ar);
 	close(fd);
-	return yes;
+	return found;
 }
 
-/* Does another input define a function the entry object leaves undefined? */
+/* Does another input define a function the entry object leaves undefined?
+ * The first such name in the entry's symbol table, or NULL. */
 static const char *needs_other_input(const struct koff_ctx *ctx, const struct obj_file *entry)
 {
 	const struct koff_options *o = &ctx->opt;
+	int first = -1;
 
-	for (int s = 0; s < entry->nsyms; s++) {
-		const struct obj_symbol *sym = &entry->syms[s];
+	for (int i = 0; i < o->nlink_args; i++) {
+		const char *arg = o->link_args[i];
+		int found = -1;
 
-		if (sym->shndx != SHN_UNDEF || !sym->name || !sym->name[0])
+		if (arg == o->object)
 			continue;
-		for (int i = 0; i < o->nlink_args; i++) {
-			const char *arg = o->link_args[i];
-
-			if (arg == o->object)
-				continue;
-			if ((is_input_object(arg) && object_defines(arg, sym->name)) ||
-			    (is_input_archive(arg) && archive_defines(arg, sym->name)))
-				return sym->name;
-		}
+		if (is_input_object(arg))
+			found = object_defines(arg, entry);
+		else if (is_input_archive(arg))
+			found = archive_defines(arg, entry);
+		if (found >= 0 && (first < 0 || found < first))
+			first = found;
 	}
-	return NULL;
+	return first >= 0 ? entry->syms[first].name : NULL;
 }
 
 static int relocatable_link(struct koff_ctx *ctx, const char *out)
