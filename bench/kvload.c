@@ -38,7 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UDP_HEADER 8
+#include "kvclient.h"
+
 #define MAX_INFLIGHT 256
 #define TIMEOUT_NS 500000000ll
 
@@ -59,14 +60,6 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
-static unsigned long long next_random(unsigned long long *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /* The value of key:i: SIZE bytes that name the key, the rest a pattern. */
 static int value_of(int i, int size, char *buf)
 {
@@ -78,35 +71,7 @@ static int value_of(int i, int size, char *buf)
 	return size;
 }
 
-static int connect_to(const struct options *o, int type)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((unsigned short)o->port) };
-	int fd = socket(AF_INET, type, 0), one = 1;
-
-	if (fd < 0 || inet_pton(AF_INET, o->addr, &sa.sin_addr) != 1 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		fprintf(stderr, "kvload: cannot connect to %s:%d: %s\n", o->addr, o->port, strerror(errno));
-		exit(2);
-	}
-	if (type == SOCK_STREAM)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
-}
-
 /* ---- TCP: send a command, read one reply line ---------------------------- */
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int read_line(int fd, char *buf, size_t cap)
 {
@@ -129,14 +94,14 @@ static int tcp_set(int fd, const char *key, const char *value, int len)
 	char cmd[2048], line[256];
 	int n = snprintf(cmd, sizeof cmd, "set %s 0 0 %d\r\n%.*s\r\n", key, len, len, value);
 
-	if (send_all(fd, cmd, (size_t)n) < 0 || read_line(fd, line, sizeof line) < 0)
+	if (kv_send_all(fd, cmd, (size_t)n) < 0 || read_line(fd, line, sizeof line) < 0)
 		return -1;
 	return strcmp(line, "STORED\r\n") == 0 ? 0 : -1;
 }
 
 static int mode_fill(const struct options *o)
 {
-	int fd = connect_to(o, SOCK_STREAM);
+	int fd = kv_connect("kvload", o->addr, o->port, SOCK_STREAM);
 	char key[32], value[2048];
 
 	for (int i = 0; i < o->keys; i++) {
@@ -210,8 +175,8 @@ static int build_get(unsigned short id, int key, char *buf)
 	buf[2] = buf[3] = buf[4] = buf[6] = buf[7] = 0;
 	buf[5] = 1;
 	if (key >= 0)
-		return UDP_HEADER + sprintf(buf + UDP_HEADER, "get key:%d\r\n", key);
-	return UDP_HEADER + sprintf(buf + UDP_HEADER, "get miss:%d\r\n", -key - 1);
+		return KV_UDP_HEADER + sprintf(buf + KV_UDP_HEADER, "get key:%d\r\n", key);
+	return KV_UDP_HEADER + sprintf(buf + KV_UDP_HEADER, "get miss:%d\r\n", -key - 1);
 }
 
 /* Checks one reply against what its request asked. */
@@ -221,10 +186,10 @@ static int reply_ok(const struct pending *p, const char *r, ssize_t n, int size)
 	int len;
 
 	if (p->key < 0)
-		return n == UDP_HEADER + 5 && memcmp(r + UDP_HEADER, "END\r\n", 5) == 0;
+		return n == KV_UDP_HEADER + 5 && memcmp(r + KV_UDP_HEADER, "END\r\n", 5) == 0;
 	value_of(p->key, size, value);
 	len = snprintf(want, sizeof want, "VALUE key:%d 0 %d\r\n%s\r\nEND\r\n", p->key, size, value);
-	return n == UDP_HEADER + len && memcmp(r + UDP_HEADER, want, (size_t)len) == 0 &&
+	return n == KV_UDP_HEADER + len && memcmp(r + KV_UDP_HEADER, want, (size_t)len) == 0 &&
 	       r[4] == 0 && r[5] == 1;
 }
 
@@ -232,9 +197,9 @@ static void send_get(int fd, const struct options *o, struct pending *p, unsigne
 		     unsigned long long *rnd, struct stats *s)
 {
 	char buf[64];
-	int n, i = (int)(next_random(rnd) % (unsigned long long)o->keys);
+	int n, i = (int)(kv_next_random(rnd) % (unsigned long long)o->keys);
 
-	p->key = (int)(next_random(rnd) % 100) < o->miss_percent ? -i - 1 : i;
+	p->key = (int)(kv_next_random(rnd) % 100) < o->miss_percent ? -i - 1 : i;
 	p->id = id;
 	n = build_get(id, p->key, buf);
 	p->sent_at = now_ns();
@@ -244,7 +209,7 @@ static void send_get(int fd, const struct options *o, struct pending *p, unsigne
 
 static int mode_get(const struct options *o)
 {
-	int fd = connect_to(o, SOCK_DGRAM);
+	int fd = kv_connect("kvload", o->addr, o->port, SOCK_DGRAM);
 	struct pending slots[MAX_INFLIGHT] = { 0 };
 	struct stats s = { 0 };
 	unsigned long long rnd = 0x9e3779b97f4a7c15ull;
@@ -269,7 +234,7 @@ static int mode_get(const struct options *o)
 			continue;
 		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
 
-		if (n < UDP_HEADER)
+		if (n < KV_UDP_HEADER)
 			continue;
 		unsigned short id = (unsigned short)(((unsigned char)buf[0] << 8) | (unsigned char)buf[1]);
 		int i;
@@ -297,7 +262,7 @@ static int mode_get(const struct options *o)
 
 static int mode_set(const struct options *o)
 {
-	int fd = connect_to(o, SOCK_STREAM);
+	int fd = kv_connect("kvload", o->addr, o->port, SOCK_STREAM);
 	struct stats s = { 0 };
 	long long start = now_ns(), end = start + (long long)(o->seconds * 1e9);
 	char key[32], value[2048];
@@ -336,7 +301,7 @@ static int ask(int fd, const char *question, char *answer, size_t cap)
 
 static int mode_statsd(const struct options *o)
 {
-	int fd = connect_to(o, SOCK_DGRAM), names = o->keys;
+	int fd = kv_connect("kvload", o->addr, o->port, SOCK_DGRAM), names = o->keys;
 	long long *sums = calloc((size_t)names, sizeof *sums);
 	char *used = calloc((size_t)names, 1);
 	unsigned long long rnd = o->seed * 2654435761ull + 1;
@@ -345,14 +310,14 @@ static int mode_statsd(const struct options *o)
 	if (!sums || !used)
 		return 2;
 	for (int r = 0; r < o->requests; r++) {
-		int lines = 1 + (int)(next_random(&rnd) % 3), len = 0;
-		int malformed = next_random(&rnd) % 16 == 0;
+		int lines = 1 + (int)(kv_next_random(&rnd) % 3), len = 0;
+		int malformed = kv_next_random(&rnd) % 16 == 0;
 		long long add[3];
 		int name[3];
 
 		for (int l = 0; l < lines; l++) {
-			name[l] = (int)(next_random(&rnd) % (unsigned long long)names);
-			add[l] = (long long)(next_random(&rnd) % 2000001) - 1000000;
+			name[l] = (int)(kv_next_random(&rnd) % (unsigned long long)names);
+			add[l] = (long long)(kv_next_random(&rnd) % 2000001) - 1000000;
 			len += snprintf(dgram + len, sizeof dgram - (size_t)len, "%sn%d.hits:%lld|c",
 					l ? "\n" : "", name[l], add[l]);
 		}
@@ -382,7 +347,7 @@ static int mode_statsd(const struct options *o)
 
 static int mode_ask(const struct options *o)
 {
-	int fd = connect_to(o, SOCK_DGRAM);
+	int fd = kv_connect("kvload", o->addr, o->port, SOCK_DGRAM);
 	char q[128], answer[512];
 
 	for (int i = 0; i < o->nnames; i++) {
@@ -398,23 +363,23 @@ static int mode_ask(const struct options *o)
 
 static int mode_udp(const struct options *o)
 {
-	int fd = connect_to(o, SOCK_DGRAM), n;
+	int fd = kv_connect("kvload", o->addr, o->port, SOCK_DGRAM), n;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	char req[2048], resp[4096];
 	ssize_t r;
 
 	if (o->nnames != 1)
 		return 2;
-	memcpy(req, "\x12\x34\0\0\0\1\0\0", UDP_HEADER);
-	n = UDP_HEADER + snprintf(req + UDP_HEADER, sizeof req - UDP_HEADER, "%s\r\n", o->names[0]);
+	memcpy(req, "\x12\x34\0\0\0\1\0\0", KV_UDP_HEADER);
+	n = KV_UDP_HEADER + snprintf(req + KV_UDP_HEADER, sizeof req - KV_UDP_HEADER, "%s\r\n", o->names[0]);
 	send(fd, req, (size_t)n, 0);
-	if (poll(&pfd, 1, 1000) <= 0 || (r = recv(fd, resp, sizeof resp, 0)) < UDP_HEADER)
+	if (poll(&pfd, 1, 1000) <= 0 || (r = recv(fd, resp, sizeof resp, 0)) < KV_UDP_HEADER)
 		return 3;
-	if (memcmp(resp, "\x12\x34\0\0\0\1\0\0", UDP_HEADER)) {
+	if (memcmp(resp, "\x12\x34\0\0\0\1\0\0", KV_UDP_HEADER)) {
 		fprintf(stderr, "kvload: bad frame header in the reply\n");
 		return 1;
 	}
-	fwrite(resp + UDP_HEADER, 1, (size_t)(r - UDP_HEADER), stdout);
+	fwrite(resp + KV_UDP_HEADER, 1, (size_t)(r - KV_UDP_HEADER), stdout);
 	return 0;
 }
 

@@ -37,10 +37,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench/kvclient.h"
+
 #define MAX_KEYS 256
 #define MAX_THREADS 32
 #define VALUE_CAP 1024
-#define UDP_HEADER 8
 
 struct run {
 	int port, keys, writers, readers, cpus, maxlen;
@@ -107,35 +108,13 @@ static enum verdict judge(struct run *run, int k, const char *data, int len, lon
 	return GOOD;
 }
 
-static int connect_to(int port, int type)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
-	int fd = socket(AF_INET, type, 0), one = 1;
-
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		fprintf(stderr, "kvstress: cannot connect to port %d: %s\n", port, strerror(errno));
-		exit(2);
-	}
-	if (type == SOCK_STREAM)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Reads until buf holds a line ending in want (a full reply); -1 on EOF. */
+/* kvcache under test listens on 127.0.0.1 in the test's netns. */
+static int connect_local(int port, int type)
+{
+	return kv_connect("kvstress", "127.0.0.1", port, type);
+}
+
 static int read_reply(int fd, char *buf, size_t cap, const char *want)
 {
 	size_t n = 0, wl = strlen(want);
@@ -162,31 +141,23 @@ static int tcp_set(int fd, int k, long long v)
 	int len = value_of(k, v, value);
 	int n = snprintf(cmd, sizeof cmd, "set s:%d 0 0 %d\r\n%.*s\r\n", k, len, len, value);
 
-	if (send_all(fd, cmd, (size_t)n) < 0 || read_reply(fd, reply, sizeof reply, "\r\n") < 0)
+	if (kv_send_all(fd, cmd, (size_t)n) < 0 || read_reply(fd, reply, sizeof reply, "\r\n") < 0)
 		return -1;
 	return strcmp(reply, "STORED\r\n") == 0 ? 0 : -1;
-}
-
-static unsigned long long next_random(unsigned long long *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 static void *writer(void *arg)
 {
 	struct worker *w = arg;
 	struct run *run = w->run;
-	int fd = connect_to(run->port, SOCK_STREAM), own = 0;
+	int fd = connect_local(run->port, SOCK_STREAM), own = 0;
 	unsigned long long rnd = 0x1234567ull + (unsigned long long)w->index * 7919;
 	int mine[MAX_KEYS];
 
 	for (int k = w->index; k < run->keys; k += run->writers)
 		mine[own++] = k;
 	while (own && !atomic_load(&run->stop)) {
-		int k = mine[next_random(&rnd) % (unsigned long long)own];
+		int k = mine[kv_next_random(&rnd) % (unsigned long long)own];
 		long long v = atomic_load(&run->issued[k]) + 1;
 
 		atomic_store(&run->issued[k], v);
@@ -205,11 +176,11 @@ static void *writer(void *arg)
 static int udp_get(int fd, unsigned short id, int k, char *data, int *len)
 {
 	char req[64], resp[2048], head[64];
-	int n = sprintf(req + UDP_HEADER, "get s:%d\r\n", k) + UDP_HEADER, hl, bytes;
+	int n = sprintf(req + KV_UDP_HEADER, "get s:%d\r\n", k) + KV_UDP_HEADER, hl, bytes;
 	long long deadline;
 	struct timespec ts;
 
-	memset(req, 0, UDP_HEADER);
+	memset(req, 0, KV_UDP_HEADER);
 	req[0] = (char)(id >> 8);
 	req[1] = (char)id;
 	req[5] = 1;
@@ -225,20 +196,20 @@ static int udp_get(int fd, unsigned short id, int k, char *data, int *len)
 		    poll(&pfd, 1, (int)(deadline - ts.tv_sec * 1000 - ts.tv_nsec / 1000000)) <= 0)
 			return -1;
 		r = recv(fd, resp, sizeof resp - 1, MSG_DONTWAIT);
-		if (r < UDP_HEADER || (unsigned char)resp[0] != (id >> 8) || (unsigned char)resp[1] != (id & 0xff))
+		if (r < KV_UDP_HEADER || (unsigned char)resp[0] != (id >> 8) || (unsigned char)resp[1] != (id & 0xff))
 			continue;	/* a late reply to an earlier request */
 		resp[r] = 0;
-		if (r == UDP_HEADER + 5 && memcmp(resp + UDP_HEADER, "END\r\n", 5) == 0)
+		if (r == KV_UDP_HEADER + 5 && memcmp(resp + KV_UDP_HEADER, "END\r\n", 5) == 0)
 			return 0;
 		hl = snprintf(head, sizeof head, "VALUE s:%d 0 ", k);
-		if (r < UDP_HEADER + hl || memcmp(resp + UDP_HEADER, head, (size_t)hl) ||
-		    sscanf(resp + UDP_HEADER + hl, "%d\r\n%n", &bytes, &n) != 1 || bytes < 0 ||
-		    bytes > VALUE_CAP || UDP_HEADER + hl + n + bytes + 7 != r ||
+		if (r < KV_UDP_HEADER + hl || memcmp(resp + KV_UDP_HEADER, head, (size_t)hl) ||
+		    sscanf(resp + KV_UDP_HEADER + hl, "%d\r\n%n", &bytes, &n) != 1 || bytes < 0 ||
+		    bytes > VALUE_CAP || KV_UDP_HEADER + hl + n + bytes + 7 != r ||
 		    memcmp(resp + r - 7, "\r\nEND\r\n", 7)) {
 			*len = -1;	/* not a memcached reply for this key: torn */
 			return 1;
 		}
-		memcpy(data, resp + UDP_HEADER + hl + n, (size_t)bytes);
+		memcpy(data, resp + KV_UDP_HEADER + hl + n, (size_t)bytes);
 		*len = bytes;
 		return 1;
 	}
@@ -248,7 +219,7 @@ static void *reader(void *arg)
 {
 	struct worker *w = arg;
 	struct run *run = w->run;
-	int fd = connect_to(run->port, SOCK_DGRAM);
+	int fd = connect_local(run->port, SOCK_DGRAM);
 	unsigned long long rnd = 0xabcdef1ull + (unsigned long long)w->index * 104729;
 	unsigned short id = (unsigned short)(w->index << 12);
 	cpu_set_t set;
@@ -257,7 +228,7 @@ static void *reader(void *arg)
 	CPU_SET(w->index % run->cpus, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 	while (!atomic_load(&run->stop)) {
-		int k = (int)(next_random(&rnd) % (unsigned long long)run->keys), len, got;
+		int k = (int)(kv_next_random(&rnd) % (unsigned long long)run->keys), len, got;
 		long long floor = atomic_load(&run->acked[k]), version;
 		char data[VALUE_CAP + 1];
 
@@ -295,7 +266,7 @@ static void *reader(void *arg)
  * and over UDP.  Returns the number of keys that are not. */
 static int count_lost(struct run *run)
 {
-	int tcp = connect_to(run->port, SOCK_STREAM), udp = connect_to(run->port, SOCK_DGRAM), lost = 0;
+	int tcp = connect_local(run->port, SOCK_STREAM), udp = connect_local(run->port, SOCK_DGRAM), lost = 0;
 
 	for (int k = 0; k < run->keys; k++) {
 		char cmd[64], reply[VALUE_CAP + 200], want[VALUE_CAP + 200], value[VALUE_CAP + 1], data[VALUE_CAP + 1];
@@ -304,7 +275,7 @@ static int count_lost(struct run *run)
 
 		n = snprintf(cmd, sizeof cmd, "get s:%d\r\n", k);
 		snprintf(want, sizeof want, "VALUE s:%d 0 %d\r\n%.*s\r\nEND\r\n", k, len, len, value);
-		if (send_all(tcp, cmd, (size_t)n) < 0 || read_reply(tcp, reply, sizeof reply, "END\r\n") < 0 ||
+		if (kv_send_all(tcp, cmd, (size_t)n) < 0 || read_reply(tcp, reply, sizeof reply, "END\r\n") < 0 ||
 		    strcmp(reply, want) || udp_get(udp, (unsigned short)(0xf000 + k), k, data, &ulen) != 1 ||
 		    ulen != len || memcmp(data, value, (size_t)len)) {
 			if (lost++ < 3)
@@ -343,7 +314,7 @@ int main(int argc, char **argv)
 		return 2;
 	maxlen = run.maxlen;
 	/* Version 1 of every key before any reader starts. */
-	fd = connect_to(run.port, SOCK_STREAM);
+	fd = connect_local(run.port, SOCK_STREAM);
 	for (int k = 0; k < run.keys; k++) {
 		atomic_store(&run.issued[k], 1);
 		if (tcp_set(fd, k, 1) < 0) {
