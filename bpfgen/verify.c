@@ -5,14 +5,20 @@
  * to megabytes and the kernel fails a load whose log did not fit (-ENOSPC)
  * even when the program was fine:
  *   1. log level 4 (statistics only): a few lines, gives "processed N insns";
- *   2. only when pass 1 was rejected: log level 1|4 into a large buffer.
- *      Since 6.4 the kernel keeps the log's tail when it overflows, and the
- *      tail is what names the failing instruction.
+ *   2. only when pass 1 was rejected and the caller wants to know where:
+ *      log level 1|4 into a large buffer.  Since 6.4 the kernel keeps the
+ *      log's tail when it overflows, and the tail is what names the failing
+ *      instruction.  This pass costs 3-8 times pass 1 (the kernel formats
+ *      every instruction it walks), so a caller that will not answer the
+ *      rejection with a fallback (a faster variant: dropped at its first
+ *      rejection) skips it and gets pass 1's complaint alone.
  * Even pass 1 can fail with -ENOSPC on a program the verifier accepted: the
  * kernel compares the buffer with the log's high-water mark, which counts
  * text the verifier wrote and then took back (speculative paths), so a big
- * program overflows a small statistics buffer with three lines in it.  Pass 1
- * therefore retries with a larger buffer before it calls a program rejected.
+ * program overflows a small statistics buffer with three lines in it, and
+ * every retry is a whole verification again (seconds, for a big program).
+ * So pass 1's buffer starts large: pages the kernel never writes cost
+ * nothing; it grows and retries only past that.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -28,8 +34,8 @@
 #include "koff_abi.h"
 #include "verify.h"
 
-#define STATS_LOG_SIZE (64u * 1024)
-#define STATS_LOG_SIZE_MAX (64u << 20)
+#define STATS_LOG_SIZE (16u << 20)
+#define STATS_LOG_SIZE_MAX (256u << 20)
 #define FULL_LOG_SIZE (8u << 20)
 #define LOG_TAIL_LINES 30
 #define LOG_LEVEL_FULL 1u
@@ -44,6 +50,7 @@ struct verify_ctx {
 	size_t log_size;
 	char libbpf_msg[256];		/* libbpf's first warning: the root cause */
 	int load_errno;			/* negative errno of pass 1's load */
+	bool locate;			/* run pass 2 on a rejection */
 };
 
 /* libbpf's print callback takes no user pointer, so the context it reports
@@ -92,7 +99,8 @@ static bool is_stats_line(const char *line)
 struct log_facts {
 	int last_insn;		/* last "N: (xx)" line, -1 */
 	const char *after_insn;	/* the line after it: where the complaint starts */
-	const char *last_line;	/* last line that is neither stats nor empty */
+	const char *first_line;	/* first line that is neither stats nor empty */
+	const char *last_line;	/* last such line */
 	bool has_processed;
 	unsigned processed;
 };
@@ -109,8 +117,11 @@ static void read_log_line(const char *line, size_t len, const char *next, struct
 	}
 	if (sscanf(line, "processed %u insns", &f->processed) == 1)
 		f->has_processed = true;
-	if (!is_stats_line(line))
+	if (!is_stats_line(line)) {
+		if (!f->first_line)
+			f->first_line = line;
 		f->last_line = line;
+	}
 }
 
 static const char *next_line(const char *line)
@@ -128,12 +139,10 @@ static struct log_facts read_log(const char *log)
 	return f;
 }
 
-/* The verifier's complaint: the lines after the rejected instruction up to
- * the statistics ("invalid access to map value, ...; R0 min value is ..."),
- * joined into one line; or the last line when no instruction was printed. */
-static void rejection_reason(const struct log_facts *f, int err, char *buf, size_t size)
+/* The verifier's complaint from `line` up to the statistics ("invalid
+ * access to map value, ...; R0 min value is ..."), joined into one line. */
+static void complaint_from(const char *line, int err, char *buf, size_t size)
 {
-	const char *line = f->after_insn ? f->after_insn : f->last_line;
 	size_t used = 0;
 
 	snprintf(buf, size, "the kernel gave no reason (%s)", strerror(-err));
@@ -143,6 +152,13 @@ static void rejection_reason(const struct log_facts *f, int err, char *buf, size
 		if (len)
 			used += snprintf(buf + used, size - used, "%s%.*s", used ? "; " : "", len, line);
 	}
+}
+
+/* In a full log: the lines after the rejected instruction, or the last
+ * line when no instruction was printed. */
+static void rejection_reason(const struct log_facts *f, int err, char *buf, size_t size)
+{
+	complaint_from(f->after_insn ? f->after_insn : f->last_line, err, buf, size);
 }
 
 /* Errors found before the verifier walks the code ("unreachable insn 7",
@@ -267,6 +283,19 @@ static int explain_rejection(struct verify_ctx *ctx)
 			 ctx->path, KOFF_PROG_NAME, ctx->v->fail_insn, reason);
 }
 
+/* A rejection from pass 1's log alone, which holds nothing but the
+ * complaint and the statistics: the complaint, not where. */
+static int report_rejection(struct verify_ctx *ctx, const struct log_facts *f)
+{
+	char reason[384];
+
+	complaint_from(f->first_line, ctx->load_errno, reason, sizeof(reason));
+	ctx->v->processed_insns = f->processed;
+	ctx->v->log = log_tail(ctx->log, LOG_TAIL_LINES);
+	return koff_fail(ctx->err, ctx->load_errno, "%s: verifier rejected %s: %s", ctx->path,
+			 KOFF_PROG_NAME, reason);
+}
+
 static int verify_with_logs(struct verify_ctx *ctx)
 {
 	struct log_facts f;
@@ -277,7 +306,7 @@ static int verify_with_logs(struct verify_ctx *ctx)
 	if (!ctx->log)
 		return koff_fail(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
 	stage = load_once(ctx, LOG_LEVEL_STATS, STATS_LOG_SIZE, &result);
-	for (size_t size = STATS_LOG_SIZE * 16;
+	for (size_t size = STATS_LOG_SIZE * 4;
 	     stage == STAGE_LOAD && result == -ENOSPC && size <= STATS_LOG_SIZE_MAX; size *= 16) {
 		char *bigger = realloc(ctx->log, size);
 
@@ -297,7 +326,7 @@ static int verify_with_logs(struct verify_ctx *ctx)
 	if (stage != STAGE_LOAD || !f.has_processed)
 		return fail_before_verifier(ctx, stage, result);
 	ctx->load_errno = result;
-	return explain_rejection(ctx);
+	return ctx->locate ? explain_rejection(ctx) : report_rejection(ctx, &f);
 }
 
 /* ---- Public API ------------------------------------------------------------- */
@@ -324,9 +353,11 @@ bool bpf_can_load(void)
 	return probe_bpf_load() == 0;
 }
 
-int bpf_verify_object(const char *path, struct bpf_verdict *v, struct koff_error *err)
+int bpf_verify_object(const char *path, enum verify_detail detail, struct bpf_verdict *v,
+		      struct koff_error *err)
 {
-	struct verify_ctx ctx = { .path = path, .v = v, .err = err };
+	struct verify_ctx ctx = { .path = path, .v = v, .err = err,
+				  .locate = detail == VERIFY_LOCATE_REJECTION };
 	libbpf_print_fn_t previous;
 	int ret;
 

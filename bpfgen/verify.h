@@ -18,15 +18,24 @@ struct bpf_verdict {
 	char *log;		/* owned: the last ~30 lines of the verifier log */
 };
 
+/* How much a rejection should tell.  Locating it (fail_insn, hot_insns)
+ * verifies a second time with the full log: seconds, for a big program. */
+enum verify_detail {
+	VERIFY_LOCATE_REJECTION,	/* where, and why: to answer it with a fallback */
+	VERIFY_VERDICT_ONLY,		/* why only: fail_insn stays -1, nhot 0 */
+};
+
 /* Load the object at `path` and fill v (free v->log with bpf_verdict_free).
  * Returns 0 when the verifier accepted the program; otherwise a negative
  * errno with err filled:
  *   -EPERM  "cannot load BPF here: Operation not permitted" (v->loaded false,
  *           nothing verified: callers may skip verification with a warning);
  *   -EACCES and friends "PATH: verifier rejected koff_xdp at insn N: <reason>"
- *           (v->fail_insn and v->log say where and why);
+ *           (v->fail_insn and v->log say where and why; without "at insn N"
+ *           for VERIFY_VERDICT_ONLY);
  *   other   "PATH: libbpf cannot open/load it: <libbpf's message>". */
-int bpf_verify_object(const char *path, struct bpf_verdict *v, struct koff_error *err);
+int bpf_verify_object(const char *path, enum verify_detail detail, struct bpf_verdict *v,
+		      struct koff_error *err);
 void bpf_verdict_free(struct bpf_verdict *v);
 
 /* Whether this process may load BPF programs (tries a tiny socket filter). */

@@ -38,7 +38,7 @@ static int agent_verify(const char *path)
 {
 	struct koff_error err = { 0 };
 	struct bpf_verdict v;
-	int rc = bpf_verify_object(path, &v, &err);
+	int rc = bpf_verify_object(path, VERIFY_LOCATE_REJECTION, &v, &err);
 
 	print_header(rc);
 	printf("loaded %d\nprocessed %u\nprog_insns %u\nfail_insn %d\nhot", v.loaded, v.processed_insns,

@@ -124,11 +124,16 @@ int kernels_choose(struct koff_ctx *ctx)
 	return 0;
 }
 
-/* Verify ctx->tmp_bpf at place p.  Same contract as bpf_verify_object. */
+/* Verify ctx->tmp_bpf at place p.  Same contract as bpf_verify_object.
+ * A context that refuses on a rejection makes no fallback from it, so it
+ * does not pay for the full-log pass that says where (host only: the
+ * guest's agent always locates). */
 static int verify_at(struct koff_ctx *ctx, struct verify_place *p, struct koff_error *verr)
 {
 	if (!strcmp(p->name, "host"))
-		return bpf_verify_object(ctx->tmp_bpf, &ctx->verdict, verr);
+		return bpf_verify_object(ctx->tmp_bpf,
+					 ctx->refuse_on_rejection ? VERIFY_VERDICT_ONLY : VERIFY_LOCATE_REJECTION,
+					 &ctx->verdict, verr);
 	return vm_verify_object(p->image, ctx->tmp_bpf, &ctx->verdict, verr);
 }
 

@@ -195,7 +195,7 @@ static int mode_verify_good(const char *path)
 	if (write_program(path, &e, true))
 		return 1;
 	CHECK(bpf_can_load(), "root should be able to load BPF");
-	ret = bpf_verify_object(path, &v, &err);
+	ret = bpf_verify_object(path, VERIFY_LOCATE_REJECTION, &v, &err);
 	CHECK(ret == 0, "ret %d: %s", ret, err.msg);
 	CHECK(v.loaded, "not loaded");
 	CHECK(v.processed_insns > 0, "processed %u", v.processed_insns);
@@ -221,7 +221,7 @@ static int mode_verify_bad(const char *path, int (*emit_bad)(struct bpf_emit *),
 	bad = emit_bad(&e);
 	if (write_program(path, &e, true))
 		return 1;
-	ret = bpf_verify_object(path, &v, &err);
+	ret = bpf_verify_object(path, VERIFY_LOCATE_REJECTION, &v, &err);
 	CHECK(ret < 0, "ret %d", ret);
 	CHECK(err.code == ret, "err.code %d", err.code);
 	CHECK(!v.loaded, "a broken program loaded");
@@ -233,6 +233,15 @@ static int mode_verify_bad(const char *path, int (*emit_bad)(struct bpf_emit *),
 	CHECK(!strchr(err.msg, '\n'), "message is not one line: %s", err.msg);
 	CHECK(count_bpf_fds() == 0, "%d BPF fds still open", count_bpf_fds());
 	printf("rejected at insn %d (expected %d): %s\n", v.fail_insn, bad, err.msg);
+	bpf_verdict_free(&v);
+	/* Verdict only: the same complaint from the statistics pass, no place. */
+	memset(&err, 0, sizeof(err));
+	ret = bpf_verify_object(path, VERIFY_VERDICT_ONLY, &v, &err);
+	CHECK(ret < 0 && !v.loaded, "verdict only: ret %d, loaded %d", ret, v.loaded);
+	CHECK(v.fail_insn == -1 && v.nhot == 0, "verdict only located it: insn %d", v.fail_insn);
+	CHECK(strstr(err.msg, "verifier rejected koff_xdp: ") && strstr(err.msg, expect_in_log),
+	      "verdict only, message: %s", err.msg);
+	CHECK(count_bpf_fds() == 0, "%d BPF fds still open", count_bpf_fds());
 	bpf_verdict_free(&v);
 	emit_free(&e);
 	return failures != 0;
@@ -261,7 +270,7 @@ static int mode_verify_noperm(const char *path)
 	int ret;
 
 	CHECK(!bpf_can_load(), "an unprivileged process claims it can load BPF");
-	ret = bpf_verify_object(path, &v, &err);
+	ret = bpf_verify_object(path, VERIFY_LOCATE_REJECTION, &v, &err);
 	CHECK(ret == -EPERM, "ret %d: %s", ret, err.msg);
 	CHECK(!v.loaded && v.fail_insn == -1 && !v.log, "verdict filled without verifying");
 	CHECK(!strncmp(err.msg, "cannot load BPF here: ", 22), "message: %s", err.msg);
