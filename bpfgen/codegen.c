@@ -93,6 +93,7 @@ struct gen {
 	struct xdp_wrap wrap;
 	int *block_label;
 	bool *reachable;		/* per block, with constant branches folded */
+	int *npreds;			/* per block: reachable predecessors */
 	bool dead;			/* the rest of this block cannot run */
 	int rc;				/* sticky failure */
 	int cur_block;
@@ -531,6 +532,8 @@ static void branch(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_
 		emit_ja(g->e, f);
 }
 
+static void launder(struct gen *g, int vreg, int16_t off);
+
 static void gen_select(struct gen *g, const struct ir_insn *in)
 {
 	int D = dst_reg(g, in->dst), yes = emit_label(g->e), end = emit_label(g->e);
@@ -556,6 +559,10 @@ static void gen_select(struct gen *g, const struct ir_insn *in)
 	val_into(g, c, D);
 	emit_bind(g->e, end);
 	dst_done(g, in->dst, D);
+	/* A select is a join of its own: its two results would keep the
+	 * paths apart (gcc's branch-free setcc runs). */
+	if (g->o->launder_joins)
+		launder(g, in->dst, LAUNDER_OFF);
 }
 
 /* ---- Memory ----------------------------------------------------------------- */
@@ -871,6 +878,15 @@ static void gen_loopguard_yield(struct gen *g, int block)
 	move_yield_values(g, block, false);
 }
 
+/* codegen_opts.launder_joins: every value live into `block` (one slot
+ * will do: each is stored and loaded back at once). */
+static void launder_live_in(struct gen *g, int block)
+{
+	for (int v = 0; v < g->fn->nvregs; v++)
+		if (loc_of(g, v).kind != LOC_NONE && regalloc_live_in(&g->ra, block, v))
+			launder(g, v, LAUNDER_OFF);
+}
+
 static void gen_loopguard(struct gen *g, int block)
 {
 	set_kind(g, EK_LOOP);
@@ -1098,6 +1114,23 @@ static int mark_reachable(struct gen *g)
 	}
 	free(stack);
 	return 0;
+}
+
+/* Predecessors of each block among the reachable ones (a branch on
+ * constants counts both sides: at worst a join too many). */
+static void count_preds(struct gen *g)
+{
+	int succ[256];
+
+	for (int b = 0; b < g->fn->nblocks; b++) {
+		int n;
+
+		if (!g->reachable[b])
+			continue;
+		n = ir_succs(&g->fn->blocks[b], succ, (int)KOFF_ARRAY_SIZE(succ));
+		for (int k = 0; k < n && k < (int)KOFF_ARRAY_SIZE(succ); k++)
+			g->npreds[succ[k]]++;
+	}
 }
 
 static int next_reachable(const struct gen *g, int b)
@@ -1342,6 +1375,8 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 		emit_bind(e, g->block_label[b]);
 		if (g->traced && block_traced(&fn->blocks[b]))
 			gen_trace(g, b);
+		if (g->o->launder_joins && g->npreds[b] > 1 && !is_loop_head(&fn->blocks[b]))
+			launder_live_in(g, b);
 		for (int i = 0; i < fn->blocks[b].ninsns; i++)
 			gen_insn(g, &fn->blocks[b].insns[i], next_reachable(g, b));
 	}
@@ -1413,10 +1448,12 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	g.block_label = calloc(fn->nblocks, sizeof(int));
 	g.reachable = calloc(fn->nblocks, sizeof(bool));
 	g.resume_label = calloc(fn->nblocks, sizeof(int));
-	if (!g.block_label || !g.reachable || !g.resume_label || mark_reachable(&g)) {
+	g.npreds = calloc(fn->nblocks, sizeof(int));
+	if (!g.block_label || !g.reachable || !g.resume_label || !g.npreds || mark_reachable(&g)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	count_preds(&g);
 	rc = emit_program(&g, &wo, err);
 	if (rc == -E2BIG && !err->code) {
 		/* Some branch is more than 32767 instructions from its target:
@@ -1432,6 +1469,7 @@ out:
 	free(g.block_label);
 	free(g.reachable);
 	free(g.resume_label);
+	free(g.npreds);
 	regalloc_free(&g.ra);
 	return rc;
 }

@@ -21,6 +21,10 @@ struct codegen_opts {
 	 * value; else every writable-data access falls back. */
 	enum koff_shared_mode shared_mode;
 	uint64_t shared_data_size, shared_value_size;
+	/* Launder every value live into a join (a block with two or more
+	 * predecessors): a shape for programs too complex to verify, whose
+	 * paths then meet in one verifier state (src/offload.c). */
+	bool launder_joins;
 };
 
 /* SEQ or LOCK for a handler with shared state of data_size bytes: LOCK

@@ -50,7 +50,7 @@ struct verify_ctx {
 	size_t log_size;
 	char libbpf_msg[256];		/* libbpf's first warning: the root cause */
 	int load_errno;			/* negative errno of pass 1's load */
-	bool locate;			/* run pass 2 on a rejection */
+	enum verify_detail detail;	/* whether pass 2 runs on a rejection */
 };
 
 /* libbpf's print callback takes no user pointer, so the context it reports
@@ -290,8 +290,6 @@ static int report_rejection(struct verify_ctx *ctx, const struct log_facts *f)
 	char reason[384];
 
 	complaint_from(f->first_line, ctx->load_errno, reason, sizeof(reason));
-	ctx->v->processed_insns = f->processed;
-	ctx->v->log = log_tail(ctx->log, LOG_TAIL_LINES);
 	return koff_fail(ctx->err, ctx->load_errno, "%s: verifier rejected %s: %s", ctx->path,
 			 KOFF_PROG_NAME, reason);
 }
@@ -326,7 +324,13 @@ static int verify_with_logs(struct verify_ctx *ctx)
 	if (stage != STAGE_LOAD || !f.has_processed)
 		return fail_before_verifier(ctx, stage, result);
 	ctx->load_errno = result;
-	return ctx->locate ? explain_rejection(ctx) : report_rejection(ctx, &f);
+	ctx->v->processed_insns = f.processed;
+	ctx->v->log = log_tail(ctx->log, LOG_TAIL_LINES);
+	if (ctx->detail == VERIFY_VERDICT_ONLY ||
+	    (ctx->detail == VERIFY_LOCATE_UNLESS_TOO_COMPLEX && bpf_verdict_too_complex(ctx->v)))
+		return report_rejection(ctx, &f);
+	bpf_verdict_free(ctx->v);
+	return explain_rejection(ctx);
 }
 
 /* ---- Public API ------------------------------------------------------------- */
@@ -356,8 +360,7 @@ bool bpf_can_load(void)
 int bpf_verify_object(const char *path, enum verify_detail detail, struct bpf_verdict *v,
 		      struct koff_error *err)
 {
-	struct verify_ctx ctx = { .path = path, .v = v, .err = err,
-				  .locate = detail == VERIFY_LOCATE_REJECTION };
+	struct verify_ctx ctx = { .path = path, .v = v, .err = err, .detail = detail };
 	libbpf_print_fn_t previous;
 	int ret;
 
@@ -380,4 +383,10 @@ void bpf_verdict_free(struct bpf_verdict *v)
 {
 	free(v->log);
 	v->log = NULL;
+}
+
+bool bpf_verdict_too_complex(const struct bpf_verdict *v)
+{
+	return v->log && (strstr(v->log, "too large") || strstr(v->log, "too complex") ||
+			  strstr(v->log, "processed 1000001") || v->processed_insns > 900000);
 }

@@ -22,6 +22,8 @@ struct bpf_verdict {
  * verifies a second time with the full log: seconds, for a big program. */
 enum verify_detail {
 	VERIFY_LOCATE_REJECTION,	/* where, and why: to answer it with a fallback */
+	VERIFY_LOCATE_UNLESS_TOO_COMPLEX, /* ... except when the budget ran out: the
+					   * caller tries another code shape first */
 	VERIFY_VERDICT_ONLY,		/* why only: fail_insn stays -1, nhot 0 */
 };
 
@@ -37,6 +39,11 @@ enum verify_detail {
 int bpf_verify_object(const char *path, enum verify_detail detail, struct bpf_verdict *v,
 		      struct koff_error *err);
 void bpf_verdict_free(struct bpf_verdict *v);
+
+/* Whether the verifier gave up on the program's size or complexity (its
+ * budget of processed instructions, its jump sequences) rather than
+ * finding something wrong with one instruction. */
+bool bpf_verdict_too_complex(const struct bpf_verdict *v);
 
 /* Whether this process may load BPF programs (tries a tiny socket filter). */
 bool bpf_can_load(void);

@@ -126,6 +126,7 @@ struct koff_ctx {
 	bool verified;			/* the kernel accepted it here */
 	char verify_note[600];		/* why verification was skipped, if it was */
 	unsigned loop_cap_used;
+	bool launder_joins;		/* retry shape: codegen_opts.launder_joins */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
 	int nforced, capforced;
 	struct fallback_site *sites;

@@ -124,16 +124,23 @@ int kernels_choose(struct koff_ctx *ctx)
 	return 0;
 }
 
-/* Verify ctx->tmp_bpf at place p.  Same contract as bpf_verify_object.
- * A context that refuses on a rejection makes no fallback from it, so it
- * does not pay for the full-log pass that says where (host only: the
- * guest's agent always locates). */
+/* How much a rejection must tell (host only: the guest's agent always
+ * locates).  Locating costs a second, full-log verification, paid only
+ * when a fallback will answer it: a context that refuses on a rejection
+ * makes none, and a program too complex to verify gets another code shape
+ * first (src/offload.c, judge). */
+static enum verify_detail detail_needed(const struct koff_ctx *ctx)
+{
+	if (ctx->refuse_on_rejection)
+		return VERIFY_VERDICT_ONLY;
+	return ctx->launder_joins ? VERIFY_LOCATE_REJECTION : VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
+}
+
+/* Verify ctx->tmp_bpf at place p.  Same contract as bpf_verify_object. */
 static int verify_at(struct koff_ctx *ctx, struct verify_place *p, struct koff_error *verr)
 {
 	if (!strcmp(p->name, "host"))
-		return bpf_verify_object(ctx->tmp_bpf,
-					 ctx->refuse_on_rejection ? VERIFY_VERDICT_ONLY : VERIFY_LOCATE_REJECTION,
-					 &ctx->verdict, verr);
+		return bpf_verify_object(ctx->tmp_bpf, detail_needed(ctx), &ctx->verdict, verr);
 	return vm_verify_object(p->image, ctx->tmp_bpf, &ctx->verdict, verr);
 }
 

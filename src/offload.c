@@ -16,10 +16,11 @@
 
 #define MAX_ATTEMPTS 12
 
-/* Loop iterations per request before falling back.  With may_goto the
- * verifier's work does not grow with the cap, so it only bounds the time a
- * request may take in the kernel; lower caps are tried if it still balks. */
-static const unsigned default_caps[] = { 65536, 4096, 256 };
+/* Loop-head passes per request before falling back.  In both loop shapes
+ * (may_goto, bpf_loop) the verifier's work does not depend on the cap, so
+ * it only bounds the time a request may take in the kernel, and a
+ * rejection is never answered with a lower one. */
+#define DEFAULT_LOOP_CAP 65536u
 
 /* Open the object and check the entry: errors here are the user's input. */
 static int open_input(struct koff_ctx *ctx)
@@ -125,7 +126,8 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 				.nforced = ctx->nforced, .trace = ctx->opt.record_path,
 				.shared_data_size = ctx->shared.used ? ctx->shared.data_size : 0 };
 	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
-				   .loop_cap = loop_cap, .target = &ctx->target };
+				   .loop_cap = loop_cap, .target = &ctx->target,
+				   .launder_joins = ctx->launder_joins };
 	int rc;
 
 	ir_func_free(ctx->ir);
@@ -174,12 +176,6 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	return write_object(ctx);
 }
 
-static bool too_complex(const struct bpf_verdict *v)
-{
-	return v->log && (strstr(v->log, "too large") || strstr(v->log, "too complex") ||
-			  strstr(v->log, "processed 1000001") || v->processed_insns > 900000);
-}
-
 static int force_fallback_at(struct koff_ctx *ctx, uint64_t va)
 {
 	for (int i = 0; i < ctx->nforced; i++)
@@ -223,31 +219,43 @@ static bool try_other_loop_form(struct koff_ctx *ctx)
 	return true;
 }
 
+/* Another code shape for a program too complex to verify: values live
+ * into a join laundered, so that paths which differ only in what they
+ * computed meet in one verifier state (the verifier otherwise walks every
+ * combination of a run of independent branches whose results a later
+ * branch reads).  Costs two memory operations per value per join, on
+ * this program only; cheaper than a fallback, which serves nothing. */
+static bool try_laundering_joins(struct koff_ctx *ctx)
+{
+	if (ctx->launder_joins)
+		return false;
+	ctx->launder_joins = true;
+	note_attempt(ctx, "trying values laundered at every join before any fallback");
+	return true;
+}
+
 /* One verifier round: 1 = accepted or not checkable, 0 = try again, <0 = refuse. */
-static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
+static int judge(struct koff_ctx *ctx)
 {
 	struct koff_error verr = { 0 };
-	const char *where = "host";
+	const char *where = "host", *msg;
 	int rc;
 
 	rc = kernels_verify(ctx, &verr, &where);
 	if (rc == 0) {
 		ctx->verified = kernels_any_verified(ctx);
 		if (ctx->verified)
-			note_attempt(ctx, "loop cap %u: accepted, %u insns processed", ctx->loop_cap_used,
-				     ctx->verdict.processed_insns);
+			note_attempt(ctx, "accepted, %u insns processed", ctx->verdict.processed_insns);
 		else
 			kernels_why_unverified(ctx, ctx->verify_note, sizeof(ctx->verify_note));
 		return 1;
 	}
-	note_attempt(ctx, "loop cap %u: rejected on %s (%.120s)", ctx->loop_cap_used, where, verr.msg);
-	if (ctx->refuse_on_rejection) {
-		const char *msg = verr.msg;	/* without the temporary file's name */
-
-		if (!strncmp(msg, ctx->tmp_bpf, strlen(ctx->tmp_bpf)) && msg[strlen(ctx->tmp_bpf)] == ':')
-			msg += strlen(ctx->tmp_bpf) + 2;
+	msg = verr.msg;	/* without the temporary file's name */
+	if (!strncmp(msg, ctx->tmp_bpf, strlen(ctx->tmp_bpf)) && msg[strlen(ctx->tmp_bpf)] == ':')
+		msg += strlen(ctx->tmp_bpf) + 2;
+	note_attempt(ctx, "rejected on %s (%.120s)", where, msg);
+	if (ctx->refuse_on_rejection)
 		return koff_fail(&ctx->err, rc, "the verifier rejects it on %s: %s", where, msg);
-	}
 	if (ctx->opt.verbose && ctx->verdict.log)
 		fprintf(stderr, "koff-link: verifier log tail (insn %d, x86 %#llx):\n%s\n", ctx->verdict.fail_insn,
 			ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n
@@ -255,7 +263,9 @@ static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 			ctx->verdict.log);
 	if (try_other_loop_form(ctx))
 		return 0;
-	if (too_complex(&ctx->verdict)) {
+	if (bpf_verdict_too_complex(&ctx->verdict)) {
+		if (try_laundering_joins(ctx))
+			return 0;
 		/* The budget went into one place (a loop, a run of branches):
 		 * that code falls back from now on. */
 		for (int i = 0; i < ctx->verdict.nhot; i++) {
@@ -264,10 +274,6 @@ static int judge(struct koff_ctx *ctx, unsigned *cap_index, int ncaps)
 			if (insn < ctx->prog.n && ctx->prog.origin[insn] &&
 			    force_fallback_at(ctx, ctx->prog.origin[insn]) == 0)
 				return 0;
-		}
-		if ((int)*cap_index + 1 < ncaps) {
-			(*cap_index)++;
-			return 0;
 		}
 	}
 	if (ctx->verdict.fail_insn >= 0 && ctx->verdict.fail_insn < ctx->prog.n &&
@@ -335,10 +341,6 @@ static int refuse(struct koff_ctx *ctx)
 
 int offload_build(struct koff_ctx *ctx)
 {
-	unsigned caps_user[1] = { ctx->opt.loop_cap };
-	const unsigned *caps = ctx->opt.loop_cap ? caps_user : default_caps;
-	int ncaps = ctx->opt.loop_cap ? 1 : (int)KOFF_ARRAY_SIZE(default_caps);
-	unsigned cap_index = 0;
 	int rc;
 
 	rc = open_input(ctx);
@@ -350,8 +352,8 @@ int offload_build(struct koff_ctx *ctx)
 	if (rc)
 		return rc;
 	for (int attempt = 0;; attempt++) {
-		ctx->loop_cap_used = caps[cap_index];
-		rc = generate(ctx, caps[cap_index]);
+		ctx->loop_cap_used = ctx->opt.loop_cap ? ctx->opt.loop_cap : DEFAULT_LOOP_CAP;
+		rc = generate(ctx, ctx->loop_cap_used);
 		/* More than a BPF program can hold, or than the target kernel can
 		 * run: refuse, don't fail. */
 		if (rc == -E2BIG || rc == -EOPNOTSUPP)
@@ -369,7 +371,7 @@ int offload_build(struct koff_ctx *ctx)
 				  MAX_ATTEMPTS);
 			return refuse(ctx);
 		}
-		rc = judge(ctx, &cap_index, ncaps);
+		rc = judge(ctx);
 		if (rc < 0)
 			return refuse(ctx);
 		if (rc == 1)

@@ -82,6 +82,9 @@ int variants_build(struct koff_ctx *ctx)
 	v->opt.explain = v->opt.dump_ir = v->opt.dump_bpf = false;
 	v->opt.verify_on = host_runs(fast) ? "host" : fast->name;
 	v->refuse_on_rejection = true;
+	/* The same handler in the shape the portable program needed: its
+	 * verifier would walk the same paths. */
+	v->launder_joins = ctx->launder_joins;
 	snprintf(v->out_bpf, sizeof(v->out_bpf), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
 	snprintf(v->tmp_bpf, sizeof(v->tmp_bpf), "%s%s.koff-tmp-%d", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX,
 		 (int)getpid());

@@ -15,13 +15,13 @@ tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
 MIN_IN_KERNEL=97
 CONFIGS="gcc:-O2:nopic clang:-O1:pic"
-SERVERS="bitacl calc geoip httpfsm pbrpc radtlv statsd telemetry"
+SERVERS="bitacl calc geoip httpfsm pbrpc radtlv statsd telemetry waf"
 
 tests/servers/run.sh --servers "$SERVERS" --configs "$CONFIGS" --mutate 100 --random 100 --jobs 2 --out "$tmp/run"
 rc=$?
 [ $rc -eq 2 ] && koff_fail "tests/servers/run.sh could not run"
 units=$(cat "$tmp"/run/results/*.res | wc -l)
-koff_expect_eq "units run" "$units" 16
+koff_expect_eq "units run" "$units" 18
 mism=$(awk -F'\t' '{ s += $9 } END { print s + 0 }' "$tmp"/run/results/*.res)
 koff_expect_eq "mismatches" "$mism" 0
 [ $rc -eq 0 ] || koff_fail "a koff-link error or a mismatch (see above)"

@@ -9,6 +9,11 @@
 # httpfsm at gcc -O0.  For each: the portable program serves every request
 # of the server's file in the kernel; the variant either does too, or is
 # absent with a reason.
+# Then a program too complex to verify as first generated (waf: straight-
+# line rules made branch-free, then read by branches) gets the laundered-
+# joins shape before any fallback is made, the variant starts from that
+# shape, and both serve every request in the kernel; and a rejection that
+# another shape will answer is not located (no full-log pass).
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || koff_skip "needs root to load and test-run BPF programs"
 cd "$KOFF_ROOT"
@@ -63,3 +68,30 @@ case $(jq -r .verifier.attempts "$u-host.koff.json") in
 *"trying the bpf_loop shape"*) koff_ok "--kernel host: the rejected may_goto shape was retried as bpf_loop";;
 *) echo "note: this kernel accepted kvtext's may_goto shape: the retry was not needed";;
 esac
+
+# waf at gcc -O2 and clang -O2: 2^24 paths unless they meet.
+for cc in gcc clang; do
+	u=$tmp/waf-$cc
+	$cc -O2 -g -c tests/servers/waf.c -o "$u.o" || koff_fail "cannot compile waf.c"
+	./koff-link "$u.o" "$tmp/main.o" -o "$u" --udp-port 5353 >"$u.log" 2>&1 ||
+		{ cat "$u.log"; koff_fail "waf $cc: koff-link failed"; }
+	attempts=$(jq -r .verifier.attempts "$u.koff.json")
+	koff_expect_eq "waf $cc -O2: fallback sites" "$(jq '.fallbacks | length' "$u.koff.json")" 0
+	case $attempts in
+	*"too large"*"trying values laundered at every join"*accepted*) ;;
+	*"too large"*) koff_fail "waf $cc: rejected as too large, but no laundered-joins retry: $attempts";;
+	*) echo "note: this kernel verified waf $cc as first generated: the shape was not needed";;
+	esac
+	case $attempts in *"at insn"*) koff_fail "waf $cc: a too-large rejection was located before the retry: $attempts";; esac
+	cc -no-pie "$tmp/koffdiff.o" "$u.o" -lbpf -lelf -lz -o "$u-koffdiff" || koff_fail "cannot link koffdiff"
+	for prog in "$u.bpf.o" "$u$KOFF_FAST_SUFFIX"; do
+		[ -f "$prog" ] || continue
+		"$u-koffdiff" --port 5353 --seed 1 --mutate 100 --random 100 --max-fallback-percent 2 "$prog" \
+			tests/servers/waf.req >"$prog.diff" 2>&1 ||
+			{ tail -n 5 "$prog.diff"; koff_fail "waf $cc $(basename "$prog"): a mismatch, or requests not in the kernel"; }
+		grep -q "^file: .*(fallback 0.0%), mismatches 0" "$prog.diff" ||
+			{ tail -n 5 "$prog.diff"; koff_fail "waf $cc $(basename "$prog"): not every request of the file in the kernel"; }
+	done
+	[ -f "$u$KOFF_FAST_SUFFIX" ] || koff_fail "waf $cc: no variant ($(jq -r '.no_fast_variant_because // ""' "$u.koff.json"))"
+	koff_ok "waf $cc -O2: every request in the kernel from both programs ($attempts)"
+done

@@ -255,5 +255,20 @@ def statsd():
     write("statsd", r, "statsd lines: counters with sample rates, timers, gauges, sets")
 
 
-for f in (kvtext, radtlv, pbrpc, httpfsm, calc, bitacl, telemetry, geoip, statsd):
+def waf():
+    # struct summary in tests/servers/waf.c: 24 one-byte fields
+    clean = [1, 11, 3, 0, 20, 0, 0, 0, 12, 2, 60, 0, 1, 1, 0, 0, 44, 0, 2, 0, 0, 0, 0, 1]
+    limits = [5, 20, 30, 3, 255, 5, 4, 40, 80, 50, 120, 3, 1, 1, 200, 4, 250, 2, 120, 30, 6, 2, 1, 1]
+    r = []
+    for _ in range(50):
+        s = list(clean)
+        for _ in range(rnd.choice([0, 0, 1, 1, 2, 3, 5, 8])):
+            i = rnd.randrange(24)
+            s[i] = rnd.randint(0, limits[i])
+        r.append(bytes(s))
+    r += [bytes(24), bytes([255] * 24), bytes(clean[:23]), bytes(clean) + b"x"]
+    write("waf", r, "request summaries: mostly clean, some matching several rules, bad lengths")
+
+
+for f in (kvtext, radtlv, pbrpc, httpfsm, calc, bitacl, telemetry, geoip, statsd, waf):
     f()

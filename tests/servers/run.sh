@@ -35,7 +35,7 @@ DIFF_TIMEOUT=300
 declare -A SERVERS=(
 	[kvtext]="kvtext.c" [radtlv]="radtlv.c" [pbrpc]="pbrpc.c" [httpfsm]="httpfsm.c"
 	[calc]="calc.c" [bitacl]="bitacl.c" [telemetry]="telemetry.c" [geoip]="geoip.c"
-	[statsd]="statsd.c statsd_parse.c"
+	[statsd]="statsd.c statsd_parse.c" [waf]="waf.c"
 	# koff's own samples (with their main(), localized for koffdiff)
 	[echo]="../../samples/echo/echo.c" [dns]="../../samples/dns/dns.c"
 )
@@ -132,7 +132,7 @@ if [ "${1:-}" = --unit ]; then
 fi
 
 # ---- the run --------------------------------------------------------------------
-NAMES="bitacl calc geoip httpfsm kvtext pbrpc radtlv statsd telemetry"
+NAMES="bitacl calc geoip httpfsm kvtext pbrpc radtlv statsd telemetry waf"
 COMPILERS="gcc clang clang-19" LEVELS="-O0 -O1 -O2 -O3 -Os" PICS="nopic pic" CONFIGS=""
 MUTATE=300 RANDOM_N=300 SEED=20261130 JOBS=2 OUT="" KOFF_LINK="$ROOT/koff-link"
 while [ $# -gt 0 ]; do

@@ -46,13 +46,14 @@ for w in "$WORK"/results/*.why; do
 		awk '{ n = $1; $1 = ""; print n "\t" substr($0, 2) }'
 done | awk -F'\t' '{ s[$2] += $1; u[$2]++ } END { for (k in s) printf "%7d %6d  %s\n", s[k], u[k], k }' | sort -rn
 echo
-echo "== units where the verifier rejected a program at least once (koff-link then made the"
-echo "   x86 instruction behind it a fallback; processed insns of the program accepted) =="
+echo "== units where the verifier rejected a program at least once (koff-link then tried another"
+echo "   code shape, or made the x86 instruction behind it a fallback; processed insns of the"
+echo "   program accepted) =="
 for a in "$WORK"/results/*.attempts; do
 	grep -q 'rejected' "$a" || continue
 	id=$(basename "$a" .attempts)
-	printf '%-28s %d rejections (%s), accepted at %s insns\n' "$id" "$(grep -o 'rejected (' "$a" | wc -l)" \
-		"$(grep -o 'at insn [0-9]*: [A-Za-z ]*' "$a" | sed 's/at insn [0-9]*: //' | sort -u | paste -sd';' -)" \
+	printf '%-28s %d rejections (%s), accepted at %s insns\n' "$id" "$(grep -o 'rejected on' "$a" | wc -l)" \
+		"$(grep -o 'rejected koff_xdp[ a-z0-9]*: [A-Za-z ]*' "$a" | sed 's/^[^:]*: //' | sort -u | paste -sd';' -)" \
 		"$(cut -f11 "$WORK/results/$id.res")"
 done
 echo
