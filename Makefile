@@ -36,7 +36,7 @@ SAMPLE_CFLAGS ?= -O2 -g
 SAMPLES       := samples/echo/echo samples/dns/dns samples/slowpath/slowpath \
 		 samples/kvcache/kvcache samples/counters/counters
 
-.PHONY: all test bench bench-quick bench-decide clean samples
+.PHONY: all test bench bench-quick bench-link bench-decide clean samples
 all: $(BUILD)/koff-link $(BUILD)/koff-load $(BUILD)/koff-vm $(BUILD)/koff-vmagent \
 	koff-link koff-load koff-vm samples
 
@@ -80,6 +80,11 @@ bench: all
 # Lifted/reference ratios, the breakdown and instruction counts in < 1 minute.
 bench-quick: all
 	./bench/quick.sh
+
+# koff-link's time on the servers corpus and on big inputs (BENCHMARKS.md
+# "Link time"); LINKTIME_CONFIGS=all for all 30 configurations.
+bench-link: all
+	./bench/linktime.sh
 
 # The workload decision and koff-load --adapt end to end (BENCHMARKS.md).
 bench-decide: all

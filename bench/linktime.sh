@@ -32,7 +32,7 @@ if [ "$CONFIGS" = all ]; then
 		CONFIGS="$CONFIGS $cc:$level:$pic"
 	done; done; done
 fi
-SERVERS="bitacl calc geoip httpfsm kvtext pbrpc radtlv statsd telemetry"
+SERVERS="bitacl calc geoip httpfsm kvtext pbrpc radtlv statsd telemetry waf"
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
 results="$tmp/results.tsv"	# name config bytes wall cpu
@@ -106,7 +106,7 @@ report() {
 	echo "koff $(git rev-parse --short HEAD 2>/dev/null) at $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs," \
 		"load average $(cut -d' ' -f1-3 /proc/loadavg); links pinned to CPU $CPU, one at a time"
 	echo
-	echo "corpus: $(wc -l <"$corpus_lines") links (9 servers x configurations:$CONFIGS)"
+	echo "corpus: $(wc -l <"$corpus_lines") links ($(echo $SERVERS | wc -w) servers x configurations:$CONFIGS)"
 	printf '%-12s %8s %8s %8s %8s %8s\n' seconds median p90 p99 max "s/MB med"
 	for col in 4 5; do
 		name=$([ $col = 4 ] && echo wall || echo cpu)
