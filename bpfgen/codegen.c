@@ -65,7 +65,9 @@
 #define CB_STATUS_OFF ((int16_t)(IR_PRIV_OFF + 8)) /* CB_RUNNING, CB_RETURNED or a koff_stat */
 #define CB_LEN_OFF ((int16_t)(IR_PRIV_OFF + 16))	/* the request length */
 #define CB_RAX_OFF ((int16_t)(IR_PRIV_OFF + 24))	/* the handler's return value */
-#define CB_YIELD_OFF ((int16_t)(IR_PRIV_OFF + 32))
+#define CB_COUNT_OFF ((int16_t)(IR_PRIV_OFF + 32))	/* loop-head passes, with body copies */
+#define CB_LAUNDER_OFF ((int16_t)(IR_PRIV_OFF + 40))	/* the laundering slot */
+#define CB_YIELD_OFF ((int16_t)(IR_PRIV_OFF + 48))
 enum { CB_RUNNING = 0, CB_RETURNED = 1 };
 _Static_assert((int)KOFF_STAT_FIRST_FALLBACK > (int)CB_RETURNED, "callback status values overlap koff_stat");
 
@@ -91,7 +93,7 @@ struct gen {
 	struct bpf_emit *e;
 	struct regalloc ra;
 	struct xdp_wrap wrap;
-	int *block_label;
+	int *block_label;		/* the labels of the copy being emitted */
 	bool *reachable;		/* per block, with constant branches folded */
 	int *npreds;			/* per block: reachable predecessors */
 	bool dead;			/* the rest of this block cannot run */
@@ -107,6 +109,16 @@ struct gen {
 	int cb_return;			/* callback: label of "store rax, stop" */
 	int cb_entry;			/* callback: the handler's entry (resume number 0) */
 	int *resume_label;		/* callback: per loop-head block, where a call resumes */
+	/* The callback's body copies (docs/internals.md, "Body copies"): an
+	 * edge into a loop head in copy c goes on in copy c + 1, from the last
+	 * copy to the head's yield trampoline; a call resumes in copy 0. */
+	int copies;			/* 1 unless in_callback */
+	int copy;			/* the copy being emitted */
+	int *copy_labels;		/* copies x nblocks */
+	bool *in_copy;			/* copies x nblocks: the blocks each copy emits */
+	bool *in_this_copy;		/* the row of the copy being emitted */
+	int *tramp_label;		/* per loop head: its yield trampoline */
+	bool *tramp_used;		/* ... which some edge jumps to */
 	struct xdp_wrap_opts wo;	/* the wrapper's options, shared state included */
 };
 
@@ -117,6 +129,13 @@ static uint8_t set_kind(struct gen *g, enum emit_kind k)
 
 	g->e->kind_now = (uint8_t)k;
 	return was;
+}
+
+/* A slot to launder through (one will do: each value is stored and loaded
+ * back at once); in the callback, past the state kept between calls. */
+static int16_t launder_slot(const struct gen *g)
+{
+	return g->in_callback ? CB_LAUNDER_OFF : LAUNDER_OFF;
 }
 
 static bool fits_imm32(int64_t v)
@@ -562,7 +581,7 @@ static void gen_select(struct gen *g, const struct ir_insn *in)
 	/* A select is a join of its own: its two results would keep the
 	 * paths apart (gcc's branch-free setcc runs). */
 	if (g->o->launder_joins)
-		launder(g, in->dst, LAUNDER_OFF);
+		launder(g, in->dst, launder_slot(g));
 }
 
 /* ---- Memory ----------------------------------------------------------------- */
@@ -866,34 +885,107 @@ static void move_yield_values(struct gen *g, int block, bool store)
 	}
 }
 
-/* A loop head in the bpf_loop shape: yield to bpf_loop, which calls the
- * callback again (or stops at loop_cap: PASS_LOOP); the call resumes here. */
-static void gen_loopguard_yield(struct gen *g, int block)
+/* One more loop-head pass for this request, counted in the scratch map:
+ * past loop_cap, fall back. */
+static void count_loop_pass(struct gen *g, int16_t counter)
 {
-	move_yield_values(g, block, true);
-	emit_st_imm(g->e, BPF_DW, R9, CB_RESUME_OFF, block + 1);
-	emit_mov_imm(g->e, R0, 0);
-	emit_exit(g->e);
-	emit_bind(g->e, g->resume_label[block]);
-	move_yield_values(g, block, false);
+	set_kind(g, EK_LOOP);
+	emit_ldx(g->e, BPF_DW, R1, R9, counter);
+	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
+	emit_stx(g->e, BPF_DW, R9, counter, R1);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
 }
 
-/* codegen_opts.launder_joins: every value live into `block` (one slot
- * will do: each is stored and loaded back at once). */
+/* With one body copy, bpf_loop's own count of calls is the count of
+ * passes (each pass yields); with more, the callback counts. */
+static void count_callback_pass(struct gen *g)
+{
+	if (g->copies > 1)
+		count_loop_pass(g, CB_COUNT_OFF);
+}
+
+/* A loop head of the bpf_loop shape, where a copy runs into the next one:
+ * count the pass, and launder what the loop writes, as the may_goto shape
+ * does, so that the verifier walks each copy once rather than once per
+ * exact value (kvtext at gcc -O3: 67k processed insns with one copy, past
+ * the million with four unlaundered).  Copy 0's heads are entered only by
+ * a resumed call (counted when it yielded, values already unknown) or, for
+ * block 0, from the prologue. */
+static void gen_loopguard_copy(struct gen *g, int block)
+{
+	const struct ir_insn *guard = &g->fn->blocks[block].insns[0];
+
+	if (g->copy == 0)
+		return;
+	count_callback_pass(g);
+	for (int k = 0; k < guard->nloop_vregs; k++) {
+		int v = guard->loop_vregs[k];
+
+		if (loc_of(g, v).kind != LOC_NONE && regalloc_live_in(&g->ra, block, v))
+			launder(g, v, launder_slot(g));
+	}
+}
+
+/* Loop head h's trampoline, after every copy: count the pass, yield to
+ * bpf_loop (store what is live into h, and h as the resume point; return
+ * 0, and bpf_loop calls the callback again or stops at loop_cap:
+ * PASS_LOOP); the call resumes at resume_label[h]: load the values back,
+ * and on in copy 0.  A trampoline no edge reaches gets only its resume
+ * stub, which the dispatch still names. */
+static void gen_trampoline(struct gen *g, int h)
+{
+	g->e->origin_now = g->fn->blocks[h].insns[0].x86_addr;
+	set_kind(g, EK_LOOP);
+	if (g->tramp_used[h]) {
+		emit_bind(g->e, g->tramp_label[h]);
+		count_callback_pass(g);
+		move_yield_values(g, h, true);
+		emit_st_imm(g->e, BPF_DW, R9, CB_RESUME_OFF, h + 1);
+		emit_mov_imm(g->e, R0, 0);
+		emit_exit(g->e);
+	}
+	emit_bind(g->e, g->resume_label[h]);
+	move_yield_values(g, h, false);
+	emit_ja_far(g->e, g->copy_labels[h]);	/* copy 0 */
+}
+
+/* codegen_opts.launder_joins: every value live into `block`. */
 static void launder_live_in(struct gen *g, int block)
 {
 	for (int v = 0; v < g->fn->nvregs; v++)
 		if (loc_of(g, v).kind != LOC_NONE && regalloc_live_in(&g->ra, block, v))
-			launder(g, v, LAUNDER_OFF);
+			launder(g, v, launder_slot(g));
 }
 
 static void gen_loopguard(struct gen *g, int block)
 {
 	set_kind(g, EK_LOOP);
 	if (g->in_callback)
-		gen_loopguard_yield(g, block);
+		gen_loopguard_copy(g, block);
 	else
 		gen_loopguard_may_goto(g, block);
+}
+
+static bool is_loop_head(const struct ir_block *b)
+{
+	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD;
+}
+
+/* The label an edge of the copy being emitted to block t jumps to. */
+static int edge_label(struct gen *g, int t)
+{
+	if (!g->in_callback || !is_loop_head(&g->fn->blocks[t]))
+		return g->block_label[t];
+	if (g->copy + 1 < g->copies)
+		return g->copy_labels[(g->copy + 1) * g->fn->nblocks + t];
+	g->tramp_used[t] = true;
+	return g->tramp_label[t];
+}
+
+/* Whether an edge to t is a fall-through into the next block emitted. */
+static bool falls_into(struct gen *g, int t, int next_block)
+{
+	return t == next_block && !(g->in_callback && is_loop_head(&g->fn->blocks[t]));
 }
 
 static void gen_switch(struct gen *g, const struct ir_insn *in)
@@ -901,7 +993,7 @@ static void gen_switch(struct gen *g, const struct ir_insn *in)
 	int A = val_reg(g, in->a, R1);
 
 	for (int i = 0; i < in->ncases; i++) {
-		int target = g->block_label[in->cases[i].target];
+		int target = edge_label(g, in->cases[i].target);
 
 		if (fits_imm32((int64_t)in->cases[i].value)) {
 			emit_jmp_imm(g->e, 0, BPF_JEQ, A, (int32_t)in->cases[i].value, target);
@@ -969,24 +1061,24 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		if (g->far && in->a.reg == IR_NONE && in->b.reg == IR_NONE) {
 			int taken = eval_const(in->cond, in->a.imm, in->b.imm, in->w) ? in->t : in->f;
 
-			if (taken != next_block)
-				emit_ja_far(g->e, g->block_label[taken]);
+			if (!falls_into(g, taken, next_block))
+				emit_ja_far(g->e, edge_label(g, taken));
 		} else if (g->far) {
 			/* jcc to a near gotol: no target is out of reach. */
 			int near = emit_label(g->e);
 
 			branch(g, in->cond, in->a, in->b, in->w, near, -1);
-			emit_ja_far(g->e, g->block_label[in->f]);
+			emit_ja_far(g->e, edge_label(g, in->f));
 			emit_bind(g->e, near);
-			emit_ja_far(g->e, g->block_label[in->t]);
+			emit_ja_far(g->e, edge_label(g, in->t));
 		} else {
-			branch(g, in->cond, in->a, in->b, in->w, g->block_label[in->t],
-			       in->f == next_block ? -1 : g->block_label[in->f]);
+			branch(g, in->cond, in->a, in->b, in->w, edge_label(g, in->t),
+			       falls_into(g, in->f, next_block) ? -1 : edge_label(g, in->f));
 		}
 		break;
 	case IR_JMP:
-		if (in->t != next_block)
-			emit_ja_far(g->e, g->block_label[in->t]);
+		if (!falls_into(g, in->t, next_block))
+			emit_ja_far(g->e, edge_label(g, in->t));
 		break;
 	case IR_RET:
 		val_into(g, ir_reg(IR_RAX), R0);
@@ -1073,17 +1165,23 @@ static void gen_prologue(struct gen *g)
 		emit_st_imm(e, BPF_DW, R9, LOOP_COUNT_OFF, 0);
 }
 
-/* Blocks the program can reach, following only the taken side of
- * branches on constants (codegen folds those). */
-static int mark_reachable(struct gen *g)
+/* Into set: the blocks reachable from block 0 (when from_entry) and, when
+ * heads_too, from every loop head set already holds, following only the
+ * taken side of branches on constants (codegen folds those); with
+ * stop_at_heads, not through an edge into a loop head (the bpf_loop
+ * shape's copies send those on to the next copy). */
+static int mark_from(struct gen *g, bool *set, bool from_entry, bool heads_too, bool stop_at_heads)
 {
 	const struct ir_func *fn = g->fn;
 	int *stack = malloc(sizeof(int) * (fn->nblocks + 1)), sp = 0;
 
 	if (!stack)
 		return -ENOMEM;
-	g->reachable[0] = true;
-	stack[sp++] = 0;
+	for (int b = 0; b < fn->nblocks; b++)
+		if ((b == 0 && from_entry) || (heads_too && set[b] && is_loop_head(&fn->blocks[b]))) {
+			set[b] = true;
+			stack[sp++] = b;
+		}
 	while (sp) {
 		const struct ir_block *b = &fn->blocks[stack[--sp]];
 		const struct ir_insn *t = &b->insns[b->ninsns - 1];
@@ -1100,20 +1198,48 @@ static int mark_reachable(struct gen *g)
 			for (int i = 0; i < t->ncases; i++) {
 				int s = t->cases[i].target;
 
-				if (!g->reachable[s]) {
-					g->reachable[s] = true;
+				if (!set[s] && !(stop_at_heads && is_loop_head(&fn->blocks[s]))) {
+					set[s] = true;
 					stack[sp++] = s;
 				}
 			}
 		}
 		for (int k = 0; k < 2; k++)
-			if (succ[k] >= 0 && !g->reachable[succ[k]]) {
-				g->reachable[succ[k]] = true;
+			if (succ[k] >= 0 && !set[succ[k]] &&
+			    !(stop_at_heads && is_loop_head(&fn->blocks[succ[k]]))) {
+				set[succ[k]] = true;
 				stack[sp++] = succ[k];
 			}
 	}
 	free(stack);
 	return 0;
+}
+
+static int mark_reachable(struct gen *g)
+{
+	return mark_from(g, g->reachable, true, false, false);
+}
+
+/* The blocks each copy emits: all reachable ones, but in the bpf_loop
+ * shape only through edges that stay in the copy.  Copy 0 starts at the
+ * entry and at every loop head (where a resumed call goes on), later
+ * copies at the loop heads (entered from the copy before). */
+static int mark_copies(struct gen *g)
+{
+	int nb = g->fn->nblocks, rc = 0;
+
+	if (!g->in_callback) {
+		memcpy(g->in_copy, g->reachable, sizeof(bool) * nb);
+		return 0;
+	}
+	for (int c = 0; c < g->copies && !rc; c++) {
+		bool *row = &g->in_copy[c * nb];
+
+		for (int b = 0; b < nb; b++)
+			row[b] = g->reachable[b] && is_loop_head(&g->fn->blocks[b]);
+		rc = mark_from(g, row, c == 0, true, true);
+	}
+	return rc;
 }
 
 /* Predecessors of each block among the reachable ones (a branch on
@@ -1133,10 +1259,11 @@ static void count_preds(struct gen *g)
 	}
 }
 
-static int next_reachable(const struct gen *g, int b)
+/* The block emitted after b in this copy, or -1. */
+static int next_in_copy(const struct gen *g, int b)
 {
 	for (int n = b + 1; n < g->fn->nblocks; n++)
-		if (g->reachable[n])
+		if (g->in_this_copy[n])
 			return n;
 	return -1;
 }
@@ -1213,7 +1340,10 @@ static void gen_call_loop_body(struct gen *g, int body)
 	emit_stx(e, BPF_DW, R9, CB_LEN_OFF, R1);
 	emit_st_imm(e, BPF_DW, R9, CB_STATUS_OFF, CB_RUNNING);
 	emit_st_imm(e, BPF_DW, R9, CB_RESUME_OFF, 0);
-	/* The first call starts the handler; each loop-head pass ends a call. */
+	if (g->copies > 1)
+		emit_st_imm(e, BPF_DW, R9, CB_COUNT_OFF, 0);
+	/* The first call starts the handler; a loop-head pass from the last
+	 * copy ends a call. */
 	emit_mov_imm(e, 1, (int32_t)g->o->loop_cap + 1);
 	emit_ld_func(e, 2, body);
 	emit_stx(e, BPF_DW, R10, CB_SCRATCH_SLOT, R9);
@@ -1299,11 +1429,6 @@ static void gen_callback_return(struct gen *g)
 	emit_exit(e);
 }
 
-static bool is_loop_head(const struct ir_block *b)
-{
-	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD;
-}
-
 /* The XDP program up to the handler: entry, exit, and for the bpf_loop
  * shape the call and the callback's entry. */
 static int emit_frame(struct gen *g, const struct xdp_wrap_opts *wo, struct koff_error *err)
@@ -1343,6 +1468,29 @@ static int emit_frame(struct gen *g, const struct xdp_wrap_opts *wo, struct koff
 	return 0;
 }
 
+/* The blocks of copy g->copy. */
+static void emit_copy(struct gen *g)
+{
+	const struct ir_func *fn = g->fn;
+
+	g->block_label = &g->copy_labels[g->copy * fn->nblocks];
+	g->in_this_copy = &g->in_copy[g->copy * fn->nblocks];
+	for (int b = 0; b < fn->nblocks; b++) {
+		if (!g->in_this_copy[b])
+			continue;
+		maybe_island(g);
+		g->dead = false;
+		g->cur_block = b;
+		emit_bind(g->e, g->block_label[b]);
+		if (g->traced && block_traced(&fn->blocks[b]))
+			gen_trace(g, b);
+		if (g->o->launder_joins && g->npreds[b] > 1 && !is_loop_head(&fn->blocks[b]))
+			launder_live_in(g, b);
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			gen_insn(g, &fn->blocks[b].insns[i], next_in_copy(g, b));
+	}
+}
+
 /* The whole program into g->e; returns 0, -E2BIG when a conditional jump
  * could not reach its target, or another negative errno. */
 static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct koff_error *err)
@@ -1363,25 +1511,24 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	if (rc)
 		return rc;
 	g->island_at = e->n;
-	for (int b = 0; b < fn->nblocks; b++)
-		g->block_label[b] = emit_label(e);
-	gen_prologue(g);
+	for (int i = 0; i < g->copies * fn->nblocks; i++)
+		g->copy_labels[i] = emit_label(e);
 	for (int b = 0; b < fn->nblocks; b++) {
-		if (!g->reachable[b])
-			continue;
-		maybe_island(g);
-		g->dead = false;
-		g->cur_block = b;
-		emit_bind(e, g->block_label[b]);
-		if (g->traced && block_traced(&fn->blocks[b]))
-			gen_trace(g, b);
-		if (g->o->launder_joins && g->npreds[b] > 1 && !is_loop_head(&fn->blocks[b]))
-			launder_live_in(g, b);
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			gen_insn(g, &fn->blocks[b].insns[i], next_reachable(g, b));
+		g->tramp_label[b] = emit_label(e);
+		g->tramp_used[b] = false;
 	}
+	gen_prologue(g);
+	if (g->in_callback && is_loop_head(&fn->blocks[0]))
+		count_callback_pass(g);	/* copy 0's block 0: its first pass */
+	for (g->copy = 0; g->copy < g->copies; g->copy++)
+		emit_copy(g);
 	e->origin_now = 0;
 	set_kind(g, EK_LOOP);
+	if (g->in_callback)
+		for (int b = 0; b < fn->nblocks; b++)
+			if (g->reachable[b] && is_loop_head(&fn->blocks[b]))
+				gen_trampoline(g, b);
+	e->origin_now = 0;
 	if (g->rc)
 		return koff_fail(err, g->rc, "%s: too many values live at a loop head", fn->name);
 	if (g->in_callback)
@@ -1445,11 +1592,16 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 		regalloc_free(&g.ra);
 		return rc;
 	}
-	g.block_label = calloc(fn->nblocks, sizeof(int));
+	g.copies = g.in_callback && o->loop_copies > 1 ? (int)o->loop_copies : 1;
+	g.copy_labels = calloc((size_t)g.copies * fn->nblocks, sizeof(int));
+	g.in_copy = calloc((size_t)g.copies * fn->nblocks, sizeof(bool));
+	g.tramp_label = calloc(fn->nblocks, sizeof(int));
+	g.tramp_used = calloc(fn->nblocks, sizeof(bool));
 	g.reachable = calloc(fn->nblocks, sizeof(bool));
 	g.resume_label = calloc(fn->nblocks, sizeof(int));
 	g.npreds = calloc(fn->nblocks, sizeof(int));
-	if (!g.block_label || !g.reachable || !g.resume_label || !g.npreds || mark_reachable(&g)) {
+	if (!g.copy_labels || !g.in_copy || !g.tramp_label || !g.tramp_used || !g.reachable ||
+	    !g.resume_label || !g.npreds || mark_reachable(&g) || mark_copies(&g)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1466,7 +1618,10 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	if (rc && !err->code)
 		rc = koff_fail(err, rc, "code generation failed: %s", strerror(-rc));
 out:
-	free(g.block_label);
+	free(g.copy_labels);
+	free(g.in_copy);
+	free(g.tramp_label);
+	free(g.tramp_used);
 	free(g.reachable);
 	free(g.resume_label);
 	free(g.npreds);

@@ -25,6 +25,11 @@ struct codegen_opts {
 	 * predecessors): a shape for programs too complex to verify, whose
 	 * paths then meet in one verifier state (src/offload.c). */
 	bool launder_joins;
+	/* The bpf_loop shape: copies of the handler's body one callback call
+	 * runs through before it yields (0 or 1: yield at every loop-head
+	 * pass).  Each copy costs its size in instructions and verification;
+	 * each saves a yield per pass (docs/internals.md, "Body copies"). */
+	unsigned loop_copies;
 };
 
 /* SEQ or LOCK for a handler with shared state of data_size bytes: LOCK

@@ -127,6 +127,8 @@ struct koff_ctx {
 	char verify_note[600];		/* why verification was skipped, if it was */
 	unsigned loop_cap_used;
 	bool launder_joins;		/* retry shape: codegen_opts.launder_joins */
+	unsigned loop_copies;		/* codegen_opts.loop_copies (0: one) */
+	bool copies_tried;		/* body copies were generated once */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
 	int nforced, capforced;
 	struct fallback_site *sites;

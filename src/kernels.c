@@ -127,12 +127,12 @@ int kernels_choose(struct koff_ctx *ctx)
 /* How much a rejection must tell (host only: the guest's agent always
  * locates).  Locating costs a second, full-log verification, paid only
  * when a fallback will answer it: a context that refuses on a rejection
- * makes none, and a program too complex to verify gets another code shape
- * first (src/offload.c, judge). */
+ * makes none, rejected body copies go back to one copy, and a program too
+ * complex to verify gets another code shape first (src/offload.c, judge). */
 static enum verify_detail detail_needed(const struct koff_ctx *ctx)
 {
-	if (ctx->refuse_on_rejection)
-		return VERIFY_VERDICT_ONLY;
+	if (ctx->refuse_on_rejection || ctx->loop_copies > 1)
+		return VERIFY_VERDICT_ONLY;	/* body copies: answered with one copy */
 	return ctx->launder_joins ? VERIFY_LOCATE_REJECTION : VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
 }
 

@@ -111,8 +111,17 @@ static const char *place_release(const struct verify_place *p, char *buf, size_t
 	return "";
 }
 
-/* {"target", "features", "loop_shape", "verified_on"}: the kernel a
- * program is for, and each place it was (or could not be) verified. */
+/* The bpf_loop shape's body copies (1 for other shapes). */
+static unsigned body_copies(const struct koff_ctx *ctx)
+{
+	bool callback = ctx->ir && ctx->ir->nloops && !target_has(&ctx->target, KFEAT_MAY_GOTO);
+
+	return callback && ctx->loop_copies > 1 ? ctx->loop_copies : 1;
+}
+
+/* {"target", "features", "loop_shape", "body_copies", "verified_on"}: the
+ * kernel a program is for, and each place it was (or could not be)
+ * verified. */
 static void json_kernel(const struct koff_ctx *ctx, FILE *f)
 {
 	const struct kernel_target *t = &ctx->target;
@@ -126,6 +135,7 @@ static void json_kernel(const struct koff_ctx *ctx, FILE *f)
 			fprintf(f, "%s\"%s\"", n++ ? ", " : "", kfeature_name((enum koff_kfeature)k));
 	fputs("], \"loop_shape\": ", f);
 	json_string(f, codegen_loop_shape(t, ctx->ir && ctx->ir->nloops));
+	fprintf(f, ", \"body_copies\": %u", body_copies(ctx));
 	fputs(", \"verified_on\": [", f);
 	for (int i = 0; i < ctx->nplaces; i++) {
 		const struct verify_place *p = &ctx->places[i];
@@ -308,8 +318,11 @@ static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 /* The target, the loop shape, and what each verification place said. */
 static void explain_kernel(const struct koff_ctx *ctx, FILE *f)
 {
-	fprintf(f, "  kernel: %s (%s), loops: %s\n", ctx->target.name, ctx->target.seen_in,
+	fprintf(f, "  kernel: %s (%s), loops: %s", ctx->target.name, ctx->target.seen_in,
 		codegen_loop_shape(&ctx->target, ctx->ir->nloops > 0));
+	if (body_copies(ctx) > 1)
+		fprintf(f, " (%u body copies)", body_copies(ctx));
+	fputc('\n', f);
 	if (ctx->verify_note[0])
 		fprintf(f, "  verifier: %s\n", ctx->verify_note);
 	for (int i = 0; i < ctx->nplaces; i++) {

@@ -140,6 +140,7 @@ done
 	koff_fail "koff-link --kernel host"
 koff_expect_eq "--kernel host: loop shape" "$(jq -r .kernel.loop_shape "$tmp/dnshost.koff.json")" may_goto
 koff_expect_eq "portable: loop shape" "$(jq -r .kernel.loop_shape "$tmp/w/dns-portable.koff.json")" bpf_loop
+koff_expect_eq "portable: body copies" "$(jq -r .kernel.body_copies "$tmp/w/dns-portable.koff.json")" 4
 koff_expect_eq "--kernel 6.1: loop shape" "$(jq -r .kernel.loop_shape "$tmp/w/dns-6.1.koff.json")" bpf_loop
 ./koff-vm --kernel 6.1 --file "$tmp/dnshost.bpf.o:/w/h.bpf.o" --file "$tmp/w/dns-portable.bpf.o:/w/p.bpf.o" \
 	--file "$tmp/w/dns-portable.6.12.bpf.o:/w/f.bpf.o" --file "$(command -v bpftool):/usr/sbin/bpftool" -- \
