@@ -5,14 +5,16 @@
 #include "ref_wrap.h"
 
 #define TOK_BPF_REF
-/* The verifier's one addition (see tok.c): counters widened to 0..1023
- * at the lexer loop's head.  tok_zero is 0 at run time but, in a writable
- * map, unknown to the verifier: adding it makes a counter's exact value
- * unknown (a mask alone would not: the verifier folds a constant through
- * it), and the mask keeps its range small.  A no-op: the counters stay
- * below 1024. */
+/* The verifier's one addition (see tok.c): what it knows of the lexer's
+ * counters and numbers forgotten at the end of each turn.  tok_zero is 0
+ * at run time but, in a writable map, unknown to the verifier: adding it
+ * makes a value unknown (a mask alone would not: the verifier folds a
+ * constant through it); counters, all below 1024, are masked back to
+ * 0..1023 so that they still index the scratch buffers.  No-ops at run
+ * time. */
 static volatile __u64 tok_zero;
 #define TOK_WIDEN(x) ((x) = ((x) + tok_zero) & 0x3ff)
+#define TOK_FORGET(x) ((x) += (__typeof__(x))tok_zero)
 #define TOK_HANDLER static __always_inline
 #include "../handlers/tok.c"
 
