@@ -163,7 +163,8 @@ main() {
 	done
 	echo
 	echo "kernel shapes, same interleaved runs: lifted net ns and lifted/ref per shape" \
-	     "(portable = OUT.bpf.o, bpf_loop loops; host = --kernel host; \"=\" same object as another column)"
+	     "(portable = OUT.bpf.o, bpf_loop loops; host = --kernel host;" \
+	     "a shape byte-identical to the lifted program shares its figures)"
 	printf '%-6s %8s  %8s %7s  %8s %7s\n' handler ref portable ratio host ratio
 	for s in $handlers; do
 		local f="$tmp/run-$s.txt" p h
