@@ -177,19 +177,25 @@ median_of() {
 		awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# Median over rounds of lifted/reference req/s (column $1) in file $2: each
-# round's lifted and reference runs were next to each other in time.
-paired_ratio() {
+# Each round's lifted/reference req/s (column $1) in file $2, in round
+# order, one a line: that round's lifted and reference runs were next to
+# each other in time.
+round_ratios() {
 	awk -v c="$1" '$1 == "lifted" { l[++nl] = $c } $1 == "reference" { r[++nr] = $c }
-		END { for (i = 1; i <= nl && i <= nr; i++) if (r[i] > 0) print l[i] / r[i] }' "$2" | sort -g |
+		END { for (i = 1; i <= nl && i <= nr; i++) if (r[i] > 0) printf "%.3f\n", l[i] / r[i] }' "$2"
+}
+
+# Their median.
+paired_ratio() {
+	round_ratios "$1" "$2" | sort -g |
 		awk '{ v[NR] = $1 } END { if (NR) printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # LOAD_RUNS rounds over the servers, their order alternating (A B, B A, ...),
 # so that load on this shared machine moves both alike; then the table.
-e2e_path() {	# path title server-ns client-ns address (then the servers, from $servers_*)
-	local path=$1 title=$2 sns=$3 cns=$4 addr=$5 round i n
-	local -n names=$6 cmds=$7
+e2e_path() {	# path title placement server-ns client-ns address names-array commands-array
+	local path=$1 title=$2 placement=$3 sns=$4 cns=$5 addr=$6 round i n
+	local -n names=$7 cmds=$8
 	: >"$tmp/e2e-$path.txt"
 	n=${#names[@]}
 	for ((round = 0; round < LOAD_RUNS; round++)); do
@@ -202,8 +208,8 @@ e2e_path() {	# path title server-ns client-ns address (then the servers, from $s
 	{
 		echo "### dns end to end, $title"
 		echo
-		echo "$(grep -cv '^#' "$tmp/dns-answered.txt") answered queries round robin; $LOAD_RUNS rounds of ${SECONDS_PER_LOAD} s per" \
-		     "server and load, the servers' order alternating each round; medians over rounds."
+		echo "$placement.  $(grep -cv '^#' "$tmp/dns-answered.txt") answered queries round robin; $LOAD_RUNS rounds of" \
+		     "${SECONDS_PER_LOAD} s per server and load, the servers' order alternating each round; medians over rounds."
 		echo
 		echo "| server | req/s, 1 outstanding | CPU µs/req | req/s, 32 outstanding | CPU µs/req | XDP counters at exit (last round) |"
 		echo "|---|---|---|---|---|---|"
@@ -225,8 +231,9 @@ e2e_path() {	# path title server-ns client-ns address (then the servers, from $s
 		local r1 r32
 		r1=$(paired_ratio 2 "$tmp/e2e-$path.txt"); r32=$(paired_ratio 4 "$tmp/e2e-$path.txt")
 		echo
-		echo "lifted/reference req/s (median of the per-round ratios): **${r1:-n/a}** with 1 outstanding," \
-		     "**${r32:-n/a}** with 32."
+		echo "lifted/reference req/s, median of the per-round ratios: **${r1:-n/a}** with 1 outstanding" \
+		     "(rounds: $(round_ratios 2 "$tmp/e2e-$path.txt" | paste -sd' ')), **${r32:-n/a}** with 32" \
+		     "(rounds: $(round_ratios 4 "$tmp/e2e-$path.txt" | paste -sd' '))."
 		echo
 		[ -n "$r1" ] && echo "e2e $path 1 $r1" >>"$results"
 		[ -n "$r32" ] && echo "e2e $path 32 $r32" >>"$results"
@@ -262,7 +269,7 @@ e2e_dns() {
 	koff_netns_create bench
 	local lo_names=(userspace lifted reference)
 	local lo_cmds=("$tmp/dns-plain -p 5353" "$KOFF_LOAD --dev lo $tmp/dns -p 5353" "$KOFF_LOAD --dev lo $tmp/dnsref -p 5353")
-	e2e_path lo "on lo (generic XDP), in one netns, client and server on CPU $CPU" \
+	e2e_path lo "on lo (generic XDP)" "In one netns, client and server (and so the XDP program) on CPU $CPU" \
 		"$KOFF_NETNS" "$KOFF_NETNS" 127.0.0.1 lo_names lo_cmds
 	# On a veth pair, native XDP: the client in one netns, the server and
 	# its XDP program on the other end, in another.
@@ -274,7 +281,8 @@ e2e_dns() {
 	local veth_names=(lifted reference)
 	local veth_cmds=("$KOFF_LOAD --mode native --dev $VETH_DEV $tmp/dns -p 5353"
 			 "$KOFF_LOAD --mode native --dev $VETH_DEV $tmp/dnsref -p 5353")
-	e2e_path veth "on a veth pair (native XDP), client and server in two netns, both on CPU $CPU (veth runs the server end's XDP in the sender's softirq: on that CPU too)" \
+	e2e_path veth "on a veth pair (native XDP)" \
+		"Client and server in two netns, both on CPU $CPU; veth runs the server end's XDP program in the sender's softirq, so on CPU $CPU too" \
 		"$sns" "$cns" 10.77.0.1 veth_names veth_cmds
 }
 
