@@ -302,7 +302,7 @@ targets_summary() {
 	QUICK_HANDLERS=$(awk '$1 == "ratio" { print $2 }' "$results")
 	echo "## Targets"
 	echo
-	echo "Every figure below was measured in this run (the tables above); the goals are fixed."
+	echo "Every figure was measured in this run (the tables below); the goals are fixed (issue 11)."
 	echo
 	echo "| target | measured | goal | verdict |"
 	echo "|---|---|---|---|"
