@@ -267,6 +267,7 @@ e2e_dns() {
 	[ -f "$tmp/dns.bpf.o" ] || echo "(no dns.bpf.o: the lifted program is not measured end to end)" >>"$report"
 	# On lo, generic XDP: client, server and XDP in one netns.
 	koff_netns_create bench
+	# shellcheck disable=SC2034  # read through e2e_path's namerefs
 	local lo_names=(userspace lifted reference)
 	local lo_cmds=("$tmp/dns-plain -p 5353" "$KOFF_LOAD --dev lo $tmp/dns -p 5353" "$KOFF_LOAD --dev lo $tmp/dnsref -p 5353")
 	e2e_path lo "on lo (generic XDP)" "In one netns, client and server (and so the XDP program) on CPU $CPU" \
@@ -278,6 +279,7 @@ e2e_dns() {
 	koff_netns_create benchcli
 	local cns=$KOFF_NETNS
 	veth_pair "$sns" "$cns"
+	# shellcheck disable=SC2034  # read through e2e_path's namerefs
 	local veth_names=(lifted reference)
 	local veth_cmds=("$KOFF_LOAD --mode native --dev $VETH_DEV $tmp/dns -p 5353"
 			 "$KOFF_LOAD --mode native --dev $VETH_DEV $tmp/dnsref -p 5353")
