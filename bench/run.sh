@@ -269,6 +269,7 @@ e2e_dns() {
 	koff_netns_create bench
 	# shellcheck disable=SC2034  # read through e2e_path's namerefs
 	local lo_names=(userspace lifted reference)
+	# shellcheck disable=SC2034
 	local lo_cmds=("$tmp/dns-plain -p 5353" "$KOFF_LOAD --dev lo $tmp/dns -p 5353" "$KOFF_LOAD --dev lo $tmp/dnsref -p 5353")
 	e2e_path lo "on lo (generic XDP)" "In one netns, client and server (and so the XDP program) on CPU $CPU" \
 		"$KOFF_NETNS" "$KOFF_NETNS" 127.0.0.1 lo_names lo_cmds
@@ -281,6 +282,7 @@ e2e_dns() {
 	veth_pair "$sns" "$cns"
 	# shellcheck disable=SC2034  # read through e2e_path's namerefs
 	local veth_names=(lifted reference)
+	# shellcheck disable=SC2034
 	local veth_cmds=("$KOFF_LOAD --mode native --dev $VETH_DEV $tmp/dns -p 5353"
 			 "$KOFF_LOAD --mode native --dev $VETH_DEV $tmp/dnsref -p 5353")
 	e2e_path veth "on a veth pair (native XDP)" \
