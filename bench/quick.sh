@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench/quick.sh - make bench-quick: lifted/reference ratios and instruction
 # counts in well under a minute, for use while working on code generation.
-# For each handler (bench/handlers/nop, samples/echo, samples/dns,
-# bench/handlers/kv) it links the object with koff-link (the variant
-# koff-load attaches here), builds the clang reference from the same handler
+# For each handler (bench/handlers/nop, samples/echo, samples/dns, and three
+# written like server code: bench/handlers/kv, a memcached-style get; tok, a
+# tokenizer; tlv, a table-driven TLV parser) it links the object with
+# koff-link (the variant koff-load attaches here, the portable OUT.bpf.o and
+# --kernel host), builds the clang reference from the same handler
 # (bench/ref/S_ref.bpf.c), checks both with koffdiff, and times the empty
-# program, the reference and the lifted program *interleaved* in one
+# program, the reference and the lifted programs *interleaved* in one
 # xdp_bench run (each repetition times all three, in rotating order; ns are
 # medians over repetitions, "net" has the same repetition's empty program
 # subtracted, and the ratio is the median of the per-repetition ratios, so
@@ -17,9 +19,15 @@
 # minus nop's reply.  Counts: the verifier's processed instructions, the
 # xlated instructions, and the lifted program's instructions by kind from
 # koff-link --dump-bpf (bpfgen/emit.h, enum emit_kind).
+# Shapes: the portable program (bpf_loop loops) and the --kernel host one
+# run in the same interleaved runs, each with its own ratio to the
+# reference; a shape whose object is byte-identical to one already timed
+# shares that one's figures.
 # Environment: BENCH_CPU (default 1), QUICK_REPS (default 31), QUICK_INNER (20),
 #   QUICK_BASE: another koff-link (an older build, say) whose programs run in
-#   the same interleaved runs: a "before" ratio beside each "after" one.
+#   the same interleaved runs: a "before" ratio beside each "after" one;
+#   QUICK_RESULTS: a file to write the figures to, one "key value..." line
+#   each (bench/run.sh's targets summary reads it).
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
@@ -34,7 +42,11 @@ KINDS="check spill move unlink launder loop body entry exit prologue stub"
 tmp=$(mktemp -d)
 koff_on_exit "rm -rf '$tmp'"
 
-port_of() { case $1 in echo) echo 7007;; dns) echo 5353;; kv) echo 11211;; nop) echo 7009;; esac; }
+HANDLERS="nop echo dns kv tok tlv"
+BODIES="echo dns kv tok tlv"	# handlers whose body the breakdown shows
+port_of() {
+	case $1 in echo) echo 7007;; dns) echo 5353;; kv) echo 11211;; nop) echo 7009;; tok) echo 7011;; tlv) echo 7013;; esac
+}
 source_of() { case $1 in echo|dns) echo "samples/$1/$1.c";; *) echo "bench/handlers/$1.c";; esac; }
 requests_of() { case $1 in echo|dns) echo "samples/$1/requests.txt";; *) echo "bench/handlers/$1-requests.txt";; esac; }
 lifted_of() { [ -f "$tmp/$1.6.12.bpf.o" ] && echo "$tmp/$1.6.12.bpf.o" || echo "$tmp/$1.bpf.o"; }
@@ -57,6 +69,7 @@ build_handler() {
 	./koff-link "$tmp/$s.o" -o "$tmp/$s" --udp-port "$port" >"$tmp/link-$s.log" 2>&1 &&
 	./koff-link "$tmp/$s.o" -o "$tmp/$s-host" --udp-port "$port" --kernel host --no-verify \
 		--dump-bpf 2>"$tmp/$s.dump" >/dev/null &&
+	[ -f "$tmp/$s-host.bpf.o" ] &&
 	clang $BPF_FLAGS -c "bench/ref/${s}_ref.bpf.c" -o "$tmp/${s}_ref.bpf.o" &&
 	link_base "$s" "$port" &&
 	objcopy --localize-symbol=main "$tmp/$s.o" "$tmp/${s}_nomain.o" &&
@@ -70,12 +83,38 @@ diff_of() {
 		sed -n 's/^file: .*(fallback \([0-9.]*\)%), mismatches \([0-9]*\)$/\1% \/ \2/p'
 }
 
+# The programs timed for handler $1, in xdp_bench's order (1 the reference,
+# 2 the lifted program koff-load attaches, 3 QUICK_BASE's if any), then the
+# shapes not already among them; "$tmp/shape-$1-NAME" holds the index that
+# shape's figures are under.
+programs_of() {
+	local s=$1 progs=("$tmp/${1}_ref.bpf.o" "$(lifted_of "$1")") shape file i found
+	[ -n "${QUICK_BASE:-}" ] && progs+=("$(base_of "$s")")
+	for shape in portable host; do
+		file="$tmp/$s.bpf.o"
+		[ "$shape" = host ] && file="$tmp/$s-host.bpf.o"
+		found=""
+		for ((i = 1; i < ${#progs[@]}; i++)); do
+			cmp -s "${progs[i]}" "$file" && { found=$((i + 1)); break; }
+		done
+		if [ -z "$found" ]; then
+			progs+=("$file")
+			found=${#progs[@]}
+		fi
+		echo "$found" >"$tmp/shape-$s-$shape"
+	done
+	printf '%s\n' "${progs[@]}"
+}
+
 # Interleaved empty/reference/lifted run of handler $1 on requests $2 -> $tmp/run-$1[-$3].txt
 time_handler() {
+	local progs
+	mapfile -t progs < <(programs_of "$1")
 	taskset -c "$CPU" "$tmp/xdp_bench" --empty --port "$(port_of "$1")" --reps "$REPS" --inner "$INNER" \
-		"$tmp/${1}_ref.bpf.o" "$(lifted_of "$1")" $(base_of "$1") "$2" 2>/dev/null >"$tmp/run-$1$3.txt" ||
+		"${progs[@]}" "$2" 2>/dev/null >"$tmp/run-$1$3.txt" ||
 		koff_fail "xdp_bench failed on $1"
 }
+shape_index() { cat "$tmp/shape-$1-$2"; }	# handler shape
 
 # Field of `prog I` (net, ns, verifier_insns, xlated_bytes) in a run file.
 prog_field() {	# file index key
@@ -90,9 +129,13 @@ kinds_of() {	# dump -> "check N spill N ..." for the kinds in $KINDS
 		END { split(kinds, k, " "); for (i = 1; i in k; i++) printf "%s %d ", k[i], n[k[i]]; printf "total %d\n", t }' "$1"
 }
 
+# One figure for QUICK_RESULTS (bench/run.sh's targets summary).
+result() { [ -z "${QUICK_RESULTS:-}" ] || echo "$1" >>"$QUICK_RESULTS"; }
+
 main() {
 	cc $CC_FLAGS bench/xdp_bench.c -lbpf -lelf -lz -o "$tmp/xdp_bench" || koff_fail "cannot build xdp_bench"
-	local s handlers="nop echo dns kv" load_before
+	[ -z "${QUICK_RESULTS:-}" ] || : >"$QUICK_RESULTS"
+	local s handlers=$HANDLERS load_before
 	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 	for s in $handlers; do
 		build_handler "$s"
@@ -114,6 +157,23 @@ main() {
 			"$(prog_field "$f" 1 net)" "$(prog_field "$f" 2 net)" "$(ratio_of "$f")" \
 			"$(diff_of "$s" "$tmp/${s}_ref.bpf.o")" "$(diff_of "$s" "$(lifted_of "$s")")" \
 			"$(prog_field "$f" 1 verifier_insns)" "$(prog_field "$f" 2 verifier_insns)"
+		result "ratio $s $(ratio_of "$f")"
+		result "verifier $s $(prog_field "$f" 1 verifier_insns) $(prog_field "$f" 2 verifier_insns)"
+		result "fallback $s $(diff_of "$s" "$(lifted_of "$s")" | tr -d '%/' | awk '{ print $1, $2 }')"
+	done
+	echo
+	echo "kernel shapes, same interleaved runs: lifted net ns and lifted/ref per shape" \
+	     "(portable = OUT.bpf.o, bpf_loop loops; host = --kernel host;" \
+	     "a shape byte-identical to the lifted program shares its figures)"
+	printf '%-6s %8s  %8s %7s  %8s %7s\n' handler ref portable ratio host ratio
+	for s in $handlers; do
+		local f="$tmp/run-$s.txt" p h
+		p=$(shape_index "$s" portable); h=$(shape_index "$s" host)
+		printf '%-6s %8s  %8s %7s  %8s %7s\n' "$s" "$(prog_field "$f" 1 net)" \
+			"$(prog_field "$f" "$p" net)" "$(ratio_of "$f" "$p")" \
+			"$(prog_field "$f" "$h" net)" "$(ratio_of "$f" "$h")"
+		result "shape $s portable $(ratio_of "$f" "$p")"
+		result "shape $s host $(ratio_of "$f" "$h")"
 	done
 	if [ -n "${QUICK_BASE:-}" ]; then
 		echo
@@ -133,7 +193,8 @@ main() {
 	printf '  %-34s %8s %8s %7s\n' "reply: tail, copy, swaps, csum" "$(sub "$nr" "$dr")" "$(sub "$nl" "$dl")" \
 		"$(div "$(sub "$nl" "$dl")" "$(sub "$nr" "$dr")")"
 	printf '  %-34s %8s %8s %7s\n' "fixed part (nop, 1-byte reply)" "$nr" "$nl" "$(ratio_of "$tmp/run-nop.txt")"
-	for s in echo dns kv; do
+	result "fixed $(ratio_of "$tmp/run-nop.txt")"
+	for s in $BODIES; do
 		local r l
 		r=$(prog_field "$tmp/run-$s.txt" 1 net); l=$(prog_field "$tmp/run-$s.txt" 2 net)
 		printf '  %-34s %8s %8s %7s\n' "$s body (net - fixed part)" "$(sub "$r" "$nr")" "$(sub "$l" "$nl")" \

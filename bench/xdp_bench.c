@@ -163,7 +163,8 @@ static int load_object(struct xdp_target *t, const char *path, unsigned port)
 	bpf_program__set_log_buf(xdp, t->log, LOG_SIZE);
 	int err = bpf_object__load(t->obj);
 	if (err) {
-		fprintf(stderr, "xdp_bench: %s: load failed: %s\n", path, strerror(-err));
+		/* Stats level: short, and it says why (e.g. too complex). */
+		fprintf(stderr, "xdp_bench: %s: load failed: %s\n%s", path, strerror(-err), t->log);
 		return err;
 	}
 	t->prog_fd = bpf_program__fd(xdp);

@@ -15,8 +15,11 @@
  *
  * Path: Ethernet/IPv4/UDP to the port -> copy the payload (length from the
  * UDP header, never from data_end: NICs pad short frames) to scratch -> run
- * the handler -> > 0: resize the frame, write the reply, swap addresses and
- * ports, IPv4 checksum, UDP checksum 0 (allowed in IPv4), XDP_TX;
+ * the handler -> > 0: resize the frame (at the tail, or when the tail has
+ * no room - veth's native XDP, generic XDP's skb - by growing at the head
+ * and moving the headers to the new front, as koff's wrapper does), write
+ * the reply, swap addresses and ports, IPv4 checksum, UDP checksum 0
+ * (allowed in IPv4), XDP_TX;
  * <= 0: XDP_DROP; anything else: XDP_PASS with the frame untouched.
  */
 #ifndef REF_WRAP_H
@@ -128,6 +131,19 @@ static __always_inline int ref_make_reply_headers(struct xdp_md *ctx, __u32 rlen
 	return 0;
 }
 
+/* Grows the frame by `grow` bytes at the head and moves the headers there:
+ * for when the tail has no room.  0, or -1 with the frame untouched. */
+static __always_inline int ref_grow_at_head(struct xdp_md *ctx, __u32 grow)
+{
+	__u8 hdrs[REF_HDRS];
+
+	if (grow > REF_MAX_PAYLOAD || bpf_xdp_load_bytes(ctx, 0, hdrs, sizeof(hdrs)))
+		return -1;
+	if (bpf_xdp_adjust_head(ctx, -(int)grow))
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, hdrs, sizeof(hdrs)) ? -1 : 0;
+}
+
 /* Runs the handler on the payload; the XDP verdict. */
 static __always_inline int ref_serve(struct xdp_md *ctx)
 {
@@ -164,7 +180,8 @@ static __always_inline int ref_serve(struct xdp_md *ctx)
 		return ref_count(KOFF_STAT_PASS_REPLY, XDP_PASS);
 	__u32 rlen = (__u32)ret;
 	/* Resize first: if that fails the frame is still untouched. */
-	if (bpf_xdp_adjust_tail(ctx, (int)(REF_HDRS + rlen) - (int)frame_len))
+	int delta = (int)(REF_HDRS + rlen) - (int)frame_len;
+	if (bpf_xdp_adjust_tail(ctx, delta) && (delta < 0 || ref_grow_at_head(ctx, (__u32)delta)))
 		return ref_count(KOFF_STAT_PASS_REPLY, XDP_PASS);
 	if (ref_make_reply_headers(ctx, rlen) || bpf_xdp_store_bytes(ctx, REF_HDRS, s->resp, rlen))
 		return ref_count(KOFF_STAT_DROP, XDP_DROP);	/* cannot happen: sizes checked */
