@@ -698,6 +698,15 @@ static void gen_mem_dynamic_data(struct gen *g, const struct ir_insn *in, int do
 		emit_ja(g->e, done);
 }
 
+/* R1 = disp + a, added register to register: `r1 = a; r1 += imm` would
+ * make R1 a scalar linked to a with a delta, and the verifier refuses to
+ * add a delta of 2^29 or more to a pointer later. */
+static void address_from(struct gen *g, const struct ir_insn *in, int64_t disp)
+{
+	emit_const64(g->e, R1, (uint64_t)disp);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+}
+
 /* An address known only at run time: find its region, check the bounds,
  * access.  The region hint decides which region is tried first. */
 static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
@@ -706,11 +715,7 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	int req_ok = emit_label(g->e);
 	int64_t disp = in->imm - (int64_t)IR_SCRATCH_VA;
 
-	/* R1 = disp + a, added register to register: `r1 = a; r1 += imm`
-	 * would make R1 a scalar linked to a with a delta, and the verifier
-	 * refuses to add a delta of 2^29 or more to a pointer later. */
-	emit_const64(g->e, R1, (uint64_t)disp);
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	address_from(g, in, disp);
 	/* R1 = address - IR_SCRATCH_VA */
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, IR_PRIV_OFF - s, not_scratch);
 	check_req_len(g, R1, s, req_ok);
@@ -741,13 +746,30 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 	int s = in->size, elsewhere = emit_label(g->e), done = emit_label(g->e);
 	uint64_t va = regions[in->region].va;
 
-	emit_const64(g->e, R1, (uint64_t)(in->imm - (int64_t)va));
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	address_from(g, in, in->imm - (int64_t)va);
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, regions[in->region].size - s, elsewhere);
 	if (in->region == IR_REG_REQ)
 		req_len_check(g, R1, s);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
 	access(g, in, R1, regions[in->region].off);
+	emit_ja(g->e, done);
+	emit_bind(g->e, elsewhere);
+	gen_mem_dynamic(g, in);
+	emit_bind(g->e, done);
+}
+
+/* A load hinted to .rodata (a table indexed at run time): its one range
+ * check first, not after the scratch map's; an address elsewhere takes the
+ * full path. */
+static void gen_mem_hinted_rodata(struct gen *g, const struct ir_insn *in)
+{
+	int s = in->size, elsewhere = emit_label(g->e), done = emit_label(g->e);
+
+	address_from(g, in, in->imm - (int64_t)IR_RODATA_VA);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - (size_t)s), elsewhere);
+	emit_ld_map(g->e, R0, KOFF_MAPID_RODATA, 0);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
+	access(g, in, R1, 0);
 	emit_ja(g->e, done);
 	emit_bind(g->e, elsewhere);
 	gen_mem_dynamic(g, in);
@@ -761,6 +783,8 @@ static void gen_mem(struct gen *g, const struct ir_insn *in)
 		gen_mem_absolute(g, in, (uint64_t)(in->a.imm + in->imm));
 	else if (in->region == IR_REG_REQ || in->region == IR_REG_RESP || in->region == IR_REG_STACK)
 		gen_mem_hinted(g, in);
+	else if (in->region == IR_REG_RODATA && in->op == IR_LOAD && g->fn->rodata_size >= in->size)
+		gen_mem_hinted_rodata(g, in);
 	else
 		gen_mem_dynamic(g, in);
 }
