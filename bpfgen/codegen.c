@@ -107,6 +107,18 @@ struct gen {
 	int cb_entry;			/* callback: the handler's entry (resume number 0) */
 	int *resume_label;		/* callback: per loop-head block, where a call resumes */
 	struct xdp_wrap_opts wo;	/* the wrapper's options, shared state included */
+	struct cold_path *cold;		/* hinted accesses' other regions, not yet emitted */
+	int ncold, cold_cap;
+};
+
+/* The path of a hinted access whose address is not in the hinted region:
+ * emitted out of line with the stubs, so that the hinted path runs on
+ * without a jump over it. */
+struct cold_path {
+	struct ir_insn in;	/* the access, its fold applied */
+	int label;		/* where the hinted path branches to */
+	int done;		/* where it returns to */
+	uint64_t origin;
 };
 
 /* Sets what the next instructions are for (emit.h); returns the previous. */
@@ -728,6 +740,43 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	emit_bind(g->e, done);
 }
 
+/* The full search of gen_mem_dynamic for `in` at `label`, later (at the
+ * next island or the end), then back to `done`. */
+static void defer_cold_path(struct gen *g, const struct ir_insn *in, int label, int done)
+{
+	if (g->ncold == g->cold_cap) {
+		int cap = g->cold_cap ? 2 * g->cold_cap : 64;
+		struct cold_path *c = realloc(g->cold, (size_t)cap * sizeof(*c));
+
+		if (!c) {
+			g->rc = -ENOMEM;
+			return;
+		}
+		g->cold = c;
+		g->cold_cap = cap;
+	}
+	g->cold[g->ncold++] = (struct cold_path){ .in = *in, .label = label, .done = done,
+						  .origin = g->e->origin_now };
+}
+
+static void gen_cold_paths(struct gen *g)
+{
+	uint64_t origin = g->e->origin_now;
+
+	for (int i = 0; i < g->ncold; i++) {
+		const struct cold_path *c = &g->cold[i];
+
+		g->e->origin_now = c->origin;
+		emit_bind(g->e, c->label);
+		set_kind(g, EK_CHECK);
+		gen_mem_dynamic(g, &c->in);
+		set_kind(g, EK_CHECK);
+		emit_ja(g->e, c->done);
+	}
+	g->ncold = 0;
+	g->e->origin_now = origin;
+}
+
 /* The scratch regions an access may be hinted to. */
 static const struct {
 	uint64_t va;
@@ -752,9 +801,7 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 		req_len_check(g, R1, s);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
 	access(g, in, R1, regions[in->region].off);
-	emit_ja(g->e, done);
-	emit_bind(g->e, elsewhere);
-	gen_mem_dynamic(g, in);
+	defer_cold_path(g, in, elsewhere, done);
 	emit_bind(g->e, done);
 }
 
@@ -770,9 +817,7 @@ static void gen_mem_hinted_rodata(struct gen *g, const struct ir_insn *in)
 	emit_ld_map(g->e, R0, KOFF_MAPID_RODATA, 0);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
 	access(g, in, R1, 0);
-	emit_ja(g->e, done);
-	emit_bind(g->e, elsewhere);
-	gen_mem_dynamic(g, in);
+	defer_cold_path(g, in, elsewhere, done);
 	emit_bind(g->e, done);
 }
 
@@ -1137,8 +1182,10 @@ static int next_reachable(const struct gen *g, int b)
  * that conditional jumps, whose offsets have 16 bits, always reach one. */
 static void gen_stubs(struct gen *g)
 {
-	uint8_t was = set_kind(g, EK_STUB);
+	uint8_t was = g->e->kind_now;
 
+	gen_cold_paths(g);	/* first: they may need stubs */
+	set_kind(g, EK_STUB);
 	for (int r = 0; r < KOFF_STAT__COUNT; r++) {
 		if (g->stub[r] < 0)
 			continue;
@@ -1346,6 +1393,7 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 		g->stub[r] = -1;
 	g->island_at = 0;
 	g->rc = 0;
+	g->ncold = 0;
 	/* The bpf_loop shape's resume dispatch branches conditionally to
 	 * every loop head: far ones need the relaxation through ja pads that
 	 * kernels without gotol get, whatever the target. */
@@ -1371,6 +1419,8 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	}
 	e->origin_now = 0;
 	set_kind(g, EK_LOOP);
+	if (g->rc == -ENOMEM)
+		return koff_fail(err, g->rc, "out of memory");
 	if (g->rc)
 		return koff_fail(err, g->rc, "%s: too many values live at a loop head", fn->name);
 	if (g->in_callback)
@@ -1456,6 +1506,7 @@ out:
 	free(g.block_label);
 	free(g.reachable);
 	free(g.resume_label);
+	free(g.cold);
 	regalloc_free(&g.ra);
 	return rc;
 }
