@@ -107,6 +107,11 @@ struct gen {
 	int cb_entry;			/* callback: the handler's entry (resume number 0) */
 	int *resume_label;		/* callback: per loop-head block, where a call resumes */
 	struct xdp_wrap_opts wo;	/* the wrapper's options, shared state included */
+	int *uses;			/* per vreg: instructions that read it */
+	struct ir_val fold_base;	/* fold_address: the next access's base ... */
+	int64_t fold_disp;		/* ... and what to add to its displacement */
+	bool folded;			/* the add before this access was not emitted */
+	bool addr_folded;		/* the access being emitted is such a one */
 	struct cold_path *cold;		/* hinted accesses' other regions, not yet emitted */
 	int ncold, cold_cap;
 };
@@ -119,6 +124,7 @@ struct cold_path {
 	int label;		/* where the hinted path branches to */
 	int done;		/* where it returns to */
 	uint64_t origin;
+	bool folded;		/* g->addr_folded for it */
 };
 
 /* Sets what the next instructions are for (emit.h); returns the previous. */
@@ -712,11 +718,27 @@ static void gen_mem_dynamic_data(struct gen *g, const struct ir_insn *in, int do
 
 /* R1 = disp + a, added register to register: `r1 = a; r1 += imm` would
  * make R1 a scalar linked to a with a delta, and the verifier refuses to
- * add a delta of 2^29 or more to a pointer later. */
+ * add a delta of 2^29 or more to a pointer later.
+ *
+ * A folded address (fold_address: a = x, disp small) also forgets what the
+ * verifier knows of x beyond its known bits (`^= 0` keeps only the tnum):
+ * otherwise, on a path where the verifier's bounds of x already put the
+ * address outside the region but its branch logic cannot tell, 6.12 walks
+ * the region check's impossible side with empty bounds ("REG INVARIANTS
+ * VIOLATION"), drops them, and refuses R1 += R9.  A range derived from the
+ * tnum alone always holds the tnum's smallest member, so the side the
+ * verifier walks is never empty.  (Unfolded, disp is about -2^29: the add
+ * wraps the bounds, which loses the same knowledge.) */
 static void address_from(struct gen *g, const struct ir_insn *in, int64_t disp)
 {
 	emit_const64(g->e, R1, (uint64_t)disp);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	if (g->addr_folded) {
+		uint8_t was = set_kind(g, EK_UNLINK);
+
+		emit_alu_imm(g->e, 1, BPF_XOR, R1, 0);
+		g->e->kind_now = was;
+	}
 }
 
 /* An address known only at run time: find its region, check the bounds,
@@ -756,7 +778,7 @@ static void defer_cold_path(struct gen *g, const struct ir_insn *in, int label, 
 		g->cold_cap = cap;
 	}
 	g->cold[g->ncold++] = (struct cold_path){ .in = *in, .label = label, .done = done,
-						  .origin = g->e->origin_now };
+						  .origin = g->e->origin_now, .folded = g->addr_folded };
 }
 
 static void gen_cold_paths(struct gen *g)
@@ -769,7 +791,9 @@ static void gen_cold_paths(struct gen *g)
 		g->e->origin_now = c->origin;
 		emit_bind(g->e, c->label);
 		set_kind(g, EK_CHECK);
+		g->addr_folded = c->folded;
 		gen_mem_dynamic(g, &c->in);
+		g->addr_folded = false;
 		set_kind(g, EK_CHECK);
 		emit_ja(g->e, c->done);
 	}
@@ -995,9 +1019,51 @@ static void gen_trace(struct gen *g, int block)
 
 static void maybe_island(struct gen *g);
 
-static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
+/* `t = x + C` whose only reader is the access right after it, as its
+ * address: the access forms its address from x and C itself (it computes
+ * `address - region` in R1 anyway), so t's add, two instructions per
+ * access in a byte loop, is not emitted.  x stays in its location: the
+ * access is the next instruction, and t was the only vreg defined in
+ * between.  Done here rather than in the IR so that register allocation
+ * and the verifier see the same values as without it. */
+static bool fold_address(struct gen *g, const struct ir_insn *in, const struct ir_insn *next)
+{
+	struct ir_val x, c;
+
+	if (!next || in->op != IR_ADD || in->w != 64 || in->dst < IR_NFIXED || g->uses[in->dst] != 1)
+		return false;
+	if ((next->op != IR_LOAD && next->op != IR_STORE) || next->a.reg != in->dst ||
+	    (next->op == IR_STORE && next->b.reg == in->dst))
+		return false;
+	x = in->a.reg == IR_NONE ? in->b : in->a;
+	c = in->a.reg == IR_NONE ? in->a : in->b;
+	if (x.reg == IR_NONE || c.reg != IR_NONE)
+		return false;
+	g->fold_base = x;
+	g->fold_disp = c.imm;
+	g->folded = true;
+	return true;
+}
+
+static void gen_access(struct gen *g, const struct ir_insn *in)
+{
+	struct ir_insn m = *in;
+
+	if (g->folded) {
+		m.a = g->fold_base;
+		m.imm = (int64_t)((uint64_t)m.imm + (uint64_t)g->fold_disp);
+		g->folded = false;
+		g->addr_folded = true;
+	}
+	gen_mem(g, &m);
+	g->addr_folded = false;
+}
+
+static void gen_insn(struct gen *g, const struct ir_insn *in, const struct ir_insn *next, int next_block)
 {
 	if (g->dead)
+		return;
+	if (fold_address(g, in, next))
 		return;
 	maybe_island(g);	/* long blocks need stubs within reach too */
 	g->e->origin_now = in->x86_addr;
@@ -1013,7 +1079,7 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		gen_select(g, in);
 		break;
 	case IR_LOAD: case IR_STORE:
-		gen_mem(g, in);
+		gen_access(g, in);
 		break;
 	case IR_LOOPGUARD:
 		gen_loopguard(g, g->cur_block);
@@ -1414,8 +1480,12 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 		emit_bind(e, g->block_label[b]);
 		if (g->traced && block_traced(&fn->blocks[b]))
 			gen_trace(g, b);
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			gen_insn(g, &fn->blocks[b].insns[i], next_reachable(g, b));
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			const struct ir_block *blk = &fn->blocks[b];
+
+			gen_insn(g, &blk->insns[i], i + 1 < blk->ninsns ? &blk->insns[i + 1] : NULL,
+				 next_reachable(g, b));
+		}
 	}
 	e->origin_now = 0;
 	set_kind(g, EK_LOOP);
@@ -1462,6 +1532,23 @@ static int check_target(const struct gen *g, struct koff_error *err)
 	return 0;
 }
 
+/* Per vreg, the instructions that read it (NULL on ENOMEM). */
+static int *count_uses(const struct ir_func *fn)
+{
+	int *uses = calloc((size_t)fn->nvregs + 1, sizeof(int));
+
+	if (!uses)
+		return NULL;
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			int u[5], n = ir_insn_uses(&fn->blocks[b].insns[i], u);
+
+			for (int k = 0; k < n; k++)
+				uses[u[k]]++;
+		}
+	return uses;
+}
+
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err)
 {
@@ -1487,7 +1574,8 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	g.block_label = calloc(fn->nblocks, sizeof(int));
 	g.reachable = calloc(fn->nblocks, sizeof(bool));
 	g.resume_label = calloc(fn->nblocks, sizeof(int));
-	if (!g.block_label || !g.reachable || !g.resume_label || mark_reachable(&g)) {
+	g.uses = count_uses(fn);
+	if (!g.block_label || !g.reachable || !g.resume_label || !g.uses || mark_reachable(&g)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1506,6 +1594,7 @@ out:
 	free(g.block_label);
 	free(g.reachable);
 	free(g.resume_label);
+	free(g.uses);
 	free(g.cold);
 	regalloc_free(&g.ra);
 	return rc;
