@@ -120,6 +120,24 @@ struct gen {
 	int *tramp_label;		/* per loop head: its yield trampoline */
 	bool *tramp_used;		/* ... which some edge jumps to */
 	struct xdp_wrap_opts wo;	/* the wrapper's options, shared state included */
+	int *uses;			/* per vreg: instructions that read it */
+	struct ir_val fold_base;	/* fold_address: the next access's base ... */
+	int64_t fold_disp;		/* ... and what to add to its displacement */
+	bool folded;			/* the add before this access was not emitted */
+	bool addr_folded;		/* the access being emitted is such a one */
+	struct cold_path *cold;		/* hinted accesses' other regions, not yet emitted */
+	int ncold, cold_cap;
+};
+
+/* The path of a hinted access whose address is not in the hinted region:
+ * emitted out of line with the stubs, so that the hinted path runs on
+ * without a jump over it. */
+struct cold_path {
+	struct ir_insn in;	/* the access, its fold applied */
+	int label;		/* where the hinted path branches to */
+	int done;		/* where it returns to */
+	uint64_t origin;
+	bool folded;		/* g->addr_folded for it */
 };
 
 /* Sets what the next instructions are for (emit.h); returns the previous. */
@@ -724,6 +742,31 @@ static void gen_mem_dynamic_data(struct gen *g, const struct ir_insn *in, int do
 		emit_ja(g->e, done);
 }
 
+/* R1 = disp + a, added register to register: `r1 = a; r1 += imm` would
+ * make R1 a scalar linked to a with a delta, and the verifier refuses to
+ * add a delta of 2^29 or more to a pointer later.
+ *
+ * A folded address (fold_address: a = x, disp small) also forgets what the
+ * verifier knows of x beyond its known bits (`^= 0` keeps only the tnum):
+ * otherwise, on a path where the verifier's bounds of x already put the
+ * address outside the region but its branch logic cannot tell, 6.12 walks
+ * the region check's impossible side with empty bounds ("REG INVARIANTS
+ * VIOLATION"), drops them, and refuses R1 += R9.  A range derived from the
+ * tnum alone always holds the tnum's smallest member, so the side the
+ * verifier walks is never empty.  (Unfolded, disp is about -2^29: the add
+ * wraps the bounds, which loses the same knowledge.) */
+static void address_from(struct gen *g, const struct ir_insn *in, int64_t disp)
+{
+	emit_const64(g->e, R1, (uint64_t)disp);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	if (g->addr_folded) {
+		uint8_t was = set_kind(g, EK_UNLINK);
+
+		emit_alu_imm(g->e, 1, BPF_XOR, R1, 0);
+		g->e->kind_now = was;
+	}
+}
+
 /* An address known only at run time: find its region, check the bounds,
  * access.  The region hint decides which region is tried first. */
 static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
@@ -732,11 +775,7 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	int req_ok = emit_label(g->e);
 	int64_t disp = in->imm - (int64_t)IR_SCRATCH_VA;
 
-	/* R1 = disp + a, added register to register: `r1 = a; r1 += imm`
-	 * would make R1 a scalar linked to a with a delta, and the verifier
-	 * refuses to add a delta of 2^29 or more to a pointer later. */
-	emit_const64(g->e, R1, (uint64_t)disp);
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	address_from(g, in, disp);
 	/* R1 = address - IR_SCRATCH_VA */
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, IR_PRIV_OFF - s, not_scratch);
 	check_req_len(g, R1, s, req_ok);
@@ -747,6 +786,45 @@ static void gen_mem_dynamic(struct gen *g, const struct ir_insn *in)
 	emit_bind(g->e, not_scratch);
 	gen_mem_dynamic_data(g, in, done);
 	emit_bind(g->e, done);
+}
+
+/* The full search of gen_mem_dynamic for `in` at `label`, later (at the
+ * next island or the end), then back to `done`. */
+static void defer_cold_path(struct gen *g, const struct ir_insn *in, int label, int done)
+{
+	if (g->ncold == g->cold_cap) {
+		int cap = g->cold_cap ? 2 * g->cold_cap : 64;
+		struct cold_path *c = realloc(g->cold, (size_t)cap * sizeof(*c));
+
+		if (!c) {
+			g->rc = -ENOMEM;
+			return;
+		}
+		g->cold = c;
+		g->cold_cap = cap;
+	}
+	g->cold[g->ncold++] = (struct cold_path){ .in = *in, .label = label, .done = done,
+						  .origin = g->e->origin_now, .folded = g->addr_folded };
+}
+
+static void gen_cold_paths(struct gen *g)
+{
+	uint64_t origin = g->e->origin_now;
+
+	for (int i = 0; i < g->ncold; i++) {
+		const struct cold_path *c = &g->cold[i];
+
+		g->e->origin_now = c->origin;
+		emit_bind(g->e, c->label);
+		set_kind(g, EK_CHECK);
+		g->addr_folded = c->folded;
+		gen_mem_dynamic(g, &c->in);
+		g->addr_folded = false;
+		set_kind(g, EK_CHECK);
+		emit_ja(g->e, c->done);
+	}
+	g->ncold = 0;
+	g->e->origin_now = origin;
 }
 
 /* The scratch regions an access may be hinted to. */
@@ -767,16 +845,29 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 	int s = in->size, elsewhere = emit_label(g->e), done = emit_label(g->e);
 	uint64_t va = regions[in->region].va;
 
-	emit_const64(g->e, R1, (uint64_t)(in->imm - (int64_t)va));
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	address_from(g, in, in->imm - (int64_t)va);
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, regions[in->region].size - s, elsewhere);
 	if (in->region == IR_REG_REQ)
 		req_len_check(g, R1, s);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
 	access(g, in, R1, regions[in->region].off);
-	emit_ja(g->e, done);
-	emit_bind(g->e, elsewhere);
-	gen_mem_dynamic(g, in);
+	defer_cold_path(g, in, elsewhere, done);
+	emit_bind(g->e, done);
+}
+
+/* A load hinted to .rodata (a table indexed at run time): its one range
+ * check first, not after the scratch map's; an address elsewhere takes the
+ * full path. */
+static void gen_mem_hinted_rodata(struct gen *g, const struct ir_insn *in)
+{
+	int s = in->size, elsewhere = emit_label(g->e), done = emit_label(g->e);
+
+	address_from(g, in, in->imm - (int64_t)IR_RODATA_VA);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - (size_t)s), elsewhere);
+	emit_ld_map(g->e, R0, KOFF_MAPID_RODATA, 0);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, R0);
+	access(g, in, R1, 0);
+	defer_cold_path(g, in, elsewhere, done);
 	emit_bind(g->e, done);
 }
 
@@ -787,6 +878,8 @@ static void gen_mem(struct gen *g, const struct ir_insn *in)
 		gen_mem_absolute(g, in, (uint64_t)(in->a.imm + in->imm));
 	else if (in->region == IR_REG_REQ || in->region == IR_REG_RESP || in->region == IR_REG_STACK)
 		gen_mem_hinted(g, in);
+	else if (in->region == IR_REG_RODATA && in->op == IR_LOAD && g->fn->rodata_size >= in->size)
+		gen_mem_hinted_rodata(g, in);
 	else
 		gen_mem_dynamic(g, in);
 }
@@ -1034,9 +1127,51 @@ static void gen_trace(struct gen *g, int block)
 
 static void maybe_island(struct gen *g);
 
-static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
+/* `t = x + C` whose only reader is the access right after it, as its
+ * address: the access forms its address from x and C itself (it computes
+ * `address - region` in R1 anyway), so t's add, two instructions per
+ * access in a byte loop, is not emitted.  x stays in its location: the
+ * access is the next instruction, and t was the only vreg defined in
+ * between.  Done here rather than in the IR so that register allocation
+ * and the verifier see the same values as without it. */
+static bool fold_address(struct gen *g, const struct ir_insn *in, const struct ir_insn *next)
+{
+	struct ir_val x, c;
+
+	if (!next || in->op != IR_ADD || in->w != 64 || in->dst < IR_NFIXED || g->uses[in->dst] != 1)
+		return false;
+	if ((next->op != IR_LOAD && next->op != IR_STORE) || next->a.reg != in->dst ||
+	    (next->op == IR_STORE && next->b.reg == in->dst))
+		return false;
+	x = in->a.reg == IR_NONE ? in->b : in->a;
+	c = in->a.reg == IR_NONE ? in->a : in->b;
+	if (x.reg == IR_NONE || c.reg != IR_NONE)
+		return false;
+	g->fold_base = x;
+	g->fold_disp = c.imm;
+	g->folded = true;
+	return true;
+}
+
+static void gen_access(struct gen *g, const struct ir_insn *in)
+{
+	struct ir_insn m = *in;
+
+	if (g->folded) {
+		m.a = g->fold_base;
+		m.imm = (int64_t)((uint64_t)m.imm + (uint64_t)g->fold_disp);
+		g->folded = false;
+		g->addr_folded = true;
+	}
+	gen_mem(g, &m);
+	g->addr_folded = false;
+}
+
+static void gen_insn(struct gen *g, const struct ir_insn *in, const struct ir_insn *next, int next_block)
 {
 	if (g->dead)
+		return;
+	if (fold_address(g, in, next))
 		return;
 	maybe_island(g);	/* long blocks need stubs within reach too */
 	g->e->origin_now = in->x86_addr;
@@ -1052,7 +1187,7 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, int next_block)
 		gen_select(g, in);
 		break;
 	case IR_LOAD: case IR_STORE:
-		gen_mem(g, in);
+		gen_access(g, in);
 		break;
 	case IR_LOOPGUARD:
 		gen_loopguard(g, g->cur_block);
@@ -1273,8 +1408,10 @@ static int next_in_copy(const struct gen *g, int b)
  * that conditional jumps, whose offsets have 16 bits, always reach one. */
 static void gen_stubs(struct gen *g)
 {
-	uint8_t was = set_kind(g, EK_STUB);
+	uint8_t was = g->e->kind_now;
 
+	gen_cold_paths(g);	/* first: they may need stubs */
+	set_kind(g, EK_STUB);
 	for (int r = 0; r < KOFF_STAT__COUNT; r++) {
 		if (g->stub[r] < 0)
 			continue;
@@ -1486,8 +1623,12 @@ static void emit_copy(struct gen *g)
 			gen_trace(g, b);
 		if (g->o->launder_joins && g->npreds[b] > 1 && !is_loop_head(&fn->blocks[b]))
 			launder_live_in(g, b);
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			gen_insn(g, &fn->blocks[b].insns[i], next_in_copy(g, b));
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			const struct ir_block *blk = &fn->blocks[b];
+
+			gen_insn(g, &blk->insns[i], i + 1 < blk->ninsns ? &blk->insns[i + 1] : NULL,
+				 next_in_copy(g, b));
+		}
 	}
 }
 
@@ -1503,6 +1644,7 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 		g->stub[r] = -1;
 	g->island_at = 0;
 	g->rc = 0;
+	g->ncold = 0;
 	/* The bpf_loop shape's resume dispatch branches conditionally to
 	 * every loop head: far ones need the relaxation through ja pads that
 	 * kernels without gotol get, whatever the target. */
@@ -1529,6 +1671,8 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 			if (g->reachable[b] && is_loop_head(&fn->blocks[b]))
 				gen_trampoline(g, b);
 	e->origin_now = 0;
+	if (g->rc == -ENOMEM)
+		return koff_fail(err, g->rc, "out of memory");
 	if (g->rc)
 		return koff_fail(err, g->rc, "%s: too many values live at a loop head", fn->name);
 	if (g->in_callback)
@@ -1570,6 +1714,23 @@ static int check_target(const struct gen *g, struct koff_error *err)
 	return 0;
 }
 
+/* Per vreg, the instructions that read it (NULL on ENOMEM). */
+static int *count_uses(const struct ir_func *fn)
+{
+	int *uses = calloc((size_t)fn->nvregs + 1, sizeof(int));
+
+	if (!uses)
+		return NULL;
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			int u[5], n = ir_insn_uses(&fn->blocks[b].insns[i], u);
+
+			for (int k = 0; k < n; k++)
+				uses[u[k]]++;
+		}
+	return uses;
+}
+
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err)
 {
@@ -1600,8 +1761,9 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	g.reachable = calloc(fn->nblocks, sizeof(bool));
 	g.resume_label = calloc(fn->nblocks, sizeof(int));
 	g.npreds = calloc(fn->nblocks, sizeof(int));
+	g.uses = count_uses(fn);
 	if (!g.copy_labels || !g.in_copy || !g.tramp_label || !g.tramp_used || !g.reachable ||
-	    !g.resume_label || !g.npreds || mark_reachable(&g) || mark_copies(&g)) {
+	    !g.resume_label || !g.npreds || !g.uses || mark_reachable(&g) || mark_copies(&g)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1625,6 +1787,8 @@ out:
 	free(g.reachable);
 	free(g.resume_label);
 	free(g.npreds);
+	free(g.uses);
+	free(g.cold);
 	regalloc_free(&g.ra);
 	return rc;
 }

@@ -105,29 +105,39 @@ static void store_at(struct lift_ctx *c, int base, int i, struct ir_val v, int s
  * the builder at `done`, where a byte loop takes over from i. */
 struct word_phase {
 	int i, n;
+	int step;	/* bytes a round handles: 8, or 16 for two words */
 	int head, body, done;
 };
 
-static void word_phase_begin(struct lift_ctx *c, struct word_phase *w, int n)
+/* A phase of rounds of `step` bytes while that many of n remain, from
+ * index vreg `from` as it stands (-1: from 0). */
+static void phase_begin(struct lift_ctx *c, struct word_phase *w, int n, int from, int step)
 {
 	int rem = lift_temp(c);
 
 	w->n = n;
-	w->i = lift_temp(c);
+	w->step = step;
+	w->i = from >= 0 ? from : lift_temp(c);
 	w->head = lift_new_block(c);
 	w->body = lift_new_block(c);
 	w->done = lift_new_block(c);
-	set(c, IR_MOV, w->i, ir_imm(0), ir_imm(0), 64);
+	if (from < 0)
+		set(c, IR_MOV, w->i, ir_imm(0), ir_imm(0), 64);
 	jump(c, w->head);
 	lift_set_block(c, w->head);
 	set(c, IR_SUB, rem, ir_reg(n), ir_reg(w->i), 64);
-	branch(c, IR_ULT, ir_reg(rem), ir_imm(8), w->done, w->body);
+	branch(c, IR_ULT, ir_reg(rem), ir_imm(step), w->done, w->body);
 	lift_set_block(c, w->body);
+}
+
+static void word_phase_begin(struct lift_ctx *c, struct word_phase *w, int n)
+{
+	phase_begin(c, w, n, -1, 8);
 }
 
 static void word_phase_next(struct lift_ctx *c, struct word_phase *w)
 {
-	set(c, IR_ADD, w->i, ir_reg(w->i), ir_imm(8), 64);
+	set(c, IR_ADD, w->i, ir_reg(w->i), ir_imm(w->step), 64);
 	jump(c, w->head);
 	lift_set_block(c, w->done);
 }
@@ -150,16 +160,33 @@ static int arg(struct lift_ctx *c, int reg)
 	return t;
 }
 
+/* memcpy copies two words a round while 16 bytes remain, then one word
+ * if 8 do (no loop), then bytes: a round's loop head (iteration count,
+ * may_goto, laundering) costs about as much as a word's copy. */
 static void lift_memcpy(struct lift_ctx *c)
 {
 	int d = arg(c, IR_RDI), s = arg(c, IR_RSI), n = arg(c, IR_RDX);
-	struct word_phase w;
+	struct word_phase pair;
 	struct loop l;
+	int second, rem, word, bytes;
 
-	word_phase_begin(c, &w, n);
-	store_at(c, d, w.i, load_at(c, s, w.i, 8), 8);
-	word_phase_next(c, &w);
-	loop_resume(c, &l, w.i);
+	phase_begin(c, &pair, n, -1, 16);
+	store_at(c, d, pair.i, load_at(c, s, pair.i, 8), 8);
+	second = lift_temp(c);
+	set(c, IR_ADD, second, ir_reg(pair.i), ir_imm(8), 64);
+	store_at(c, d, second, load_at(c, s, second, 8), 8);
+	word_phase_next(c, &pair);
+	rem = lift_temp(c);
+	word = lift_new_block(c);
+	bytes = lift_new_block(c);
+	set(c, IR_SUB, rem, ir_reg(n), ir_reg(pair.i), 64);
+	branch(c, IR_ULT, ir_reg(rem), ir_imm(8), bytes, word);
+	lift_set_block(c, word);
+	store_at(c, d, pair.i, load_at(c, s, pair.i, 8), 8);
+	set(c, IR_ADD, pair.i, ir_reg(pair.i), ir_imm(8), 64);
+	jump(c, bytes);
+	lift_set_block(c, bytes);
+	loop_resume(c, &l, pair.i);
 	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
 	lift_set_block(c, l.body);
 	store_at(c, d, l.i, load_at(c, s, l.i, 1), 1);
