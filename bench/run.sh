@@ -20,12 +20,14 @@
 # with and without the offload beside Debian's memcached (shared state).  Then bench/kernels.sh: each kernel
 # shape koff-link emits (portable, --kernel 6.12, --kernel host) on the host
 # and inside Debian's 6.1 and 6.12 under QEMU.  Then bench/frames.sh: the
-# wrapper's cost per frame kind and the reply-size limits.  Last, the
+# wrapper's cost per frame kind and the reply-size limits.  Then
+# bench/linktime.sh: koff-link's own time on the servers corpus and on big
+# inputs.  Last, the
 # targets summary: each of issue 11's ratios measured above against its goal.
 # Environment: BENCH_CPU (default 1), BENCH_SECONDS (default 5),
 #              BENCH_LOAD_RUNS (default 3: rounds of end-to-end runs),
 #              BENCH_OUT (default BENCHMARKS.md),
-#              BENCH_SKIP (e.g. "kvcache kernels frames": sections left out
+#              BENCH_SKIP (e.g. "kvcache kernels frames linktime": sections left out
 #              during development; a full run leaves it empty),
 #              QUICK_REPS, QUICK_INNER (bench/quick.sh's).
 set -u
@@ -381,6 +383,22 @@ because it does not do the work.  CPU µs/req is the pinned CPU's busy time
 HDR
 }
 
+link_time() {
+	echo "## Link time (bench/linktime.sh)"
+	echo
+	echo "koff-link on every tests/servers server at six configurations, one link at"
+	echo "a time (\`make bench-link\`; \`LINKTIME_CONFIGS=all\` for all 30), and on big"
+	echo "inputs: a sample \`ld -r\`'d with 300 generated functions.  CPU is user + sys"
+	echo "of koff-link and its children (the kernel's verifier is sys time): the figure"
+	echo "load does not inflate.  Goals (issue 10): at most 1 s per MB of input, never"
+	echo "more than a few seconds for a small server."
+	echo
+	echo '```'
+	BENCH_CPU=$CPU bash bench/linktime.sh 2>&1 || echo "(bench/linktime.sh failed)"
+	echo '```'
+	echo
+}
+
 main() {
 	build_tools
 	: >"$report"
@@ -417,6 +435,8 @@ main() {
 	# The wrapper per frame kind (IPv4, IPv6, VLAN) and the reply-size limits.
 	skipped frames ||
 		bash bench/frames.sh >>"$report" || echo "(bench/frames.sh failed: frame kinds not measured)" >>"$report"
+	# koff-link's own time: the servers corpus and big inputs.
+	skipped linktime || link_time >>"$report"
 	# Hand-written notes below the marker line survive a new run.
 	local marker='<!-- reading: written by hand, kept by bench/run.sh -->'
 	targets_summary >"$tmp/targets.md"
