@@ -50,7 +50,8 @@
 #define FRAME_TOP_TRACED (FRAME_TOP + 8)
 
 /* The private part of the scratch map value: the request's loop count,
- * then the laundering slots. */
+ * then the laundering slot (a value is stored there and loaded back at
+ * once, so one will do). */
 #define LOOP_COUNT_OFF ((int16_t)IR_PRIV_OFF)
 #define LAUNDER_OFF ((int16_t)(IR_PRIV_OFF + 8))
 
@@ -910,30 +911,35 @@ static void launder(struct gen *g, int vreg, int16_t off)
  * and a may_goto (kernel 6.9) lets the verifier see that the next
  * iteration starts from the same state and stop.  The iteration count of
  * the request lives in the scratch map: past loop_cap, fall back. */
-static void gen_loopguard_may_goto(struct gen *g, int block)
+/* One more loop-head pass for this request, counted in the scratch map:
+ * past loop_cap, fall back. */
+static void count_loop_pass(struct gen *g, int16_t counter)
 {
-	int16_t slot = LAUNDER_OFF;
+	set_kind(g, EK_LOOP);
+	emit_ldx(g->e, BPF_DW, R1, R9, counter);
+	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
+	emit_stx(g->e, BPF_DW, R9, counter, R1);
+	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
+}
 
+/* Launder what the loop headed by `block` writes and is live there: only
+ * that can differ between iterations. */
+static void launder_loop_values(struct gen *g, int block)
+{
 	const struct ir_insn *guard = &g->fn->blocks[block].insns[0];
 
-	/* Only what the loop writes can differ between iterations. */
 	for (int k = 0; k < guard->nloop_vregs; k++) {
 		int v = guard->loop_vregs[k];
 
-		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
-			continue;
-		if (slot + 8 > (int16_t)IR_SPILL_OFF) {
-			g->rc = -E2BIG;
-			return;
-		}
-		launder(g, v, slot);
-		slot += 8;
+		if (loc_of(g, v).kind != LOC_NONE && regalloc_live_in(&g->ra, block, v))
+			launder(g, v, launder_slot(g));
 	}
-	set_kind(g, EK_LOOP);
-	emit_ldx(g->e, BPF_DW, R1, R9, LOOP_COUNT_OFF);
-	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
-	emit_stx(g->e, BPF_DW, R9, LOOP_COUNT_OFF, R1);
-	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
+}
+
+static void gen_loopguard_may_goto(struct gen *g, int block)
+{
+	launder_loop_values(g, block);
+	count_loop_pass(g, LOOP_COUNT_OFF);
 	/* may_goto: BPF_JMP | BPF_JCOND, src_reg BPF_MAY_GOTO (0). */
 	emit_jmp_imm(g->e, 0, BPF_JCOND, 0, 0, stub(g, KOFF_STAT_PASS_LOOP));
 }
@@ -978,17 +984,6 @@ static void move_yield_values(struct gen *g, int block, bool store)
 	}
 }
 
-/* One more loop-head pass for this request, counted in the scratch map:
- * past loop_cap, fall back. */
-static void count_loop_pass(struct gen *g, int16_t counter)
-{
-	set_kind(g, EK_LOOP);
-	emit_ldx(g->e, BPF_DW, R1, R9, counter);
-	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
-	emit_stx(g->e, BPF_DW, R9, counter, R1);
-	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
-}
-
 /* With one body copy, bpf_loop's own count of calls is the count of
  * passes (each pass yields); with more, the callback counts. */
 static void count_callback_pass(struct gen *g)
@@ -1006,17 +1001,10 @@ static void count_callback_pass(struct gen *g)
  * block 0, from the prologue. */
 static void gen_loopguard_copy(struct gen *g, int block)
 {
-	const struct ir_insn *guard = &g->fn->blocks[block].insns[0];
-
 	if (g->copy == 0)
 		return;
 	count_callback_pass(g);
-	for (int k = 0; k < guard->nloop_vregs; k++) {
-		int v = guard->loop_vregs[k];
-
-		if (loc_of(g, v).kind != LOC_NONE && regalloc_live_in(&g->ra, block, v))
-			launder(g, v, launder_slot(g));
-	}
+	launder_loop_values(g, block);
 }
 
 /* Loop head h's trampoline, after every copy: count the pass, yield to
