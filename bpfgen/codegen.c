@@ -992,17 +992,23 @@ static void count_callback_pass(struct gen *g)
 		count_loop_pass(g, CB_COUNT_OFF);
 }
 
-/* A loop head of the bpf_loop shape with one copy: yield right here
- * (bpf_loop calls the callback again, or stops at loop_cap: PASS_LOOP);
- * the call resumes here.  No trampoline: a far one would cost a jump
- * there and back, and for a big program 16-bit jumps relaxed through
- * pads. */
-static void gen_yield_in_place(struct gen *g, int block)
+/* Yield to bpf_loop at loop head h: store what is live into h, and h as
+ * where the next call resumes; return 0, and bpf_loop calls the callback
+ * again, or stops at loop_cap (PASS_LOOP). */
+static void emit_yield(struct gen *g, int h)
 {
-	move_yield_values(g, block, true);
-	emit_st_imm(g->e, BPF_DW, R9, CB_RESUME_OFF, block + 1);
+	move_yield_values(g, h, true);
+	emit_st_imm(g->e, BPF_DW, R9, CB_RESUME_OFF, h + 1);
 	emit_mov_imm(g->e, R0, 0);
 	emit_exit(g->e);
+}
+
+/* A loop head of the bpf_loop shape with one copy: yield right here; the
+ * call resumes here.  No trampoline: a far one would cost a jump there and
+ * back, and for a big program 16-bit jumps relaxed through pads. */
+static void gen_yield_in_place(struct gen *g, int block)
+{
+	emit_yield(g, block);
 	emit_bind(g->e, g->resume_label[block]);
 	move_yield_values(g, block, false);
 }
@@ -1024,12 +1030,10 @@ static void gen_loopguard_callback(struct gen *g, int block)
 	launder_loop_values(g, block);
 }
 
-/* Loop head h's trampoline, after every copy: count the pass, yield to
- * bpf_loop (store what is live into h, and h as the resume point; return
- * 0, and bpf_loop calls the callback again or stops at loop_cap:
- * PASS_LOOP); the call resumes at resume_label[h]: load the values back,
- * and on in copy 0.  A trampoline no edge reaches gets only its resume
- * stub, which the dispatch still names. */
+/* Loop head h's trampoline, after every copy: count the pass and yield;
+ * the call resumes at resume_label[h]: load the values back, and on in
+ * copy 0.  A trampoline no edge reaches gets only its resume stub, which
+ * the dispatch still names. */
 static void gen_trampoline(struct gen *g, int h)
 {
 	g->e->origin_now = g->fn->blocks[h].insns[0].x86_addr;
@@ -1037,10 +1041,7 @@ static void gen_trampoline(struct gen *g, int h)
 	if (g->tramp_used[h]) {
 		emit_bind(g->e, g->tramp_label[h]);
 		count_callback_pass(g);
-		move_yield_values(g, h, true);
-		emit_st_imm(g->e, BPF_DW, R9, CB_RESUME_OFF, h + 1);
-		emit_mov_imm(g->e, R0, 0);
-		emit_exit(g->e);
+		emit_yield(g, h);
 	}
 	emit_bind(g->e, g->resume_label[h]);
 	move_yield_values(g, h, false);
