@@ -167,6 +167,26 @@ koff_build_loader() {
 	KOFF_LOAD="$KOFF_ROOT/build/koff-load"
 }
 
+# koff_assert_detached NS NAME: no XDP program is left on NS's lo.
+koff_assert_detached() {
+	koff_xdp_attached "$1" lo && koff_fail "$2: XDP program still attached to lo"
+	koff_ok "$2: nothing attached"
+}
+
+# koff_expect_load_error NS OUTDIR NAME ERE koff-load-args...: koff-load
+# (KOFF_LOAD, run in NS) exits non-zero with exactly one line on stderr,
+# that line matches ERE, and nothing is left attached to NS's lo.
+koff_expect_load_error() {
+	local ns=$1 dir=$2 name=$3 ere=$4 rc
+	shift 4
+	koff_nsexec "$ns" "$KOFF_LOAD" "$@" >"$dir/err.out" 2>"$dir/err.log"
+	rc=$?
+	[ $rc -ne 0 ] || koff_fail "$name: exit status 0"
+	koff_expect_eq "$name: one line" "$(wc -l <"$dir/err.log")" 1
+	grep -Eq "$ere" "$dir/err.log" || koff_fail "$name: message '$(cat "$dir/err.log")' does not match '$ere'"
+	koff_assert_detached "$ns" "$name"
+}
+
 # Gives BPF_OBJ the identity section koff-link writes (include/koff_abi.h:
 # KOFF_IDENTITY_SECTION) naming EXE's SHA-256, so that koff-load accepts a
 # hand-written stand-in as EXE's program.

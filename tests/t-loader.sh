@@ -52,10 +52,7 @@ counter() {
 		sed -n "s/^$name=//p"
 }
 
-assert_detached() {
-	koff_xdp_attached "$ns" lo && koff_fail "$1: XDP program still attached to lo"
-	koff_ok "$1: nothing attached"
-}
+assert_detached() { koff_assert_detached "$ns" "$1"; }
 
 # ---- normal run: attached, counters, exit status, detached ----------------
 log="$dir/run.log"
@@ -155,16 +152,11 @@ grep -q "^reaper: reaped $helper\$" "$log" && koff_fail "the helper was reaped b
 koff_ok "OUT's orphaned helper was reaped by koff-load"
 
 # ---- error cases: one line, non-zero, nothing attached ---------------------
-# expect_error NAME PATTERN koff-load-args...
+# expect_error NAME PATTERN koff-load-args...: one line "koff-load: ...PATTERN".
 expect_error() {
-	local name=$1 pattern=$2 rc; shift 2
-	koff_nsexec "$ns" "$KOFF_LOAD" "$@" >"$dir/err.out" 2>"$dir/err.log"
-	rc=$?
-	[ $rc -ne 0 ] || koff_fail "$name: exit status 0"
-	koff_expect_eq "$name: one line" "$(wc -l <"$dir/err.log")" 1
-	grep -Eq "^koff-load: .*$pattern" "$dir/err.log" ||
-		koff_fail "$name: message '$(cat "$dir/err.log")' does not match '$pattern'"
-	assert_detached "$name"
+	local name=$1 pattern=$2
+	shift 2
+	koff_expect_load_error "$ns" "$dir" "$name" "^koff-load: .*$pattern" "$@"
 }
 expect_error "missing OUT.bpf.o" "nothing\.bpf\.o: No such file" "$dir/nothing"
 expect_error "no such device" "no such network device: koffnodev0" --dev koffnodev0 "$dir/srv" x 0
