@@ -305,7 +305,7 @@ static int verify_with_logs(struct verify_ctx *ctx)
 		return koff_fail(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
 	stage = load_once(ctx, LOG_LEVEL_STATS, STATS_LOG_SIZE, &result);
 	for (size_t size = STATS_LOG_SIZE * 4;
-	     stage == STAGE_LOAD && result == -ENOSPC && size <= STATS_LOG_SIZE_MAX; size *= 16) {
+	     stage == STAGE_LOAD && result == -ENOSPC && size <= STATS_LOG_SIZE_MAX; size *= 4) {
 		char *bigger = realloc(ctx->log, size);
 
 		if (!bigger)
