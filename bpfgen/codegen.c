@@ -1693,11 +1693,16 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	return emit_finish(e);
 }
 
+bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops)
+{
+	return has_loops && !target_has(t, KFEAT_MAY_GOTO);
+}
+
 const char *codegen_loop_shape(const struct kernel_target *t, bool has_loops)
 {
 	if (!has_loops)
 		return "none";
-	return target_has(t, KFEAT_MAY_GOTO) ? "may_goto" : "bpf_loop";
+	return codegen_loops_in_callback(t, has_loops) ? "bpf_loop" : "may_goto";
 }
 
 /* What the target cannot run at all: refused with the reason (the caller
@@ -1755,7 +1760,7 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	g.traced = ir_has_op(fn, IR_TRACE);
 	g.target = o->target ? o->target : target_find("6.18");
 	g.shape = target_has(g.target, KFEAT_MAY_GOTO) ? LOOPS_MAY_GOTO : LOOPS_BPF_LOOP;
-	g.in_callback = g.shape == LOOPS_BPF_LOOP && fn->nloops > 0;
+	g.in_callback = codegen_loops_in_callback(g.target, fn->nloops > 0);
 	rc = check_target(&g, err);
 	if (rc)
 		return rc;

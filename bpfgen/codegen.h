@@ -43,6 +43,10 @@ enum koff_shared_mode codegen_shared_mode(const struct ir_func *fn, uint64_t dat
  * (the handler is a bpf_loop callback) or "none" (no loops). */
 const char *codegen_loop_shape(const struct kernel_target *t, bool has_loops);
 
+/* Whether the handler runs as a bpf_loop callback on target t (it has
+ * loops and t lacks may_goto): the shape codegen_opts.loop_copies is for. */
+bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops);
+
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err);
 

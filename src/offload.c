@@ -235,8 +235,8 @@ static bool try_other_loop_form(struct koff_ctx *ctx)
 /* After the one-copy program verified: the same with body copies. */
 static bool try_body_copies(struct koff_ctx *ctx)
 {
-	if (ctx->copies_tried || !ctx->ir || ctx->ir->nloops == 0 || !ctx->verified ||
-	    target_has(&ctx->target, KFEAT_MAY_GOTO) ||
+	if (ctx->copies_tried || !ctx->ir || !ctx->verified ||
+	    !codegen_loops_in_callback(&ctx->target, ctx->ir->nloops > 0) ||
 	    ctx->verdict.processed_insns > BODY_COPIES_MAX_PROCESSED)
 		return false;
 	ctx->copies_tried = true;
@@ -390,8 +390,8 @@ int offload_build(struct koff_ctx *ctx)
 	rc = kernels_choose(ctx);
 	if (rc)
 		return rc;
+	ctx->loop_cap_used = ctx->opt.loop_cap ? ctx->opt.loop_cap : DEFAULT_LOOP_CAP;
 	for (int attempt = 0;; attempt++) {
-		ctx->loop_cap_used = ctx->opt.loop_cap ? ctx->opt.loop_cap : DEFAULT_LOOP_CAP;
 		rc = generate(ctx, ctx->loop_cap_used);
 		/* More than a BPF program can hold, or than the target kernel can
 		 * run: refuse, don't fail. */

@@ -114,7 +114,7 @@ static const char *place_release(const struct verify_place *p, char *buf, size_t
 /* The bpf_loop shape's body copies (1 for other shapes). */
 static unsigned body_copies(const struct koff_ctx *ctx)
 {
-	bool callback = ctx->ir && ctx->ir->nloops && !target_has(&ctx->target, KFEAT_MAY_GOTO);
+	bool callback = ctx->ir && codegen_loops_in_callback(&ctx->target, ctx->ir->nloops > 0);
 
 	return callback && ctx->loop_copies > 1 ? ctx->loop_copies : 1;
 }
