@@ -163,8 +163,10 @@ int offload_build(struct koff_ctx *ctx);
 int kernels_choose(struct koff_ctx *ctx);
 /* Verify ctx->tmp_bpf at every place that can: 0 when all accepted (or
  * none could verify), else bpf_verify_object's error from the first that
- * rejected it, named in *where, with ctx->verdict its verdict. */
-int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **where);
+ * rejected it, named in *where, with ctx->verdict its verdict; detail is
+ * how much a rejection on the host must tell (bpfgen/verify.h). */
+int kernels_verify(struct koff_ctx *ctx, enum verify_detail detail, struct koff_error *verr,
+		   const char **where);
 bool kernels_any_verified(const struct koff_ctx *ctx);
 /* "not verified on host: cannot load BPF here: ...; not verified on 6.1: ..." */
 void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);

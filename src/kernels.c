@@ -124,23 +124,13 @@ int kernels_choose(struct koff_ctx *ctx)
 	return 0;
 }
 
-/* How much a rejection must tell (host only: the guest's agent always
- * locates).  Locating costs a second, full-log verification, paid only
- * when a fallback will answer it: a context that refuses on a rejection
- * makes none, rejected body copies go back to one copy, and a program too
- * complex to verify gets another code shape first (src/offload.c, judge). */
-static enum verify_detail detail_needed(const struct koff_ctx *ctx)
-{
-	if (ctx->refuse_on_rejection || ctx->loop_copies > 1)
-		return VERIFY_VERDICT_ONLY;	/* body copies: answered with one copy */
-	return ctx->launder_joins ? VERIFY_LOCATE_REJECTION : VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
-}
-
-/* Verify ctx->tmp_bpf at place p.  Same contract as bpf_verify_object. */
-static int verify_at(struct koff_ctx *ctx, struct verify_place *p, struct koff_error *verr)
+/* Verify ctx->tmp_bpf at place p.  Same contract as bpf_verify_object;
+ * detail on the host only: the guest's agent always locates. */
+static int verify_at(struct koff_ctx *ctx, struct verify_place *p, enum verify_detail detail,
+		     struct koff_error *verr)
 {
 	if (!strcmp(p->name, "host"))
-		return bpf_verify_object(ctx->tmp_bpf, detail_needed(ctx), &ctx->verdict, verr);
+		return bpf_verify_object(ctx->tmp_bpf, detail, &ctx->verdict, verr);
 	return vm_verify_object(p->image, ctx->tmp_bpf, &ctx->verdict, verr);
 }
 
@@ -163,7 +153,8 @@ static bool verifier_answered(const struct verify_place *p, int rc, const struct
 	return true;
 }
 
-int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **where)
+int kernels_verify(struct koff_ctx *ctx, enum verify_detail detail, struct koff_error *verr,
+		   const char **where)
 {
 	int rc;
 
@@ -175,7 +166,7 @@ int kernels_verify(struct koff_ctx *ctx, struct koff_error *verr, const char **w
 		bpf_verdict_free(&ctx->verdict);
 		memset(verr, 0, sizeof(*verr));
 		*where = p->name;
-		rc = verify_at(ctx, p, verr);
+		rc = verify_at(ctx, p, detail, verr);
 		p->done = true;
 		p->accepted = rc == 0;
 		p->processed = ctx->verdict.processed_insns;

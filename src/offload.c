@@ -271,6 +271,18 @@ static bool try_laundering_joins(struct koff_ctx *ctx)
 	return true;
 }
 
+/* How much a rejection must tell.  Locating it costs a second, full-log
+ * verification, paid only when a fallback will answer it: judge's answers
+ * before a fallback need no place (a context that refuses makes none,
+ * rejected body copies go back to one copy, a program too complex to
+ * verify gets laundered joins first). */
+static enum verify_detail detail_needed(const struct koff_ctx *ctx)
+{
+	if (ctx->refuse_on_rejection || ctx->loop_copies > 1)
+		return VERIFY_VERDICT_ONLY;
+	return ctx->launder_joins ? VERIFY_LOCATE_REJECTION : VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
+}
+
 /* One verifier round: 1 = accepted or not checkable, 0 = try again, <0 = refuse. */
 static int judge(struct koff_ctx *ctx)
 {
@@ -278,7 +290,7 @@ static int judge(struct koff_ctx *ctx)
 	const char *where = "host", *msg;
 	int rc;
 
-	rc = kernels_verify(ctx, &verr, &where);
+	rc = kernels_verify(ctx, detail_needed(ctx), &verr, &where);
 	if (rc == 0) {
 		ctx->verified = kernels_any_verified(ctx);
 		if (ctx->verified)
