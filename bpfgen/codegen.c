@@ -11,16 +11,18 @@
  * real parsing loops, so every loop head launders the live values (stores
  * them to the scratch map and loads them back: same values, unknown to the
  * verifier) and then either
- *   - LOOPS_MAY_GOTO (6.9+): executes may_goto, which lets the verifier see
+ *   - the may_goto shape (6.9+): executes may_goto, which lets the verifier see
  *     that the next iteration starts from a state it has seen, or
- *   - LOOPS_BPF_LOOP (5.17+): the handler becomes the callback of one
+ *   - the bpf_loop shape (5.17+): the handler becomes the callback of one
  *     bpf_loop(loop_cap, ...) call and every loop head *yields*: it stores
  *     the live values and its resume number in the scratch map and returns
  *     0 ("call me again"); the next call dispatches on the resume number,
  *     reloads the values and goes on.  Inside the callback no path runs
  *     through a loop head twice, so the verifier walks a DAG; bpf_loop
  *     bounds the whole run.  Each yield costs a callback call (~9 ns here
- *     against ~1 ns for may_goto), which is why newer targets keep may_goto.
+ *     against ~1 ns for may_goto), which is why newer targets keep may_goto;
+ *     with body copies a call passes up to four loop heads before it yields
+ *     (docs/internals.md, "Body copies").
  *   A handler without loops has the plain shape on every target.
  *
  * ISA.  Without cpu v4 (6.6), signed division and modulo are done on
@@ -59,9 +61,9 @@
 #define BPF_JCOND 0xe0	/* may_goto; kernel headers before 6.9 lack it */
 #endif
 
-/* LOOPS_BPF_LOOP: the first slots of the private area are the callback's
- * state between calls (the loop counter's slot is not needed: bpf_loop
- * counts), then the yield slots. */
+/* The bpf_loop shape: the first slots of the private area are the callback's
+ * state between calls (with one copy bpf_loop counts the passes, with body
+ * copies CB_COUNT_OFF does), then the yield slots. */
 #define CB_RESUME_OFF ((int16_t)IR_PRIV_OFF)	/* where the next call goes on: 0 = entry */
 #define CB_STATUS_OFF ((int16_t)(IR_PRIV_OFF + 8)) /* CB_RUNNING, CB_RETURNED or a koff_stat */
 #define CB_LEN_OFF ((int16_t)(IR_PRIV_OFF + 16))	/* the request length */
@@ -86,7 +88,6 @@ _Static_assert((int)KOFF_STAT_FIRST_FALLBACK > (int)CB_RETURNED, "callback statu
  * copies into its own frame's slot. */
 _Static_assert(CB_SCRATCH_SLOT + 8 == XDP_WRAP_SLOT_SHARED, "callback ctx: scratch, then shared");
 
-enum loop_shape { LOOPS_MAY_GOTO, LOOPS_BPF_LOOP };
 
 struct gen {
 	const struct ir_func *fn;
@@ -105,8 +106,7 @@ struct gen {
 	int stub[KOFF_STAT__COUNT];	/* label: mov r0, reason; ja fallback */
 	bool traced;			/* the IR has IR_TRACE: set up koff_trace */
 	const struct kernel_target *target;
-	enum loop_shape shape;
-	bool in_callback;		/* LOOPS_BPF_LOOP and the handler has loops */
+	bool in_callback;		/* codegen_loops_in_callback: the bpf_loop shape */
 	int cb_return;			/* callback: label of "store rax, stop" */
 	int cb_entry;			/* callback: the handler's entry (resume number 0) */
 	int *resume_label;		/* callback: per loop-head block, where a call resumes */
@@ -1478,7 +1478,7 @@ static void maybe_island(struct gen *g)
 	emit_bind(g->e, over);
 }
 
-/* LOOPS_BPF_LOOP, in the XDP program after the entry (R1 = the request
+/* The bpf_loop shape, in the XDP program after the entry (R1 = the request
  * length): run the handler as the callback of bpf_loop(loop_cap), then
  * turn what it left in the scratch map into the wrapper's verdict. */
 static void gen_call_loop_body(struct gen *g, int body)
@@ -1668,7 +1668,7 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	for (int i = 0; i < g->copies * fn->nblocks; i++)
 		g->copy_labels[i] = emit_label(e);
 	for (int b = 0; b < fn->nblocks; b++) {
-		g->tramp_label[b] = emit_label(e);
+		g->tramp_label[b] = heads_redirect(g) ? emit_label(e) : -1;
 		g->tramp_used[b] = false;
 	}
 	gen_prologue(g);
@@ -1759,7 +1759,6 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 
 	g.traced = ir_has_op(fn, IR_TRACE);
 	g.target = o->target ? o->target : target_find("6.18");
-	g.shape = target_has(g.target, KFEAT_MAY_GOTO) ? LOOPS_MAY_GOTO : LOOPS_BPF_LOOP;
 	g.in_callback = codegen_loops_in_callback(g.target, fn->nloops > 0);
 	rc = check_target(&g, err);
 	if (rc)
