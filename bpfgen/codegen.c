@@ -8,8 +8,8 @@
  * The kernel target (include/target.h) decides two shapes:
  *
  * Loops.  A verifier walks a plain loop once per iteration and gives up on
- * real parsing loops, so every loop head launders the live values (stores
- * them to the scratch map and loads them back: same values, unknown to the
+ * real parsing loops, so every loop head launders the live values (XORs
+ * them with a scratch-map word that holds 0: same values, unknown to the
  * verifier) and then either
  *   - the may_goto shape (6.9+): executes may_goto, which lets the verifier see
  *     that the next iteration starts from a state it has seen, or
@@ -52,8 +52,7 @@
 #define FRAME_TOP_TRACED (FRAME_TOP + 8)
 
 /* The private part of the scratch map value: the request's loop count,
- * then the laundering slot (a value is stored there and loaded back at
- * once, so one will do). */
+ * then the launder slot (a word that holds 0: launder()). */
 #define LOOP_COUNT_OFF ((int16_t)IR_PRIV_OFF)
 #define LAUNDER_OFF ((int16_t)(IR_PRIV_OFF + 8))
 
@@ -69,7 +68,7 @@
 #define CB_LEN_OFF ((int16_t)(IR_PRIV_OFF + 16))	/* the request length */
 #define CB_RAX_OFF ((int16_t)(IR_PRIV_OFF + 24))	/* the handler's return value */
 #define CB_COUNT_OFF ((int16_t)(IR_PRIV_OFF + 32))	/* loop-head passes, with body copies */
-#define CB_LAUNDER_OFF ((int16_t)(IR_PRIV_OFF + 40))	/* the laundering slot */
+#define CB_LAUNDER_OFF ((int16_t)(IR_PRIV_OFF + 40))	/* the launder slot */
 #define CB_YIELD_OFF ((int16_t)(IR_PRIV_OFF + 48))
 enum { CB_RUNNING = 0, CB_RETURNED = 1 };
 _Static_assert((int)KOFF_STAT_FIRST_FALLBACK > (int)CB_RETURNED, "callback status values overlap koff_stat");
@@ -150,8 +149,8 @@ static uint8_t set_kind(struct gen *g, enum emit_kind k)
 	return was;
 }
 
-/* A slot to launder through (one will do: each value is stored and loaded
- * back at once); in the callback, past the state kept between calls. */
+/* The launder slot, a word that holds 0 (launder()); in the callback,
+ * past the state kept between calls. */
 static int16_t launder_slot(const struct gen *g)
 {
 	return g->in_callback ? CB_LAUNDER_OFF : LAUNDER_OFF;
@@ -570,7 +569,8 @@ static void branch(struct gen *g, enum ir_cond cond, struct ir_val a, struct ir_
 		emit_ja(g->e, f);
 }
 
-static void launder(struct gen *g, int vreg, int16_t off);
+static void load_launder_zero(struct gen *g);
+static void launder(struct gen *g, int vreg);
 
 static void gen_select(struct gen *g, const struct ir_insn *in)
 {
@@ -599,8 +599,10 @@ static void gen_select(struct gen *g, const struct ir_insn *in)
 	dst_done(g, in->dst, D);
 	/* A select is a join of its own: its two results would keep the
 	 * paths apart (gcc's branch-free setcc runs). */
-	if (g->o->launder_joins)
-		launder(g, in->dst, launder_slot(g));
+	if (g->o->launder_joins) {
+		load_launder_zero(g);
+		launder(g, in->dst);
+	}
 }
 
 /* ---- Memory ----------------------------------------------------------------- */
@@ -887,22 +889,41 @@ static void gen_mem(struct gen *g, const struct ir_insn *in)
 
 /* ---- Control ---------------------------------------------------------------- */
 
-/* Round-trip a vreg through the scratch map: the same value, but one the
- * verifier knows nothing about. */
-static void launder(struct gen *g, int vreg, int16_t off)
+/* Make a vreg's value one the verifier knows nothing about: XOR it with
+ * the launder slot, a scratch-map word that always holds 0 (the program
+ * zeroes it at entry: launder_zero) but that the verifier cannot know (it
+ * does not track what map values hold).  A store and a load back would do
+ * the same, but put a store-to-load forward (~5 cycles) on every loop-
+ * carried value's path each pass; the XOR costs one cycle, and the load of
+ * the zero depends on nothing the loop computes.  R1 holds the zero from
+ * load_launder_zero until the last launder of a run; R0 carries a value
+ * kept in a stack slot. */
+static void load_launder_zero(struct gen *g)
+{
+	set_kind(g, EK_LAUNDER);
+	emit_ldx(g->e, BPF_DW, R1, R9, launder_slot(g));
+}
+
+static void launder(struct gen *g, int vreg)
 {
 	struct loc l = loc_of(g, vreg);
-	int r = l.kind == LOC_REG ? l.where : R1;
 
-	if (l.kind == LOC_MAPSLOT)
+	if (l.kind == LOC_MAPSLOT || l.kind == LOC_NONE)
 		return;	/* already a value the verifier knows nothing about */
 	set_kind(g, EK_LAUNDER);
-	if (l.kind == LOC_SLOT)
-		emit_ldx(g->e, BPF_DW, R1, R10, l.where);
-	emit_stx(g->e, BPF_DW, R9, off, r);
-	emit_ldx(g->e, BPF_DW, r, R9, off);
-	if (l.kind == LOC_SLOT)
-		emit_stx(g->e, BPF_DW, R10, l.where, R1);
+	if (l.kind == LOC_REG) {
+		emit_alu_reg(g->e, 1, BPF_XOR, l.where, R1);
+		return;
+	}
+	emit_ldx(g->e, BPF_DW, R0, R10, l.where);
+	emit_alu_reg(g->e, 1, BPF_XOR, R0, R1);
+	emit_stx(g->e, BPF_DW, R10, l.where, R0);
+}
+
+/* Zero the launder slot before any launder can run (see launder()). */
+static void launder_zero(struct gen *g)
+{
+	emit_st_imm(g->e, BPF_DW, R9, launder_slot(g), 0);
 }
 
 /* A loop head.  The verifier walks a plain loop once per iteration, with
@@ -927,12 +948,17 @@ static void count_loop_pass(struct gen *g, int16_t counter)
 static void launder_loop_values(struct gen *g, int block)
 {
 	const struct ir_insn *guard = &g->fn->blocks[block].insns[0];
+	bool zero_loaded = false;
 
 	for (int k = 0; k < guard->nloop_vregs; k++) {
 		int v = guard->loop_vregs[k];
 
-		if (loc_of(g, v).kind != LOC_NONE && regalloc_live_in(&g->ra, block, v))
-			launder(g, v, launder_slot(g));
+		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
+			continue;
+		if (!zero_loaded)
+			load_launder_zero(g);
+		zero_loaded = true;
+		launder(g, v);
 	}
 }
 
@@ -1051,9 +1077,16 @@ static void gen_trampoline(struct gen *g, int h)
 /* codegen_opts.launder_joins: every value live into `block`. */
 static void launder_live_in(struct gen *g, int block)
 {
-	for (int v = 0; v < g->fn->nvregs; v++)
-		if (loc_of(g, v).kind != LOC_NONE && regalloc_live_in(&g->ra, block, v))
-			launder(g, v, launder_slot(g));
+	bool zero_loaded = false;
+
+	for (int v = 0; v < g->fn->nvregs; v++) {
+		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
+			continue;
+		if (!zero_loaded)
+			load_launder_zero(g);
+		zero_loaded = true;
+		launder(g, v);
+	}
 }
 
 static void gen_loopguard(struct gen *g, int block)
@@ -1310,6 +1343,8 @@ static void gen_prologue(struct gen *g)
 	}
 	if (g->fn->nloops && !g->in_callback)
 		emit_st_imm(e, BPF_DW, R9, LOOP_COUNT_OFF, 0);
+	if (!g->in_callback && (g->fn->nloops || g->o->launder_joins))
+		launder_zero(g);
 }
 
 /* Into set: the blocks reachable from block 0 (when from_entry) and, when
@@ -1491,6 +1526,7 @@ static void gen_call_loop_body(struct gen *g, int body)
 	emit_st_imm(e, BPF_DW, R9, CB_RESUME_OFF, 0);
 	if (g->copies > 1)
 		emit_st_imm(e, BPF_DW, R9, CB_COUNT_OFF, 0);
+	launder_zero(g);
 	/* The first call starts the handler; a loop-head pass from the last
 	 * copy ends a call. */
 	emit_mov_imm(e, 1, (int32_t)g->o->loop_cap + 1);
