@@ -387,9 +387,16 @@ static void propagate(struct ir_func *fn, struct state *s, int *work, bool *queu
 	int nwork = 0;
 
 	memset(s->seen, 0, sizeof(bool) * (size_t)fn->nblocks);
-	/* Handler entry: the arguments koff passes and the stack pointer. */
+	/* Handler entry: the arguments koff passes and the stack pointer;
+	 * the length and the cap vary.  Every other register is 0, as
+	 * bpfgen's prologue makes it: what the caller left there cannot
+	 * matter to the handler, which only saves and restores it (the
+	 * callee-saved pushes then store a constant, and no register is tied
+	 * up from the entry to the push). */
 	for (int v = 0; v < IR_NFIXED; v++)
-		s->in[v] = top;
+		s->in[v] = konst(0);
+	s->in[IR_RSI] = top;
+	s->in[IR_RCX] = top;
 	s->in[IR_RDI] = konst((int64_t)IR_REQ_VA);
 	s->in[IR_RDX] = konst((int64_t)IR_RESP_VA);
 	s->in[IR_RSP] = konst((int64_t)IR_STACK_ENTRY);

@@ -3,7 +3,10 @@
  * The lifter translates one x86 instruction at a time and is conservative
  * about flags, so its output has two kinds of waste this pass removes:
  *   - dead code: saved flag operands nothing reads, results overwritten
- *     before use (loads stay: a load can fall back, and must);
+ *     before use, loads from a constant address in memory the x86 code
+ *     may always read (the scratch regions, .rodata: the pops that
+ *     restore callee-saved registers before the return); other loads
+ *     stay, since a load through a bad address must fall back;
  *   - copies: `t = a + b; x = t` becomes `x = a + b` when t has no other
  *     use and nothing in between touches x; after `x = y`, later reads of
  *     x in the block read y (and the copy often dies).
@@ -25,6 +28,20 @@ static bool is_pure_or_load(const struct ir_insn *in)
 	return ir_insn_defines(in);
 }
 
+/* A load from a constant address in the request, reply or stack region or
+ * in .rodata: memory the original can read too, so without a reader of
+ * its result the load can go (a request byte past the length would fall
+ * back, but the original reads its buffer there and goes on). */
+static bool is_safe_constant_load(const struct ir_func *fn, const struct ir_insn *in)
+{
+	uint64_t a = (uint64_t)(in->a.imm + in->imm), s = in->size;
+
+	if (in->op != IR_LOAD || in->a.reg != IR_NONE)
+		return false;
+	return (a >= IR_SCRATCH_VA && a + s <= IR_SCRATCH_VA + IR_PRIV_OFF) ||
+	       (a >= IR_RODATA_VA && a + s <= IR_RODATA_VA + fn->rodata_size);
+}
+
 /* Remove instructions whose results nobody reads; returns how many. */
 static int dead_code(struct ir_func *fn, const struct ir_liveness *lv, uint64_t *live)
 {
@@ -39,7 +56,7 @@ static int dead_code(struct ir_func *fn, const struct ir_liveness *lv, uint64_t 
 			struct ir_insn *in = &blk->insns[i];
 			int u[5], nu;
 
-			if (is_pure(in) && !ir_bit(live, in->dst)) {
+			if ((is_pure(in) || is_safe_constant_load(fn, in)) && !ir_bit(live, in->dst)) {
 				in->op = IR_MOV;	/* mark: removed below */
 				in->dst = -2;
 				removed++;
