@@ -36,6 +36,10 @@ int constprop_run(struct ir_func *fn, struct koff_error *err);
 /* simplify.c: dead code and copies out. */
 int simplify_run(struct ir_func *fn, struct koff_error *err);
 
+/* bits.c: operations the known-zero bits decide become moves; returns how
+ * many, or -ENOMEM. */
+int bits_simplify(struct ir_func *fn);
+
 /* roles.c: a parser's returns become the XDP verdicts of an early-drop
  * filter: negative -> drop (return 0), otherwise pass (fallback
  * KOFF_STAT_PASS_ACCEPTED).  Returns 0 or a negative errno. */

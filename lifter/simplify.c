@@ -9,7 +9,8 @@
  *     stay, since a load through a bad address must fall back;
  *   - copies: `t = a + b; x = t` becomes `x = a + b` when t has no other
  *     use and nothing in between touches x; after `x = y`, later reads of
- *     x in the block read y (and the copy often dies).
+ *     x in the block read y (and the copy often dies);
+ *   - operations the known-zero bits decide (bits.c) become copies first.
  * Every rewrite keeps the IR's meaning exactly. */
 #include <stdlib.h>
 #include <string.h>
@@ -221,7 +222,14 @@ int simplify_run(struct ir_func *fn, struct koff_error *err)
 			ir_liveness_free(&lv);
 			return koff_fail(err, -ENOMEM, "out of memory");
 		}
-		changed = dead_code(fn, &lv, live);
+		changed = bits_simplify(fn);
+		if (changed < 0) {
+			free(copy_of);
+			free(live);
+			ir_liveness_free(&lv);
+			return koff_fail(err, -ENOMEM, "out of memory");
+		}
+		changed += dead_code(fn, &lv, live);
 		changed += propagate_copies(fn, copy_of);
 		uses = count_uses(fn);
 		if (!uses) {

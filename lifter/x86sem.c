@@ -781,6 +781,12 @@ static void lift_rotate(struct lift_ctx *c)
 
 		if (m == 0)
 			return;
+		if (w == 16 && left == 8) {	/* rol/ror r16, 8: a byte swap (htons) */
+			r = alu_tmp(c, IR_BSWAP, ir_imm(0), a, 16);
+			write_op(c, d, w, r);
+			set_flags(c, kind, w, r, ir_imm(0));
+			return;
+		}
 		if (kind == FK_ROR)
 			left = (w - left) % w;
 		k = ir_imm(left);
