@@ -778,6 +778,14 @@ static int run_interpreted(struct vm_run *r, const uint8_t *frame, size_t len, u
 	return vm_exec(r, 0, args, r->stack + (size_t)ICOUNT_MAX_DEPTH * ICOUNT_FRAME_STACK, verdict);
 }
 
+static size_t first_difference(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t i = 0;
+	while (i < alen && i < blen && a[i] == b[i])
+		i++;
+	return i;
+}
+
 static int run_request(struct vm_run *r, const uint8_t *frame, size_t len, int idx, struct req_result *res,
 		       int *notes)
 {
@@ -795,9 +803,10 @@ static int run_request(struct vm_run *r, const uint8_t *frame, size_t len, int i
 	res->mismatch = err || verdict != run.retval || out_len != run.data_size_out ||
 			memcmp(kout, r->pkt.data_meta, out_len);
 	if (res->mismatch && (*notes)++ < ICOUNT_MAX_MISMATCH_NOTES)
-		fprintf(stderr, "icount: %s: request %d: %s (interpreter verdict %" PRIu64 " len %zu, kernel %u len %u)\n",
-			r->prog->path, idx, err ? r->err : "differs from the kernel", verdict, out_len,
-			run.retval, run.data_size_out);
+		fprintf(stderr, "icount: %s: request %d: %s (interpreter verdict %" PRIu64 " len %zu, kernel %u len %u,"
+			" first different byte %zu)\n", r->prog->path, idx, err ? r->err : "differs from the kernel",
+			verdict, out_len, run.retval, run.data_size_out,
+			first_difference(kout, run.data_size_out, r->pkt.data_meta, out_len));
 	return 0;
 }
 
