@@ -330,6 +330,8 @@ static int helper_map_lookup(struct vm_run *r, size_t pc, uint64_t *reg)
 	uint64_t key;
 	if (!m)
 		return vm_fail(r, pc, "bpf_map_lookup_elem on something that is not a map");
+	if (!m->buf)
+		return vm_fail(r, pc, "map %s: type %u is not modelled (arrays only)", m->name, m->type);
 	int err = mem_load(r, pc, reg[2], BPF_W, &key);
 	if (err)
 		return err;
@@ -671,7 +673,7 @@ static int model_map(struct vm_map *m, const struct bpf_map *map, const char *pa
 	m->name = bpf_map__name(map);
 	m->writable = !(bpf_map__map_flags(map) & BPF_F_RDONLY_PROG);
 	if (m->type != BPF_MAP_TYPE_ARRAY && m->type != BPF_MAP_TYPE_PERCPU_ARRAY)
-		return 0;	/* referenced by such a map: fails at its ld_imm64 */
+		return 0;	/* no buffer: a lookup in it, or its value's address, is refused */
 	size_t stride = (m->value_size + 7) & ~7u, per_key = m->type == BPF_MAP_TYPE_PERCPU_ARRAY
 		? stride * (size_t)(ncpus > 0 ? ncpus : 1) : m->value_size;
 	uint8_t *value = malloc(per_key);
@@ -716,6 +718,10 @@ static int load_prog(struct vm_prog *p, const char *path, unsigned port)
 	p->prog_fd = bpf_program__fd(xdp);
 	p->insns = bpf_program__insns(xdp);	/* after the load: as the kernel got them */
 	p->ninsns = bpf_program__insn_cnt(xdp);
+	if (!p->insns || !p->ninsns) {
+		fprintf(stderr, "icount: %s: libbpf kept no instructions after the load\n", path);
+		return -ENOENT;
+	}
 	bpf_object__for_each_map(map, p->obj)
 		p->nmaps++;
 	p->maps = calloc((size_t)p->nmaps, sizeof(*p->maps));
@@ -726,6 +732,14 @@ static int load_prog(struct vm_prog *p, const char *path, unsigned port)
 		if ((err = model_map(&p->maps[i++], map, path)))
 			return err;
 	return 0;
+}
+
+static void free_prog(struct vm_prog *p)
+{
+	for (int i = 0; i < p->nmaps; i++)
+		free(p->maps[i].buf);
+	free(p->maps);
+	bpf_object__close(p->obj);	/* the instructions go with it */
 }
 
 /* The kernel's array maps the program may write must hold what ours do. */
@@ -952,9 +966,16 @@ int main(int argc, char **argv)
 			return 1;
 		print_summary(i, &progs[i], &sums[i]);
 		mismatches += sums[i].mismatches;
-		bpf_object__close(progs[i].obj);
+		free_prog(&progs[i]);
 	}
 	for (int i = 1; i < o.nprogs; i++)
 		printf("ratio %d 0 %.3f\n", i, sums[0].insns ? (double)sums[i].insns / (double)sums[0].insns : 0);
+	for (int i = 0; i < reqs.n; i++)
+		free(reqs.items[i].bytes);
+	free(reqs.items);
+	free(run.stack);
+	free(run.pkt.buf);
+	free(sums);
+	free(progs);
 	return mismatches ? 3 : 0;
 }

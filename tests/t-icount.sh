@@ -4,7 +4,8 @@
 # (bpf_prog_test_run); any verdict or output byte (or array map) that
 # differs is a mismatch.  Asserted here:
 #  - the lifted echo and dns programs (portable and --kernel host) and their
-#    clang references: 0 mismatches on the samples' requests;
+#    clang references: 0 mismatches on the samples' requests (dns also in
+#    IPv6 frames, whose replies' checksums come from bpf_csum_diff);
 #  - tests/data/icount/ops.bpf.c (cpu v4 instructions, division by 0 and
 #    -1, 32-bit forms, atomics, gotol, may_goto): 0 mismatches, every
 #    request answered (TX);
@@ -56,6 +57,11 @@ for s in echo dns; do
 	again=$(icount "$tmp/${s}_ref.bpf.o" "$tmp/$s.bpf.o" "$tmp/$s-host.bpf.o" "samples/$s/requests.txt")
 	[ "$out" = "$again" ] || koff_fail "$s: two runs counted differently"
 done
+# IPv6 frames: the lifted dns program's UDP checksum comes from bpf_csum_diff.
+out6=$(icount --frame v6 "$tmp/dns.bpf.o" "$tmp/dns-host.bpf.o" samples/dns/requests.txt)
+echo "$out6"
+[ "$(echo "$out6" | mismatches)" -eq 0 ] || koff_fail "dns (IPv6): the interpreter and the kernel disagree"
+echo "$out6" | grep -q '^helpers 0 .* 28:' || koff_fail "dns (IPv6): bpf_csum_diff was never called: the check above misses it"
 ref=$(echo "$out" | field 0 insns_per_req); lifted=$(echo "$out" | field 2 insns_per_req)
 awk -v r="$ref" -v l="$lifted" 'BEGIN { exit !(r > 0 && l > r) }' ||
 	koff_fail "dns: lifted ($lifted) should execute more instructions than the reference ($ref)"
