@@ -19,6 +19,13 @@
 # minus nop's reply.  Counts: the verifier's processed instructions, the
 # xlated instructions, and the lifted program's instructions by kind from
 # koff-link --dump-bpf (bpfgen/emit.h, enum emit_kind).
+# Executed instructions: bench/icount runs the reference, the lifted program
+# (and QUICK_BASE's) in its eBPF interpreter on every request and counts the
+# BPF instructions executed (helper calls 1 each, bpf_loop callbacks and
+# subprograms included): deterministic, so a code-generation change of 1%
+# shows where the timing's noise (+-3-5% per handler here) hides it.  Every
+# request also runs in the kernel; "mism" counts the requests whose verdict
+# or reply differ from the interpreter's (must be 0, or the count is wrong).
 # Shapes: the portable program (bpf_loop loops) and the --kernel host one
 # run in the same interleaved runs, each with its own ratio to the
 # reference; a shape whose object is byte-identical to one already timed
@@ -129,11 +136,41 @@ kinds_of() {	# dump -> "check N spill N ..." for the kinds in $KINDS
 		END { split(kinds, k, " "); for (i = 1; i in k; i++) printf "%s %d ", k[i], n[k[i]]; printf "total %d\n", t }' "$1"
 }
 
+# Executed instructions of handler $1's programs (reference, lifted, QUICK_BASE's)
+# on requests $2 -> $tmp/icount-$1$3.txt; icount exits 3 when it disagrees with
+# the kernel (the table shows it), anything else non-zero is a failure.
+count_handler() {
+	local progs=("$tmp/${1}_ref.bpf.o" "$(lifted_of "$1")") rc
+	[ -n "${QUICK_BASE:-}" ] && progs+=("$(base_of "$1")")
+	"$tmp/icount" --port "$(port_of "$1")" "${progs[@]}" "$2" >"$tmp/icount-$1$3.txt" 2>"$tmp/icount-$1$3.err"
+	rc=$?
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || koff_fail "icount failed on $1: $(head -n 3 "$tmp/icount-$1$3.err")"
+}
+icount_field() {	# file index key: a field of icount's `prog I` line
+	awk -v i="$2" -v k="$3" '$1 == "prog" && $2 == i { for (f = 4; f < NF; f++) if ($f == k) print $(f + 1) }' "$1"
+}
+icount_ratio() { awk -v i="$2" '$1 == "ratio" && $2 == i { print $4 }' "$1"; }
+icount_mismatches() { awk '$1 == "prog" { for (f = 4; f < NF; f++) if ($f == "mismatch_vs_kernel") n += $(f + 1) } END { print n + 0 }' "$1"; }
+
+# The executed-instructions table; $1 the handler, $2 its label, $3 the run suffix.
+icount_row() {
+	local f="$tmp/icount-$1$3.txt" ref lifted ratio mism
+	ref=$(icount_field "$f" 0 insns_per_req); lifted=$(icount_field "$f" 1 insns_per_req)
+	ratio=$(icount_ratio "$f" 1); mism=$(icount_mismatches "$f")
+	printf '%-8s %9s %9s %7s %5s' "$2" "$ref" "$lifted" "$ratio" "$mism"
+	[ -z "${QUICK_BASE:-}" ] || printf '   %9s %7s' "$(icount_field "$f" 2 insns_per_req)" "$(icount_ratio "$f" 2)"
+	printf '\n'
+	[ -n "$3" ] || result "icount $1 $ref $lifted $ratio $mism"
+	[ "$mism" -eq 0 ] || echo "  ^ icount: $mism requests of $1 differ from the kernel's runs: these counts are wrong" \
+		"($(head -n 1 "$tmp/icount-$1$3.err"))"
+}
+
 # One figure for QUICK_RESULTS (bench/run.sh's targets summary).
 result() { [ -z "${QUICK_RESULTS:-}" ] || echo "$1" >>"$QUICK_RESULTS"; }
 
 main() {
 	cc $CC_FLAGS bench/xdp_bench.c -lbpf -lelf -lz -o "$tmp/xdp_bench" || koff_fail "cannot build xdp_bench"
+	cc $CC_FLAGS bench/icount.c -lbpf -lelf -lz -o "$tmp/icount" || koff_fail "cannot build icount"
 	[ -z "${QUICK_RESULTS:-}" ] || : >"$QUICK_RESULTS"
 	local s handlers=$HANDLERS load_before
 	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -144,6 +181,10 @@ main() {
 		time_handler "$s" "$(requests_of "$s")" ""
 	done
 	time_handler nop bench/handlers/nop-drop-requests.txt -drop
+	for s in $handlers; do
+		count_handler "$s" "$(requests_of "$s")" ""
+	done
+	count_handler nop bench/handlers/nop-drop-requests.txt -drop
 	echo "bench-quick at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes'), $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(nproc) CPUs, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after; pinned to CPU $CPU;" \
 	     "$REPS interleaved repetitions x $INNER runs of each request (bpf_prog_test_run)"
@@ -161,6 +202,16 @@ main() {
 		result "verifier $s $(prog_field "$f" 1 verifier_insns) $(prog_field "$f" 2 verifier_insns)"
 		result "fallback $s $(diff_of "$s" "$(lifted_of "$s")" | tr -d '%/' | awk '{ print $1, $2 }')"
 	done
+	echo
+	echo "executed BPF instructions per request (bench/icount, deterministic): mean over the requests;" \
+	     "ratio = lifted/ref; mism = requests whose kernel run disagrees with the interpreter's (must be 0)"
+	printf '%-8s %9s %9s %7s %5s' handler ref lifted ratio mism
+	[ -z "${QUICK_BASE:-}" ] || printf '   %9s %7s' "before" "ratio"
+	printf '\n'
+	for s in $handlers; do
+		icount_row "$s" "$s" ""
+	done
+	icount_row nop "nop '#'" -drop
 	echo
 	echo "kernel shapes, same interleaved runs: lifted net ns and lifted/ref per shape" \
 	     "(portable = OUT.bpf.o, bpf_loop loops; host = --kernel host;" \

@@ -380,6 +380,18 @@ program passed to userspace: a lifted program that falls back is fast
 because it does not do the work.  CPU µs/req is the pinned CPU's busy time
 (/proc/stat) over the replies, client included.
 
+Executed instructions (bench/quick.sh's second table) come from bench/icount:
+an eBPF interpreter that runs each program's final instructions (as libbpf
+loaded them: maps, subprograms and bpf_loop callbacks included, helper calls
+1 each) on every request and reports the mean count per request; the same
+frame also runs in the kernel and any difference in verdict, reply bytes or
+array maps is reported as a mismatch ("mism", always 0 so far).  The count is
+deterministic, so a 1% code-generation change shows where the timing's noise
+(±3-5% per handler on this machine) hides it; it is the program as the
+compiler wrote it, before the kernel inlines map lookups and bpf_loop and
+rewrites ctx loads, so it weighs every instruction alike and is no substitute
+for the ns.
+
 HDR
 }
 

@@ -27,11 +27,11 @@
  * ratio the median over repetitions of NET(I) / NET(1) for every I > 1
  * (program 1 is the first PROG given: the reference). */
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <getopt.h>
 #include <linux/bpf.h>
 
+#include "bench_bpf.h"
 #include "bench_common.h"
 
 #define LOG_SIZE (1u << 20)
@@ -111,37 +111,6 @@ static int load_empty(struct xdp_target *t)
 	return 0;
 }
 
-/* Sets .rodata koff_udp_port (the reference programs' port) when present. */
-static void set_port(struct bpf_object *obj, unsigned port)
-{
-	struct btf *btf = bpf_object__btf(obj);
-	struct bpf_map *map;
-	int sec_id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
-	if (sec_id < 0)
-		return;
-	const struct btf_type *sec = btf__type_by_id(btf, sec_id);
-	const struct btf_var_secinfo *vs = btf_var_secinfos(sec);
-	for (int i = 0; i < btf_vlen(sec); i++, vs++) {
-		const struct btf_type *var = btf__type_by_id(btf, vs->type);
-		if (strcmp(btf__name_by_offset(btf, var->name_off), "koff_udp_port") || vs->size != 2)
-			continue;
-		bpf_object__for_each_map(map, obj) {
-			size_t len = strlen(bpf_map__name(map)), size;
-			if (len < 7 || strcmp(bpf_map__name(map) + len - 7, ".rodata"))
-				continue;
-			const void *init = bpf_map__initial_value(map, &size);
-			uint8_t *copy = init ? malloc(size) : NULL;
-			if (!copy)
-				return;
-			memcpy(copy, init, size);
-			uint16_t v = (uint16_t)port;
-			memcpy(copy + vs->offset, &v, 2);
-			bpf_map__set_initial_value(map, copy, size);
-			free(copy);
-		}
-	}
-}
-
 static int load_object(struct xdp_target *t, const char *path, unsigned port)
 {
 	t->obj = bpf_object__open_file(path, NULL);
@@ -149,11 +118,8 @@ static int load_object(struct xdp_target *t, const char *path, unsigned port)
 		fprintf(stderr, "xdp_bench: %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	set_port(t->obj, port);
-	struct bpf_program *prog, *xdp = NULL;
-	bpf_object__for_each_program(prog, t->obj)
-		if (!xdp && bpf_program__type(prog) == BPF_PROG_TYPE_XDP)
-			xdp = prog;
+	bench_set_port(t->obj, port);
+	struct bpf_program *xdp = bench_xdp_program(t->obj);
 	if (!xdp) {
 		fprintf(stderr, "xdp_bench: %s: no XDP program\n", path);
 		return -ENOENT;

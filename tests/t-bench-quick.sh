@@ -3,9 +3,10 @@
 # handler (nop, echo, dns, kv, tok, tlv) is linked, its clang reference built from the
 # same source, both agree with the native handler on its requests (koffdiff:
 # 0 mismatches, 0% fallback), and each gets a lifted/reference ratio, the
-# breakdown, the instruction counts by kind, and a ratio for the portable
-# and the --kernel host shape; QUICK_RESULTS gets the figures run.sh's
-# targets summary reads.  A few repetitions only:
+# breakdown, the instruction counts by kind, a ratio for the portable and
+# the --kernel host shape, and executed instructions per request
+# (bench/icount) for reference and lifted, with 0 disagreements against the
+# kernel; QUICK_RESULTS gets the figures run.sh's targets summary reads.  A few repetitions only:
 # the figures themselves are not checked, they are noise at this length.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || koff_skip "needs root to load and test-run BPF programs"
@@ -24,6 +25,8 @@ for s in nop echo dns kv tok tlv; do
 		koff_fail "$s: no instruction counts by kind"
 	echo "$out" | awk -v s="$s" '$1 == s && NF == 6 && $4 ~ /^[0-9]+\.[0-9]+$/ && $6 ~ /^[0-9]+\.[0-9]+$/ { ok = 1 }
 		END { exit !ok }' || koff_fail "$s: no portable and host shape ratios"
+	grep -Eq "^icount $s [0-9]+\.[0-9]+ [0-9]+\.[0-9]+ [0-9]+\.[0-9]+ 0$" "$results" ||
+		koff_fail "$s: no executed-instruction counts in QUICK_RESULTS, or icount disagrees with the kernel: $(grep "^icount $s " "$results")"
 	for key in "ratio $s" "verifier $s" "fallback $s 0.0 0" "shape $s portable" "shape $s host"; do
 		grep -q "^$key" "$results" || koff_fail "QUICK_RESULTS lacks '$key'"
 	done
