@@ -17,6 +17,7 @@ void emit_init(struct bpf_emit *e)
 	memset(e, 0, sizeof(*e));
 	e->subprog_start = -1;
 	e->func_ref = -1;
+	e->bound_at = -1;
 }
 
 void emit_free(struct bpf_emit *e)
@@ -105,8 +106,35 @@ void emit_ld_map(struct bpf_emit *e, int dst, enum koff_map_id map, uint32_t off
 	emit_insn(e, insn(0, 0, 0, 0, 0));
 }
 
+/* The instruction before the next one stores register `reg` to the stack
+ * slot at `off` (8 bytes), and no jump lands between them. */
+static bool just_spilled(const struct bpf_emit *e, int16_t off, int *reg)
+{
+	const struct bpf_insn *prev = e->n ? &e->insns[e->n - 1] : NULL;
+
+	if (!prev || e->bound_at == e->n || prev->code != (BPF_STX | BPF_MEM | BPF_DW) ||
+	    prev->dst_reg != BPF_REG_10 || prev->off != off)
+		return false;
+	*reg = prev->src_reg;
+	return true;
+}
+
+/* A stack load of the 8 bytes the previous instruction stored from a
+ * register reads that register: nothing to load back into it, a move
+ * into another (codegen's spill code stores a result and the next
+ * instruction's operand is that vreg).  The verifier tracks an 8-byte
+ * spilled scalar exactly, so it sees the same value either way; map
+ * values it does not track, so a store and load there stay (they make a
+ * value unknown on purpose). */
 void emit_ldx(struct bpf_emit *e, int size, int dst, int src, int16_t off)
 {
+	int reg;
+
+	if (size == BPF_DW && src == BPF_REG_10 && just_spilled(e, off, &reg)) {
+		if (reg != dst)
+			emit_mov_reg(e, dst, reg);
+		return;
+	}
 	emit_insn(e, insn(BPF_LDX | BPF_MEM | size, dst, src, off, 0));
 }
 
@@ -147,8 +175,10 @@ int emit_label(struct bpf_emit *e)
 
 void emit_bind(struct bpf_emit *e, int label)
 {
-	if (!e->err)
+	if (!e->err) {
 		e->labels[label] = e->n;
+		e->bound_at = e->n;
+	}
 }
 
 static void add_fixup_kind(struct bpf_emit *e, int label, int far)

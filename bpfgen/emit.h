@@ -57,6 +57,7 @@ struct bpf_emit {
 	int n, cap;
 	int *labels;		/* label -> insn index, -1 while unbound */
 	int nlabels, caplabels;
+	int bound_at;		/* where the last label was bound: a jump may land there */
 	struct emit_fixup *fixups;
 	int nfixups, capfixups;
 	struct emit_mapref *maprefs;
