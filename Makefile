@@ -27,7 +27,7 @@ VM_OBJS := $(addprefix $(BUILD)/,kernel/koff-vm.o kernel/vm.o kernel/cpio.o kern
 AGENT_SRCS := kernel/vmagent.c kernel/probe.c kernel/kfeature.c bpfgen/verify.c src/util.c
 AGENT_CFLAGS := $(filter-out -fsanitize% -fno-sanitize% -fno-omit-frame-pointer,$(CFLAGS))
 # koff-load shares the userspace-cost calibration with koff-link.
-LOAD_SRCS := $(wildcard loader/*.c) src/calibrate.c
+LOAD_SRCS := $(wildcard loader/*.c) src/calibrate.c kernel/probe.c kernel/target.c kernel/kfeature.c src/util.c
 LOAD_OBJS := $(LOAD_SRCS:%.c=$(BUILD)/%.o)
 
 # Samples are built the way a user builds a server: gcc -O2 -g -c.

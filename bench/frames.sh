@@ -24,7 +24,7 @@ cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 bench/xdp_bench.c -lbpf -lel
 ./koff-link samples/dns/dns.o -o "$tmp/dns" --udp-port 5353 >/dev/null 2>&1 ||
 	koff_fail "koff-link failed on a sample"
 # The variant koff-load attaches on this kernel: the may_goto one when there.
-prog_of() { if [ -f "$tmp/$1.6.12.bpf.o" ]; then echo "$tmp/$1.6.12.bpf.o"; else echo "$tmp/$1.bpf.o"; fi; }
+prog_of() { if [ -f "$tmp/$1.6.18.bpf.o" ]; then echo "$tmp/$1.6.18.bpf.o"; else echo "$tmp/$1.bpf.o"; fi; }
 for n in 16 256 1400; do
 	head -c "$n" /dev/zero | tr '\0' 'k' | od -v -An -tx1 | tr -d ' \n' >"$tmp/echo$n.txt"
 	echo >>"$tmp/echo$n.txt"

@@ -5,7 +5,7 @@
 #
 # Shapes, per sample (echo, dns):
 #   portable      the default: loops as bpf_loop callbacks, no cpu v4
-#   6.12          --kernel 6.12: may_goto loops, cpu v4
+#   6.12          --kernel 6.12: bpf_loop loops (6.12 lacks loop_marks), cpu v4
 #   host          --kernel host: what the running kernel offers (probed)
 # For each kernel, every shape it loads: ns/request under bpf_prog_test_run
 # (median of REPS repetitions, the empty program's cost subtracted), the

@@ -56,10 +56,10 @@ port_of() {
 }
 source_of() { case $1 in echo|dns) echo "samples/$1/$1.c";; *) echo "bench/handlers/$1.c";; esac; }
 requests_of() { case $1 in echo|dns) echo "samples/$1/requests.txt";; *) echo "bench/handlers/$1-requests.txt";; esac; }
-lifted_of() { [ -f "$tmp/$1.6.12.bpf.o" ] && echo "$tmp/$1.6.12.bpf.o" || echo "$tmp/$1.bpf.o"; }
+lifted_of() { [ -f "$tmp/$1.6.18.bpf.o" ] && echo "$tmp/$1.6.18.bpf.o" || echo "$tmp/$1.bpf.o"; }
 base_of() {
 	[ -n "${QUICK_BASE:-}" ] || return 0
-	[ -f "$tmp/base/$1.6.12.bpf.o" ] && echo "$tmp/base/$1.6.12.bpf.o" || echo "$tmp/base/$1.bpf.o"
+	[ -f "$tmp/base/$1.6.18.bpf.o" ] && echo "$tmp/base/$1.6.18.bpf.o" || echo "$tmp/base/$1.bpf.o"
 }
 
 # With QUICK_BASE: handler $1's program from that koff-link too.

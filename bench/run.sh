@@ -78,7 +78,7 @@ link_sample() {
 
 # The program koff-load attaches here: the may_goto variant beside OUT when
 # koff-link wrote one (this kernel takes it), else OUT.bpf.o.
-lifted_of() { [ -f "$tmp/$1.6.12.bpf.o" ] && echo "$tmp/$1.6.12.bpf.o" || echo "$tmp/$1.bpf.o"; }
+lifted_of() { [ -f "$tmp/$1.6.18.bpf.o" ] && echo "$tmp/$1.6.18.bpf.o" || echo "$tmp/$1.bpf.o"; }
 
 field() { awk -v k="$1" -v n="$2" '$1 == k { print $n }'; }	# key, column
 

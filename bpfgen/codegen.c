@@ -11,7 +11,8 @@
  * real parsing loops, so every loop head launders the live values (XORs
  * them with a scratch-map word that holds 0: same values, unknown to the
  * verifier) and then either
- *   - the may_goto shape (6.9+): executes may_goto, which lets the verifier see
+ *   - the may_goto shape (6.17+: may_goto is 6.9, but see
+ *     codegen_loops_in_callback): executes may_goto, which lets the verifier see
  *     that the next iteration starts from a state it has seen, or
  *   - the bpf_loop shape (5.17+): the handler becomes the callback of one
  *     bpf_loop(loop_cap, ...) call and every loop head *yields*: it stores
@@ -1729,9 +1730,17 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	return emit_finish(e);
 }
 
+/* The may_goto shape needs a verifier whose pruning in loops is sound
+ * (LOOP_MARKS, 6.17): its loop heads carry values whose ranges the
+ * verifier keeps (what the loop does not write), and before 6.17 a state
+ * there could be pruned by one that lacked a precision mark, leaving a
+ * branch side unwalked that the verifier then removed as dead.  The
+ * bpf_loop shape does not depend on it: everything a callback call passes
+ * to the next goes through the scratch map, so every call starts from the
+ * same state, and inside a call the code has no loop. */
 bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops)
 {
-	return has_loops && !target_has(t, KFEAT_MAY_GOTO);
+	return has_loops && !(target_has(t, KFEAT_MAY_GOTO) && target_has(t, KFEAT_LOOP_MARKS));
 }
 
 const char *codegen_loop_shape(const struct kernel_target *t, bool has_loops)
@@ -1750,10 +1759,10 @@ static int check_target(const struct gen *g, struct koff_error *err)
 	if (!target_has(g->target, KFEAT_XDP_LOAD_BYTES))
 		return koff_fail(err, -EOPNOTSUPP,
 				 "kernel %s lacks bpf_xdp_load_bytes (5.18), which koff's XDP entry needs", name);
-	if (g->fn->nloops && !target_has(g->target, KFEAT_MAY_GOTO) && !target_has(g->target, KFEAT_BPF_LOOP))
+	if (g->fn->nloops && codegen_loops_in_callback(g->target, true) && !target_has(g->target, KFEAT_BPF_LOOP))
 		return koff_fail(err, -EOPNOTSUPP,
-				 "kernel %s has neither may_goto (6.9) nor bpf_loop (5.17) to bound the handler's loops",
-				 name);
+				 "kernel %s has neither may_goto with sound loop pruning (6.17) nor bpf_loop (5.17) "
+				 "to bound the handler's loops", name);
 	if (g->o->shared_mode != KOFF_SHARED_NONE && !target_has(g->target, KFEAT_MMAPABLE))
 		return koff_fail(err, -EOPNOTSUPP,
 				 "kernel %s lacks BPF_F_MMAPABLE maps (5.5), which shared state needs", name);
@@ -1762,7 +1771,7 @@ static int check_target(const struct gen *g, struct koff_error *err)
 				 "kernel %s lacks BPF atomics (5.12), which the shared-state lock needs", name);
 	if (g->in_callback && g->traced)
 		return koff_fail(err, -EOPNOTSUPP,
-				 "--record-path needs may_goto (kernel 6.9+, e.g. --kernel host here); kernel %s has none",
+				 "--record-path needs the may_goto loop shape (kernel 6.17+, e.g. --kernel host here); kernel %s has not",
 				 name);
 	return 0;
 }

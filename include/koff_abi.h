@@ -34,11 +34,13 @@
 /* The programs koff-link may write beside OUT: OUT.bpf.o loads on every
  * supported kernel (6.1 and newer); a default link of a handler with loops
  * also writes OUT + KOFF_FAST_VARIANT_SUFFIX, the same handler for kernels
- * with may_goto and cpu v4 (the KOFF_FAST_VARIANT_TARGET row of koff-link's
- * kernel table and newer).  koff-load loads the first the kernel accepts,
- * in this order. */
-#define KOFF_FAST_VARIANT_TARGET "6.12"
-#define KOFF_FAST_VARIANT_SUFFIX ".6.12.bpf.o"
+ * with may_goto loops the verifier prunes soundly, and cpu v4 (the
+ * KOFF_FAST_VARIANT_TARGET row of koff-link's kernel table: 6.17 and
+ * newer).  koff-load loads the first the kernel accepts, in this order,
+ * the fast one only on a kernel it finds every feature of that row in: an
+ * older verifier would accept it and could run it wrong. */
+#define KOFF_FAST_VARIANT_TARGET "6.18"
+#define KOFF_FAST_VARIANT_SUFFIX ".6.18.bpf.o"
 #define KOFF_PORTABLE_SUFFIX ".bpf.o"
 
 /* Every OUT.bpf.o koff-link writes also has this non-loaded section: one line

@@ -38,7 +38,8 @@
 	X(OPEN_ITER, "open_iter", "6.4", "open-coded iterators (bpf_iter_num_*)")          \
 	X(CPUV4, "cpuv4", "6.6", "cpu v4: sdiv/smod, gotol, movsx, ldsx, bswap")           \
 	X(MAY_GOTO, "may_goto", "6.9", "may_goto: loops the verifier prunes")              \
-	X(ARENA, "arena", "6.9", "BPF arena maps")
+	X(ARENA, "arena", "6.9", "BPF arena maps")                                         \
+	X(LOOP_MARKS, "loop_marks", "6.17", "loop states pruned with complete precision marks")
 
 enum koff_kfeature {
 #define KOFF_KFEATURE_ENUM(id, name, since, what) KFEAT_##id,
@@ -80,5 +81,11 @@ const char *kfeature_name(enum koff_kfeature f);
  * programs and creating tiny maps.  Returns 0 with *features filled, or a
  * negative errno (-EPERM when BPF cannot be loaded here). */
 int kernel_probe_features(uint64_t *features, struct koff_error *err);
+
+/* Whether the running kernel has every feature of target t: 1; 0 with
+ * *missing the first it lacks; a negative errno when it cannot be probed.
+ * A program for t may load on a kernel without them and still be wrong
+ * there (LOOP_MARKS): ask this before running one on a kernel. */
+int kernel_runs_target(const struct kernel_target *t, enum koff_kfeature *missing, struct koff_error *err);
 
 #endif

@@ -153,6 +153,27 @@ static int probe_open_iter(void)
 	return found;
 }
 
+/* Pruning in loops is sound since 6.17 ("bpf: propagate read/precision
+ * marks over state graph backedges"): before it, a loop state could prune
+ * a later one before its precision marks were complete, and the side of a
+ * branch only the pruned state would take was never walked; the verifier
+ * then rewrites that branch as never taken, and the program runs wrong
+ * (6.12 did so to a generated handler's may_goto loop: tests/t-kernels.sh).
+ * No load tells the fix apart (both verifiers accept what the probe
+ * could load), so the kernel's BTF does: the fix brought the strongly
+ * connected components the verifier keeps its loop states by. */
+static int probe_loop_marks(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int found;
+
+	if (!vmlinux)
+		return 0;
+	found = btf__find_by_name_kind(vmlinux, "bpf_scc_visit", BTF_KIND_STRUCT) > 0;
+	btf__free(vmlinux);
+	return found;
+}
+
 /* BTF for "static int main(void)" and "global int sub(int)". */
 static struct btf *global_func_btf(int *main_id, int *sub_id)
 {
@@ -227,6 +248,7 @@ static feature_probe_fn probe_for(enum koff_kfeature f)
 	case KFEAT_CPUV4: return probe_cpuv4;
 	case KFEAT_MAY_GOTO: return probe_may_goto;
 	case KFEAT_ARENA: return probe_arena;
+	case KFEAT_LOOP_MARKS: return probe_loop_marks;
 	case KFEAT__COUNT: break;
 	}
 	return NULL;
@@ -237,6 +259,22 @@ static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	(void)level, (void)fmt, (void)ap;
 	return 0;
+}
+
+int kernel_runs_target(const struct kernel_target *t, enum koff_kfeature *missing, struct koff_error *err)
+{
+	uint64_t host = 0, lacking;
+	int rc = kernel_probe_features(&host, err);
+
+	if (rc)
+		return rc;
+	lacking = t->features & ~host;
+	for (int f = 0; f < KFEAT__COUNT; f++)
+		if (lacking & KFEAT_BIT(f)) {
+			*missing = (enum koff_kfeature)f;
+			return 0;
+		}
+	return 1;
 }
 
 int kernel_probe_features(uint64_t *features, struct koff_error *err)

@@ -21,6 +21,9 @@
 #define FEATS_6_1 (FEATS_5_15 | F(BPF_LOOP) | F(XDP_LOAD_BYTES))
 #define FEATS_6_6 (FEATS_6_1 | F(OPEN_ITER) | F(CPUV4))
 #define FEATS_6_12 (FEATS_6_6 | F(MAY_GOTO) | F(ARENA))
+/* 6.17 made pruning in loops sound (LOOP_MARKS: the may_goto shape needs
+ * it, see codegen_loops_in_callback). */
+#define FEATS_6_18 (FEATS_6_12 | F(LOOP_MARKS))
 
 #define VERIFIER_BUDGET 1000000u	/* BPF_COMPLEXITY_LIMIT_INSNS since 5.2 */
 
@@ -30,7 +33,7 @@ static const struct kernel_target table[] = {
 	{ "6.6", "mainline LTS", FEATS_6_6, VERIFIER_BUDGET, NULL },
 	{ "6.8", "Ubuntu 24.04", FEATS_6_6, VERIFIER_BUDGET, NULL },
 	{ "6.12", "Debian 13", FEATS_6_12, VERIFIER_BUDGET, "6.12" },
-	{ "6.18", "newest", FEATS_6_12, VERIFIER_BUDGET, NULL },
+	{ "6.18", "newest", FEATS_6_18, VERIFIER_BUDGET, NULL },
 };
 
 /* The oldest supported series decides what every program may use. */

@@ -3,7 +3,8 @@
  *   koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] [--pin-dir DIR]
  *             [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]
  *
- * Loads OUT.6.12.bpf.o if the kernel takes it, else OUT.bpf.o (the variants
+ * Loads OUT.6.18.bpf.o where the kernel has its features and takes it, else
+ * OUT.bpf.o (the variants
  * koff-link wrote, include/koff_abi.h), attaches its XDP program (KOFF_PROG_NAME) to IFACE
  * (default lo) through a BPF link, runs OUT with args, and removes the
  * program when OUT exits.  The attachment is a link held only by this
@@ -62,6 +63,7 @@
 #include "koff_abi.h"
 #include "koff_identity.h"
 #include "pins.h"
+#include "target.h"
 
 struct load_options {
 	const char *dev;
@@ -77,7 +79,7 @@ struct load_options {
 /* Everything the loader holds; released by loader_close(). */
 struct loader {
 	struct bpf_object *obj;
-	char path[4096];	/* the variant that loaded (OUT.6.12.bpf.o or OUT.bpf.o) */
+	char path[4096];	/* the variant that loaded (OUT.6.18.bpf.o or OUT.bpf.o) */
 	int link_fd;
 	int stats_fd;
 	int shared_fd;		/* the attached variant's KOFF_MAP_SHARED, or -1 */
@@ -136,7 +138,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] [--pin-dir DIR]\n"
 		"                 [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]\n"
-		"  loads OUT.6.12.bpf.o or OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
+		"  loads OUT.6.18.bpf.o or OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
 		"  runs OUT with args; SIGUSR1 prints the counters\n"
 		"  a program with shared state (map " KOFF_MAP_SHARED "): the map is pinned as\n"
 		"  DIR/<instance>/" KOFF_MAP_SHARED " (DIR default /sys/fs/bpf/koff, on a BPF filesystem),\n"
@@ -298,12 +300,32 @@ static int check_pairing(const char *out, const char *path)
 	return 0;
 }
 
+/* Whether the running kernel has every feature of the fast variant's
+ * target.  Its load succeeding is not enough: a verifier whose pruning in
+ * loops is unsound (before 6.17) accepts the may_goto shape and can remove
+ * a branch side it never walked (include/target.h, LOOP_MARKS).  When it
+ * lacks one, `why` names it. */
+static bool kernel_runs_fast_variant(char *why, size_t n)
+{
+	const struct kernel_target *fast = target_find(KOFF_FAST_VARIANT_TARGET);
+	struct koff_error err = { 0 };
+	enum koff_kfeature missing = KFEAT__COUNT;
+	int rc = fast ? kernel_runs_target(fast, &missing, &err) : -ENOENT;
+
+	if (rc < 0)
+		snprintf(why, n, "cannot probe the kernel's features: %s", fast ? err.msg : "no such target");
+	else if (rc == 0)
+		snprintf(why, n, "this kernel lacks %s, which the %s variant needs", kfeature_name(missing),
+			 KOFF_FAST_VARIANT_TARGET);
+	return rc == 1;
+}
+
 /* The variants koff-link wrote beside OUT, fastest first (koff_abi.h).
  * Every one present must open and belong to OUT (a program of another
  * build, or a broken file, is refused outright: it is never silently
- * skipped); then the first the running kernel accepts is loaded.
- * OUT.6.12.bpf.o needs may_goto and cpu v4; OUT.bpf.o loads on every
- * supported kernel. */
+ * skipped); then the first the running kernel runs and accepts is loaded.
+ * OUT.6.18.bpf.o needs sound may_goto loops and cpu v4
+ * (kernel_runs_fast_variant); OUT.bpf.o loads on every supported kernel. */
 #define NVARIANTS 2
 static int open_and_load(struct loader *ld, const char *out, bool verbose)
 {
@@ -335,6 +357,11 @@ static int open_and_load(struct loader *ld, const char *out, bool verbose)
 	for (int i = 0; i < NVARIANTS; i++) {
 		if (!objs[i])
 			continue;
+		if (i == 0 && !kernel_runs_fast_variant(why, sizeof why)) {
+			if (verbose)
+				fprintf(stderr, "koff-load: %s: %s; trying the next variant\n", paths[i], why);
+			continue;
+		}
 		ld->obj = objs[i];
 		objs[i] = NULL;
 		if (load_opened(ld, paths[i], why, sizeof why) == 0) {

@@ -37,8 +37,8 @@ void decide_from_numbers(struct decision *d)
 }
 
 /* The program koff-load will run here: the faster variant when there is
- * one and this kernel takes it (koff-load tries it first), else the default
- * output. */
+ * one, this kernel has its features and takes it (koff-load's order), else
+ * the default output. */
 static int measure_program(struct koff_ctx *ctx, const struct trace *t, struct decision *d)
 {
 	uint16_t port = (uint16_t)ctx->opt.udp_port;
@@ -50,7 +50,8 @@ static int measure_program(struct koff_ctx *ctx, const struct trace *t, struct d
 	if (ctx->shared.used && shared_initial_image(ctx, &image))
 		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
 	base = base ? base + 1 : ctx->opt.output;
-	if (ctx->fast && measure_on_trace(ctx->fast->tmp_bpf, t, port, image, &d->m, &ignored) == 0) {
+	if (ctx->fast && variant_runs_here() &&
+	    measure_on_trace(ctx->fast->tmp_bpf, t, port, image, &d->m, &ignored) == 0) {
 		snprintf(d->program, sizeof(d->program), "%.60s%s", base, KOFF_FAST_VARIANT_SUFFIX);
 		free(image);
 		return 0;

@@ -173,6 +173,9 @@ void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
 /* variants.c: after offload_build, the faster variant of a default build. */
 int variants_build(struct koff_ctx *ctx);
 void variant_free(struct koff_ctx *v);
+/* Whether koff-load would run the fast variant on this kernel (it has
+ * every feature of KOFF_FAST_VARIANT_TARGET). */
+bool variant_runs_here(void);
 /* combine.c: one object from every object and archive of the link line
  * when the entry object calls a function another of them defines (the
  * link line and opt.object then name it); cleanup removes it. */

@@ -27,8 +27,8 @@
  * for 4-15 times the verifier's work (dns 11k -> 77k processed insns,
  * kvcache 35k -> 273k, kvtext at gcc -O1 25k -> 251k, at gcc -O3 67k ->
  * past the million).  Every link pays that time (kvcache: 1.1 s of its
- * 1.6 s) for a program that runs only where the kernel lacks may_goto
- * (6.9+ takes OUT.6.12.bpf.o), so they are tried once the one-copy
+ * 1.6 s) for a program that runs only where the kernel lacks sound
+ * may_goto loops (6.17+ takes OUT.6.18.bpf.o), so they are tried once the one-copy
  * program verified, and only when its verification was small: a second or
  * less for the copies, never a try that runs out of the budget (seconds,
  * then back to one copy). */
@@ -224,7 +224,7 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
  * only costs time per iteration. */
 static bool try_other_loop_form(struct koff_ctx *ctx)
 {
-	if (!ctx->ir || ctx->ir->nloops == 0 || !target_has(&ctx->target, KFEAT_MAY_GOTO) ||
+	if (!ctx->ir || ctx->ir->nloops == 0 || codegen_loops_in_callback(&ctx->target, true) ||
 	    !target_has(&ctx->target, KFEAT_BPF_LOOP))
 		return false;
 	ctx->target.features &= ~KFEAT_BIT(KFEAT_MAY_GOTO);

@@ -75,7 +75,7 @@ int tempfiles_protect(struct koff_ctx *ctx)
 	return 0;
 }
 
-/* One more temporary of this run (the fast variant's OUT.6.12.bpf.o, the
+/* One more temporary of this run (the fast variant's OUT.6.18.bpf.o, the
  * combined object), in the first free slot after ctx->tmp_*'s. */
 void tempfiles_protect_path(const char *path)
 {

@@ -5,15 +5,16 @@
  * any loader take it.  Its loops are bpf_loop callbacks, which cost a call
  * per iteration (dns: about twice the may_goto shape's time per request,
  * BENCHMARKS.md "Kernel shapes").  So when the handler has loops, koff-link
- * also writes OUT.6.12.bpf.o (KOFF_FAST_VARIANT_SUFFIX), the same handler
- * for kernels with may_goto and cpu v4 (6.9+), and koff-load loads the
- * first variant the running kernel accepts, fastest first.  --kernel asks
- * for one target and gets one program.
+ * also writes OUT.6.18.bpf.o (KOFF_FAST_VARIANT_SUFFIX), the same handler
+ * for kernels whose verifier prunes may_goto loops soundly, with cpu v4
+ * (6.17+: include/target.h, LOOP_MARKS), and koff-load loads the first
+ * variant the running kernel has the features of and accepts, fastest
+ * first.  --kernel asks for one target and gets one program.
  *
  * The variant is a second offload run in a context of its own, sharing the
  * executable and the options; it is verified on the host when the host has
- * its features, else in the 6.12 VM when its image is there, else it is
- * written as "not verified" (and the manifest says so).  A variant that
+ * its features, else in its series' VM when there is an image for it, else
+ * it is written as "not verified" (and the manifest says so).  A variant that
  * cannot be made costs nothing: the portable program stands alone.  Nor
  * is one written that the verifier rejects (the first rejection ends it:
  * no fallbacks are made for it) or that falls back anywhere the portable
@@ -28,10 +29,17 @@
 
 static bool host_runs(const struct kernel_target *t)
 {
-	uint64_t host = 0;
+	enum koff_kfeature missing;
 	struct koff_error err = { 0 };
 
-	return kernel_probe_features(&host, &err) == 0 && (t->features & ~host) == 0;
+	return kernel_runs_target(t, &missing, &err) == 1;
+}
+
+bool variant_runs_here(void)
+{
+	const struct kernel_target *fast = target_find(KOFF_FAST_VARIANT_TARGET);
+
+	return fast && host_runs(fast);
 }
 
 static bool wants_fast_variant(const struct koff_ctx *ctx)

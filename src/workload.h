@@ -87,7 +87,7 @@ struct decision {
 	double margin_ns;		/* DECIDE_MARGIN * userspace ns */
 	bool predicted_gain;		/* gain_ns > margin_ns */
 	const char *override;		/* "--force", or NULL */
-	char program[80];		/* which output was measured: "OUT.6.12.bpf.o" */
+	char program[80];		/* which output was measured: "OUT.6.18.bpf.o" */
 	char why[400];			/* one line: the verdict and its numbers */
 };
 

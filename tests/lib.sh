@@ -290,7 +290,7 @@ koff_build_koffstate() {
 
 # Stateful translation validation (tests/koffstate.c) of a handler with
 # shared state: koff_build_koffstate, then koffstate on OUT.bpf.o and, when
-# there is one, the 6.12 variant, expecting MODE (seq or lock).
+# there is one, the fast (6.18) variant, expecting MODE (seq or lock).
 # Usage: koff_stateful_diff OBJ DIR NAME MODE REQUESTS [KOFFSTATE-ARGS...]
 koff_stateful_diff() {
 	local obj=$1 dir=$2 name=$3 mode=$4 reqs=$5 prog rc
@@ -304,4 +304,4 @@ koff_stateful_diff() {
 		koff_ok "$name ($(basename "$prog")): $mode mode agrees with the native handler, state included"
 	done
 }
-KOFF_FAST_SUFFIX=.6.12.bpf.o
+KOFF_FAST_SUFFIX=.6.18.bpf.o

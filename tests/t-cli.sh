@@ -105,12 +105,12 @@ koff_expect_eq "default target" "$(jq -r .kernel.target "$m")" portable
 link "kernel" samples/dns/dns.o -o "$tmp/dnsk" --udp-port 5353
 jq -e '(.kernel.target == "portable") and (.kernel.loop_shape == "bpf_loop") and
 	(.variants | length == 2) and (.variants[0].kernel.loop_shape == "may_goto") and
-	(.variants[0].object | endswith(".6.12.bpf.o")) and (.variants[1].kernel.target == "portable")' \
+	(.variants[0].object | endswith(".6.18.bpf.o")) and (.variants[1].kernel.target == "portable")' \
 	"$tmp/dnsk.koff.json" >/dev/null || koff_fail "dns: variants: $(jq -c .variants "$tmp/dnsk.koff.json")"
-[ -f "$tmp/dnsk.6.12.bpf.o" ] && [ -f "$tmp/dnsk.bpf.o" ] || koff_fail "dns: both variants written"
-koff_ok "default link of a handler with loops: OUT.bpf.o (portable, bpf_loop) and OUT.6.12.bpf.o (may_goto)"
+[ -f "$tmp/dnsk.6.18.bpf.o" ] && [ -f "$tmp/dnsk.bpf.o" ] || koff_fail "dns: both variants written"
+koff_ok "default link of a handler with loops: OUT.bpf.o (portable, bpf_loop) and OUT.6.18.bpf.o (may_goto)"
 link "kernel 6.18" samples/dns/dns.o -o "$tmp/dnsk" --udp-port 5353 --kernel 6.18 --verify-on host
-[ ! -e "$tmp/dnsk.6.12.bpf.o" ] || koff_fail "--kernel 6.18: a variant from the earlier link was left beside OUT"
+[ ! -e "$tmp/dnsk.6.18.bpf.o" ] || koff_fail "--kernel 6.18: a variant from the earlier link was left beside OUT"
 koff_expect_eq "--kernel 6.18: one variant" "$(jq '.variants | length' "$tmp/dnsk.koff.json")" 1
 "$KL" samples/dns/dns.o -o "$tmp/dnsk" --kernel 9.9 >"$tmp/so" 2>"$tmp/se" && koff_fail "--kernel 9.9 succeeded"
 grep -q "^koff-link: --kernel: unknown kernel '9.9'" "$tmp/se" || koff_fail "--kernel 9.9: $(cat "$tmp/se")"

@@ -48,8 +48,8 @@ koff_expect_eq "favour: --explain says so" "$(grep -c "(19 trace requests)" "$tm
 # The program measured is the one koff-load runs here: the first variant it loads.
 measured=$(get favour .decision.program)
 [ -f "$tmp/$measured" ] || koff_fail "favour: measured $measured, which was not written"
-[ -f "$tmp/favour.6.12.bpf.o" ] && [ "$measured" != favour.6.12.bpf.o ] &&
-	koff_fail "favour: measured $measured, but koff-load would run favour.6.12.bpf.o"
+[ -f "$tmp/favour.6.18.bpf.o" ] && [ "$measured" != favour.6.18.bpf.o ] &&
+	koff_fail "favour: measured $measured, but koff-load would run favour.6.18.bpf.o"
 for key in kernel_ns_per_completed kernel_ns_per_fallback userspace_ns_per_request ebpf_cost_fraction \
 	predicted_gain_ns_per_request margin_ns; do
 	[ "$(get favour ".decision.$key | type")" = number ] || koff_fail "favour: decision.$key is not a number"

@@ -168,7 +168,7 @@ koff_wait_for_line "$log" "^listening on $port$" 120 "$loader" ||
 	koff_fail "server not started under koff-load: $(tail -n 5 "$log")"
 koff_xdp_attached "$ns" lo || koff_fail "no XDP program on lo while the server runs"
 # This kernel has may_goto: koff-load takes the variant made for it.
-grep -q "^koff-load: koff_xdp from $tmp/dns.6.12.bpf.o attached" "$log" ||
+grep -q "^koff-load: koff_xdp from $tmp/dns.6.18.bpf.o attached" "$log" ||
 	koff_fail "koff-load did not attach the may_goto variant here: $(head -n 1 "$log")"
 
 # First the plain queries alone: each must be answered by XDP.

@@ -44,17 +44,17 @@ refuse "echo's program beside dns" "$tmp/dns\.bpf\.o does not belong to $tmp/dns
 # echo's may_goto variant beside dns's (dns has loops: koff-load checks
 # every variant before it loads any).
 cp "$tmp/dns.bpf.o.good" "$tmp/dns.bpf.o"
-cp "$tmp/dns.6.12.bpf.o" "$tmp/dns.6.12.bpf.o.good"
-cp "$tmp/echo.6.12.bpf.o" "$tmp/dns.6.12.bpf.o"
-refuse "echo's variant beside dns" "$tmp/dns\.6\.12\.bpf\.o does not belong to $tmp/dns"
-cp "$tmp/dns.6.12.bpf.o.good" "$tmp/dns.6.12.bpf.o"
+cp "$tmp/dns.6.18.bpf.o" "$tmp/dns.6.18.bpf.o.good"
+cp "$tmp/echo.6.18.bpf.o" "$tmp/dns.6.18.bpf.o"
+refuse "echo's variant beside dns" "$tmp/dns\.6\.18\.bpf\.o does not belong to $tmp/dns"
+cp "$tmp/dns.6.18.bpf.o.good" "$tmp/dns.6.18.bpf.o"
 # The executable changed after the link (one byte), its program did not.
 cp "$tmp/dns.bpf.o.good" "$tmp/dns.bpf.o"
 printf 'X' | dd of="$tmp/dns" bs=1 seek=600 conv=notrunc status=none
 # (Both variants of dns were linked with it: the first checked is named.)
-refuse "dns rewritten after the link" "$tmp/dns(\.6\.12)?\.bpf\.o does not belong to $tmp/dns"
+refuse "dns rewritten after the link" "$tmp/dns(\.6\.18)?\.bpf\.o does not belong to $tmp/dns"
 # A program without an identity (not written by this koff-link), alone.
-rm -f "$tmp/dns.6.12.bpf.o"
+rm -f "$tmp/dns.6.18.bpf.o"
 llvm-objcopy --remove-section .koff.identity "$tmp/dns.bpf.o.good" "$tmp/dns.bpf.o" ||
 	koff_fail "cannot strip .koff.identity"
 refuse "program without identity" "$tmp/dns\.bpf\.o carries no identity"

@@ -6,7 +6,7 @@
 # - the map is pinned as DIR/<instance>/koff_shared (dir 0700, pin 0600) and
 #   OUT's only new fd is that map, named in KOFF_SHARED_FD; what OUT writes
 #   through it is what the pin shows;
-# - the map handed over is the attached variant's (OUT.6.12.bpf.o refused
+# - the map handed over is the attached variant's (OUT.6.18.bpf.o refused
 #   by the verifier -> OUT.bpf.o's map);
 # - the pins go on every exit path: OUT exits, SIGTERM, OUT killed, koff-load
 #   SIGKILLed (the keeper; the XDP link goes with koff-load too);
@@ -31,14 +31,14 @@ pins="$dir/bpffs/koff"
 
 bpf_cflags=(-O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Iinclude)
 clang "${bpf_cflags[@]}" -DSHARED_PAGES=2 -c tests/xdp_pass_stats.bpf.c -o "$dir/out.bpf.o" &&
-clang "${bpf_cflags[@]}" -DSHARED_PAGES=3 -c tests/xdp_pass_stats.bpf.c -o "$dir/out.6.12.bpf.o" &&
+clang "${bpf_cflags[@]}" -DSHARED_PAGES=3 -c tests/xdp_pass_stats.bpf.c -o "$dir/out.6.18.bpf.o" &&
 clang "${bpf_cflags[@]}" -c tests/xdp_pass_stats.bpf.c -o "$dir/plain.bpf.o" ||
 	koff_fail "cannot build the BPF stand-ins"
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -Iinclude tests/shared_out.c -lbpf -o "$dir/out" ||
 	koff_fail "cannot build tests/shared_out.c"
 cp "$dir/out" "$dir/plain"
 koff_stamp_identity "$dir/out.bpf.o" "$dir/out"
-koff_stamp_identity "$dir/out.6.12.bpf.o" "$dir/out"
+koff_stamp_identity "$dir/out.6.18.bpf.o" "$dir/out"
 koff_stamp_identity "$dir/plain.bpf.o" "$dir/plain"
 
 koff_netns_create sharedld
@@ -71,9 +71,9 @@ grep '^fd ' "$dir/alone.log" | sed "s|$dir/alone.log|LOG|" | sort >"$dir/fds.alo
 koff_expect_eq "OUT alone has no KOFF_SHARED_FD" "$(grep -c '^shared none$' "$dir/alone.log")" 1
 
 # The fast variant is the verifier's to refuse: OUT.bpf.o (2 pages) loads.
-clang "${bpf_cflags[@]}" -DSHARED_PAGES=3 -DREJECTED -c tests/xdp_pass_stats.bpf.c -o "$dir/out.6.12.bpf.o" ||
+clang "${bpf_cflags[@]}" -DSHARED_PAGES=3 -DREJECTED -c tests/xdp_pass_stats.bpf.c -o "$dir/out.6.18.bpf.o" ||
 	koff_fail "cannot build the rejected variant"
-koff_stamp_identity "$dir/out.6.12.bpf.o" "$dir/out"
+koff_stamp_identity "$dir/out.6.18.bpf.o" "$dir/out"
 log="$dir/run.log"
 start "$log" 0x1122334455667788
 loader=$KOFF_BG_PID
@@ -103,19 +103,19 @@ assert_no_pins "after OUT exited"
 assert_detached "after OUT exited"
 
 # ---- both variants load: the fast one's map (3 pages) ----------------------
-clang "${bpf_cflags[@]}" -DSHARED_PAGES=3 -c tests/xdp_pass_stats.bpf.c -o "$dir/out.6.12.bpf.o" &&
-	koff_stamp_identity "$dir/out.6.12.bpf.o" "$dir/out" || koff_fail "cannot build the fast variant"
+clang "${bpf_cflags[@]}" -DSHARED_PAGES=3 -c tests/xdp_pass_stats.bpf.c -o "$dir/out.6.18.bpf.o" &&
+	koff_stamp_identity "$dir/out.6.18.bpf.o" "$dir/out" || koff_fail "cannot build the fast variant"
 log="$dir/fast.log"
 start "$log" 7
 loader=$KOFF_BG_PID
-grep -q "^koff-load: koff_xdp from $dir/out.6.12.bpf.o attached" "$log" || koff_fail "fast variant not attached"
+grep -q "^koff-load: koff_xdp from $dir/out.6.18.bpf.o attached" "$log" || koff_fail "fast variant not attached"
 koff_expect_eq "OUT got the fast variant's map" "$(sed -n 's/^shared fd=[0-9]* .*value_size=\([0-9]*\).*/\1/p' "$log")" 12288
 kill -TERM "$loader"
 koff_wait_for_exit "$loader" 5 || koff_fail "koff-load did not exit after SIGTERM"
 wait "$loader"
 koff_expect_eq "SIGTERM forwarded (OUT exits 7)" $? 7
 assert_no_pins "after SIGTERM"
-rm -f "$dir/out.6.12.bpf.o"
+rm -f "$dir/out.6.18.bpf.o"
 
 # ---- OUT killed ------------------------------------------------------------
 log="$dir/kill.log"

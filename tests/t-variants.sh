@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-variants: the faster OUT.6.12.bpf.o that koff-load prefers is written
+# t-variants: the faster OUT.6.18.bpf.o that koff-load prefers is written
 # only when it serves in the kernel everything the portable OUT.bpf.o
 # serves (src/variants.c): a variant the verifier rejects, or that needed a
 # fallback the portable program does not have, is dropped with the reason
