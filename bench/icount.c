@@ -96,6 +96,7 @@ struct vm_run {
 	uint8_t *stack;		/* ICOUNT_MAX_DEPTH frames of ICOUNT_FRAME_STACK */
 	uint64_t insns, helpers;
 	uint64_t helper_calls[ICOUNT_HELPER_IDS];
+	uint64_t *hits;		/* --hits: per instruction, how often it ran (NULL: not asked) */
 	long may_goto_left;
 	int depth;
 	char err[256];
@@ -624,6 +625,8 @@ static int vm_exec(struct vm_run *r, size_t pc, const uint64_t *args, uint8_t *f
 			return vm_fail(r, pc, "jump out of the program");
 		if (++r->insns > ICOUNT_INSN_CAP)
 			return vm_fail(r, pc, "more than %llu instructions", ICOUNT_INSN_CAP);
+		if (r->hits)
+			r->hits[pc]++;
 		const struct bpf_insn *in = &p->insns[pc];
 		switch (BPF_CLASS(in->code)) {
 		case BPF_ALU:
@@ -876,6 +879,7 @@ struct icount_opts {
 	unsigned port;
 	const struct bench_frame_kind *frame;
 	bool per_request;
+	bool hits;		/* print `hit PROG PC COUNT` for every instruction that ran */
 	char **progs;
 	int nprogs;
 	const char *requests_path;
@@ -886,6 +890,7 @@ static int parse_opts(int argc, char **argv, struct icount_opts *o)
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "per-request", no_argument, NULL, 'r' },
+		{ "hits", no_argument, NULL, 'h' },
 		{ "frame", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -895,6 +900,7 @@ static int parse_opts(int argc, char **argv, struct icount_opts *o)
 		switch (ch) {
 		case 'p': o->port = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'r': o->per_request = true; break;
+		case 'h': o->hits = true; break;
 		case 'f':
 			o->frame = bench_frame_kind(optarg);
 			if (!o->frame)
@@ -919,6 +925,10 @@ static int count_prog(int idx, const struct vm_prog *p, const struct icount_opts
 	int notes = 0;
 	*s = (struct prog_summary){ 0 };
 	r->prog = p;
+	free(r->hits);
+	r->hits = o->hits ? calloc(p->ninsns, sizeof(*r->hits)) : NULL;
+	if (o->hits && !r->hits)
+		return -ENOMEM;
 	for (int i = 0; i < reqs->n; i++) {
 		struct req_result res = { 0 };
 		size_t len = bench_build_frame_kind(frame, reqs->items[i].bytes, reqs->items[i].len,
@@ -934,6 +944,9 @@ static int count_prog(int idx, const struct vm_prog *p, const struct icount_opts
 			       res.insns, res.helpers, res.mismatch ? " mismatch" : "");
 	}
 	s->mismatches += compare_maps(p);
+	for (size_t pc = 0; r->hits && pc < p->ninsns; pc++)
+		if (r->hits[pc])
+			printf("hit %d %zu %" PRIu64 "\n", idx, pc, r->hits[pc]);
 	return 0;
 }
 
@@ -950,7 +963,7 @@ int main(int argc, char **argv)
 	struct bench_requests reqs = { 0 };
 	struct vm_run run = { 0 };
 	if (parse_opts(argc, argv, &o)) {
-		fprintf(stderr, "usage: icount [--port N] [--frame KIND] [--per-request] PROG.bpf.o [PROG.bpf.o...] REQUESTS.txt\n");
+		fprintf(stderr, "usage: icount [--port N] [--frame KIND] [--per-request] [--hits] PROG.bpf.o [PROG.bpf.o...] REQUESTS.txt\n");
 		return 2;
 	}
 	libbpf_set_print(print_warnings);
@@ -973,6 +986,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < reqs.n; i++)
 		free(reqs.items[i].bytes);
 	free(reqs.items);
+	free(run.hits);
 	free(run.stack);
 	free(run.pkt.buf);
 	free(sums);

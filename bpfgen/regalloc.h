@@ -1,6 +1,6 @@
 /* regalloc.h - where each IR vreg lives in the eBPF program: one of the
- * allocatable BPF registers, an 8-byte slot of the BPF stack, or, once the
- * 512-byte stack is full, a slot in the scratch map's private area.
+ * allocatable BPF registers, an 8-byte slot in the scratch map's private
+ * area, or, once those are taken, a slot of the BPF stack.
  *
  * Linear scan over live intervals with lifetime holes, computed from a real
  * liveness analysis: vregs whose live ranges do not overlap share a

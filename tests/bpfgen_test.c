@@ -862,7 +862,8 @@ static void describe_binop(const void *spec, size_t off, char *buf, size_t cap)
 		snprintf(buf, cap, "%s/%d %s lane %d", op_name[s->op], s->w, bvariant_name[s->v], lane);
 }
 
-/* The variant really spills a and b (else the test would not test that). */
+/* The variant really spills a and b (else the test would not test that):
+ * to the scratch map's spill slots, which regalloc hands out first. */
 static void check_spilled(struct tctx *t, struct prog *p, int a, int b)
 {
 	struct regalloc ra;
@@ -873,7 +874,7 @@ static void check_spilled(struct tctx *t, struct prog *p, int a, int b)
 		fail(t, p, "regalloc_run: %s", err.msg);
 		return;
 	}
-	if (ra.locs[a].kind != LOC_SLOT || ra.locs[b].kind != LOC_SLOT)
+	if (ra.locs[a].kind != LOC_MAPSLOT || ra.locs[b].kind != LOC_MAPSLOT)
 		fail(t, p, "spill variant: operands not spilled (a kind %d, b kind %d)",
 		     ra.locs[a].kind, ra.locs[b].kind);
 	regalloc_free(&ra);
@@ -2028,12 +2029,21 @@ static void test_loops(struct tctx *t)
 }
 
 /* ---- Register pressure ---------------------------------------------------------------
- * N values live at once (seven BPF registers hold vregs): all loaded, then
- * combined in order, then each stored in reverse order.  40 fit the BPF
- * stack; 100 do not, and the rest go to the scratch map's spill area; 600
- * are more than both hold. */
+ * N values live at once (seven BPF registers hold vregs): all loaded (the
+ * request's first PRESSURE_WORDS words, again and again), then combined in
+ * order, then the last PRESSURE_STORED stored in reverse order.  Spills go
+ * to the scratch map's spill area first (384 slots), then to the BPF
+ * stack: 40 and 100 fit the map's, 420 take stack slots too, 600 are more
+ * than both hold. */
 
 #define MAX_LIVE 600
+#define PRESSURE_WORDS 160
+#define PRESSURE_STORED 100
+
+static int pressure_stored(int nlive)
+{
+	return nlive < PRESSURE_STORED ? nlive : PRESSURE_STORED;
+}
 
 static struct ir_func *pressure_program(int nlive)
 {
@@ -2041,16 +2051,16 @@ static struct ir_func *pressure_program(int nlive)
 	int v[MAX_LIVE], s;
 
 	for (int i = 0; i < nlive; i++)
-		v[i] = load(&ib, R(IR_RDI), 8 * i, 8, IR_REG_REQ);
+		v[i] = load(&ib, R(IR_RDI), 8 * (i % PRESSURE_WORDS), 8, IR_REG_REQ);
 	s = alu(&ib, IR_MOV, 64, -1, I(0), R(v[0]));
 	for (int i = 1; i < nlive; i++) {
 		alu(&ib, IR_MUL, 64, s, R(s), I(31));
 		alu(&ib, IR_ADD, 64, s, R(s), R(v[i]));
 	}
 	store_resp64(&ib, 0, R(s));
-	for (int i = nlive - 1; i >= 0; i--)
-		store_resp64(&ib, nlive - i, R(v[i]));
-	ret_const(&ib, 8 * (nlive + 1));
+	for (int k = 1; k <= pressure_stored(nlive); k++)
+		store_resp64(&ib, k, R(v[nlive - k]));
+	ret_const(&ib, 8 * (pressure_stored(nlive) + 1));
 	return ib.fn;
 }
 
@@ -2061,22 +2071,50 @@ static void run_pressure(struct tctx *t, int nlive, const char *name)
 	if (!prog_open(t, pressure_program(nlive), 0, name, &p)) {
 		prog_close(t, &p);
 	} else {
+		int words = nlive < PRESSURE_WORDS ? nlive : PRESSURE_WORDS;
+
 		for (int run = 0; run < t->runs; run++) {
-			uint8_t req[8 * 100 + 16];
-			uint64_t lanes[100 + 1], s;
-			size_t len = 8 * (size_t)nlive + rnd_below(t, 16);
+			uint8_t req[8 * PRESSURE_WORDS + 16];
+			uint64_t lanes[PRESSURE_STORED + 1], s;
+			size_t len = 8 * (size_t)words + rnd_below(t, 16);
 
 			fill_random(t, req, len);
 			s = get_le(req, 8);
 			for (int i = 1; i < nlive; i++)
-				s = s * 31 + get_le(req + 8 * i, 8);
+				s = s * 31 + get_le(req + 8 * (i % PRESSURE_WORDS), 8);
 			lanes[0] = s;
-			for (int i = nlive - 1; i >= 0; i--)
-				lanes[nlive - i] = get_le(req + 8 * i, 8);
-			expect_lanes(t, &p, req, len, lanes, (size_t)nlive + 1, describe_lane, NULL);
+			for (int k = 1; k <= pressure_stored(nlive); k++)
+				lanes[k] = get_le(req + 8 * ((nlive - k) % PRESSURE_WORDS), 8);
+			expect_lanes(t, &p, req, len, lanes, (size_t)pressure_stored(nlive) + 1, describe_lane,
+				     NULL);
 		}
 		prog_close(t, &p);
 	}
+}
+
+/* nlive values take the BPF stack's slots too, once the map's are taken
+ * (else run_pressure would not test them). */
+static void stack_slots_used(struct tctx *t, int nlive)
+{
+	struct ir_func *fn = pressure_program(nlive);
+	struct regalloc ra;
+	struct koff_error err = { 0 };
+	int in_map = 0, on_stack = 0;
+
+	t->ncases++;
+	if (regalloc_run(fn, XDP_WRAP_STACK, 512 - 8, &ra, &err)) {
+		fail(t, NULL, "%d live values: regalloc_run: %s", nlive, err.msg);
+	} else {
+		for (int v = 0; v < fn->nvregs; v++) {
+			in_map += ra.locs[v].kind == LOC_MAPSLOT;
+			on_stack += ra.locs[v].kind == LOC_SLOT;
+		}
+		if (!in_map || !on_stack)
+			fail(t, NULL, "%d live values: %d in the map's slots, %d on the stack: want both", nlive,
+			     in_map, on_stack);
+		regalloc_free(&ra);
+	}
+	ir_func_free(fn);
 }
 
 static void test_pressure(struct tctx *t)
@@ -2087,8 +2125,10 @@ static void test_pressure(struct tctx *t)
 	struct bpf_emit e;
 	int rc;
 
-	run_pressure(t, 40, "40 live values (BPF stack)");
-	run_pressure(t, 100, "100 live values (BPF stack and spill area)");
+	run_pressure(t, 40, "40 live values (spill area)");
+	run_pressure(t, 100, "100 live values (spill area)");
+	run_pressure(t, 420, "420 live values (spill area and BPF stack)");
+	stack_slots_used(t, 420);
 	/* More than both hold: a clean error, not a bad program. */
 	t->ncases++;
 	emit_init(&e);
