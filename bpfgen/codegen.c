@@ -761,8 +761,13 @@ static void gen_mem_dynamic_data(struct gen *g, const struct ir_insn *in, int do
  * wraps the bounds, which loses the same knowledge.) */
 static void address_from(struct gen *g, const struct ir_insn *in, int64_t disp)
 {
-	emit_const64(g->e, R1, (uint64_t)disp);
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	if (disp == 0 && g->addr_folded) {
+		/* a copy is linked to a, but the `^= 0` below unlinks it */
+		val_into(g, in->a, R1);
+	} else {
+		emit_const64(g->e, R1, (uint64_t)disp);
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	}
 	if (g->addr_folded) {
 		uint8_t was = set_kind(g, EK_UNLINK);
 
