@@ -8,7 +8,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +54,27 @@ static inline struct bpf_program *bench_xdp_program(struct bpf_object *obj)
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_XDP)
 			return prog;
 	return NULL;
+}
+
+/* Opens path (not yet loaded) with the reference port set, and finds its
+ * XDP program; on failure says why, as `tool: path: ...`, and returns
+ * -errno. */
+static inline int bench_open_xdp(const char *tool, const char *path, unsigned port, struct bpf_object **obj,
+				 struct bpf_program **xdp)
+{
+	*obj = bpf_object__open_file(path, NULL);
+	if (!*obj) {
+		int err = -errno;
+		fprintf(stderr, "%s: %s: %s\n", tool, path, strerror(-err));
+		return err;
+	}
+	bench_set_port(*obj, port);
+	*xdp = bench_xdp_program(*obj);
+	if (!*xdp) {
+		fprintf(stderr, "%s: %s: no XDP program\n", tool, path);
+		return -ENOENT;
+	}
+	return 0;
 }
 
 #endif

@@ -701,19 +701,12 @@ static int model_map(struct vm_map *m, const struct bpf_map *map, const char *pa
 static int load_prog(struct vm_prog *p, const char *path, unsigned port)
 {
 	struct bpf_map *map;
+	struct bpf_program *xdp = NULL;
 	p->path = path;
-	p->obj = bpf_object__open_file(path, NULL);
-	if (!p->obj) {
-		fprintf(stderr, "icount: %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	bench_set_port(p->obj, port);
-	struct bpf_program *xdp = bench_xdp_program(p->obj);
-	if (!xdp) {
-		fprintf(stderr, "icount: %s: no XDP program\n", path);
-		return -ENOENT;
-	}
-	int err = bpf_object__load(p->obj);
+	int err = bench_open_xdp("icount", path, port, &p->obj, &xdp);
+	if (err)
+		return err;
+	err = bpf_object__load(p->obj);
 	if (err) {
 		fprintf(stderr, "icount: %s: load failed: %s\n", path, strerror(-err));
 		return err;

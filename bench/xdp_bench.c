@@ -113,21 +113,14 @@ static int load_empty(struct xdp_target *t)
 
 static int load_object(struct xdp_target *t, const char *path, unsigned port)
 {
-	t->obj = bpf_object__open_file(path, NULL);
-	if (!t->obj) {
-		fprintf(stderr, "xdp_bench: %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	bench_set_port(t->obj, port);
-	struct bpf_program *xdp = bench_xdp_program(t->obj);
-	if (!xdp) {
-		fprintf(stderr, "xdp_bench: %s: no XDP program\n", path);
-		return -ENOENT;
-	}
+	struct bpf_program *xdp = NULL;
+	int err = bench_open_xdp("xdp_bench", path, port, &t->obj, &xdp);
+	if (err)
+		return err;
 	/* Stats level: the log ends with "processed N insns". */
 	bpf_program__set_log_level(xdp, 4);
 	bpf_program__set_log_buf(xdp, t->log, LOG_SIZE);
-	int err = bpf_object__load(t->obj);
+	err = bpf_object__load(t->obj);
 	if (err) {
 		/* Stats level: short, and it says why (e.g. too complex). */
 		fprintf(stderr, "xdp_bench: %s: load failed: %s\n%s", path, strerror(-err), t->log);

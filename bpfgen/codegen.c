@@ -926,6 +926,18 @@ static void launder(struct gen *g, int vreg)
 	emit_stx(g->e, BPF_DW, R10, l.where, R0);
 }
 
+/* Launder v if it is live into `block`, the zero loaded first, once per
+ * run of launders (*zero_loaded). */
+static void launder_if_live(struct gen *g, int block, int v, bool *zero_loaded)
+{
+	if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
+		return;
+	if (!*zero_loaded)
+		load_launder_zero(g);
+	*zero_loaded = true;
+	launder(g, v);
+}
+
 /* Zero the launder slot before any launder can run (see launder()). */
 static void launder_zero(struct gen *g)
 {
@@ -956,16 +968,8 @@ static void launder_loop_values(struct gen *g, int block)
 	const struct ir_insn *guard = &g->fn->blocks[block].insns[0];
 	bool zero_loaded = false;
 
-	for (int k = 0; k < guard->nloop_vregs; k++) {
-		int v = guard->loop_vregs[k];
-
-		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
-			continue;
-		if (!zero_loaded)
-			load_launder_zero(g);
-		zero_loaded = true;
-		launder(g, v);
-	}
+	for (int k = 0; k < guard->nloop_vregs; k++)
+		launder_if_live(g, block, guard->loop_vregs[k], &zero_loaded);
 }
 
 static void gen_loopguard_may_goto(struct gen *g, int block)
@@ -1085,14 +1089,8 @@ static void launder_live_in(struct gen *g, int block)
 {
 	bool zero_loaded = false;
 
-	for (int v = 0; v < g->fn->nvregs; v++) {
-		if (loc_of(g, v).kind == LOC_NONE || !regalloc_live_in(&g->ra, block, v))
-			continue;
-		if (!zero_loaded)
-			load_launder_zero(g);
-		zero_loaded = true;
-		launder(g, v);
-	}
+	for (int v = 0; v < g->fn->nvregs; v++)
+		launder_if_live(g, block, v, &zero_loaded);
 }
 
 static void gen_loopguard(struct gen *g, int block)
