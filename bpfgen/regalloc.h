@@ -1,6 +1,7 @@
 /* regalloc.h - where each IR vreg lives in the eBPF program: one of the
- * allocatable BPF registers, an 8-byte slot in the scratch map's private
- * area, or, once those are taken, a slot of the BPF stack.
+ * allocatable BPF registers, or an 8-byte slot: in the scratch map's
+ * private area for a value a loop writes and needs at its head (no
+ * laundering there), else on the BPF stack; either when the other is full.
  *
  * Linear scan over live intervals with lifetime holes, computed from a real
  * liveness analysis: vregs whose live ranges do not overlap share a

@@ -862,8 +862,7 @@ static void describe_binop(const void *spec, size_t off, char *buf, size_t cap)
 		snprintf(buf, cap, "%s/%d %s lane %d", op_name[s->op], s->w, bvariant_name[s->v], lane);
 }
 
-/* The variant really spills a and b (else the test would not test that):
- * to the scratch map's spill slots, which regalloc hands out first. */
+/* The variant really spills a and b (else the test would not test that). */
 static void check_spilled(struct tctx *t, struct prog *p, int a, int b)
 {
 	struct regalloc ra;
@@ -874,7 +873,7 @@ static void check_spilled(struct tctx *t, struct prog *p, int a, int b)
 		fail(t, p, "regalloc_run: %s", err.msg);
 		return;
 	}
-	if (ra.locs[a].kind != LOC_MAPSLOT || ra.locs[b].kind != LOC_MAPSLOT)
+	if (ra.locs[a].kind != LOC_SLOT || ra.locs[b].kind != LOC_SLOT)
 		fail(t, p, "spill variant: operands not spilled (a kind %d, b kind %d)",
 		     ra.locs[a].kind, ra.locs[b].kind);
 	regalloc_free(&ra);
@@ -2031,10 +2030,10 @@ static void test_loops(struct tctx *t)
 /* ---- Register pressure ---------------------------------------------------------------
  * N values live at once (seven BPF registers hold vregs): all loaded (the
  * request's first PRESSURE_WORDS words, again and again), then combined in
- * order, then the last PRESSURE_STORED stored in reverse order.  Spills go
- * to the scratch map's spill area first (384 slots), then to the BPF
- * stack: 40 and 100 fit the map's, 420 take stack slots too, 600 are more
- * than both hold. */
+ * order, then the last PRESSURE_STORED stored in reverse order.  No loop
+ * writes them, so spills go to the BPF stack first, then to the scratch
+ * map's spill area (384 slots): 40 fit the stack, 100 and 420 take map
+ * slots too, 600 are more than both hold. */
 
 #define MAX_LIVE 600
 #define PRESSURE_WORDS 160
@@ -2092,8 +2091,8 @@ static void run_pressure(struct tctx *t, int nlive, const char *name)
 	}
 }
 
-/* nlive values take the BPF stack's slots too, once the map's are taken
- * (else run_pressure would not test them). */
+/* nlive values take the scratch map's slots too, once the stack's are
+ * taken (else run_pressure would not test both). */
 static void stack_slots_used(struct tctx *t, int nlive)
 {
 	struct ir_func *fn = pressure_program(nlive);
@@ -2125,9 +2124,9 @@ static void test_pressure(struct tctx *t)
 	struct bpf_emit e;
 	int rc;
 
-	run_pressure(t, 40, "40 live values (spill area)");
-	run_pressure(t, 100, "100 live values (spill area)");
-	run_pressure(t, 420, "420 live values (spill area and BPF stack)");
+	run_pressure(t, 40, "40 live values (BPF stack)");
+	run_pressure(t, 100, "100 live values (BPF stack and spill area)");
+	run_pressure(t, 420, "420 live values (BPF stack and spill area)");
 	stack_slots_used(t, 420);
 	/* More than both hold: a clean error, not a bad program. */
 	t->ncases++;
