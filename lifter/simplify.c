@@ -142,7 +142,11 @@ static int coalesce_block(struct ir_block *blk, const int *uses, const uint64_t 
 
 /* Within a block, after `x = mov y`, read y where x is read, until either
  * is written again: the copy then often dies (flag operands, moves into
- * x86 registers read once). */
+ * x86 registers read once).  But when y is a temporary and x an x86
+ * register, read x where y is read: `t = x + 1; x = t; br t < n` becomes
+ * `...; br x < n`, t's one use is the copy, and coalesce_block makes it
+ * `x = x + 1` (two values live at once in two registers were a move into
+ * a register, the add and a move back). */
 static int propagate_copies(struct ir_func *fn, int *copy_of)
 {
 	int changed = 0, nactive = 0;
@@ -177,8 +181,11 @@ static int propagate_copies(struct ir_func *fn, int *copy_of)
 				}
 			}
 			if (in->op == IR_MOV && in->w == 64 && in->b.reg != IR_NONE && in->b.reg != in->dst) {
-				copy_of[in->dst] = in->b.reg;
-				active[nactive++] = in->dst;
+				bool temp_into_x86 = in->b.reg >= IR_NFIXED && in->dst < IR_NFIXED;
+				int from = temp_into_x86 ? in->b.reg : in->dst;
+
+				copy_of[from] = temp_into_x86 ? in->dst : in->b.reg;
+				active[nactive++] = from;
 			}
 		}
 	}
