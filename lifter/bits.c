@@ -6,7 +6,9 @@
  * off upper bits that the load left zero already, `test eax, eax` ands a
  * value with itself.  A forward pass over each block tracks, per vreg, a
  * mask of the bits that may be nonzero (a 2-byte load: 0xffff; a zext8:
- * 0xff; an and: both masks' intersection) and turns an operation the
+ * 0xff; an and: both masks' intersection), the x86 registers' from block
+ * to block (a forward dataflow from the entry, where every register but
+ * the arguments is 0), and turns an operation the
  * masks decide into a move: `x & m` where m keeps every bit x may have is
  * x, where it keeps none is 0; `x | y` and `x ^ y` with y known zero is
  * x; a zero extension of a value already that narrow is the value.
@@ -14,6 +16,7 @@
  * Every rewrite is exact: the masks only ever over-approximate. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ir.h"
 #include "lift.h"
@@ -141,28 +144,110 @@ static bool fold(const uint64_t *mask, struct ir_insn *in)
 	}
 }
 
-int bits_simplify(struct ir_func *fn)
+/* The x86 registers at the handler's entry, as bpfgen's prologue sets
+ * them (and constprop assumes): the request, reply and stack pointers are
+ * constants, the length and the cap anything, every other register 0. */
+static void entry_bits(uint64_t *in)
 {
-	uint64_t *mask = malloc(sizeof(uint64_t) * (size_t)(fn->nvregs ? fn->nvregs : 1));
+	for (int v = 0; v < IR_NFIXED; v++)
+		in[v] = 0;
+	in[IR_RDI] = IR_REQ_VA;
+	in[IR_RDX] = IR_RESP_VA;
+	in[IR_RSP] = IR_STACK_ENTRY;
+	in[IR_RSI] = ALL_BITS;
+	in[IR_RCX] = ALL_BITS;
+}
+
+/* Block b's effect on the masks (the x86 registers' at its start in
+ * mask[0..IR_NFIXED), every temporary unknown); with `apply`, folds what
+ * they decide too.  Returns how many it folded. */
+static int run_block(struct ir_func *fn, int b, uint64_t *mask, bool apply)
+{
+	struct ir_block *blk = &fn->blocks[b];
 	int folded = 0;
 
-	if (!mask)
-		return -ENOMEM;
-	for (int b = 0; b < fn->nblocks; b++) {
-		struct ir_block *blk = &fn->blocks[b];
+	for (int v = IR_NFIXED; v < fn->nvregs; v++)
+		mask[v] = ALL_BITS;
+	for (int i = 0; i < blk->ninsns; i++) {
+		struct ir_insn *in = &blk->insns[i];
 
-		/* Nothing is known of a value at a block's start. */
-		for (int v = 0; v < fn->nvregs; v++)
-			mask[v] = ALL_BITS;
-		for (int i = 0; i < blk->ninsns; i++) {
-			struct ir_insn *in = &blk->insns[i];
-
-			if (!ir_insn_defines(in))
-				continue;
+		if (!ir_insn_defines(in))
+			continue;
+		if (apply)
 			folded += fold(mask, in);
-			mask[in->dst] = result_bits(mask, in);
+		mask[in->dst] = result_bits(mask, in);
+	}
+	return folded;
+}
+
+/* Successor k of block b, or -1 past the last (a switch's every case). */
+static int successor(const struct ir_block *blk, int k)
+{
+	const struct ir_insn *t = blk->ninsns ? &blk->insns[blk->ninsns - 1] : NULL;
+
+	if (!t)
+		return -1;
+	if (t->op == IR_JMP)
+		return k == 0 ? t->t : -1;
+	if (t->op == IR_BR)
+		return k == 0 ? t->t : k == 1 ? t->f : -1;
+	if (t->op == IR_SWITCH)
+		return k < t->ncases ? t->cases[k].target : -1;
+	return -1;
+}
+
+/* The x86 registers' masks at each block's start: a forward dataflow from
+ * the entry, joining predecessors by OR (masks only grow, so it ends).
+ * in[b * IR_NFIXED + v]; a block no path reaches stays all zero and is
+ * then given unknowns. */
+static void block_entry_bits(struct ir_func *fn, uint64_t *in, bool *reached, uint64_t *mask)
+{
+	bool changed = true;
+
+	entry_bits(in);
+	reached[0] = true;
+	while (changed) {
+		changed = false;
+		for (int b = 0; b < fn->nblocks; b++) {
+			if (!reached[b])
+				continue;
+			memcpy(mask, &in[(size_t)b * IR_NFIXED], sizeof(uint64_t) * IR_NFIXED);
+			run_block(fn, b, mask, false);
+			for (int k = 0, s; (s = successor(&fn->blocks[b], k)) >= 0; k++) {
+				uint64_t *to = &in[(size_t)s * IR_NFIXED];
+
+				for (int v = 0; v < IR_NFIXED; v++)
+					if (mask[v] & ~to[v] || !reached[s]) {
+						to[v] |= mask[v];
+						changed = true;
+					}
+				reached[s] = true;
+			}
 		}
 	}
+}
+
+int bits_simplify(struct ir_func *fn)
+{
+	uint64_t *mask = malloc(sizeof(uint64_t) * (size_t)(fn->nvregs > IR_NFIXED ? fn->nvregs : IR_NFIXED));
+	uint64_t *in = calloc((size_t)fn->nblocks * IR_NFIXED + 1, sizeof(uint64_t));
+	bool *reached = calloc((size_t)fn->nblocks + 1, sizeof(bool));
+	int folded = 0;
+
+	if (!mask || !in || !reached) {
+		free(mask);
+		free(in);
+		free(reached);
+		return -ENOMEM;
+	}
+	block_entry_bits(fn, in, reached, mask);
+	for (int b = 0; b < fn->nblocks; b++) {
+		for (int v = 0; v < IR_NFIXED; v++)
+			mask[v] = reached[b] ? in[(size_t)b * IR_NFIXED + v] : ALL_BITS;
+		folded += run_block(fn, b, mask, true);
+	}
 	free(mask);
+	free(in);
+	free(reached);
 	return folded;
 }
