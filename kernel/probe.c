@@ -140,17 +140,24 @@ static int probe_xdp_load_bytes(void)
 	return probe_helper(BPF_FUNC_xdp_load_bytes);
 }
 
-/* Open-coded iterators are kfuncs: the kernel has them when its BTF does. */
-static int probe_open_iter(void)
+/* Whether the running kernel's BTF names `name` as a `kind` (0 without
+ * kernel BTF: the feature cannot be shown). */
+static int vmlinux_has(const char *name, __u32 kind)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	int found;
 
 	if (!vmlinux)
 		return 0;
-	found = btf__find_by_name_kind(vmlinux, "bpf_iter_num_new", BTF_KIND_FUNC) > 0;
+	found = btf__find_by_name_kind(vmlinux, name, kind) > 0;
 	btf__free(vmlinux);
 	return found;
+}
+
+/* Open-coded iterators are kfuncs: the kernel has them when its BTF does. */
+static int probe_open_iter(void)
+{
+	return vmlinux_has("bpf_iter_num_new", BTF_KIND_FUNC);
 }
 
 /* Pruning in loops is sound since 6.17 ("bpf: propagate read/precision
@@ -164,14 +171,7 @@ static int probe_open_iter(void)
  * connected components the verifier keeps its loop states by. */
 static int probe_loop_marks(void)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	int found;
-
-	if (!vmlinux)
-		return 0;
-	found = btf__find_by_name_kind(vmlinux, "bpf_scc_visit", BTF_KIND_STRUCT) > 0;
-	btf__free(vmlinux);
-	return found;
+	return vmlinux_has("bpf_scc_visit", BTF_KIND_STRUCT);
 }
 
 /* BTF for "static int main(void)" and "global int sub(int)". */
