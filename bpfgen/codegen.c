@@ -963,12 +963,6 @@ static void launder_zero(struct gen *g)
 	emit_st_imm(g->e, BPF_DW, R9, launder_slot(g), 0);
 }
 
-/* A loop head.  The verifier walks a plain loop once per iteration, with
- * exact values, and gives up on real parsing loops; so here every live
- * value is laundered (every memory access is checked at run time anyway),
- * and a may_goto (kernel 6.9) lets the verifier see that the next
- * iteration starts from the same state and stop.  The iteration count of
- * the request lives in the scratch map: past loop_cap, fall back. */
 /* One more loop-head pass for this request, counted in the scratch map:
  * past loop_cap, fall back. */
 static void count_loop_pass(struct gen *g, int16_t counter)
@@ -991,6 +985,11 @@ static void launder_loop_values(struct gen *g, int block)
 		launder_if_live(g, block, guard->loop_vregs[k], &zero_loaded);
 }
 
+/* A loop head of the may_goto shape.  The verifier walks a plain loop once
+ * per iteration, with exact values, and gives up on real parsing loops; so
+ * here what the loop writes is laundered (every memory access is checked
+ * at run time anyway), and may_goto lets the verifier see that the next
+ * iteration starts from a state it has seen and stop. */
 static void gen_loopguard_may_goto(struct gen *g, int block)
 {
 	launder_loop_values(g, block);
@@ -1330,12 +1329,10 @@ static void gen_trace_setup(struct gen *g)
 	emit_ldx(e, BPF_DW, R1, R10, TMP_SLOT(0));
 }
 
-/* Handler entry: the SysV arguments, the stack pointer, zeroed counters. */
+/* Handler entry: the SysV arguments, the stack pointer, zeroed counters;
+ * every other register 0 (ir_entry_constant, which the lifter assumes). */
 static void gen_prologue(struct gen *g)
 {
-	static const struct { int vreg; uint64_t value; } args[] = {
-		{ IR_RDI, IR_REQ_VA }, { IR_RDX, IR_RESP_VA }, { IR_RSP, IR_STACK_ENTRY },
-	};
 	struct bpf_emit *e = g->e;
 
 	set_kind(g, EK_PROLOGUE);
@@ -1352,11 +1349,10 @@ static void gen_prologue(struct gen *g)
 
 		if (v == IR_RSI || l.kind == LOC_NONE || !g->ra.live_at_entry[v])
 			continue;
-		for (size_t k = 0; k < KOFF_ARRAY_SIZE(args); k++)
-			if (args[k].vreg == v)
-				value = args[k].value;
 		if (v == IR_RCX)
 			value = g->o->resp_cap;
+		else if (v < IR_NFIXED)
+			ir_entry_constant(v, &value);
 		if (l.kind == LOC_REG) {
 			emit_const64(e, l.where, value);
 		} else {

@@ -209,6 +209,14 @@ bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
 int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
 bool ir_has_op(const struct ir_func *fn, enum ir_op op);	/* any instruction does op */
 
+/* The handler's entry, as bpfgen's prologue sets it up and the lifter's
+ * analyses assume: true with *value for a register that holds a constant
+ * there (rdi the request, rdx the reply, rsp the stack; every register but
+ * the arguments 0: what the caller left there cannot matter to a handler
+ * that only saves and restores it); false for rsi (the request's length)
+ * and rcx (the reply's capacity), which vary.  For x86 registers only. */
+bool ir_entry_constant(int vreg, uint64_t *value);
+
 static inline struct ir_val ir_reg(int r) { return (struct ir_val){ .reg = r, .imm = 0 }; }
 static inline struct ir_val ir_imm(int64_t v) { return (struct ir_val){ .reg = IR_NONE, .imm = v }; }
 static inline bool ir_is_terminator(enum ir_op op) { return op >= IR_BR && op <= IR_SWITCH; }

@@ -144,18 +144,13 @@ static bool fold(const uint64_t *mask, struct ir_insn *in)
 	}
 }
 
-/* The x86 registers at the handler's entry, as bpfgen's prologue sets
- * them (and constprop assumes): the request, reply and stack pointers are
- * constants, the length and the cap anything, every other register 0. */
+/* The x86 registers at the handler's entry (ir_entry_constant): a
+ * constant's own bits, or anything. */
 static void entry_bits(uint64_t *in)
 {
 	for (int v = 0; v < IR_NFIXED; v++)
-		in[v] = 0;
-	in[IR_RDI] = IR_REQ_VA;
-	in[IR_RDX] = IR_RESP_VA;
-	in[IR_RSP] = IR_STACK_ENTRY;
-	in[IR_RSI] = ALL_BITS;
-	in[IR_RCX] = ALL_BITS;
+		if (!ir_entry_constant(v, &in[v]))
+			in[v] = ALL_BITS;
 }
 
 /* Block b's effect on the masks (the x86 registers' at its start in

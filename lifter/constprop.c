@@ -393,13 +393,11 @@ static void propagate(struct ir_func *fn, struct state *s, int *work, bool *queu
 	 * matter to the handler, which only saves and restores it (the
 	 * callee-saved pushes then store a constant, and no register is tied
 	 * up from the entry to the push). */
-	for (int v = 0; v < IR_NFIXED; v++)
-		s->in[v] = konst(0);
-	s->in[IR_RSI] = top;
-	s->in[IR_RCX] = top;
-	s->in[IR_RDI] = konst((int64_t)IR_REQ_VA);
-	s->in[IR_RDX] = konst((int64_t)IR_RESP_VA);
-	s->in[IR_RSP] = konst((int64_t)IR_STACK_ENTRY);
+	for (int v = 0; v < IR_NFIXED; v++) {
+		uint64_t c;
+
+		s->in[v] = ir_entry_constant(v, &c) ? konst((int64_t)c) : top;
+	}
 	s->seen[0] = true;
 	work[nwork++] = 0;
 	queued[0] = true;

@@ -62,6 +62,17 @@ struct ir_insn *ir_emit(struct ir_func *fn, int block, enum ir_op op)
 	return in;
 }
 
+bool ir_entry_constant(int vreg, uint64_t *value)
+{
+	switch (vreg) {
+	case IR_RSI: case IR_RCX: return false;
+	case IR_RDI: *value = IR_REQ_VA; return true;
+	case IR_RDX: *value = IR_RESP_VA; return true;
+	case IR_RSP: *value = IR_STACK_ENTRY; return true;
+	default: *value = 0; return true;
+	}
+}
+
 int ir_new_vreg(struct ir_func *fn)
 {
 	return fn->nvregs++;
