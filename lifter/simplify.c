@@ -12,6 +12,7 @@
  *     x in the block read y (and the copy often dies);
  *   - operations the known-zero bits decide (bits.c) become copies first.
  * Every rewrite keeps the IR's meaning exactly. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,51 +209,44 @@ static int *count_uses(const struct ir_func *fn)
 	return uses;
 }
 
+/* One round of every rewrite; returns how many it made, or -ENOMEM. */
+static int simplify_round(struct ir_func *fn, int *copy_of)
+{
+	struct ir_liveness lv;
+	uint64_t *live = NULL;
+	int *uses = NULL, changed = -ENOMEM, folded;
+
+	if (ir_liveness_run(fn, &lv))
+		return -ENOMEM;
+	live = malloc(sizeof(uint64_t) * (lv.nwords ? lv.nwords : 1));
+	folded = live ? bits_simplify(fn) : -ENOMEM;
+	if (folded < 0)
+		goto out;
+	changed = folded + dead_code(fn, &lv, live);
+	changed += propagate_copies(fn, copy_of);
+	uses = count_uses(fn);
+	if (!uses) {
+		changed = -ENOMEM;
+		goto out;
+	}
+	for (int b = 0; b < fn->nblocks; b++)
+		changed += coalesce_block(&fn->blocks[b], uses, lv.out + (size_t)b * lv.nwords);
+out:
+	free(uses);
+	free(live);
+	ir_liveness_free(&lv);
+	return changed;
+}
+
 int simplify_run(struct ir_func *fn, struct koff_error *err)
 {
 	int *copy_of = malloc(2 * sizeof(int) * (size_t)fn->nvregs);
+	int changed = 1;
 
 	if (!copy_of)
 		return koff_fail(err, -ENOMEM, "out of memory");
-	for (int round = 0; round < 4; round++) {
-		struct ir_liveness lv;
-		uint64_t *live;
-		int *uses, changed;
-
-		if (ir_liveness_run(fn, &lv)) {
-			free(copy_of);
-			return koff_fail(err, -ENOMEM, "out of memory");
-		}
-		live = malloc(sizeof(uint64_t) * (lv.nwords ? lv.nwords : 1));
-		if (!live) {
-			free(copy_of);
-			ir_liveness_free(&lv);
-			return koff_fail(err, -ENOMEM, "out of memory");
-		}
-		changed = bits_simplify(fn);
-		if (changed < 0) {
-			free(copy_of);
-			free(live);
-			ir_liveness_free(&lv);
-			return koff_fail(err, -ENOMEM, "out of memory");
-		}
-		changed += dead_code(fn, &lv, live);
-		changed += propagate_copies(fn, copy_of);
-		uses = count_uses(fn);
-		if (!uses) {
-			free(copy_of);
-			free(live);
-			ir_liveness_free(&lv);
-			return koff_fail(err, -ENOMEM, "out of memory");
-		}
-		for (int b = 0; b < fn->nblocks; b++)
-			changed += coalesce_block(&fn->blocks[b], uses, lv.out + (size_t)b * lv.nwords);
-		free(uses);
-		free(live);
-		ir_liveness_free(&lv);
-		if (!changed)
-			break;
-	}
+	for (int round = 0; round < 4 && changed > 0; round++)
+		changed = simplify_round(fn, copy_of);
 	free(copy_of);
-	return 0;
+	return changed < 0 ? koff_fail(err, -ENOMEM, "out of memory") : 0;
 }
