@@ -7,11 +7,11 @@
  * value with itself.  A forward pass over each block tracks, per vreg, a
  * mask of the bits that may be nonzero (a 2-byte load: 0xffff; a zext8:
  * 0xff; an and: both masks' intersection), the x86 registers' from block
- * to block (a forward dataflow from the entry, where every register but
- * the arguments is 0), and turns an operation the
- * masks decide into a move: `x & m` where m keeps every bit x may have is
- * x, where it keeps none is 0; `x | y` and `x ^ y` with y known zero is
- * x; a zero extension of a value already that narrow is the value.
+ * to block (a forward dataflow from the entry: ir_entry_constant), and
+ * turns an operation the masks decide into a move: `x & m` where m keeps
+ * every bit x may have is x, where it keeps none is 0; `x | y` and `x ^ y`
+ * with y known zero is x; a zero extension of a value already that narrow
+ * is the value.
  * simplify.c's copy propagation and dead-code removal then drop the moves.
  * Every rewrite is exact: the masks only ever over-approximate. */
 #include <errno.h>
