@@ -123,7 +123,8 @@ time_handler() {
 }
 shape_index() { cat "$tmp/shape-$1-$2"; }	# handler shape
 
-# Field of `prog I` (net, ns, verifier_insns, xlated_bytes) in a run file.
+# Field of `prog I` in a run file (xdp_bench's: net, ns, verifier_insns,
+# xlated_bytes; icount's: insns_per_req, ...).
 prog_field() {	# file index key
 	awk -v i="$2" -v k="$3" '$1 == "prog" && $2 == i { for (f = 4; f < NF; f++) if ($f == k) print $(f + 1) }' "$1"
 }
@@ -146,19 +147,15 @@ count_handler() {
 	rc=$?
 	[ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || koff_fail "icount failed on $1: $(head -n 3 "$tmp/icount-$1$3.err")"
 }
-icount_field() {	# file index key: a field of icount's `prog I` line
-	awk -v i="$2" -v k="$3" '$1 == "prog" && $2 == i { for (f = 4; f < NF; f++) if ($f == k) print $(f + 1) }' "$1"
-}
-icount_ratio() { awk -v i="$2" '$1 == "ratio" && $2 == i { print $4 }' "$1"; }
 icount_mismatches() { awk '$1 == "prog" { for (f = 4; f < NF; f++) if ($f == "mismatch_vs_kernel") n += $(f + 1) } END { print n + 0 }' "$1"; }
 
 # The executed-instructions table; $1 the handler, $2 its label, $3 the run suffix.
 icount_row() {
 	local f="$tmp/icount-$1$3.txt" ref lifted ratio mism
-	ref=$(icount_field "$f" 0 insns_per_req); lifted=$(icount_field "$f" 1 insns_per_req)
-	ratio=$(icount_ratio "$f" 1); mism=$(icount_mismatches "$f")
+	ref=$(prog_field "$f" 0 insns_per_req); lifted=$(prog_field "$f" 1 insns_per_req)
+	ratio=$(ratio_of "$f" 1); mism=$(icount_mismatches "$f")
 	printf '%-8s %9s %9s %7s %5s' "$2" "$ref" "$lifted" "$ratio" "$mism"
-	[ -z "${QUICK_BASE:-}" ] || printf '   %9s %7s' "$(icount_field "$f" 2 insns_per_req)" "$(icount_ratio "$f" 2)"
+	[ -z "${QUICK_BASE:-}" ] || printf '   %9s %7s' "$(prog_field "$f" 2 insns_per_req)" "$(ratio_of "$f" 2)"
 	printf '\n'
 	[ -n "$3" ] || result "icount $1 $ref $lifted $ratio $mism"
 	[ "$mism" -eq 0 ] || echo "  ^ icount: $mism requests of $1 differ from the kernel's runs: these counts are wrong" \
