@@ -174,42 +174,55 @@ static void copy_words(struct lift_ctx *c, int d, int s, int i, int words)
 	}
 }
 
-/* If `words` words remain of n from i: copy them and i += 8 * words (no
- * loop); the builder goes on after. */
-static void copy_words_if_left(struct lift_ctx *c, int d, int s, int n, int i, int words)
+/* Leaves the builder where `bytes` of n remain from i (no loop); returns
+ * the block if_left_done goes on in. */
+static int if_left(struct lift_ctx *c, int n, int i, int bytes)
 {
-	int rem = lift_temp(c), copy = lift_new_block(c), after = lift_new_block(c);
+	int rem = lift_temp(c), then = lift_new_block(c), after = lift_new_block(c);
 
 	set(c, IR_SUB, rem, ir_reg(n), ir_reg(i), 64);
-	branch(c, IR_ULT, ir_reg(rem), ir_imm(8 * words), after, copy);
-	lift_set_block(c, copy);
-	copy_words(c, d, s, i, words);
-	set(c, IR_ADD, i, ir_reg(i), ir_imm(8 * words), 64);
+	branch(c, IR_ULT, ir_reg(rem), ir_imm(bytes), after, then);
+	lift_set_block(c, then);
+	return after;
+}
+
+/* i += bytes, and on after the if_left. */
+static void if_left_done(struct lift_ctx *c, int i, int bytes, int after)
+{
+	set(c, IR_ADD, i, ir_reg(i), ir_imm(bytes), 64);
 	jump(c, after);
 	lift_set_block(c, after);
 }
 
-/* memcpy copies four words a round while 32 bytes remain, then two words
- * if 16 do and one if 8 do (no loop), then bytes: a round's loop head
- * (iteration count, may_goto, laundering) costs about as much as a word's
- * copy, so the fewer rounds the better (echo, two words a round: 671
- * instructions per request; four: 615, bench/icount). */
+/* If `bytes` of n remain from i: copy them (in words from 8 on, else in
+ * one access of that size) and i += bytes. */
+static void copy_if_left(struct lift_ctx *c, int d, int s, int n, int i, int bytes)
+{
+	int after = if_left(c, n, i, bytes);
+
+	if (bytes >= 8)
+		copy_words(c, d, s, i, bytes / 8);
+	else
+		store_at(c, d, i, load_at(c, s, i, bytes), bytes);
+	if_left_done(c, i, bytes, after);
+}
+
+/* memcpy copies four words a round while 32 bytes remain, then 16, 8, 4,
+ * 2 and 1 bytes each if that many do: one loop, whose head (iteration
+ * count, may_goto, laundering) costs about as much as a word's copy, so
+ * the fewer rounds the better (echo, two words a round: 671 instructions
+ * per request; four: 615, bench/icount; the tail without a byte loop:
+ * 560 -> 532). */
 static void lift_memcpy(struct lift_ctx *c)
 {
 	int d = arg(c, IR_RDI), s = arg(c, IR_RSI), n = arg(c, IR_RDX);
 	struct word_phase quad;
-	struct loop l;
 
 	phase_begin(c, &quad, n, -1, 32);
 	copy_words(c, d, s, quad.i, 4);
 	word_phase_next(c, &quad);
-	copy_words_if_left(c, d, s, n, quad.i, 2);
-	copy_words_if_left(c, d, s, n, quad.i, 1);
-	loop_resume(c, &l, quad.i);
-	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
-	lift_set_block(c, l.body);
-	store_at(c, d, l.i, load_at(c, s, l.i, 1), 1);
-	loop_next(c, &l);
+	for (int bytes = 16; bytes >= 1; bytes /= 2)
+		copy_if_left(c, d, s, n, quad.i, bytes);
 	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
 }
 
@@ -246,8 +259,6 @@ static void lift_memmove(struct lift_ctx *c)
 static void lift_memset(struct lift_ctx *c)
 {
 	int d = arg(c, IR_RDI), v = arg(c, IR_RSI), n = arg(c, IR_RDX);
-	struct loop l;
-
 	struct word_phase w;
 	int v8 = lift_temp(c);
 
@@ -256,11 +267,13 @@ static void lift_memset(struct lift_ctx *c)
 	word_phase_begin(c, &w, n);
 	store_at(c, d, w.i, ir_reg(v8), 8);
 	word_phase_next(c, &w);
-	loop_resume(c, &l, w.i);
-	branch(c, IR_UGE, ir_reg(l.i), ir_reg(n), l.done, l.body);
-	lift_set_block(c, l.body);
-	store_at(c, d, l.i, ir_reg(v), 1);
-	loop_next(c, &l);
+	/* fewer than 8 left: 4, 2 and 1 bytes of the pattern, no loop */
+	for (int bytes = 4; bytes >= 1; bytes /= 2) {
+		int after = if_left(c, n, w.i, bytes);
+
+		store_at(c, d, w.i, ir_reg(v8), bytes);
+		if_left_done(c, w.i, bytes, after);
+	}
 	set(c, IR_MOV, IR_RAX, ir_imm(0), ir_reg(d), 64);
 }
 
