@@ -408,6 +408,13 @@ uint64_t layout_function_start(const struct layout *lay, uint64_t va)
 	return s ? lay->obj->secs[s->shndx].va + s->value : 0;
 }
 
+uint64_t layout_function_end(const struct layout *lay, uint64_t va)
+{
+	const struct obj_symbol *s = function_containing(lay, va);
+
+	return s && s->size ? lay->obj->secs[s->shndx].va + s->value + s->size : 0;
+}
+
 const char *layout_function_at(const struct layout *lay, uint64_t va)
 {
 	const struct obj_symbol *s = function_containing(lay, va);

@@ -46,6 +46,9 @@ bool layout_bad_reloc(const struct layout *lay, uint64_t va, uint64_t len);
 int layout_text_section(const struct layout *lay, uint64_t va, uint64_t *off);
 /* The start of the function symbol containing text address va, 0 if none. */
 uint64_t layout_function_start(const struct layout *lay, uint64_t va);
+/* The end of the function symbol containing text address va (its start +
+ * its size), 0 if none or it has no size. */
+uint64_t layout_function_end(const struct layout *lay, uint64_t va);
 /* The name of the function symbol containing text address va ("?" if none). */
 const char *layout_function_at(const struct layout *lay, uint64_t va);
 

@@ -84,30 +84,169 @@ bool lift_flags_live_at(struct lift_ctx *c, uint64_t va)
 	return true;
 }
 
+static size_t key_slot(const struct lift_ctx *c, int inst, uint64_t va)
+{
+	uint64_t h = (va * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)(unsigned)inst * 0xc2b2ae3d27d4eb4full);
+
+	return (size_t)(h >> 20) & (size_t)(c->nkey_slots - 1);
+}
+
+/* The key of (inst, va, fs), or -1.  fs is as given (not normalized). */
+static int find_key(const struct lift_ctx *c, int inst, uint64_t va, const struct fstate *fs)
+{
+	if (!c->nkey_slots)
+		return -1;
+	for (size_t s = key_slot(c, inst, va); c->key_slots[s]; s = (s + 1) & (size_t)(c->nkey_slots - 1)) {
+		const struct blockkey *k = &c->keys[c->key_slots[s] - 1];
+
+		if (k->inst == inst && k->va == va &&
+		    (!fs || (k->fs.kind == fs->kind && k->fs.width == fs->width)))
+			return c->key_slots[s] - 1;
+	}
+	return -1;
+}
+
+static void index_key(struct lift_ctx *c, int key)
+{
+	const struct blockkey *k = &c->keys[key];
+	size_t s = key_slot(c, k->inst, k->va);
+
+	while (c->key_slots[s])
+		s = (s + 1) & (size_t)(c->nkey_slots - 1);
+	c->key_slots[s] = key + 1;
+}
+
+/* Room in the index for one more key: it stays at most half full. */
+static int grow_key_index(struct lift_ctx *c)
+{
+	int n = c->nkey_slots ? 2 * c->nkey_slots : 256;
+
+	if (2 * (c->nkeys + 1) <= c->nkey_slots)
+		return 0;
+	free(c->key_slots);
+	c->key_slots = calloc((size_t)n, sizeof(int));
+	if (!c->key_slots)
+		return -ENOMEM;
+	c->nkey_slots = n;
+	for (int i = 0; i < c->nkeys; i++)
+		index_key(c, i);
+	return 0;
+}
+
 int lift_block_for(struct lift_ctx *c, int inst, uint64_t va, struct fstate fs)
 {
-	struct blockkey *k;
-	int b;
+	int b, key;
 
 	if (!lift_flags_live_at(c, va))
 		fs = (struct fstate){ FK_NONE, 0 };
-	for (int i = 0; i < c->nkeys; i++) {
-		k = &c->keys[i];
-		if (k->inst == inst && k->va == va && k->fs.kind == fs.kind && k->fs.width == fs.width)
-			return k->block;
-	}
+	key = find_key(c, inst, va, &fs);
+	if (key >= 0)
+		return c->keys[key].block;
 	if (c->fn->nblocks >= c->opts->max_blocks) {
 		c->rc = koff_fail(c->err, -E2BIG, "%s: more than %d IR blocks after inlining",
 				  c->fn->name, c->opts->max_blocks);
 		return 0;
 	}
 	b = ir_block_new(c->fn, va);
-	if (b < 0 || koff_grow(&c->keys, &c->capkeys, c->nkeys, sizeof(*c->keys))) {
+	if (b < 0 || koff_grow(&c->keys, &c->capkeys, c->nkeys, sizeof(*c->keys)) || grow_key_index(c)) {
 		c->rc = -ENOMEM;
 		return 0;
 	}
-	c->keys[c->nkeys++] = (struct blockkey){ .inst = inst, .va = va, .fs = fs, .block = b };
+	c->keys[c->nkeys] = (struct blockkey){ .inst = inst, .va = va, .fs = fs, .block = b };
+	index_key(c, c->nkeys++);
 	return b;
+}
+
+static size_t target_slot(const struct lift_ctx *c, uint64_t va)
+{
+	return (size_t)((va * 0x9e3779b97f4a7c15ull) >> 20) & (size_t)(c->ntarget_slots - 1);
+}
+
+static bool is_jump_target(const struct lift_ctx *c, uint64_t va)
+{
+	if (!c->ntarget_slots)
+		return false;
+	for (size_t s = target_slot(c, va); c->targets[s]; s = (s + 1) & (size_t)(c->ntarget_slots - 1))
+		if (c->targets[s] == va)
+			return true;
+	return false;
+}
+
+static int add_jump_target(struct lift_ctx *c, uint64_t va)
+{
+	size_t s;
+
+	if (is_jump_target(c, va))
+		return 0;
+	if (2 * (c->ntargets + 1) > c->ntarget_slots) {
+		uint64_t *old = c->targets;
+		int nold = c->ntarget_slots;
+
+		c->ntarget_slots = nold ? 2 * nold : 1024;
+		c->targets = calloc((size_t)c->ntarget_slots, sizeof(uint64_t));
+		if (!c->targets) {
+			free(old);
+			return -ENOMEM;
+		}
+		c->ntargets = 0;
+		for (int i = 0; i < nold; i++)
+			if (old[i])
+				add_jump_target(c, old[i]);
+		free(old);
+	}
+	for (s = target_slot(c, va); c->targets[s]; s = (s + 1) & (size_t)(c->ntarget_slots - 1))
+		;
+	c->targets[s] = va;
+	c->ntargets++;
+	return 0;
+}
+
+/* Note the direct jump targets of the function holding va, once: a linear
+ * sweep of its symbol's extent (a wrong decode only splits a block). */
+static int scan_jump_targets(struct lift_ctx *c, uint64_t va)
+{
+	uint64_t start = layout_function_start(c->lay, va), end = layout_function_end(c->lay, va);
+
+	for (int i = 0; i < c->nscanned; i++)
+		if (c->scanned[i] == start)
+			return 0;
+	if (koff_grow(&c->scanned, &c->capscanned, c->nscanned, sizeof(*c->scanned)))
+		return -ENOMEM;
+	c->scanned[c->nscanned++] = start;
+	for (uint64_t at = start; start && at < end;) {
+		const cs_insn *in = decode_at(c->dec, at);
+
+		if (!in) {
+			at++;
+			continue;
+		}
+		if (cs_insn_group(c->dec->cs, in, CS_GRP_JUMP) && in->detail->x86.op_count &&
+		    in->detail->x86.operands[0].type == X86_OP_IMM &&
+		    add_jump_target(c, (uint64_t)in->detail->x86.operands[0].imm))
+			return -ENOMEM;
+		at += in->size;
+	}
+	return 0;
+}
+
+/* Whether the code at va, reached by falling through in the block being
+ * lifted, is where some jump goes, or a block of its own already (with the
+ * same flag state): then the block jumps there rather than lift a copy.  A
+ * copy of a loop's head in the block before the loop (lifted before the
+ * jump back to it was seen) would give the loop a second entry: every join
+ * in its body could become a loop head of its own (lifter/loops.c), and
+ * the value the head's copy computes would be carried into the loop. */
+static bool falls_into_block(struct lift_ctx *c, uint64_t va)
+{
+	struct fstate fs = c->fs;
+
+	if (is_jump_target(c, va))
+		return true;
+	if (find_key(c, c->inst, va, NULL) < 0)
+		return false;
+	if (!lift_flags_live_at(c, va))
+		fs = (struct fstate){ FK_NONE, 0 };
+	return find_key(c, c->inst, va, &fs) >= 0;
 }
 
 void lift_jump(struct lift_ctx *c, int inst, uint64_t va)
@@ -532,9 +671,18 @@ static void lift_one_block(struct lift_ctx *c, const struct blockkey *k)
 	c->fs = k->fs;
 	c->ended = false;
 	c->cmp_imm_valid = false;	/* a range check counts only in its own block */
+	if (scan_jump_targets(c, va)) {
+		c->rc = -ENOMEM;
+		return;
+	}
 	for (int n = 0; !c->ended && !c->rc; n++) {
-		const cs_insn *in = decode_at(c->dec, va);
+		const cs_insn *in;
 
+		if (n > 0 && falls_into_block(c, va)) {
+			lift_jump(c, c->inst, va);
+			break;
+		}
+		in = decode_at(c->dec, va);
 		c->in = in;
 		if (!in) {
 			c->in = NULL;
@@ -592,6 +740,9 @@ int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, con
 	rc = c.rc;
 	free(c.insts);
 	free(c.keys);
+	free(c.key_slots);
+	free(c.targets);
+	free(c.scanned);
 	free(c.bounds);
 	if (rc) {
 		ir_func_free(c.fn);

@@ -55,6 +55,16 @@ struct lift_ctx {
 	int ninsts, capinsts;
 	struct blockkey *keys;
 	int nkeys, capkeys;
+	/* keys by (inst, va), open addressing: key index + 1, 0 = empty */
+	int *key_slots;
+	int nkey_slots;		/* a power of two, over twice nkeys */
+	/* Direct jump targets of the functions scanned so far (open
+	 * addressing, 0 = empty): lifting falls into one by a jump, never by
+	 * a copy of its code (lift.c, jump_target). */
+	uint64_t *targets;
+	int ntarget_slots, ntargets;
+	uint64_t *scanned;	/* entries of the functions scanned */
+	int nscanned, capscanned;
 	/* The block being lifted. */
 	int blk;
 	int inst;
