@@ -74,7 +74,7 @@ build_handler() {
 	port=$(port_of "$s")
 	gcc -O2 -g -c "$(source_of "$s")" -o "$tmp/$s.o" &&
 	./koff-link "$tmp/$s.o" -o "$tmp/$s" --udp-port "$port" >"$tmp/link-$s.log" 2>&1 &&
-	./koff-link "$tmp/$s.o" -o "$tmp/$s-host" --udp-port "$port" --kernel host --no-verify \
+	./koff-link "$tmp/$s.o" -o "$tmp/$s-host" --udp-port "$port" --kernel host \
 		--dump-bpf 2>"$tmp/$s.dump" >/dev/null &&
 	[ -f "$tmp/$s-host.bpf.o" ] &&
 	clang $BPF_FLAGS -c "bench/ref/${s}_ref.bpf.c" -o "$tmp/${s}_ref.bpf.o" &&

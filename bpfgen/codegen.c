@@ -8,7 +8,8 @@
  * The kernel target (include/target.h) decides two shapes:
  *
  * Loops.  A verifier walks a plain loop once per iteration and gives up on
- * real parsing loops, so every loop head launders the live values (XORs
+ * real parsing loops.  The loops it can walk (lifter/walkable.c) stay plain
+ * with codegen_opts.walk_loops; every other loop head launders the live values (XORs
  * them with a scratch-map word that holds 0: same values, unknown to the
  * verifier) and then either
  *   - the may_goto shape (6.17+: may_goto is 6.9, but see
@@ -107,6 +108,8 @@ struct gen {
 	bool traced;			/* the IR has IR_TRACE: set up koff_trace */
 	const struct kernel_target *target;
 	bool in_callback;		/* codegen_loops_in_callback: the bpf_loop shape */
+	bool walk;			/* the loops marked walkable are walked (walks_walkable) */
+	int laundered_loops;		/* loop heads that are not */
 	int cb_return;			/* callback: label of "store rax, stop" */
 	int cb_entry;			/* callback: the handler's entry (resume number 0) */
 	int *resume_label;		/* callback: per loop-head block, where a call resumes */
@@ -974,13 +977,20 @@ static void count_loop_pass(struct gen *g, int16_t counter)
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
 }
 
+static void launder_live_in(struct gen *g, int block);
+
 /* Launder what the loop headed by `block` writes and is live there: only
- * that can differ between iterations. */
+ * that can differ between iterations.  Unless a walked loop is nested in
+ * it: then everything live there (lifter/loops.c, holds_walks). */
 static void launder_loop_values(struct gen *g, int block)
 {
 	const struct ir_insn *guard = &g->fn->blocks[block].insns[0];
 	bool zero_loaded = false;
 
+	if (g->walk && guard->holds_walks) {
+		launder_live_in(g, block);
+		return;
+	}
 	for (int k = 0; k < guard->nloop_vregs; k++)
 		launder_if_live(g, block, guard->loop_vregs[k], &zero_loaded);
 }
@@ -1113,6 +1123,8 @@ static void launder_live_in(struct gen *g, int block)
 
 static void gen_loopguard(struct gen *g, int block)
 {
+	if (g->walk && g->fn->blocks[block].insns[0].walkable)
+		return;	/* the verifier bounds it: nothing to run */
 	set_kind(g, EK_LOOP);
 	if (g->in_callback)
 		gen_loopguard_callback(g, block);
@@ -1360,9 +1372,9 @@ static void gen_prologue(struct gen *g)
 			emit_stx(e, BPF_DW, slot_base(l), l.where, R0);
 		}
 	}
-	if (g->fn->nloops && !g->in_callback)
+	if (g->laundered_loops && !g->in_callback)
 		emit_st_imm(e, BPF_DW, R9, LOOP_COUNT_OFF, 0);
-	if (!g->in_callback && (g->fn->nloops || g->o->launder_joins))
+	if (!g->in_callback && (g->laundered_loops || g->o->launder_joins))
 		launder_zero(g);
 }
 
@@ -1761,11 +1773,52 @@ bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops)
 	return has_loops && !(target_has(t, KFEAT_MAY_GOTO) && target_has(t, KFEAT_LOOP_MARKS));
 }
 
-const char *codegen_loop_shape(const struct kernel_target *t, bool has_loops)
+static const struct ir_insn *loop_guard_of(const struct ir_block *b)
 {
-	if (!has_loops)
-		return "none";
-	return codegen_loops_in_callback(t, has_loops) ? "bpf_loop" : "may_goto";
+	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD ? &b->insns[0] : NULL;
+}
+
+/* Loop heads whose guard is (walkable) or is not (!walkable) marked so. */
+static int count_guards(const struct ir_func *fn, bool walkable)
+{
+	int n = 0;
+
+	for (int b = 0; b < fn->nblocks; b++) {
+		const struct ir_insn *guard = loop_guard_of(&fn->blocks[b]);
+
+		n += guard && guard->walkable == walkable;
+	}
+	return n;
+}
+
+/* Whether the loops marked walkable are walked: with walk_loops, beside
+ * may_goto loops, or when all are (the bpf_loop shape makes the whole
+ * handler a callback: it walks none). */
+static bool walks_walkable(const struct kernel_target *t, const struct ir_func *fn, bool walk)
+{
+	return walk && fn->nloops && (count_guards(fn, false) == 0 || !codegen_loops_in_callback(t, true));
+}
+
+int codegen_loops_walked(const struct kernel_target *t, const struct ir_func *fn, bool walk)
+{
+	return walks_walkable(t, fn, walk) ? count_guards(fn, true) : 0;
+}
+
+enum loop_shape codegen_loop_shape(const struct kernel_target *t, const struct ir_func *fn, bool walk)
+{
+	if (!fn || !fn->nloops)
+		return LOOP_SHAPE_NONE;
+	if (walks_walkable(t, fn, walk) && count_guards(fn, false) == 0)
+		return LOOP_SHAPE_WALKED;
+	return codegen_loops_in_callback(t, true) ? LOOP_SHAPE_BPF_LOOP : LOOP_SHAPE_MAY_GOTO;
+}
+
+const char *loop_shape_name(enum loop_shape s)
+{
+	static const char *const names[] = { [LOOP_SHAPE_NONE] = "none", [LOOP_SHAPE_WALKED] = "walked",
+					     [LOOP_SHAPE_MAY_GOTO] = "may_goto", [LOOP_SHAPE_BPF_LOOP] = "bpf_loop" };
+
+	return names[s];
 }
 
 /* What the target cannot run at all: refused with the reason (the caller
@@ -1777,7 +1830,7 @@ static int check_target(const struct gen *g, struct koff_error *err)
 	if (!target_has(g->target, KFEAT_XDP_LOAD_BYTES))
 		return koff_fail(err, -EOPNOTSUPP,
 				 "kernel %s lacks bpf_xdp_load_bytes (5.18), which koff's XDP entry needs", name);
-	if (g->fn->nloops && codegen_loops_in_callback(g->target, true) && !target_has(g->target, KFEAT_BPF_LOOP))
+	if (g->fn->nloops && g->in_callback && !target_has(g->target, KFEAT_BPF_LOOP))
 		return koff_fail(err, -EOPNOTSUPP,
 				 "kernel %s has neither may_goto with sound loop pruning (6.17) nor bpf_loop (5.17) "
 				 "to bound the handler's loops", name);
@@ -1822,12 +1875,14 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 
 	g.traced = ir_has_op(fn, IR_TRACE);
 	g.target = o->target ? o->target : target_find("6.18");
-	g.in_callback = codegen_loops_in_callback(g.target, fn->nloops > 0);
+	g.walk = walks_walkable(g.target, fn, o->walk_loops);
+	g.laundered_loops = count_guards(fn, false) + (g.walk ? 0 : count_guards(fn, true));
+	g.in_callback = g.laundered_loops && codegen_loops_in_callback(g.target, true);
 	rc = check_target(&g, err);
 	if (rc)
 		return rc;
 	rc = regalloc_run(fn, g.traced ? FRAME_TOP_TRACED : FRAME_TOP,
-			  g.in_callback ? FRAME_CALLBACK : FRAME_MAY_GOTO, &g.ra, err);
+			  g.in_callback ? FRAME_CALLBACK : FRAME_MAY_GOTO, g.walk, &g.ra, err);
 	if (rc) {
 		regalloc_free(&g.ra);
 		return rc;

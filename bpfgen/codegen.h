@@ -30,6 +30,14 @@ struct codegen_opts {
 	 * pass).  Each copy costs its size in instructions and verification;
 	 * each saves a yield per pass (docs/internals.md, "Body copies"). */
 	unsigned loop_copies;
+	/* Walk the loops lifter/walkable.c marks walkable: they stay plain
+	 * loops, which the verifier walks pass by pass with exact values
+	 * (bounded loops, 5.3): no count, no laundering, no may_goto or
+	 * bpf_loop, and whatever the walk proves in bounds loses its run-time
+	 * check at load (the verifier removes branch sides no path takes).
+	 * Whether the walk fits the verifier's budget is its to say:
+	 * src/offload.c tries this first and answers a rejection without. */
+	bool walk_loops;
 };
 
 /* SEQ or LOCK for a handler with shared state of data_size bytes: LOCK
@@ -39,12 +47,26 @@ struct codegen_opts {
  * falls back (pass_shared). */
 enum koff_shared_mode codegen_shared_mode(const struct ir_func *fn, uint64_t data_size);
 
-/* How the handler's loops are bounded on target t: "may_goto", "bpf_loop"
- * (the handler is a bpf_loop callback) or "none" (no loops). */
-const char *codegen_loop_shape(const struct kernel_target *t, bool has_loops);
+/* How a handler's loops are bounded. */
+enum loop_shape {
+	LOOP_SHAPE_NONE,	/* it has none */
+	LOOP_SHAPE_WALKED,	/* codegen_opts.walk_loops */
+	LOOP_SHAPE_MAY_GOTO,	/* laundered at each head, may_goto */
+	LOOP_SHAPE_BPF_LOOP,	/* the handler is a bpf_loop callback */
+};
 
-/* Whether the handler runs as a bpf_loop callback on target t (it has
- * loops and t lacks may_goto): the shape codegen_opts.loop_copies is for. */
+/* The shape of fn's loops on target t with codegen_opts.walk_loops = walk:
+ * WALKED when every loop is walked; else the target's laundering shape,
+ * beside which the walkable loops (lifter/walkable.c) are walked on
+ * may_goto targets: codegen_loops_walked counts them. */
+enum loop_shape codegen_loop_shape(const struct kernel_target *t, const struct ir_func *fn, bool walk);
+int codegen_loops_walked(const struct kernel_target *t, const struct ir_func *fn, bool walk);
+/* "none", "walked", "may_goto", "bpf_loop" */
+const char *loop_shape_name(enum loop_shape s);
+
+/* Whether the handler runs as a bpf_loop callback on target t when its
+ * loops are not walked (it has loops and t lacks may_goto with sound loop
+ * pruning): the shape codegen_opts.loop_copies is for. */
 bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops);
 
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,

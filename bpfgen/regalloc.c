@@ -339,22 +339,29 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, struct interval
 }
 
 /* The values codegen launders at loop heads: those a loop writes
- * (its guard's loop_vregs) that are live at its head. */
-static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *lv, bool *laundered)
+ * (its guard's loop_vregs) that are live at its head, all live there when
+ * it holds walked loops, none for walked loops. */
+static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *lv, bool walk,
+			   bool *laundered)
 {
 	for (int b = 0; b < fn->nblocks; b++) {
 		const struct ir_insn *guard = fn->blocks[b].ninsns ? &fn->blocks[b].insns[0] : NULL;
 
-		if (!guard || guard->op != IR_LOOPGUARD)
+		if (!guard || guard->op != IR_LOOPGUARD || (walk && guard->walkable))
 			continue;
+		if (walk && guard->holds_walks) {	/* codegen launders all it needs */
+			for (int v = 0; v < fn->nvregs; v++)
+				laundered[v] |= ir_bit(lv->in + (size_t)b * lv->nwords, v);
+			continue;
+		}
 		for (int k = 0; k < guard->nloop_vregs; k++)
 			if (ir_bit(lv->in + (size_t)b * lv->nwords, guard->loop_vregs[k]))
 				laundered[guard->loop_vregs[k]] = true;
 	}
 }
 
-int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct regalloc *ra,
-		 struct koff_error *err)
+int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, bool walk,
+		 struct regalloc *ra, struct koff_error *err)
 {
 	struct ir_liveness lv = { 0 };
 	struct interval *iv = NULL, **order = NULL;
@@ -381,7 +388,7 @@ int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct
 	}
 	for (int i = 0; i < s.maxslots; i++)
 		s.slot_free_at[i] = -1;
-	mark_laundered(fn, &lv, laundered);
+	mark_laundered(fn, &lv, walk, laundered);
 	s.laundered = laundered;
 	for (int v = 0; v < fn->nvregs; v++)
 		ra->live_at_entry[v] = ir_bit(lv.in, v);

@@ -43,9 +43,12 @@ static inline bool regalloc_live_in(const struct regalloc *ra, int block, int vr
 
 /* frame_top: bytes of the BPF stack below R10 already taken (the XDP wrapper's);
  * frame_size: bytes of stack this frame may use in all (codegen knows what the
- * kernel takes for may_goto or what the caller's frame leaves). */
-int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, struct regalloc *ra,
-		 struct koff_error *err);
+ * kernel takes for may_goto or what the caller's frame leaves);
+ * walk: the loops marked walkable are walked; the values the others carry
+ * are laundered at their heads, so they may as well live in the scratch
+ * map, where the verifier does not follow them. */
+int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, bool walk,
+		 struct regalloc *ra, struct koff_error *err);
 void regalloc_free(struct regalloc *ra);
 
 #endif

@@ -161,6 +161,8 @@ struct ir_insn {
 	int ncases;
 	int *loop_vregs;	/* LOOPGUARD: vregs the loop writes (owned) */
 	int nloop_vregs;
+	bool walkable;		/* LOOPGUARD: the verifier can walk the loop (lifter/walkable.c) */
+	bool holds_walks;	/* LOOPGUARD, not walkable: a walkable loop is nested in it */
 	uint64_t x86_addr;	/* IR_TEXT_VA-based address of the source insn */
 	const char *why;	/* FALLBACK: human-readable reason (static or owned by the ir_func) */
 };

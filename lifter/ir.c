@@ -156,7 +156,8 @@ static void dump_insn(FILE *f, const struct ir_insn *in)
 			fprintf(f, " %#llx:b%d", (unsigned long long)in->cases[i].value, in->cases[i].target);
 		break;
 	case IR_LOOPGUARD:
-		fprintf(f, "#%lld", (long long)in->imm);
+		fprintf(f, "#%lld%s%s", (long long)in->imm, in->walkable ? " walkable" : "",
+			in->holds_walks ? " holds-walks" : "");
 		break;
 	case IR_SELECT:
 		fprintf(f, "v%d = %s/%d ", in->dst, cond_names[in->cond], in->w);

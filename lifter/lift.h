@@ -27,8 +27,18 @@ struct lift_opts {
 int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, const char *name,
 		 const struct lift_opts *opts, struct ir_func **out, struct koff_error *err);
 
-/* loops.c: a LOOPGUARD on every back edge, so that every cycle is bounded. */
+/* loops.c: a LOOPGUARD on every back edge, so that every cycle is bounded;
+ * each says whether the verifier can walk its loop (walkable.c). */
 int loops_guard(struct ir_func *fn, struct koff_error *err);
+
+/* walkable.c: the passes a verifier's walk of the loop headed by `head`
+ * (the blocks in_loop, writing loop_vregs) takes at most, when it can walk
+ * it within WALK_MAX_PASSES; 0 when it cannot; -ENOMEM.  pred_start and
+ * preds: every block's predecessors (CSR). */
+#define WALK_MAX_PASSES 256
+int64_t loop_walk_passes(const struct ir_func *fn, int head, const bool *in_loop, const int *loop_vregs,
+			 int nloop_vregs, const uint64_t *live_at_head, const int *pred_start,
+			 const int *preds);
 
 /* constprop.c: constant addresses become absolute, the rest get region hints. */
 int constprop_run(struct ir_func *fn, struct koff_error *err);

@@ -10,6 +10,7 @@
 
 #include "ir.h"
 #include "koff.h"
+#include "lift.h"
 
 enum { WHITE, GREY, BLACK };
 
@@ -184,13 +185,96 @@ static int prepend_guard(struct ir_func *fn, int b)
 	return 0;
 }
 
-/* For each head, the vregs written anywhere in the loops it heads. */
+/* Nested walks multiply: the verifier walks an inner loop's passes in
+ * each pass of the outer.  Walkable loops, outermost first, keep their
+ * mark while the passes of the walked loops around them, times theirs,
+ * stay within WALK_MAX_NESTED_PASSES.  A loop that is not walked but holds
+ * a walked one is marked holds_walks: the walk hands exact values to its
+ * body, where a compare with one narrows what the verifier knows of a
+ * value the loop never writes (kv's key length against the matched
+ * prefix), and its head would meet a new state every pass; so codegen
+ * launders every value live at such a head, not only those it writes. */
+#define WALK_MAX_NESTED_PASSES 4096
+/* Past this many (loop, block) pairs, no loop is walked. */
+#define WALK_MAX_LOOP_BLOCKS (1 << 24)
+
+static int loop_size(const struct ir_func *fn, const bool *in_loop)
+{
+	int n = 0;
+
+	for (int b = 0; b < fn->nblocks; b++)
+		n += in_loop[b];
+	return n;
+}
+
+/* loop_of[h]: the blocks of every loop headed by h; passes[h] > 0 for
+ * the walkable ones. */
+static int limit_nested_walks(struct ir_func *fn, const int64_t *passes, bool *const *loop_of)
+{
+	bool *settled = calloc((size_t)fn->nblocks + 1, sizeof(bool));
+
+	if (!settled)
+		return -ENOMEM;
+	for (;;) {
+		int outer = -1, size = 0;
+		int64_t total;
+
+		for (int h = 0; h < fn->nblocks; h++)
+			if (loop_of[h] && !settled[h] && loop_size(fn, loop_of[h]) > size)
+				outer = h, size = loop_size(fn, loop_of[h]);
+		if (outer < 0)
+			break;
+		settled[outer] = true;
+		total = passes[outer];
+		for (int g = 0; g < fn->nblocks; g++) {
+			if (g == outer || !loop_of[g] || !loop_of[g][outer])
+				continue;
+			if (fn->blocks[g].insns[0].walkable && total <= WALK_MAX_NESTED_PASSES)
+				total *= passes[g];
+		}
+		fn->blocks[outer].insns[0].walkable &= total <= WALK_MAX_NESTED_PASSES;
+	}
+	free(settled);
+	for (int g = 0; g < fn->nblocks; g++)
+		for (int h = 0; h < fn->nblocks && loop_of[g] && !fn->blocks[g].insns[0].walkable; h++)
+			if (h != g && loop_of[g][h] && loop_of[h] && fn->blocks[h].insns[0].walkable)
+				fn->blocks[g].insns[0].holds_walks = true;
+	return 0;
+}
+
+/* Whether the verifier can walk the loop headed by h (its guard's
+ * walkable), with its passes and a copy of its blocks for
+ * limit_nested_walks. */
+static int note_walkable(struct ir_func *fn, int h, const bool *in_loop, const struct ir_liveness *lv,
+			 const int *pred_start, const int *preds, int64_t *passes, bool **loop_of)
+{
+	struct ir_insn *guard = &fn->blocks[h].insns[0];
+	int64_t n = loop_walk_passes(fn, h, in_loop, guard->loop_vregs, guard->nloop_vregs,
+				     lv->in + (size_t)h * lv->nwords, pred_start, preds);
+
+	if (n < 0)
+		return (int)n;
+	guard->walkable = n > 0;
+	passes[h] = n;
+	loop_of[h] = malloc(sizeof(bool) * (size_t)fn->nblocks);
+	if (!loop_of[h])
+		return -ENOMEM;
+	memcpy(loop_of[h], in_loop, sizeof(bool) * (size_t)fn->nblocks);
+	return 0;
+}
+
+/* For each head, the vregs written anywhere in the loops it heads, and
+ * whether the verifier can walk them. */
 static int record_loop_writes(struct ir_func *fn, const int *latch, const int *headv, int nedges)
 {
 	int *pred_start = NULL, *preds = NULL, rc;
-	bool *in_loop = calloc(fn->nblocks, sizeof(bool));
+	bool *in_loop = calloc(fn->nblocks, sizeof(bool)), **loop_of = calloc(fn->nblocks, sizeof(bool *));
+	int64_t *passes = calloc(fn->nblocks, sizeof(int64_t));
+	struct ir_liveness lv = { 0 };
 
-	rc = in_loop ? predecessors(fn, &pred_start, &preds) : -ENOMEM;
+	rc = in_loop && loop_of && passes ? predecessors(fn, &pred_start, &preds) : -ENOMEM;
+	if (!rc)
+		rc = ir_liveness_run(fn, &lv);
 	for (int h = 0; h < fn->nblocks && !rc; h++) {
 		struct ir_insn *guard = &fn->blocks[h].insns[0];
 		bool any = false;
@@ -205,13 +289,22 @@ static int record_loop_writes(struct ir_func *fn, const int *latch, const int *h
 			}
 		if (!rc && any)
 			rc = loop_writes(fn, in_loop, &guard->loop_vregs, &guard->nloop_vregs);
+		if (!rc && any && (size_t)fn->nloops * (size_t)fn->nblocks <= WALK_MAX_LOOP_BLOCKS)
+			rc = note_walkable(fn, h, in_loop, &lv, pred_start, preds, passes, loop_of);
 		/* Nesting depth, for the register allocator's spill costs. */
 		for (int b = 0; b < fn->nblocks && any; b++)
 			fn->blocks[b].loop_depth += in_loop[b];
 	}
+	if (!rc)
+		rc = limit_nested_walks(fn, passes, loop_of);
+	for (int h = 0; loop_of && h < fn->nblocks; h++)
+		free(loop_of[h]);
+	free(loop_of);
+	free(passes);
 	free(in_loop);
 	free(pred_start);
 	free(preds);
+	ir_liveness_free(&lv);
 	return rc;
 }
 

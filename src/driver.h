@@ -85,6 +85,7 @@ struct verify_place {
 	char name[16];			/* "host" or a series */
 	char image[4096];		/* the VM's kernel image; "" for the host or when missing */
 	bool done, accepted;		/* verified there, and the verdict */
+	bool is_target;			/* the target's own kernel: kernels_target_verified */
 	unsigned processed;		/* processed insns there */
 	char note[320];			/* why it was not verified there */
 };
@@ -127,6 +128,7 @@ struct koff_ctx {
 	char verify_note[600];		/* why verification was skipped, if it was */
 	unsigned loop_cap_used;
 	bool launder_joins;		/* retry shape: codegen_opts.launder_joins */
+	bool walk_loops;		/* codegen_opts.walk_loops (offload.c: walk_loops_first) */
 	unsigned loop_copies;		/* codegen_opts.loop_copies (0: one) */
 	bool copies_tried;		/* body copies were generated once */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
@@ -149,6 +151,9 @@ struct koff_ctx {
 	/* A variant: a rejection refuses it at once (a fallback koff-link
 	 * made for the verifier would drop it anyway, variants.c). */
 	bool refuse_on_rejection;
+	/* A variant whose place "host" runs every feature of its target:
+	 * verified there, it is verified on the target's own kernel. */
+	bool host_is_target;
 };
 
 /* options.c */
@@ -168,6 +173,12 @@ int kernels_choose(struct koff_ctx *ctx);
 int kernels_verify(struct koff_ctx *ctx, enum verify_detail detail, struct koff_error *verr,
 		   const char **where);
 bool kernels_any_verified(const struct koff_ctx *ctx);
+/* Whether some place runs the target's own kernel (its series' image, or
+ * the host for --kernel host and for a variant whose features the host
+ * has): a program whose acceptance is up to the verifier (the walked loop
+ * shape) is verified for its target only there.  With `accepted`, whether
+ * such a place verified the last program and accepted it. */
+bool kernels_target_verified(const struct koff_ctx *ctx, bool accepted);
 /* "not verified on host: cannot load BPF here: ...; not verified on 6.1: ..." */
 void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
 /* variants.c: after offload_build, the faster variant of a default build. */

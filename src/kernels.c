@@ -118,9 +118,14 @@ int kernels_choose(struct koff_ctx *ctx)
 		rc = add_place(ctx, !strcmp(ctx->target.name, "portable") ? "host" : ctx->target.name);
 	if (rc)
 		return rc;
-	for (int i = 0; i < ctx->nplaces; i++)
-		if (strcmp(ctx->places[i].name, "host"))
-			find_image(ctx, &ctx->places[i]);
+	for (int i = 0; i < ctx->nplaces; i++) {
+		struct verify_place *p = &ctx->places[i];
+		bool host = !strcmp(p->name, "host");
+
+		if (!host)
+			find_image(ctx, p);
+		p->is_target = !strcmp(p->name, ctx->target.name) || (host && ctx->host_is_target);
+	}
 	return 0;
 }
 
@@ -179,6 +184,17 @@ int kernels_verify(struct koff_ctx *ctx, enum verify_detail detail, struct koff_
 			return rc;
 	}
 	return 0;
+}
+
+bool kernels_target_verified(const struct koff_ctx *ctx, bool accepted)
+{
+	for (int i = 0; i < ctx->nplaces; i++) {
+		const struct verify_place *p = &ctx->places[i];
+
+		if (p->is_target && can_verify(p) && (!accepted || (p->done && p->accepted)))
+			return true;
+	}
+	return false;
 }
 
 bool kernels_any_verified(const struct koff_ctx *ctx)

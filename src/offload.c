@@ -140,7 +140,8 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 				.shared_data_size = ctx->shared.used ? ctx->shared.data_size : 0 };
 	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
 				   .loop_cap = loop_cap, .target = &ctx->target,
-				   .launder_joins = ctx->launder_joins, .loop_copies = ctx->loop_copies };
+				   .launder_joins = ctx->launder_joins, .loop_copies = ctx->loop_copies,
+				   .walk_loops = ctx->walk_loops };
 	int rc;
 
 	ir_func_free(ctx->ir);
@@ -217,6 +218,43 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The loops' shape in the program being judged. */
+static enum loop_shape loop_shape_now(const struct koff_ctx *ctx)
+{
+	return codegen_loop_shape(&ctx->target, ctx->ir, ctx->walk_loops);
+}
+
+/* Walked loops first (codegen_opts.walk_loops): where the verifier can
+ * walk a handler's loops, they run without a count, laundering or
+ * may_goto, and lose the checks the walk proves.  Whether it can is the
+ * verifier's to say, so the shape is tried only where the program is
+ * verified on its target's own kernel (a series' image, the host for
+ * --kernel host, the newest shape's variant here); the portable program,
+ * verified on this host and run on older kernels, keeps a shape every
+ * verifier takes.  Not with --loop-cap: walked loops are not counted. */
+static bool walk_loops_first(const struct koff_ctx *ctx)
+{
+	return ctx->opt.verify && !ctx->opt.loop_cap && !ctx->launder_joins &&
+	       kernels_target_verified(ctx, false);
+}
+
+/* Whether the program being judged walks some loop. */
+static bool walking(const struct koff_ctx *ctx)
+{
+	return ctx->ir && codegen_loops_walked(&ctx->target, ctx->ir, ctx->walk_loops) > 0;
+}
+
+/* Walked loops rejected, or accepted nowhere that runs the target's
+ * kernel: every loop in the target's own shape. */
+static bool stop_walking(struct koff_ctx *ctx, const char *why)
+{
+	if (!walking(ctx))
+		return false;
+	ctx->walk_loops = false;
+	note_attempt(ctx, "%s: trying the %s shape", why, loop_shape_name(loop_shape_now(ctx)));
+	return true;
+}
+
 /* Another code shape before a fallback: a program whose loops are may_goto
  * loops, rejected, is tried again with its loops as bpf_loop callbacks
  * (verified once, not per path through the loop) when the target has
@@ -224,8 +262,7 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
  * only costs time per iteration. */
 static bool try_other_loop_form(struct koff_ctx *ctx)
 {
-	if (!ctx->ir || ctx->ir->nloops == 0 || codegen_loops_in_callback(&ctx->target, true) ||
-	    !target_has(&ctx->target, KFEAT_BPF_LOOP))
+	if (loop_shape_now(ctx) != LOOP_SHAPE_MAY_GOTO || !target_has(&ctx->target, KFEAT_BPF_LOOP))
 		return false;
 	ctx->target.features &= ~KFEAT_BIT(KFEAT_MAY_GOTO);
 	note_attempt(ctx, "trying the bpf_loop shape before any fallback");
@@ -235,8 +272,7 @@ static bool try_other_loop_form(struct koff_ctx *ctx)
 /* After the one-copy program verified: the same with body copies. */
 static bool try_body_copies(struct koff_ctx *ctx)
 {
-	if (ctx->copies_tried || !ctx->ir || !ctx->verified ||
-	    !codegen_loops_in_callback(&ctx->target, ctx->ir->nloops > 0) ||
+	if (ctx->copies_tried || !ctx->ir || !ctx->verified || loop_shape_now(ctx) != LOOP_SHAPE_BPF_LOOP ||
 	    ctx->verdict.processed_insns > BODY_COPIES_MAX_PROCESSED)
 		return false;
 	ctx->copies_tried = true;
@@ -278,7 +314,7 @@ static bool try_laundering_joins(struct koff_ctx *ctx)
  * verify gets laundered joins first). */
 static enum verify_detail detail_needed(const struct koff_ctx *ctx)
 {
-	if (ctx->refuse_on_rejection || ctx->loop_copies > 1)
+	if (ctx->refuse_on_rejection || ctx->loop_copies > 1 || walking(ctx))
 		return VERIFY_VERDICT_ONLY;
 	return ctx->launder_joins ? VERIFY_LOCATE_REJECTION : VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
 }
@@ -291,6 +327,9 @@ static int judge(struct koff_ctx *ctx)
 	int rc;
 
 	rc = kernels_verify(ctx, detail_needed(ctx), &verr, &where);
+	if (rc == 0 && walking(ctx) && !kernels_target_verified(ctx, true) &&
+	    stop_walking(ctx, "walked loops not verified on the target's kernel"))
+		return 0;
 	if (rc == 0) {
 		ctx->verified = kernels_any_verified(ctx);
 		if (ctx->verified)
@@ -303,6 +342,8 @@ static int judge(struct koff_ctx *ctx)
 	if (!strncmp(msg, ctx->tmp_bpf, strlen(ctx->tmp_bpf)) && msg[strlen(ctx->tmp_bpf)] == ':')
 		msg += strlen(ctx->tmp_bpf) + 2;
 	note_attempt(ctx, "rejected on %s (%.120s)", where, msg);
+	if (stop_walking(ctx, "loops not walked"))
+		return 0;
 	if (ctx->refuse_on_rejection)
 		return koff_fail(&ctx->err, rc, "the verifier rejects it on %s: %s", where, msg);
 	if (back_to_one_copy(ctx))
@@ -403,8 +444,13 @@ int offload_build(struct koff_ctx *ctx)
 	if (rc)
 		return rc;
 	ctx->loop_cap_used = ctx->opt.loop_cap ? ctx->opt.loop_cap : DEFAULT_LOOP_CAP;
+	ctx->walk_loops = walk_loops_first(ctx);
 	for (int attempt = 0;; attempt++) {
 		rc = generate(ctx, ctx->loop_cap_used);
+		if ((rc == -E2BIG || rc == -EOPNOTSUPP) && stop_walking(ctx, ctx->err.msg)) {
+			memset(&ctx->err, 0, sizeof(ctx->err));
+			continue;
+		}
 		/* More than a BPF program can hold, or than the target kernel can
 		 * run: refuse, don't fail. */
 		if (rc == -E2BIG || rc == -EOPNOTSUPP)

@@ -111,15 +111,25 @@ static const char *place_release(const struct verify_place *p, char *buf, size_t
 	return "";
 }
 
+static enum loop_shape loop_shape_of(const struct koff_ctx *ctx)
+{
+	return codegen_loop_shape(&ctx->target, ctx->ir, ctx->walk_loops);
+}
+
+/* Loops the verifier walks pass by pass (codegen_opts.walk_loops). */
+static int loops_walked(const struct koff_ctx *ctx)
+{
+	return ctx->ir ? codegen_loops_walked(&ctx->target, ctx->ir, ctx->walk_loops) : 0;
+}
+
 /* The bpf_loop shape's body copies (1 for other shapes). */
 static unsigned body_copies(const struct koff_ctx *ctx)
 {
-	bool callback = ctx->ir && codegen_loops_in_callback(&ctx->target, ctx->ir->nloops > 0);
-
-	return callback && ctx->loop_copies > 1 ? ctx->loop_copies : 1;
+	return loop_shape_of(ctx) == LOOP_SHAPE_BPF_LOOP && ctx->loop_copies > 1 ? ctx->loop_copies : 1;
 }
 
-/* {"target", "features", "loop_shape", "body_copies", "verified_on"}: the
+/* {"target", "features", "loop_shape", "loops_walked", "body_copies",
+ * "verified_on"}: the
  * kernel a program is for, and each place it was (or could not be)
  * verified. */
 static void json_kernel(const struct koff_ctx *ctx, FILE *f)
@@ -134,8 +144,8 @@ static void json_kernel(const struct koff_ctx *ctx, FILE *f)
 		if (target_has(t, (enum koff_kfeature)k))
 			fprintf(f, "%s\"%s\"", n++ ? ", " : "", kfeature_name((enum koff_kfeature)k));
 	fputs("], \"loop_shape\": ", f);
-	json_string(f, codegen_loop_shape(t, ctx->ir && ctx->ir->nloops));
-	fprintf(f, ", \"body_copies\": %u", body_copies(ctx));
+	json_string(f, loop_shape_name(loop_shape_of(ctx)));
+	fprintf(f, ", \"loops_walked\": %d, \"body_copies\": %u", loops_walked(ctx), body_copies(ctx));
 	fputs(", \"verified_on\": [", f);
 	for (int i = 0; i < ctx->nplaces; i++) {
 		const struct verify_place *p = &ctx->places[i];
@@ -319,7 +329,9 @@ static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 static void explain_kernel(const struct koff_ctx *ctx, FILE *f)
 {
 	fprintf(f, "  kernel: %s (%s), loops: %s", ctx->target.name, ctx->target.seen_in,
-		codegen_loop_shape(&ctx->target, ctx->ir->nloops > 0));
+		loop_shape_name(loop_shape_of(ctx)));
+	if (loop_shape_of(ctx) != LOOP_SHAPE_WALKED && loops_walked(ctx))
+		fprintf(f, " (%d of %d loops walked)", loops_walked(ctx), ctx->ir->nloops);
 	if (body_copies(ctx) > 1)
 		fprintf(f, " (%u body copies)", body_copies(ctx));
 	fputc('\n', f);

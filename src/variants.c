@@ -88,7 +88,8 @@ int variants_build(struct koff_ctx *ctx)
 	v->opt = ctx->opt;
 	v->opt.kernel = fast->name;
 	v->opt.explain = v->opt.dump_ir = v->opt.dump_bpf = false;
-	v->opt.verify_on = host_runs(fast) ? "host" : fast->name;
+	v->host_is_target = host_runs(fast);
+	v->opt.verify_on = v->host_is_target ? "host" : fast->name;
 	v->refuse_on_rejection = true;
 	/* The same handler in the shape the portable program needed: its
 	 * verifier would walk the same paths. */

@@ -869,7 +869,7 @@ static void check_spilled(struct tctx *t, struct prog *p, int a, int b)
 	struct koff_error err = { 0 };
 
 	t->ncases++;
-	if (regalloc_run(p->fn, XDP_WRAP_STACK, 512 - 8, &ra, &err)) {
+	if (regalloc_run(p->fn, XDP_WRAP_STACK, 512 - 8, false, &ra, &err)) {
 		fail(t, p, "regalloc_run: %s", err.msg);
 		return;
 	}
@@ -2101,7 +2101,7 @@ static void stack_slots_used(struct tctx *t, int nlive)
 	int in_map = 0, on_stack = 0;
 
 	t->ncases++;
-	if (regalloc_run(fn, XDP_WRAP_STACK, 512 - 8, &ra, &err)) {
+	if (regalloc_run(fn, XDP_WRAP_STACK, 512 - 8, false, &ra, &err)) {
 		fail(t, NULL, "%d live values: regalloc_run: %s", nlive, err.msg);
 	} else {
 		for (int v = 0; v < fn->nvregs; v++) {

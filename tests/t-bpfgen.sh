@@ -18,7 +18,7 @@ fi
 tmp=$(mktemp -d /tmp/koff-t-bpfgen.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-srcs="tests/bpfgen_test.c bpfgen/*.c lifter/ir.c lifter/liveness.c lifter/loops.c src/util.c kernel/target.c"
+srcs="tests/bpfgen_test.c bpfgen/*.c lifter/ir.c lifter/liveness.c lifter/loops.c lifter/walkable.c src/util.c kernel/target.c"
 flags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Iinclude -Isrc -Ilifter -Ibpfgen -Ikernel"
 libs="-lbpf -lelf -lz -lcapstone -ldw"
 # shellcheck disable=SC2086
