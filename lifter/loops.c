@@ -186,25 +186,66 @@ static int prepend_guard(struct ir_func *fn, int b)
 }
 
 /* Nested walks multiply: the verifier walks an inner loop's passes in
- * each pass of the outer.  Walkable loops, outermost first, keep their
- * mark while the passes of the walked loops around them, times theirs,
- * stay within WALK_MAX_NESTED_PASSES.  A loop that is not walked but holds
- * a walked one is marked holds_walks: the walk hands exact values to its
- * body, where a compare with one narrows what the verifier knows of a
- * value the loop never writes (kv's key length against the matched
- * prefix), and its head would meet a new state every pass; so codegen
- * launders every value live at such a head, not only those it writes. */
+ * each pass of the outer, and each pass leaves a state waiting at every
+ * branch it cannot decide (the verifier keeps 8192).  Walkable loops,
+ * outermost first, keep their mark while the passes of the walked loops
+ * around them, times theirs, stay within WALK_MAX_NESTED_PASSES, and that
+ * times their branches within WALK_MAX_BRANCH_PASSES (a loop of 200
+ * passes over 64 bit tests, walked, left the verifier 8193 branches to
+ * come back to).  A loop that is not walked but holds a walked one is
+ * marked holds_walks: the walk hands exact values to its body, where a
+ * compare with one narrows what the verifier knows of a value the loop
+ * never writes (kv's key length against the matched prefix), and its head
+ * would meet a new state every pass; so codegen launders every value live
+ * at such a head, not only those it writes. */
 #define WALK_MAX_NESTED_PASSES 4096
+#define WALK_MAX_BRANCH_PASSES 4096
 /* Past this many (loop, block) pairs, no loop is walked. */
 #define WALK_MAX_LOOP_BLOCKS (1 << 24)
 
-static int loop_size(const struct ir_func *fn, const bool *in_loop)
+/* Branches an instruction may leave the verifier to come back to: a
+ * branch, a select (a branch in BPF), an access whose address is not a
+ * constant (its range and length checks). */
+static int branches_of(const struct ir_insn *in)
 {
-	int n = 0;
+	if (in->op == IR_BR || in->op == IR_SELECT)
+		return 1;
+	if ((in->op == IR_LOAD || in->op == IR_STORE) && in->a.reg != IR_NONE)
+		return 2;
+	return 0;
+}
 
-	for (int b = 0; b < fn->nblocks; b++)
-		n += in_loop[b];
-	return n;
+/* Blocks, and branches_of, of a loop. */
+static void loop_size(const struct ir_func *fn, const bool *in_loop, int *blocks, int *branches)
+{
+	*blocks = *branches = 0;
+	for (int b = 0; b < fn->nblocks; b++) {
+		if (!in_loop[b])
+			continue;
+		++*blocks;
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			*branches += branches_of(&fn->blocks[b].insns[i]);
+	}
+}
+
+/* The walks around h (not h) that are kept so far, as passes times. */
+static int64_t passes_around(const struct ir_func *fn, int h, const int64_t *passes, bool *const *loop_of,
+			     const bool *settled)
+{
+	int64_t total = 1;
+
+	for (int g = 0; g < fn->nblocks && total <= WALK_MAX_NESTED_PASSES; g++)
+		if (g != h && settled[g] && loop_of[g] && loop_of[g][h] && fn->blocks[g].insns[0].walkable)
+			total *= passes[g];
+	return total;
+}
+
+static void mark_holds_walks(struct ir_func *fn, bool *const *loop_of)
+{
+	for (int g = 0; g < fn->nblocks; g++)
+		for (int h = 0; h < fn->nblocks && loop_of[g] && !fn->blocks[g].insns[0].walkable; h++)
+			if (h != g && loop_of[g][h] && loop_of[h] && fn->blocks[h].insns[0].walkable)
+				fn->blocks[g].insns[0].holds_walks = true;
 }
 
 /* loop_of[h]: the blocks of every loop headed by h; passes[h] > 0 for
@@ -212,33 +253,35 @@ static int loop_size(const struct ir_func *fn, const bool *in_loop)
 static int limit_nested_walks(struct ir_func *fn, const int64_t *passes, bool *const *loop_of)
 {
 	bool *settled = calloc((size_t)fn->nblocks + 1, sizeof(bool));
+	int *blocks = calloc((size_t)fn->nblocks + 1, sizeof(int)), *branches = calloc((size_t)fn->nblocks + 1, sizeof(int));
 
-	if (!settled)
+	if (!settled || !blocks || !branches) {
+		free(settled);
+		free(blocks);
+		free(branches);
 		return -ENOMEM;
+	}
+	for (int h = 0; h < fn->nblocks; h++)
+		if (loop_of[h])
+			loop_size(fn, loop_of[h], &blocks[h], &branches[h]);
 	for (;;) {
-		int outer = -1, size = 0;
+		int outer = -1;
 		int64_t total;
 
 		for (int h = 0; h < fn->nblocks; h++)
-			if (loop_of[h] && !settled[h] && loop_size(fn, loop_of[h]) > size)
-				outer = h, size = loop_size(fn, loop_of[h]);
+			if (loop_of[h] && !settled[h] && (outer < 0 || blocks[h] > blocks[outer]))
+				outer = h;
 		if (outer < 0)
 			break;
 		settled[outer] = true;
-		total = passes[outer];
-		for (int g = 0; g < fn->nblocks; g++) {
-			if (g == outer || !loop_of[g] || !loop_of[g][outer])
-				continue;
-			if (fn->blocks[g].insns[0].walkable && total <= WALK_MAX_NESTED_PASSES)
-				total *= passes[g];
-		}
-		fn->blocks[outer].insns[0].walkable &= total <= WALK_MAX_NESTED_PASSES;
+		total = passes[outer] * passes_around(fn, outer, passes, loop_of, settled);
+		fn->blocks[outer].insns[0].walkable &= total <= WALK_MAX_NESTED_PASSES &&
+						       total * (branches[outer] + 1) <= WALK_MAX_BRANCH_PASSES;
 	}
+	mark_holds_walks(fn, loop_of);
 	free(settled);
-	for (int g = 0; g < fn->nblocks; g++)
-		for (int h = 0; h < fn->nblocks && loop_of[g] && !fn->blocks[g].insns[0].walkable; h++)
-			if (h != g && loop_of[g][h] && loop_of[h] && fn->blocks[h].insns[0].walkable)
-				fn->blocks[g].insns[0].holds_walks = true;
+	free(blocks);
+	free(branches);
 	return 0;
 }
 

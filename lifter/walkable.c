@@ -36,6 +36,7 @@ enum sym_kind {
 	SYM_UNSEEN,	/* no path here yet */
 	SYM_CONST,	/* the constant k */
 	SYM_STEP,	/* head value of vreg `base`, plus k, in w bits */
+	SYM_FRESH,	/* what load k (walk_insn_id) read in this pass */
 	SYM_DATA,	/* anything else */
 };
 
@@ -54,7 +55,8 @@ static struct sym sym_join(struct sym a, struct sym b)
 		return b;
 	if (b.kind == SYM_UNSEEN)
 		return a;
-	if (a.kind == b.kind && a.k == b.k && (a.kind == SYM_CONST || (a.base == b.base && a.w == b.w)))
+	if (a.kind == b.kind && a.k == b.k &&
+	    (a.kind == SYM_CONST || a.kind == SYM_FRESH || (a.base == b.base && a.w == b.w)))
 		return a;
 	return (struct sym){ .kind = SYM_DATA };
 }
@@ -89,12 +91,15 @@ static struct sym sym_low32(struct sym x)
 	return (struct sym){ .kind = SYM_DATA };
 }
 
-static struct sym sym_insn(const struct sym *st, const struct ir_insn *in)
+/* The value instruction `in` (numbered id) defines. */
+static struct sym sym_insn(const struct sym *st, const struct ir_insn *in, int64_t id)
 {
 	struct sym a = sym_of(st, in->a), b = sym_of(st, in->b);
 	int w = in->w == 32 ? 32 : 64;
 
 	switch (in->op) {
+	case IR_LOAD:
+		return (struct sym){ .kind = SYM_FRESH, .k = id };
 	case IR_MOV:
 		return w == 32 ? sym_low32(b) : b;
 	case IR_ZEXT:
@@ -115,14 +120,31 @@ static struct sym sym_insn(const struct sym *st, const struct ir_insn *in)
 	return (struct sym){ .kind = SYM_DATA };
 }
 
-/* The state after block b's instructions, from its state at entry. */
-static void run_block(const struct ir_block *blk, struct sym *st)
+/* Marks in compared[] the loads whose value, as loaded, a branch or a
+ * select reads: the verifier narrows it there, differently on each side. */
+static void note_compared(const struct sym *st, const struct ir_insn *in, bool *compared)
+{
+	struct sym a = sym_of(st, in->a), b = sym_of(st, in->b);
+
+	if (in->op != IR_BR && in->op != IR_SELECT)
+		return;
+	if (a.kind == SYM_FRESH)
+		compared[a.k] = true;
+	if (b.kind == SYM_FRESH)
+		compared[b.k] = true;
+}
+
+/* The state after block b's instructions, from its state at entry
+ * (instructions numbered from id0); with compared, note_compared too. */
+static void run_block(const struct ir_block *blk, int64_t id0, struct sym *st, bool *compared)
 {
 	for (int i = 0; i < blk->ninsns; i++) {
 		const struct ir_insn *in = &blk->insns[i];
 
+		if (compared)
+			note_compared(st, in, compared);
 		if (ir_insn_defines(in))
-			st[in->dst] = sym_insn(st, in);
+			st[in->dst] = sym_insn(st, in, id0 + i);
 	}
 }
 
@@ -132,6 +154,8 @@ struct walk {
 	int head, nv;
 	const int *idx;		/* per block: its row in `in`, or -1 outside the loop */
 	const int *pred_start, *preds;	/* predecessors, CSR (loops.c) */
+	int64_t *insn_id0;	/* per block: the number of its first instruction */
+	bool *compared;		/* per instruction: a load some branch narrows */
 	struct sym *in;		/* per loop block: the state at its entry */
 	struct sym *st;		/* one state being run */
 	int64_t *step;		/* per vreg: what each back edge adds to it (0: not a counter) */
@@ -271,7 +295,7 @@ static bool run_from_entry(struct walk *w, int b)
 	if (b != w->head && in[0].kind == SYM_UNSEEN)
 		return false;	/* every vreg is set on a path that got here */
 	memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
-	run_block(&w->fn->blocks[b], w->st);
+	run_block(&w->fn->blocks[b], w->insn_id0[b], w->st, w->compared);
 	return true;
 }
 
@@ -310,9 +334,17 @@ static void note_step(struct walk *w, int v, bool *seen)
 	seen[v] = true;
 }
 
+/* What a carried value may come back as: a constant, a carried value plus
+ * a constant, or a value loaded in the pass that no branch narrows (an
+ * unknown, but the same unknown whichever way the pass went: gcc carries
+ * the next pass's byte in a register). */
+static bool steps_or_fresh(const struct walk *w, struct sym s)
+{
+	return s.kind == SYM_CONST || s.kind == SYM_STEP || (s.kind == SYM_FRESH && !w->compared[s.k]);
+}
+
 /* Whether every carried value (written, live at the head) comes back
- * along each back edge as a constant or a carried value plus a constant;
- * fills w->step. */
+ * along each back edge as steps_or_fresh allows; fills w->step. */
 static bool carried_values_step(struct walk *w, const bool *written, const uint64_t *live_at_head)
 {
 	bool *seen = calloc((size_t)w->nv + 1, sizeof(bool)), ok = seen != NULL;
@@ -330,8 +362,7 @@ static bool carried_values_step(struct walk *w, const bool *written, const uint6
 				if (!written[v])
 					continue;
 				note_step(w, v, seen);
-				ok = !ir_bit(live_at_head, v) || w->st[v].kind == SYM_CONST ||
-				     w->st[v].kind == SYM_STEP;
+				ok = !ir_bit(live_at_head, v) || steps_or_fresh(w, w->st[v]);
 			}
 		}
 	}
@@ -376,7 +407,14 @@ int64_t loop_walk_passes(const struct ir_func *fn, int head, const bool *in_loop
 	w.in = calloc((size_t)nin * (size_t)fn->nvregs + 1, sizeof(*w.in));
 	w.st = malloc(sizeof(*w.st) * ((size_t)fn->nvregs + 1));
 	w.step = calloc((size_t)fn->nvregs + 1, sizeof(*w.step));
-	if (!idx || !written || !w.in || !w.st || !w.step)
+	w.insn_id0 = malloc(sizeof(*w.insn_id0) * ((size_t)fn->nblocks + 1));
+	if (!idx || !written || !w.in || !w.st || !w.step || !w.insn_id0)
+		goto out;
+	w.insn_id0[0] = 0;
+	for (int b = 0; b < fn->nblocks; b++)
+		w.insn_id0[b + 1] = w.insn_id0[b] + fn->blocks[b].ninsns;
+	w.compared = calloc((size_t)w.insn_id0[fn->nblocks] + 1, sizeof(bool));
+	if (!w.compared)
 		goto out;
 	for (int k = 0; k < nloop_vregs; k++)
 		written[loop_vregs[k]] = true;
@@ -390,5 +428,7 @@ out:
 	free(w.in);
 	free(w.st);
 	free(w.step);
+	free(w.insn_id0);
+	free(w.compared);
 	return rc;
 }
