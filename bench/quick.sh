@@ -26,10 +26,11 @@
 # shows where the timing's noise (+-3-5% per handler here) hides it.  Every
 # request also runs in the kernel; "mism" counts the requests whose verdict
 # or reply differ from the interpreter's (must be 0, or the count is wrong).
-# Shapes: the portable program (bpf_loop loops) and the --kernel host one
-# run in the same interleaved runs, each with its own ratio to the
-# reference; a shape whose object is byte-identical to one already timed
-# shares that one's figures.
+# Shapes: the portable program (bpf_loop loops), what koff-load attaches
+# on kernels below 6.17 (OUT.walked.bpf.o where the handler has one, else
+# the portable program) and the --kernel host one run in the same
+# interleaved runs, each with its own ratio to the reference; a shape whose
+# object is byte-identical to one already timed shares that one's figures.
 # Environment: BENCH_CPU (default 1), QUICK_REPS (default 31), QUICK_INNER (20),
 #   QUICK_BASE: another koff-link (an older build, say) whose programs run in
 #   the same interleaved runs: a "before" ratio beside each "after" one;
@@ -97,9 +98,10 @@ diff_of() {
 programs_of() {
 	local s=$1 progs=("$tmp/${1}_ref.bpf.o" "$(lifted_of "$1")") shape file i found
 	[ -n "${QUICK_BASE:-}" ] && progs+=("$(base_of "$s")")
-	for shape in portable host; do
+	for shape in portable older host; do
 		file="$tmp/$s.bpf.o"
 		[ "$shape" = host ] && file="$tmp/$s-host.bpf.o"
+		[ "$shape" = older ] && [ -f "$tmp/$s.walked.bpf.o" ] && file="$tmp/$s.walked.bpf.o"
 		found=""
 		for ((i = 1; i < ${#progs[@]}; i++)); do
 			cmp -s "${progs[i]}" "$file" && { found=$((i + 1)); break; }
@@ -211,16 +213,19 @@ main() {
 	icount_row nop "nop '#'" -drop
 	echo
 	echo "kernel shapes, same interleaved runs: lifted net ns and lifted/ref per shape" \
-	     "(portable = OUT.bpf.o, bpf_loop loops; host = --kernel host;" \
+	     "(portable = OUT.bpf.o, bpf_loop loops; older = what koff-load attaches below 6.17:" \
+	     "OUT.walked.bpf.o where written, else OUT.bpf.o; host = --kernel host;" \
 	     "a shape byte-identical to the lifted program shares its figures)"
-	printf '%-6s %8s  %8s %7s  %8s %7s\n' handler ref portable ratio host ratio
+	printf '%-6s %8s  %8s %7s  %8s %7s  %8s %7s\n' handler ref portable ratio older ratio host ratio
 	for s in $handlers; do
-		local f="$tmp/run-$s.txt" p h
-		p=$(shape_index "$s" portable); h=$(shape_index "$s" host)
-		printf '%-6s %8s  %8s %7s  %8s %7s\n' "$s" "$(prog_field "$f" 1 net)" \
+		local f="$tmp/run-$s.txt" p o h
+		p=$(shape_index "$s" portable); o=$(shape_index "$s" older); h=$(shape_index "$s" host)
+		printf '%-6s %8s  %8s %7s  %8s %7s  %8s %7s\n' "$s" "$(prog_field "$f" 1 net)" \
 			"$(prog_field "$f" "$p" net)" "$(ratio_of "$f" "$p")" \
+			"$(prog_field "$f" "$o" net)" "$(ratio_of "$f" "$o")" \
 			"$(prog_field "$f" "$h" net)" "$(ratio_of "$f" "$h")"
 		result "shape $s portable $(ratio_of "$f" "$p")"
+		result "shape $s older $(ratio_of "$f" "$o")"
 		result "shape $s host $(ratio_of "$f" "$h")"
 	done
 	if [ -n "${QUICK_BASE:-}" ]; then

@@ -329,7 +329,7 @@ targets_summary() {
 			echo "| end to end req/s lifted/reference, $path, $n outstanding | ${v:-n/a} | ≥ 0.95 | $(verdict "$v" ge 0.95) |"
 		done
 	done
-	for shape in portable host; do
+	for shape in portable older host; do
 		for s in $QUICK_HANDLERS; do
 			v=$(awk -v s="$s" -v k="$shape" '$1 == "shape" && $2 == s && $3 == k { print $4 }' "$results")
 			echo "| $shape shape lifted/reference ns, $s | ${v:-n/a} | ≤ 1.10 | $(verdict "$v" le 1.10) |"

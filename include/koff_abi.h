@@ -33,14 +33,22 @@
 #define KOFF_TRACE_SECTION ".koff.trace"
 /* The programs koff-link may write beside OUT: OUT.bpf.o loads on every
  * supported kernel (6.1 and newer); a default link of a handler with loops
- * also writes OUT + KOFF_FAST_VARIANT_SUFFIX, the same handler for kernels
- * with may_goto loops the verifier prunes soundly, and cpu v4 (the
- * KOFF_FAST_VARIANT_TARGET row of koff-link's kernel table: 6.17 and
- * newer).  koff-load loads the first the kernel accepts, in this order,
- * the fast one only on a kernel it finds every feature of that row in: an
- * older verifier would accept it and could run it wrong. */
+ * also writes
+ *   - OUT + KOFF_FAST_VARIANT_SUFFIX, the same handler for kernels with
+ *     may_goto loops the verifier prunes soundly, and cpu v4 (the
+ *     KOFF_FAST_VARIANT_TARGET row of koff-link's kernel table: 6.17 and
+ *     newer);
+ *   - OUT + KOFF_WALKED_VARIANT_SUFFIX, when every loop of the handler can
+ *     be walked by the verifier: the portable program with plain loops
+ *     (no bpf_loop), verified on the build host.  Whether an older
+ *     verifier's walk fits its budget is that verifier's to say; where it
+ *     does not, OUT.bpf.o is next.
+ * koff-load loads the first the kernel accepts, in this order, the fast
+ * one only on a kernel it finds every feature of that row in: an older
+ * verifier would accept it and could run it wrong. */
 #define KOFF_FAST_VARIANT_TARGET "6.18"
 #define KOFF_FAST_VARIANT_SUFFIX ".6.18.bpf.o"
+#define KOFF_WALKED_VARIANT_SUFFIX ".walked.bpf.o"
 #define KOFF_PORTABLE_SUFFIX ".bpf.o"
 
 /* Every OUT.bpf.o koff-link writes also has this non-loaded section: one line

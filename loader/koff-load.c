@@ -4,7 +4,7 @@
  *             [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]
  *
  * Loads OUT.6.18.bpf.o where the kernel has its features and takes it, else
- * OUT.bpf.o (the variants
+ * OUT.walked.bpf.o where the kernel takes it, else OUT.bpf.o (the variants
  * koff-link wrote, include/koff_abi.h), attaches its XDP program (KOFF_PROG_NAME) to IFACE
  * (default lo) through a BPF link, runs OUT with args, and removes the
  * program when OUT exits.  The attachment is a link held only by this
@@ -138,7 +138,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: koff-load [--dev IFACE] [--mode skb|native] [--quiet] [--verbose] [--pin-dir DIR]\n"
 		"                 [--adapt [--adapt-interval MS] [--adapt-userspace-ns N]] OUT [args...]\n"
-		"  loads OUT.6.18.bpf.o or OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
+		"  loads OUT.6.18.bpf.o, OUT.walked.bpf.o or OUT.bpf.o, attaches its XDP program to IFACE (default lo),\n"
 		"  runs OUT with args; SIGUSR1 prints the counters\n"
 		"  a program with shared state (map " KOFF_MAP_SHARED "): the map is pinned as\n"
 		"  DIR/<instance>/" KOFF_MAP_SHARED " (DIR default /sys/fs/bpf/koff, on a BPF filesystem),\n"
@@ -325,11 +325,14 @@ static bool kernel_runs_fast_variant(char *why, size_t n)
  * build, or a broken file, is refused outright: it is never silently
  * skipped); then the first the running kernel runs and accepts is loaded.
  * OUT.6.18.bpf.o needs sound may_goto loops and cpu v4
- * (kernel_runs_fast_variant); OUT.bpf.o loads on every supported kernel. */
-#define NVARIANTS 2
+ * (kernel_runs_fast_variant); OUT.walked.bpf.o is the portable program with
+ * loops the verifier walks, which an older verifier may refuse;
+ * OUT.bpf.o loads on every supported kernel. */
+#define NVARIANTS 3
 static int open_and_load(struct loader *ld, const char *out, bool verbose)
 {
-	static const char *const suffixes[NVARIANTS] = { KOFF_FAST_VARIANT_SUFFIX, KOFF_PORTABLE_SUFFIX };
+	static const char *const suffixes[NVARIANTS] = { KOFF_FAST_VARIANT_SUFFIX, KOFF_WALKED_VARIANT_SUFFIX,
+							 KOFF_PORTABLE_SUFFIX };
 	struct bpf_object *objs[NVARIANTS] = { NULL };
 	char paths[NVARIANTS][4096], why[4600] = "";
 	int present = 0, rc = -1;

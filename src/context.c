@@ -17,7 +17,8 @@ void ctx_free(struct koff_ctx *ctx)
 	free(ctx->opt.link_args);
 	free(ctx->forced_fallbacks);
 	free(ctx->sites);
-	variant_free(ctx->fast);
+	for (int k = 0; k < VARIANT__COUNT; k++)
+		variant_free(ctx->variant[k]);
 	shared_plan_free(&ctx->shared);
 	combine_cleanup(ctx);
 }

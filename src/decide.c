@@ -50,9 +50,13 @@ static int measure_program(struct koff_ctx *ctx, const struct trace *t, struct d
 	if (ctx->shared.used && shared_initial_image(ctx, &image))
 		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
 	base = base ? base + 1 : ctx->opt.output;
-	if (ctx->fast && variant_runs_here() &&
-	    measure_on_trace(ctx->fast->tmp_bpf, t, port, image, &d->m, &ignored) == 0) {
-		snprintf(d->program, sizeof(d->program), "%.60s%s", base, KOFF_FAST_VARIANT_SUFFIX);
+	for (int k = 0; k < VARIANT__COUNT; k++) {
+		const struct koff_ctx *v = ctx->variant[k];
+
+		if (!v || (k == VARIANT_FAST && !variant_runs_here()) ||
+		    measure_on_trace(v->tmp_bpf, t, port, image, &d->m, &ignored))
+			continue;
+		snprintf(d->program, sizeof(d->program), "%.60s%s", base, variant_suffix((enum variant_kind)k));
 		free(image);
 		return 0;
 	}
@@ -100,11 +104,7 @@ int decide_offload(struct koff_ctx *ctx)
 		return 0;
 	}
 	ctx->offloaded = false;
-	if (ctx->fast) {	/* no program at all: not the variant either */
-		unlink(ctx->fast->tmp_bpf);
-		variant_free(ctx->fast);
-		ctx->fast = NULL;
-	}
+	variants_drop(ctx);	/* no program at all: no variant either */
 	snprintf(ctx->not_offloaded_why, sizeof(ctx->not_offloaded_why), "%s (--force offloads anyway)",
 		 d->why);
 	return 0;

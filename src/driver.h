@@ -98,6 +98,9 @@ struct fallback_site {
 	char where[160];		/* "handle_request+0x1a (dns.c:123)" */
 };
 
+/* The programs beside OUT.bpf.o (include/koff_abi.h), in koff-load's order. */
+enum variant_kind { VARIANT_FAST, VARIANT_WALKED, VARIANT__COUNT };
+
 struct koff_ctx {
 	struct koff_options opt;
 	struct koff_error err;
@@ -144,12 +147,18 @@ struct koff_ctx {
 	struct candidates cands;	/* src/candidates.c */
 	struct shared_plan shared;
 	struct combined_inputs combined;	/* src/combine.c */	/* src/shared.c, src/trampoline.c */
-	/* The default output's faster variant for newer kernels (variants.c):
-	 * a whole context of its own, or NULL with the reason in fast_why. */
-	struct koff_ctx *fast;
-	char fast_why[600];
-	/* A variant: a rejection refuses it at once (a fallback koff-link
-	 * made for the verifier would drop it anyway, variants.c). */
+	/* The default output's faster variants (variants.c), in koff-load's
+	 * order: each a whole context of its own, or NULL with the reason in
+	 * variant_why (empty when none was wanted). */
+	struct koff_ctx *variant[VARIANT__COUNT];
+	char variant_why[VARIANT__COUNT][600];
+	/* This context is the walked variant: its loops are walked though it
+	 * is verified only here (koff-load falls back to OUT.bpf.o on a kernel
+	 * that refuses it). */
+	bool walked_variant;
+	/* A variant: a rejection refuses it (a fallback koff-link made for the
+	 * verifier would drop it anyway, variants.c), once the shapes that
+	 * cost no fallback were tried: loops not walked, joins laundered. */
 	bool refuse_on_rejection;
 	/* A variant whose place "host" runs every feature of its target:
 	 * verified there, it is verified on the target's own kernel. */
@@ -184,6 +193,12 @@ void kernels_why_unverified(const struct koff_ctx *ctx, char *buf, size_t len);
 /* variants.c: after offload_build, the faster variant of a default build. */
 int variants_build(struct koff_ctx *ctx);
 void variant_free(struct koff_ctx *v);
+/* KOFF_FAST_VARIANT_SUFFIX, KOFF_WALKED_VARIANT_SUFFIX */
+const char *variant_suffix(enum variant_kind k);
+/* "OUT.6.18.bpf.o" into buf */
+const char *variant_path(const struct koff_ctx *ctx, enum variant_kind k, char *buf, size_t len);
+/* Unlink and free every variant's temporary (no program at all). */
+void variants_drop(struct koff_ctx *ctx);
 /* Whether koff-load would run the fast variant on this kernel (it has
  * every feature of KOFF_FAST_VARIANT_TARGET). */
 bool variant_runs_here(void);

@@ -122,8 +122,9 @@ void outputs_discard(struct koff_ctx *ctx)
 		unlink(ctx->tmp_bpf);
 	if (ctx->tmp_json[0])
 		unlink(ctx->tmp_json);
-	if (ctx->fast)
-		unlink(ctx->fast->tmp_bpf);
+	for (int k = 0; k < VARIANT__COUNT; k++)
+		if (ctx->variant[k])
+			unlink(ctx->variant[k]->tmp_bpf);
 }
 
 /* Once the first output was renamed into place, a failure would leave new
@@ -132,11 +133,10 @@ void outputs_discard(struct koff_ctx *ctx)
 static int outputs_commit_failed(struct koff_ctx *ctx, const char *path)
 {
 	int rc = koff_fail(&ctx->err, -errno, "%s: cannot write: %s", path, strerror(errno));
+	char variant_out[4096];
 
-	char fast_out[4096];
-
-	snprintf(fast_out, sizeof(fast_out), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
-	unlink(fast_out);
+	for (int k = 0; k < VARIANT__COUNT; k++)
+		unlink(variant_path(ctx, (enum variant_kind)k, variant_out, sizeof(variant_out)));
 	unlink(ctx->out_bpf);
 	unlink(ctx->out_json);
 	unlink(ctx->opt.output);
@@ -145,15 +145,15 @@ static int outputs_commit_failed(struct koff_ctx *ctx, const char *path)
 
 static int outputs_rename(struct koff_ctx *ctx)
 {
-	char fast_out[4096];
+	char variant_out[4096];
 
 	/* An earlier link's variant must not be loaded beside this executable. */
-	snprintf(fast_out, sizeof(fast_out), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
-	if (ctx->fast) {
-		if (rename(ctx->fast->tmp_bpf, fast_out))
-			return outputs_commit_failed(ctx, fast_out);
-	} else {
-		unlink(fast_out);
+	for (int k = 0; k < VARIANT__COUNT; k++) {
+		variant_path(ctx, (enum variant_kind)k, variant_out, sizeof(variant_out));
+		if (!ctx->variant[k])
+			unlink(variant_out);
+		else if (rename(ctx->variant[k]->tmp_bpf, variant_out))
+			return outputs_commit_failed(ctx, variant_out);
 	}
 	if (ctx->offloaded) {
 		if (rename(ctx->tmp_bpf, ctx->out_bpf))

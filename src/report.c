@@ -175,19 +175,24 @@ static void json_variant(const struct koff_ctx *v, const char *object, FILE *f)
 /* "variants": every program beside OUT, in the order koff-load tries them. */
 static void json_variants(const struct koff_ctx *ctx, FILE *f)
 {
-	char fast[4096];
+	static const char *const why_keys[VARIANT__COUNT] = { [VARIANT_FAST] = "no_fast_variant_because",
+							      [VARIANT_WALKED] = "no_walked_variant_because" };
+	char path[4096];
 
 	fputs("  \"variants\": [", f);
-	if (ctx->fast) {
-		snprintf(fast, sizeof(fast), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
-		json_variant(ctx->fast, fast, f);
+	for (int k = 0; k < VARIANT__COUNT; k++) {
+		if (!ctx->variant[k])
+			continue;
+		json_variant(ctx->variant[k], variant_path(ctx, (enum variant_kind)k, path, sizeof(path)), f);
 		fputs(",\n    ", f);
 	}
 	json_variant(ctx, ctx->out_bpf, f);
 	fputs("],\n", f);
-	if (ctx->fast_why[0]) {
-		fputs("  \"no_fast_variant_because\": ", f);
-		json_string(f, ctx->fast_why);
+	for (int k = 0; k < VARIANT__COUNT; k++) {
+		if (!ctx->variant_why[k][0])
+			continue;
+		fprintf(f, "  \"%s\": ", why_keys[k]);
+		json_string(f, ctx->variant_why[k]);
 		fputs(",\n", f);
 	}
 }
@@ -325,6 +330,26 @@ static void explain_sites(const struct koff_ctx *ctx, FILE *f)
 	}
 }
 
+static void explain_kernel(const struct koff_ctx *ctx, FILE *f);
+
+/* The variants beside OUT.bpf.o, each with its kernel, or why there is none. */
+static void explain_variants(const struct koff_ctx *ctx, FILE *f)
+{
+	static const char *const what[VARIANT__COUNT] = { [VARIANT_FAST] = "for newer kernels",
+							  [VARIANT_WALKED] = "with walked loops, tried first" };
+	char path[4096];
+
+	for (int k = 0; k < VARIANT__COUNT; k++) {
+		if (ctx->variant[k]) {
+			fprintf(f, "  and %s: %s (%d BPF insns)\n", what[k],
+				variant_path(ctx, (enum variant_kind)k, path, sizeof(path)), ctx->variant[k]->prog.n);
+			explain_kernel(ctx->variant[k], f);
+		} else if (ctx->variant_why[k][0]) {
+			fprintf(f, "  no variant %s: %s\n", what[k], ctx->variant_why[k]);
+		}
+	}
+}
+
 /* The target, the loop shape, and what each verification place said. */
 static void explain_kernel(const struct koff_ctx *ctx, FILE *f)
 {
@@ -365,13 +390,7 @@ void report_explain(struct koff_ctx *ctx, void *stream)
 	fprintf(f, "offloaded to %s (%d BPF insns, loop cap %u)\n", ctx->out_bpf, ctx->prog.n,
 		ctx->loop_cap_used);
 	explain_kernel(ctx, f);
-	if (ctx->fast) {
-		fprintf(f, "  and for newer kernels: %s%s (%d BPF insns)\n", ctx->opt.output,
-			KOFF_FAST_VARIANT_SUFFIX, ctx->fast->prog.n);
-		explain_kernel(ctx->fast, f);
-	} else if (ctx->fast_why[0]) {
-		fprintf(f, "  no variant for newer kernels: %s\n", ctx->fast_why);
-	}
+	explain_variants(ctx, f);
 	explain_shared(ctx, f);
 	if (ctx->early_fallbacks)
 		fprintf(f, "  early fallback: %d blocks from which every path falls back now fall back at "

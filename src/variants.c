@@ -11,19 +11,29 @@
  * variant the running kernel has the features of and accepts, fastest
  * first.  --kernel asks for one target and gets one program.
  *
- * The variant is a second offload run in a context of its own, sharing the
- * executable and the options; it is verified on the host when the host has
- * its features, else in its series' VM when there is an image for it, else
- * it is written as "not verified" (and the manifest says so).  A variant that
- * cannot be made costs nothing: the portable program stands alone.  Nor
- * is one written that the verifier rejects (the first rejection ends it:
- * no fallbacks are made for it) or that falls back anywhere the portable
- * program does not: koff-load would prefer it, and serve less. */
+ * When every loop can be walked by the verifier (docs/internals.md,
+ * "Walked loops"), it also writes OUT.walked.bpf.o
+ * (KOFF_WALKED_VARIANT_SUFFIX): the portable program with plain loops, no
+ * bpf_loop (kv: 2.2x the clang reference's time -> the walked shape's
+ * 1.2x).  A walk's acceptance is up to each verifier, so this one is not
+ * OUT.bpf.o: koff-load tries it before OUT.bpf.o, which stays the program
+ * every supported kernel takes.
+ *
+ * A variant is a further offload run in a context of its own, sharing the
+ * executable and the options; the fast one is verified on the host when the
+ * host has its features, else in its series' VM when there is an image for
+ * it, else it is written as "not verified" (and the manifest says so); the
+ * walked one on the host.  A variant that cannot be made costs nothing: the
+ * portable program stands alone.  Nor is one written that the verifier
+ * rejects (the first rejection ends it: no fallbacks are made for it) or
+ * that falls back anywhere the portable program does not: koff-load would
+ * prefer it, and serve less. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "codegen.h"
 #include "driver.h"
 #include "koff_abi.h"
 
@@ -73,56 +83,149 @@ void variant_free(struct koff_ctx *v)
 	free(v);
 }
 
-int variants_build(struct koff_ctx *ctx)
+const char *variant_suffix(enum variant_kind k)
 {
-	const struct kernel_target *fast = target_find(KOFF_FAST_VARIANT_TARGET);
-	const struct fallback_site *extra;
-	struct koff_ctx *v;
-	int rc;
+	return k == VARIANT_FAST ? KOFF_FAST_VARIANT_SUFFIX : KOFF_WALKED_VARIANT_SUFFIX;
+}
 
-	if (!wants_fast_variant(ctx) || !fast)
-		return 0;
-	v = calloc(1, sizeof(*v));
+const char *variant_path(const struct koff_ctx *ctx, enum variant_kind k, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s", ctx->opt.output, variant_suffix(k));
+	return buf;
+}
+
+void variants_drop(struct koff_ctx *ctx)
+{
+	for (int k = 0; k < VARIANT__COUNT; k++) {
+		if (!ctx->variant[k])
+			continue;
+		unlink(ctx->variant[k]->tmp_bpf);
+		variant_free(ctx->variant[k]);
+		ctx->variant[k] = NULL;
+	}
+}
+
+/* A context for variant k of ctx's handler: the same options and
+ * executable, its own output; NULL on ENOMEM. */
+static struct koff_ctx *variant_new(struct koff_ctx *ctx, enum variant_kind k)
+{
+	struct koff_ctx *v = calloc(1, sizeof(*v));
+
 	if (!v)
-		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+		return NULL;
 	v->opt = ctx->opt;
-	v->opt.kernel = fast->name;
 	v->opt.explain = v->opt.dump_ir = v->opt.dump_bpf = false;
-	v->host_is_target = host_runs(fast);
-	v->opt.verify_on = v->host_is_target ? "host" : fast->name;
 	v->refuse_on_rejection = true;
-	/* The same handler in the shape the portable program needed: its
-	 * verifier would walk the same paths. */
-	v->launder_joins = ctx->launder_joins;
-	snprintf(v->out_bpf, sizeof(v->out_bpf), "%s%s", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX);
-	snprintf(v->tmp_bpf, sizeof(v->tmp_bpf), "%s%s.koff-tmp-%d", ctx->opt.output, KOFF_FAST_VARIANT_SUFFIX,
+	variant_path(ctx, k, v->out_bpf, sizeof(v->out_bpf));
+	snprintf(v->tmp_bpf, sizeof(v->tmp_bpf), "%s%s.koff-tmp-%d", ctx->opt.output, variant_suffix(k),
 		 (int)getpid());
 	/* The variant belongs to the same executable as OUT.bpf.o. */
 	memcpy(v->exe_sha256, ctx->exe_sha256, sizeof(v->exe_sha256));
 	memcpy(v->identity, ctx->identity, sizeof(v->identity));
 	tempfiles_protect_path(v->tmp_bpf);
-	ctx->fast = v;
+	ctx->variant[k] = v;
 	/* The same shared region: the variant shares OUT's globals too. */
 	if (shared_plan_copy(&v->shared, &ctx->shared))
-		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
-	rc = offload_build(v);
-	/* koff-load takes the variant first where the kernel accepts it: one
-	 * that falls back where the portable program does not would serve
-	 * fewer requests in the kernel, however fast its loops. */
-	extra = rc || !v->offloaded ? NULL : extra_fallback(ctx, v);
-	if (rc || !v->offloaded || extra) {
-		/* Not an error for the link: the portable program stands alone. */
-		if (extra)
-			snprintf(ctx->fast_why, sizeof(ctx->fast_why),
-				 "the %s shape falls back where the portable program does not: %s at %s",
-				 fast->name, extra->why, extra->where);
-		else
-			snprintf(ctx->fast_why, sizeof(ctx->fast_why), "%s",
-				 rc ? v->err.msg : v->not_offloaded_why);
-		unlink(v->tmp_bpf);
-		ctx->fast = NULL;
-		variant_free(v);
-		return rc == -ENOMEM ? koff_fail(&ctx->err, rc, "out of memory") : 0;
+		return NULL;
+	return v;
+}
+
+/* Why variant v (built, rc its result) is not written, or NULL: koff-load
+ * takes a variant first where the kernel accepts it, so one that falls
+ * back where the portable program does not would serve fewer requests in
+ * the kernel, however fast its loops. */
+static const char *why_not_written(const struct koff_ctx *ctx, const struct koff_ctx *v, int rc,
+				   char *buf, size_t len)
+{
+	const struct fallback_site *extra = rc || !v->offloaded ? NULL : extra_fallback(ctx, v);
+
+	if (rc)
+		return v->err.msg;
+	if (!v->offloaded)
+		return v->not_offloaded_why;
+	if (extra) {
+		snprintf(buf, len, "the %s shape falls back where the portable program does not: %s at %s",
+			 v->target.name, extra->why, extra->where);
+		return buf;
 	}
-	return 0;
+	if (v->walked_variant && codegen_loop_shape(&v->target, v->ir, v->walk_loops) != LOOP_SHAPE_WALKED)
+		return "not every loop is walked";
+	return NULL;
+}
+
+/* Build variant k with `setup` applied; drop it (the reason in
+ * ctx->variant_why[k]) when why_not_written says so. */
+static int build_variant(struct koff_ctx *ctx, enum variant_kind k, void (*setup)(struct koff_ctx *ctx,
+										 struct koff_ctx *v))
+{
+	struct koff_ctx *v = variant_new(ctx, k);
+	char buf[600];
+	const char *why;
+	int rc;
+
+	if (!v)
+		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
+	setup(ctx, v);
+	rc = offload_build(v);
+	why = why_not_written(ctx, v, rc, buf, sizeof(buf));
+	if (!why)
+		return 0;
+	/* Not an error for the link: the portable program stands alone. */
+	snprintf(ctx->variant_why[k], sizeof(ctx->variant_why[k]), "%s", why);
+	unlink(v->tmp_bpf);
+	ctx->variant[k] = NULL;
+	variant_free(v);
+	return rc == -ENOMEM ? koff_fail(&ctx->err, rc, "out of memory") : 0;
+}
+
+/* The newest shape: verified on the host when the host runs it. */
+static void setup_fast(struct koff_ctx *ctx, struct koff_ctx *v)
+{
+	const struct kernel_target *fast = target_find(KOFF_FAST_VARIANT_TARGET);
+
+	v->opt.kernel = fast->name;
+	v->host_is_target = host_runs(fast);
+	v->opt.verify_on = v->host_is_target ? "host" : fast->name;
+	/* The same handler in the shape the portable program needed: its
+	 * verifier would walk the same paths. */
+	v->launder_joins = ctx->launder_joins;
+}
+
+/* The portable target with every loop walked, verified on the host. */
+static void setup_walked(struct koff_ctx *ctx, struct koff_ctx *v)
+{
+	(void)ctx;
+	v->opt.verify_on = "host";
+	v->walked_variant = true;
+}
+
+/* Why the portable program cannot be walked, or NULL: the bpf_loop shape
+ * walks every loop or none. */
+static const char *walked_variant_refused(const struct koff_ctx *ctx)
+{
+	if (!ctx->opt.verify)
+		return "--no-verify: a walked program must be verified";
+	if (ctx->opt.loop_cap)
+		return "--loop-cap: walked loops are not counted";
+	if (ctx->launder_joins)
+		return "the portable program needed every join laundered";
+	if (codegen_loop_shape(&ctx->target, ctx->ir, true) != LOOP_SHAPE_WALKED)
+		return "not every loop of the handler can be walked";
+	return NULL;
+}
+
+int variants_build(struct koff_ctx *ctx)
+{
+	int rc;
+
+	if (!wants_fast_variant(ctx))
+		return 0;
+	if (target_find(KOFF_FAST_VARIANT_TARGET) && (rc = build_variant(ctx, VARIANT_FAST, setup_fast)))
+		return rc;
+	if (walked_variant_refused(ctx)) {
+		snprintf(ctx->variant_why[VARIANT_WALKED], sizeof(ctx->variant_why[VARIANT_WALKED]), "%s",
+			 walked_variant_refused(ctx));
+		return 0;
+	}
+	return build_variant(ctx, VARIANT_WALKED, setup_walked);
 }

@@ -2,7 +2,7 @@
 # t-kernels: koff's programs on the kernels production runs, not only on this
 # host: Debian 12's 6.1 and Debian 13's 6.12, booted under QEMU (koff-vm).
 #
-# For both samples and a slice of the generated corpus (12 handlers):
+# For both samples, kv and a slice of the generated corpus (12 handlers):
 #   - the default output's portable OUT.bpf.o and, for the samples, the
 #     --kernel SERIES output are run by tests/koffdiff.c inside each kernel:
 #     they load, agree with the native handler on every request (file,
@@ -11,7 +11,9 @@
 #     program with the same seeds).  OUT.6.18.bpf.o, the may_goto variant,
 #     runs on the host only: it is for kernels whose verifier prunes loops
 #     soundly (6.17+), and 6.12's accepts it and can run it wrong (gen5
-#     below did: a 0-byte request answered 0xe0, not 0x93);
+#     below did: a 0-byte request answered 0xe0, not 0x93).  kv
+#     (bench/handlers), whose loops the verifier can all walk, also has
+#     OUT.walked.bpf.o, verified on the host only: it runs in both guests;
 #   - --kernel 6.1 and 6.12 get the bpf_loop shape, --kernel host may_goto;
 #   - koff-link --kernel SERIES verified the program in that kernel (the
 #     manifest says so); 6.1 refuses the may_goto variant and --kernel host's
@@ -61,6 +63,14 @@ add_unit() {	# name targets requests port object [more link inputs]
 add_unit dns "portable $SERIES" samples/dns/requests.txt 5353 samples/dns/dns.o
 add_unit echo "portable $SERIES" samples/echo/requests.txt 7 samples/echo/echo.o
 [ -f "$tmp/w/dns-portable.6.18.bpf.o" ] || koff_fail "dns (has loops): no OUT.6.18.bpf.o variant beside OUT.bpf.o"
+# kv (bench/handlers): every loop walkable, so also OUT.walked.bpf.o, the
+# portable program with plain loops, verified on the host only: the guests
+# must run it with the host's verdicts (an older verifier may refuse a walk
+# in general; these must not).
+gcc -O2 -g -c bench/handlers/kv.c -o "$tmp/kv.o" || koff_fail "cannot compile kv.c"
+add_unit kv portable bench/handlers/kv-requests.txt 11211 "$tmp/kv.o"
+[ -f "$tmp/w/kv-portable.walked.bpf.o" ] ||
+	koff_fail "kv: no OUT.walked.bpf.o ($(jq -r '.no_walked_variant_because // ""' "$tmp/w/kv-portable.koff.json"))"
 cc -std=c11 -D_GNU_SOURCE -O2 tests/gen/handlergen.c -o "$tmp/handlergen" || koff_fail "cannot build handlergen"
 echo 'int main(void){return 0;}' >"$tmp/main.c" && cc -c "$tmp/main.c" -o "$tmp/main.o"
 for seed in 1 2 3 4 5 6; do
@@ -91,7 +101,7 @@ cat >"$tmp/w/run.sh" <<EOF
 cd "\${1:-/w}" || exit 1
 for kd in kd-*; do
 	u=\${kd#kd-}
-	for t in portable \$2 $SERIES; do
+	for t in portable portable.walked \$2 $SERIES; do
 		[ -f "\$u-\$t.bpf.o" ] || continue
 		echo "== \$u \$t"
 		./\$kd --port \$(cat port-\$u) $KD_ARGS "\$u-\$t.bpf.o" req-\$u.txt >out.txt 2>&1
@@ -121,7 +131,7 @@ for s in $SERIES; do
 	# The programs meant for this kernel must give the host's figures: the
 	# portable one and the series' own.  The others may be refused there
 	# (they are not meant for it).
-	meant="portable $s"
+	meant="portable portable.walked $s"
 	for u in $units; do
 		for t in $meant; do
 			want=$(sed -n "/^== $u $t\$/,/^rc /p" "$tmp/host.out")
@@ -129,6 +139,7 @@ for s in $SERIES; do
 			# Only the samples have series programs; only handlers with loops a variant.
 			if [ -z "$want" ]; then
 				[ "$t" = portable ] && koff_fail "no host run of $u $t"
+				[ "$u $t" = "kv portable.walked" ] && koff_fail "no host run of $u $t"
 				continue
 			fi
 			[ "$want" = "$got" ] || {

@@ -5,7 +5,8 @@
 #  - kv (bench/handlers/kv.c: a 16-entry table scan, byte copies of at
 #    most 64): with --kernel host every loop is walked (shape "walked");
 #    with --loop-cap none is; the default build's portable program walks
-#    none, its 6.18 variant does where this host runs it.
+#    none, its 6.18 variant does where this host runs it, and its walked
+#    variant OUT.walked.bpf.o does, which koff-load takes before OUT.bpf.o.
 #  - tlv (a record loop the verifier cannot walk, holding table scans it
 #    can): some loops walked beside may_goto ones.
 #  - a counted loop of 250 passes, each 1200 rounds of mixing: predicted
@@ -62,11 +63,17 @@ koff_ok "kv --loop-cap 1000: no loop walked, every request in the kernel"
 
 # The default build: the portable program is verified here but runs on
 # 6.1 and later, so it walks nothing; the 6.18 variant, verified on a host
-# that runs it, walks.
+# that runs it, walks; and OUT.walked.bpf.o is the portable program with
+# every loop walked (tests/t-kernels.sh runs it on 6.1 and 6.12).
 KOFF_OUT_TAG= link kv bench/handlers/kv.c 11211
 m=$tmp/kv.koff.json
 koff_expect_eq "kv portable: loops walked" "$(walked "$m" .kernel)" 0
 exact kv "$tmp/kv.bpf.o" 11211 bench/handlers/kv-requests.txt
+[ -f "$tmp/kv.walked.bpf.o" ] || koff_fail "kv: no OUT.walked.bpf.o ($(jq -r '.no_walked_variant_because // ""' "$m"))"
+koff_expect_eq "kv walked variant: target, shape" \
+	"$(jq -r '[.variants[] | select(.kernel.target == "portable" and .kernel.loop_shape == "walked")] | length' "$m")" 1
+exact kv "$tmp/kv.walked.bpf.o" 11211 bench/handlers/kv-requests.txt
+koff_ok "kv default build: OUT.walked.bpf.o, every request in the kernel, 0 mismatches"
 if [ -f "$tmp/kv$KOFF_FAST_SUFFIX" ]; then
 	n=$(jq -r '[.variants[] | select(.kernel.target == "6.18") | .kernel.loops_walked][0] // 0' "$m")
 	[ "$n" -gt 0 ] || koff_fail "kv: the 6.18 variant walks no loop"
@@ -74,6 +81,22 @@ if [ -f "$tmp/kv$KOFF_FAST_SUFFIX" ]; then
 	koff_ok "kv default build: portable walks none, the 6.18 variant walks $n"
 else
 	echo "note: no 6.18 variant here ($(jq -r '.no_fast_variant_because // ""' "$m"))"
+fi
+
+# koff-load's order: without the 6.18 variant it takes OUT.walked.bpf.o
+# before OUT.bpf.o.
+if command -v ip >/dev/null && ip netns add "koff-walkprobe-$$" 2>/dev/null; then
+	ip netns del "koff-walkprobe-$$"
+	[ -x ./koff-load ] || koff_fail "./koff-load is missing (make)"
+	rm -f "$tmp/kv$KOFF_FAST_SUFFIX"
+	koff_netns_create walk
+	koff_bg "$KOFF_NETNS" "$tmp/load.log" ./koff-load --verbose --dev lo "$tmp/kv" -p 11211
+	koff_wait_for_line "$tmp/load.log" "attached to lo" 30 || { cat "$tmp/load.log"; koff_fail "koff-load did not attach"; }
+	grep -q "from $tmp/kv.walked.bpf.o attached to lo" "$tmp/load.log" ||
+		{ cat "$tmp/load.log"; koff_fail "koff-load did not take OUT.walked.bpf.o"; }
+	koff_ok "koff-load takes OUT.walked.bpf.o where there is no 6.18 variant"
+else
+	echo "note: no network namespaces here: koff-load's order not checked"
 fi
 
 # tlv: walked table scans inside a laundered record loop.
