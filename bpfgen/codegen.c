@@ -1137,6 +1137,15 @@ static bool is_loop_head(const struct ir_block *b)
 	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD;
 }
 
+/* Whether block b heads a loop that is not walked: where the bpf_loop
+ * shape yields (and its copies hand over), the may_goto shape launders. */
+static bool yields_at(const struct gen *g, int b)
+{
+	const struct ir_block *blk = &g->fn->blocks[b];
+
+	return is_loop_head(blk) && !(g->walk && blk->insns[0].walkable);
+}
+
 /* Whether edges into loop heads leave the copy being emitted. */
 static bool heads_redirect(const struct gen *g)
 {
@@ -1146,7 +1155,7 @@ static bool heads_redirect(const struct gen *g)
 /* The label an edge of the copy being emitted to block t jumps to. */
 static int edge_label(struct gen *g, int t)
 {
-	if (!heads_redirect(g) || !is_loop_head(&g->fn->blocks[t]))
+	if (!heads_redirect(g) || !yields_at(g, t))
 		return g->block_label[t];
 	if (g->copy + 1 < g->copies)
 		return g->copy_labels[(g->copy + 1) * g->fn->nblocks + t];
@@ -1157,7 +1166,7 @@ static int edge_label(struct gen *g, int t)
 /* Whether an edge to t is a fall-through into the next block emitted. */
 static bool falls_into(struct gen *g, int t, int next_block)
 {
-	return t == next_block && !(heads_redirect(g) && is_loop_head(&g->fn->blocks[t]));
+	return t == next_block && !(heads_redirect(g) && yields_at(g, t));
 }
 
 static void gen_switch(struct gen *g, const struct ir_insn *in)
@@ -1391,7 +1400,7 @@ static int mark_from(struct gen *g, bool *set, bool from_entry, bool heads_too, 
 	if (!stack)
 		return -ENOMEM;
 	for (int b = 0; b < fn->nblocks; b++)
-		if ((b == 0 && from_entry) || (heads_too && set[b] && is_loop_head(&fn->blocks[b]))) {
+		if ((b == 0 && from_entry) || (heads_too && set[b] && yields_at(g, b))) {
 			set[b] = true;
 			stack[sp++] = b;
 		}
@@ -1411,7 +1420,7 @@ static int mark_from(struct gen *g, bool *set, bool from_entry, bool heads_too, 
 			for (int i = 0; i < t->ncases; i++) {
 				int s = t->cases[i].target;
 
-				if (!set[s] && !(stop_at_heads && is_loop_head(&fn->blocks[s]))) {
+				if (!set[s] && !(stop_at_heads && yields_at(g, s))) {
 					set[s] = true;
 					stack[sp++] = s;
 				}
@@ -1419,7 +1428,7 @@ static int mark_from(struct gen *g, bool *set, bool from_entry, bool heads_too, 
 		}
 		for (int k = 0; k < 2; k++)
 			if (succ[k] >= 0 && !set[succ[k]] &&
-			    !(stop_at_heads && is_loop_head(&fn->blocks[succ[k]]))) {
+			    !(stop_at_heads && yields_at(g, succ[k]))) {
 				set[succ[k]] = true;
 				stack[sp++] = succ[k];
 			}
@@ -1449,7 +1458,7 @@ static int mark_copies(struct gen *g)
 		bool *row = &g->in_copy[c * nb];
 
 		for (int b = 0; b < nb; b++)
-			row[b] = g->reachable[b] && is_loop_head(&g->fn->blocks[b]);
+			row[b] = g->reachable[b] && yields_at(g, b);
 		rc = mark_from(g, row, c == 0, true, true);
 	}
 	return rc;
@@ -1676,7 +1685,7 @@ static int emit_frame(struct gen *g, const struct xdp_wrap_opts *wo, struct koff
 		emit_bind(e, handler);
 		g->cb_return = emit_label(e);
 		for (int b = 0; b < g->fn->nblocks; b++)
-			g->resume_label[b] = is_loop_head(&g->fn->blocks[b]) ? emit_label(e) : -1;
+			g->resume_label[b] = yields_at(g, b) ? emit_label(e) : -1;
 		gen_callback_entry(g);
 	} else {
 		emit_bind(e, handler);
@@ -1739,7 +1748,7 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 		g->tramp_used[b] = false;
 	}
 	gen_prologue(g);
-	if (g->in_callback && is_loop_head(&fn->blocks[0]))
+	if (g->in_callback && yields_at(g, 0))
 		count_callback_pass(g);	/* copy 0's block 0: its first pass */
 	for (g->copy = 0; g->copy < g->copies; g->copy++)
 		emit_copy(g);
@@ -1747,7 +1756,7 @@ static int emit_program(struct gen *g, const struct xdp_wrap_opts *wo, struct ko
 	set_kind(g, EK_LOOP);
 	if (heads_redirect(g))
 		for (int b = 0; b < fn->nblocks; b++)
-			if (g->reachable[b] && is_loop_head(&fn->blocks[b]))
+			if (g->reachable[b] && yields_at(g, b))
 				gen_trampoline(g, b);
 	e->origin_now = 0;
 	if (g->rc == -ENOMEM)
@@ -1792,23 +1801,23 @@ static int count_guards(const struct ir_func *fn, bool walkable)
 }
 
 /* Whether the loops marked walkable are walked: with walk_loops, beside
- * may_goto loops, or when all are (the bpf_loop shape makes the whole
- * handler a callback: it walks none). */
-static bool walks_walkable(const struct kernel_target *t, const struct ir_func *fn, bool walk)
+ * may_goto loops or inside the bpf_loop callback (where their heads do not
+ * yield), or alone (a plain program). */
+static bool walks_walkable(const struct ir_func *fn, bool walk)
 {
-	return walk && fn->nloops && (count_guards(fn, false) == 0 || !codegen_loops_in_callback(t, true));
+	return walk && fn->nloops;
 }
 
-int codegen_loops_walked(const struct kernel_target *t, const struct ir_func *fn, bool walk)
+int codegen_loops_walked(const struct ir_func *fn, bool walk)
 {
-	return walks_walkable(t, fn, walk) ? count_guards(fn, true) : 0;
+	return walks_walkable(fn, walk) ? count_guards(fn, true) : 0;
 }
 
 enum loop_shape codegen_loop_shape(const struct kernel_target *t, const struct ir_func *fn, bool walk)
 {
 	if (!fn || !fn->nloops)
 		return LOOP_SHAPE_NONE;
-	if (walks_walkable(t, fn, walk) && count_guards(fn, false) == 0)
+	if (walks_walkable(fn, walk) && count_guards(fn, false) == 0)
 		return LOOP_SHAPE_WALKED;
 	return codegen_loops_in_callback(t, true) ? LOOP_SHAPE_BPF_LOOP : LOOP_SHAPE_MAY_GOTO;
 }
@@ -1875,7 +1884,7 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 
 	g.traced = ir_has_op(fn, IR_TRACE);
 	g.target = o->target ? o->target : target_find("6.18");
-	g.walk = walks_walkable(g.target, fn, o->walk_loops);
+	g.walk = walks_walkable(fn, o->walk_loops);
 	g.laundered_loops = count_guards(fn, false) + (g.walk ? 0 : count_guards(fn, true));
 	g.in_callback = g.laundered_loops && codegen_loops_in_callback(g.target, true);
 	rc = check_target(&g, err);

@@ -57,10 +57,10 @@ enum loop_shape {
 
 /* The shape of fn's loops on target t with codegen_opts.walk_loops = walk:
  * WALKED when every loop is walked; else the target's laundering shape,
- * beside which the walkable loops (lifter/walkable.c) are walked on
- * may_goto targets: codegen_loops_walked counts them. */
+ * beside which (may_goto) or inside which (bpf_loop) the walkable loops
+ * (lifter/walkable.c) are walked: codegen_loops_walked counts them. */
 enum loop_shape codegen_loop_shape(const struct kernel_target *t, const struct ir_func *fn, bool walk);
-int codegen_loops_walked(const struct kernel_target *t, const struct ir_func *fn, bool walk);
+int codegen_loops_walked(const struct ir_func *fn, bool walk);
 /* "none", "walked", "may_goto", "bpf_loop" */
 const char *loop_shape_name(enum loop_shape s);
 

@@ -242,7 +242,7 @@ static bool walk_loops_first(const struct koff_ctx *ctx)
 /* Whether the program being judged walks some loop. */
 static bool walking(const struct koff_ctx *ctx)
 {
-	return ctx->ir && codegen_loops_walked(&ctx->target, ctx->ir, ctx->walk_loops) > 0;
+	return ctx->ir && codegen_loops_walked(ctx->ir, ctx->walk_loops) > 0;
 }
 
 /* Walked loops rejected, or accepted nowhere that runs the target's
@@ -273,8 +273,12 @@ static bool try_other_loop_form(struct koff_ctx *ctx)
 /* After the one-copy program verified: the same with body copies. */
 static bool try_body_copies(struct koff_ctx *ctx)
 {
+	/* The walked variant is written only with as many copies as OUT.bpf.o
+	 * (variants.c): its walks make its one-copy verification bigger. */
+	unsigned most = ctx->walked_variant ? 4 * BODY_COPIES_MAX_PROCESSED : BODY_COPIES_MAX_PROCESSED;
+
 	if (ctx->copies_tried || !ctx->ir || !ctx->verified || loop_shape_now(ctx) != LOOP_SHAPE_BPF_LOOP ||
-	    ctx->verdict.processed_insns > BODY_COPIES_MAX_PROCESSED)
+	    ctx->verdict.processed_insns > most)
 		return false;
 	ctx->copies_tried = true;
 	ctx->loop_copies = BODY_COPIES;

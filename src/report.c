@@ -119,7 +119,7 @@ static enum loop_shape loop_shape_of(const struct koff_ctx *ctx)
 /* Loops the verifier walks pass by pass (codegen_opts.walk_loops). */
 static int loops_walked(const struct koff_ctx *ctx)
 {
-	return ctx->ir ? codegen_loops_walked(&ctx->target, ctx->ir, ctx->walk_loops) : 0;
+	return ctx->ir ? codegen_loops_walked(ctx->ir, ctx->walk_loops) : 0;
 }
 
 /* The bpf_loop shape's body copies (1 for other shapes). */
@@ -169,6 +169,8 @@ static void json_variant(const struct koff_ctx *v, const char *object, FILE *f)
 	json_string(f, object);
 	fprintf(f, ", \"insns\": %d, \"kernel\": ", v->prog.n);
 	json_kernel(v, f);
+	fputs(", \"attempts\": ", f);
+	json_string(f, v->attempts);
 	fputc('}', f);
 }
 
