@@ -46,7 +46,7 @@ struct sym {
 	int64_t k;
 };
 
-/* Past this many (block, vreg) states a loop is not analysed: not walked. */
+/* Past this many (block, vreg) states a loop is not analysed (analysable). */
 #define WALKABLE_MAX_STATES (1 << 22)
 
 static struct sym sym_join(struct sym a, struct sym b)
@@ -148,6 +148,16 @@ static void run_block(const struct ir_block *blk, int64_t id0, struct sym *st, b
 	}
 }
 
+
+/* The successors of a block, as flow_loop and the judges take them. */
+#define MAX_SUCCS 64
+
+static bool wide_switch(const struct ir_block *blk)
+{
+	const struct ir_insn *t = blk->ninsns ? &blk->insns[blk->ninsns - 1] : NULL;
+
+	return t && t->op == IR_SWITCH && t->ncases > MAX_SUCCS;
+}
 
 struct walk {
 	const struct ir_func *fn;
@@ -258,7 +268,7 @@ static int64_t counted_exit(const struct walk *w, const struct ir_block *blk, co
 		return passes_to(w, a, b.k);
 	if (a.kind == SYM_CONST)
 		return passes_to(w, b, a.k);
-	return -1;
+	return 0;
 }
 
 static struct sym *entry_state(const struct walk *w, int b)
@@ -310,11 +320,11 @@ static void flow_loop(struct walk *w)
 	while (changed) {
 		changed = false;
 		for (int b = 0; b < w->fn->nblocks; b++) {
-			int succ[64], ns;
+			int succ[MAX_SUCCS], ns;
 
 			if (w->idx[b] < 0 || !run_from_entry(w, b))
 				continue;
-			ns = ir_succs(&w->fn->blocks[b], succ, 64);
+			ns = ir_succs(&w->fn->blocks[b], succ, MAX_SUCCS);
 			for (int k = 0; k < ns; k++)
 				changed |= flow_into(w, succ[k], w->st);
 		}
@@ -350,11 +360,11 @@ static bool carried_values_step(struct walk *w, const bool *written, const uint6
 	bool *seen = calloc((size_t)w->nv + 1, sizeof(bool)), ok = seen != NULL;
 
 	for (int b = 0; ok && b < w->fn->nblocks; b++) {
-		int succ[64], ns;
+		int succ[MAX_SUCCS], ns;
 
 		if (w->idx[b] < 0 || !run_from_entry(w, b))
 			continue;
-		ns = ir_succs(&w->fn->blocks[b], succ, 64);
+		ns = ir_succs(&w->fn->blocks[b], succ, MAX_SUCCS);
 		for (int k = 0; k < ns && ok; k++) {
 			if (succ[k] != w->head)
 				continue;
@@ -387,6 +397,18 @@ static int64_t fewest_passes(struct walk *w)
 	return best;
 }
 
+/* Loops not analysed, and so not walked: too many (block, vreg) states,
+ * or a switch wider than the walk's successor buffers. */
+static bool analysable(const struct ir_func *fn, const bool *in_loop, int nin)
+{
+	if ((size_t)nin * (size_t)fn->nvregs > WALKABLE_MAX_STATES)
+		return false;
+	for (int b = 0; b < fn->nblocks; b++)
+		if (in_loop[b] && wide_switch(&fn->blocks[b]))
+			return false;
+	return true;
+}
+
 int64_t loop_walk_passes(const struct ir_func *fn, int head, const bool *in_loop, const int *loop_vregs,
 			 int nloop_vregs, const uint64_t *live_at_head, const int *pred_start,
 			 const int *preds)
@@ -399,8 +421,8 @@ int64_t loop_walk_passes(const struct ir_func *fn, int head, const bool *in_loop
 
 	for (int b = 0; idx && b < fn->nblocks; b++)
 		idx[b] = in_loop[b] ? nin++ : -1;
-	if (idx && written && (size_t)nin * (size_t)fn->nvregs > WALKABLE_MAX_STATES) {
-		rc = 0;	/* too big to analyse: not walked */
+	if (idx && written && !analysable(fn, in_loop, nin)) {
+		rc = 0;
 		goto out;
 	}
 	w.idx = idx;
