@@ -48,6 +48,7 @@ struct tctx {
 	long ncases, nfail;
 	int nprogs;
 	const struct kernel_target *target;	/* -k: the kernel shape generated */
+	bool walk;		/* prog_open walks the walkable loops */
 };
 
 /* A loaded program with what the test expects its counters to say. */
@@ -295,12 +296,13 @@ static void fail(struct tctx *t, struct prog *p, const char *fmt, ...)
 		dump_once(p);
 }
 
-/* IR -> object file -> loaded program.  Takes fn (freed by prog_close). */
+/* IR -> object file -> loaded program.  Takes fn (freed by prog_close).
+ * With t->walk, the loops marked walkable are walked (codegen_opts). */
 static bool prog_open(struct tctx *t, struct ir_func *fn, uint32_t loop_cap, const char *name,
 		      struct prog *p)
 {
 	struct codegen_opts o = { .udp_port = TEST_PORT, .resp_cap = RESP_CAP, .loop_cap = loop_cap,
-				  .target = t->target };
+				  .target = t->target, .walk_loops = t->walk };
 	struct koff_error err = { 0 };
 	struct bpf_emit e;
 	char path[128];
@@ -2021,10 +2023,106 @@ static void test_loop_program(struct tctx *t, bool heavy)
 	prog_close(t, &p);
 }
 
+/* A loop the verifier can walk (lifter/walkable.c), nested in one it
+ * cannot:
+ *   for (r = 0; r != req[0]; r++)            data-bound: laundered
+ *       for (i = 0; i < 16; i++)             counted: walked
+ *           resp[i] ^= req[1 + i] + r;
+ * loops_guard must mark the inner loop walkable and the outer one not
+ * (holds_walks), and the program walked must give the model's answers. */
+#define WALK_LANES 2
+
+static struct ir_func *walk_program(void)
+{
+	struct irb ib = new_func("walked");
+	int n = load(&ib, R(IR_RDI), 0, 1, IR_REG_REQ), r = alu(&ib, IR_MOV, 64, -1, I(0), I(0));
+	int i = alu(&ib, IR_MOV, 64, -1, I(0), I(0));
+	int outer = new_block(&ib), enter = new_block(&ib), inner = new_block(&ib), body = new_block(&ib);
+	int next = new_block(&ib), done = new_block(&ib);
+	int x, q;
+
+	for (int k = 0; k < WALK_LANES; k++)
+		store_resp64(&ib, k, I(0));
+	jmp(&ib, outer);
+	ib.blk = outer;
+	br(&ib, IR_EQ, 64, R(r), R(n), done, enter);
+	ib.blk = enter;
+	alu(&ib, IR_MOV, 64, i, I(0), I(0));
+	jmp(&ib, inner);
+	ib.blk = inner;
+	br(&ib, IR_UGE, 64, R(i), I(16), next, body);
+	ib.blk = body;
+	q = alu(&ib, IR_ADD, 64, -1, R(IR_RDI), R(i));
+	x = alu(&ib, IR_ADD, 64, -1, R(load(&ib, R(q), 1, 1, IR_REG_REQ)), R(r));
+	q = alu(&ib, IR_ADD, 64, -1, R(IR_RDX), R(i));
+	alu(&ib, IR_XOR, 64, x, R(x), R(load(&ib, R(q), 0, 1, IR_REG_RESP)));
+	store(&ib, R(q), 0, R(x), 1, IR_REG_RESP);
+	alu(&ib, IR_ADD, 64, i, R(i), I(1));
+	jmp(&ib, inner);
+	ib.blk = next;
+	alu(&ib, IR_ADD, 64, r, R(r), I(1));
+	jmp(&ib, outer);
+	ib.blk = done;
+	ret_const(&ib, 8 * WALK_LANES);
+	return ib.fn;
+}
+
+static enum koff_stat walk_model(const uint8_t *req, size_t len, uint64_t *lanes)
+{
+	uint8_t resp[8 * WALK_LANES] = { 0 };
+
+	if (len < 1 || (req[0] && len < 17))
+		return KOFF_STAT_PASS_MEM;
+	if (req[0] + 1u > LOOP_CAP)
+		return KOFF_STAT_PASS_LOOP;	/* the outer loop's passes (the inner is not counted) */
+	for (unsigned r = 0; r != req[0]; r++)
+		for (unsigned i = 0; i < 16; i++)
+			resp[i] ^= (uint8_t)(req[1 + i] + r);
+	memcpy(lanes, resp, sizeof(resp));
+	return KOFF_STAT_TX;
+}
+
+static void test_walked_loop(struct tctx *t)
+{
+	struct ir_func *fn = walk_program();
+	struct koff_error err = { 0 };
+	struct prog p;
+	bool was = t->walk;
+
+	t->ncases++;
+	if (loops_guard(fn, &err) || fn->nloops != 2 || !fn->blocks[3].insns[0].walkable ||
+	    fn->blocks[1].insns[0].walkable || !fn->blocks[1].insns[0].holds_walks)
+		fail(t, NULL, "loops_guard: the counted inner loop must be walkable, the outer one hold it (%s)",
+		     err.msg);
+	t->walk = true;
+	if (!prog_open(t, fn, LOOP_CAP, "a walked loop in a laundered one", &p)) {
+		t->walk = was;
+		prog_close(t, &p);
+		return;
+	}
+	t->walk = was;
+	for (int run = 0; run < t->runs; run++) {
+		uint8_t req[64];
+		size_t len = rnd_below(t, 40);
+		uint64_t lanes[WALK_LANES];
+		enum koff_stat want;
+
+		fill_random(t, req, sizeof(req));
+		req[0] = (uint8_t)rnd_below(t, 8);
+		want = walk_model(req, len, lanes);
+		if (want == KOFF_STAT_TX)
+			expect_lanes(t, &p, req, len, lanes, WALK_LANES, describe_lane, NULL);
+		else
+			expect_verdict(t, &p, req, len, want, "walked loop");
+	}
+	prog_close(t, &p);
+}
+
 static void test_loops(struct tctx *t)
 {
 	test_loop_program(t, false);
 	test_loop_program(t, true);
+	test_walked_loop(t);
 }
 
 /* ---- Register pressure ---------------------------------------------------------------
