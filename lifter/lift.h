@@ -35,7 +35,7 @@ int loops_guard(struct ir_func *fn, struct koff_error *err);
  * (the blocks in_loop, writing loop_vregs) takes at most, when it can walk
  * it within WALK_MAX_PASSES; 0 when it cannot; -ENOMEM.  pred_start and
  * preds: every block's predecessors (CSR). */
-#define WALK_MAX_PASSES 256
+#define WALK_MAX_PASSES 2048
 int64_t loop_walk_passes(const struct ir_func *fn, int head, const bool *in_loop, const int *loop_vregs,
 			 int nloop_vregs, const uint64_t *live_at_head, const int *pred_start,
 			 const int *preds);

@@ -199,7 +199,7 @@ static int prepend_guard(struct ir_func *fn, int b)
  * would meet a new state every pass; so codegen launders every value live
  * at such a head, not only those it writes. */
 #define WALK_MAX_NESTED_PASSES 4096
-#define WALK_MAX_BRANCH_PASSES 4096
+#define WALK_MAX_BRANCH_PASSES 6144
 /* Past this many (loop, block) pairs, no loop is walked. */
 #define WALK_MAX_LOOP_BLOCKS (1 << 24)
 
@@ -211,7 +211,7 @@ static int branches_of(const struct ir_insn *in)
 	if (in->op == IR_BR || in->op == IR_SELECT)
 		return 1;
 	if ((in->op == IR_LOAD || in->op == IR_STORE) && in->a.reg != IR_NONE)
-		return 2;
+		return 1;	/* its length check: the range check a walk decides */
 	return 0;
 }
 

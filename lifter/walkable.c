@@ -10,18 +10,24 @@
  * the request, a flag) multiplies the states each pass, and the budget
  * runs out.  So a loop is marked walkable (its guard's `walkable`) when
  *   - every value it carries (written in the loop, live at its head) comes
- *     back along each back edge as a constant or as a carried value plus a
- *     constant: counters, pointers stepping through a table; and
- *   - some exit of the loop compares such a counter with a constant, and
- *     the counter enters the loop as a constant: the walk then ends within
- *     a known number of passes, at most WALK_MAX_PASSES.  (A counter that
- *     enters unknown, or meets only a value the loop does not write, like
- *     the request's length, could keep the walk going for thousands of
- *     passes, or forever where the verifier cannot narrow it; one kept in
- *     memory, as at -O0, is not followed at all.)
+ *     back along each back edge as a constant, as a carried value plus a
+ *     constant (counters, pointers stepping through a table), or as a
+ *     value computed in the pass from loads, counters and constants that
+ *     no branch reads (SYM_FRESH: unknown to the verifier the same way
+ *     whichever path the pass took: a hash, gcc's next byte in a
+ *     register); and
+ *   - some exit of the loop compares such a counter, entering the loop as
+ *     a constant, with a constant, or with a value the loop does not write
+ *     (the request's length) while the counter steps an access through a
+ *     scratch region (the walk ends where the access leaves it: the range
+ *     check decides it): the walk then ends within WALK_MAX_PASSES.  (A
+ *     counter that enters unknown, or that the verifier cannot narrow,
+ *     could keep the walk going forever; one kept in memory, as at -O0, is
+ *     not followed at all.)
  * It is a prediction, not a proof: the verifier decides, and a rejected
  * walk is answered with the loop shapes that launder (src/offload.c).
- * loops.c also keeps nested walks within WALK_MAX_PASSES together. */
+ * loops.c also keeps nested walks, and the branches they leave pending,
+ * within bounds. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +42,8 @@ enum sym_kind {
 	SYM_UNSEEN,	/* no path here yet */
 	SYM_CONST,	/* the constant k */
 	SYM_STEP,	/* head value of vreg `base`, plus k, in w bits */
-	SYM_FRESH,	/* what load k (walk_insn_id) read in this pass */
+	SYM_FRESH,	/* what instruction k computed in this pass, from loads,
+			 * counters and constants (no select: no path chose it) */
 	SYM_DATA,	/* anything else */
 };
 
@@ -101,9 +108,15 @@ static struct sym sym_insn(const struct sym *st, const struct ir_insn *in, int64
 	case IR_LOAD:
 		return (struct sym){ .kind = SYM_FRESH, .k = id };
 	case IR_MOV:
-		return w == 32 ? sym_low32(b) : b;
+		if (w != 32)
+			return b;
+		if (b.kind != SYM_FRESH)
+			return sym_low32(b);
+		break;
 	case IR_ZEXT:
-		return in->w == 32 ? sym_low32(b) : (struct sym){ .kind = SYM_DATA };
+		if (in->w == 32 && b.kind != SYM_FRESH)
+			return sym_low32(b);
+		break;
 	case IR_ADD:
 		if (b.kind == SYM_CONST)
 			return sym_add(a, b.k, w);
@@ -114,38 +127,62 @@ static struct sym sym_insn(const struct sym *st, const struct ir_insn *in, int64
 		if (b.kind == SYM_CONST)
 			return sym_add(a, (int64_t)(0 - (uint64_t)b.k), w);
 		break;
+	case IR_SELECT:
+		return (struct sym){ .kind = SYM_DATA };
 	default:
 		break;
 	}
+	if (a.kind != SYM_DATA && b.kind != SYM_DATA)
+		return (struct sym){ .kind = SYM_FRESH, .k = id };
 	return (struct sym){ .kind = SYM_DATA };
 }
 
-/* Marks in compared[] the loads whose value, as loaded, a branch or a
- * select reads: the verifier narrows it there, differently on each side. */
-static void note_compared(const struct sym *st, const struct ir_insn *in, bool *compared)
+/* Marks in compared[] the values computed in a pass that a branch or a
+ * select reads (the verifier narrows them there, differently on each
+ * side), and those computed from such a value. */
+static int mark(bool *compared, int64_t id)
+{
+	if (compared[id])
+		return 0;
+	compared[id] = true;
+	return 1;
+}
+
+/* Marks in compared[] the values computed in a pass that a branch or a
+ * select reads (the verifier narrows them there, differently on each
+ * side), and those computed from such a value; returns how many it marked. */
+static int note_compared(const struct sym *st, const struct ir_insn *in, int64_t id, bool *compared)
 {
 	struct sym a = sym_of(st, in->a), b = sym_of(st, in->b);
+	bool narrowed = (a.kind == SYM_FRESH && compared[a.k]) || (b.kind == SYM_FRESH && compared[b.k]);
+	int n = 0;
 
-	if (in->op != IR_BR && in->op != IR_SELECT)
-		return;
-	if (a.kind == SYM_FRESH)
-		compared[a.k] = true;
-	if (b.kind == SYM_FRESH)
-		compared[b.k] = true;
+	if (in->op == IR_BR || in->op == IR_SELECT) {
+		if (a.kind == SYM_FRESH)
+			n += mark(compared, a.k);
+		if (b.kind == SYM_FRESH)
+			n += mark(compared, b.k);
+	} else if (narrowed && ir_insn_defines(in)) {
+		n += mark(compared, id);
+	}
+	return n;
 }
 
 /* The state after block b's instructions, from its state at entry
- * (instructions numbered from id0); with compared, note_compared too. */
-static void run_block(const struct ir_block *blk, int64_t id0, struct sym *st, bool *compared)
+ * (instructions numbered from id0), noting what is compared; returns how
+ * many values it newly found compared. */
+static int run_block(const struct ir_block *blk, int64_t id0, struct sym *st, bool *compared)
 {
+	int n = 0;
+
 	for (int i = 0; i < blk->ninsns; i++) {
 		const struct ir_insn *in = &blk->insns[i];
 
-		if (compared)
-			note_compared(st, in, compared);
+		n += note_compared(st, in, id0 + i, compared);
 		if (ir_insn_defines(in))
 			st[in->dst] = sym_insn(st, in, id0 + i);
 	}
+	return n;
 }
 
 
@@ -169,6 +206,8 @@ struct walk {
 	struct sym *in;		/* per loop block: the state at its entry */
 	struct sym *st;		/* one state being run */
 	int64_t *step;		/* per vreg: what each back edge adds to it (0: not a counter) */
+	int64_t *region_passes;	/* per counter: region_bound's, 0 when none */
+	const bool *written;	/* per vreg: the loop writes it */
 };
 
 /* Whether `in` sets its destination to a constant whatever its operands
@@ -253,8 +292,20 @@ static int64_t passes_to(const struct walk *w, struct sym c, int64_t limit)
 	return most;
 }
 
-/* The passes an exit of the loop allows when it compares a counter with
- * a constant (0 otherwise). */
+static struct sym *entry_state(const struct walk *w, int b)
+{
+	return w->in + (size_t)w->idx[b] * (size_t)w->nv;
+}
+
+/* Whether s is the same at every pass: a value the loop does not write. */
+static bool invariant(const struct walk *w, struct sym s)
+{
+	return s.kind == SYM_STEP && s.k == 0 && !w->written[s.base];
+}
+
+/* The passes an exit of the loop allows when it compares a counter with a
+ * constant; with a value the loop does not write (the request's length),
+ * those the counter's accesses allow (region_bound); 0 otherwise. */
 static int64_t counted_exit(const struct walk *w, const struct ir_block *blk, const struct sym *st)
 {
 	const struct ir_insn *t = blk->ninsns ? &blk->insns[blk->ninsns - 1] : NULL;
@@ -268,13 +319,95 @@ static int64_t counted_exit(const struct walk *w, const struct ir_block *blk, co
 		return passes_to(w, a, b.k);
 	if (a.kind == SYM_CONST)
 		return passes_to(w, b, a.k);
+	if (a.kind == SYM_STEP && w->step[a.base] && invariant(w, b))
+		return w->region_passes[a.base];
+	if (b.kind == SYM_STEP && w->step[b.base] && invariant(w, a))
+		return w->region_passes[b.base];
 	return 0;
 }
 
-static struct sym *entry_state(const struct walk *w, int b)
+/* The scratch regions an access may be hinted to (ir.h). */
+static bool hinted_region(uint8_t region, uint64_t *lo, uint64_t *hi)
 {
-	return w->in + (size_t)w->idx[b] * (size_t)w->nv;
+	static const struct { uint8_t region; uint64_t va, size; } regions[] = {
+		{ IR_REG_REQ, IR_REQ_VA, IR_REQ_MAX },
+		{ IR_REG_RESP, IR_RESP_VA, IR_RESP_MAX },
+		{ IR_REG_STACK, IR_STACK_VA, IR_STACK_SIZE },
+	};
+
+	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
+		if (regions[i].region == region) {
+			*lo = regions[i].va;
+			*hi = regions[i].va + regions[i].size;
+			return true;
+		}
+	return false;
 }
+
+/* The passes an address that starts at `at` and steps by `step` stays in
+ * [lo, hi) (0 when it starts outside). */
+static int64_t passes_in(int64_t at, int64_t step, uint64_t lo, uint64_t hi)
+{
+	if ((uint64_t)at < lo || (uint64_t)at >= hi)
+		return 0;
+	if (step > 0)
+		return (int64_t)((hi - (uint64_t)at + (uint64_t)step - 1) / (uint64_t)step);
+	return (int64_t)(((uint64_t)at - lo) / (uint64_t)(-step)) + 1;
+}
+
+/* Access `in` (its address symbolically addr) of a counter: the most
+ * passes before the address leaves the region it is hinted to, over every
+ * way into the loop; 0 when unknown.  The verifier's walk of the loop
+ * ends there: the range check decides it, every path past it falls back. */
+static int64_t access_passes(const struct walk *w, const struct ir_insn *in, struct sym addr)
+{
+	uint64_t lo, hi;
+	int64_t most = 0;
+
+	if (addr.kind != SYM_STEP || !w->step[addr.base] || !hinted_region(in->region, &lo, &hi))
+		return 0;
+	for (int e = w->pred_start[w->head]; e < w->pred_start[w->head + 1]; e++) {
+		int64_t start, n;
+
+		if (w->idx[w->preds[e]] >= 0)
+			continue;	/* a back edge */
+		if (!constant_before(w, w->preds[e], -1, addr.base, 0, &start) ||
+		    !(n = passes_in((int64_t)((uint64_t)start + (uint64_t)addr.k + (uint64_t)in->imm),
+				    w->step[addr.base], lo, hi)))
+			return 0;
+		most = n > most ? n : most;
+	}
+	return most;
+}
+
+/* For each counter, the fewest passes some access of it allows
+ * (access_passes): w->region_passes. */
+static void region_bound(struct walk *w)
+{
+	for (int b = 0; b < w->fn->nblocks; b++) {
+		const struct ir_block *blk = &w->fn->blocks[b];
+		const struct sym *in = entry_state(w, b);
+
+		if (w->idx[b] < 0 || (b != w->head && in[0].kind == SYM_UNSEEN))
+			continue;
+		memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
+		for (int i = 0; i < blk->ninsns; i++) {
+			const struct ir_insn *x = &blk->insns[i];
+
+			if ((x->op == IR_LOAD || x->op == IR_STORE) && x->a.reg != IR_NONE) {
+				struct sym addr = w->st[x->a.reg];
+				int64_t n = access_passes(w, x, addr);
+				int64_t *best = &w->region_passes[addr.base];
+
+				if (n > 0 && (*best == 0 || n < *best))
+					*best = n;
+			}
+			if (ir_insn_defines(x))
+				w->st[x->dst] = sym_insn(w->st, x, w->insn_id0[b] + i);
+		}
+	}
+}
+
 
 /* Join st into block s's entry state; true when that changed.  Edges
  * into the head are back edges: not followed. */
@@ -297,20 +430,25 @@ static bool flow_into(struct walk *w, int s, const struct sym *st)
 	return changed;
 }
 
-/* Run block b from its entry state into w->st; false if no path reached it. */
-static bool run_from_entry(struct walk *w, int b)
+/* Run block b from its entry state into w->st; false if no path reached
+ * it.  *newly (if given) += the values it newly found compared. */
+static bool run_from_entry(struct walk *w, int b, int *newly)
 {
 	const struct sym *in = entry_state(w, b);
+	int n;
 
 	if (b != w->head && in[0].kind == SYM_UNSEEN)
 		return false;	/* every vreg is set on a path that got here */
 	memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
-	run_block(&w->fn->blocks[b], w->insn_id0[b], w->st, w->compared);
+	n = run_block(&w->fn->blocks[b], w->insn_id0[b], w->st, w->compared);
+	if (newly)
+		*newly += n;
 	return true;
 }
 
-/* The entry states of every block of the loop, to a fixed point (an inner
- * loop's back edge makes a cycle: what it changes joins to DATA). */
+/* The entry states of every block of the loop, and what is compared, to a
+ * fixed point (an inner loop's back edge makes a cycle: what it changes
+ * joins to DATA). */
 static void flow_loop(struct walk *w)
 {
 	bool changed = true;
@@ -318,16 +456,19 @@ static void flow_loop(struct walk *w)
 	for (int v = 0; v < w->nv; v++)
 		entry_state(w, w->head)[v] = (struct sym){ .kind = SYM_STEP, .w = 64, .base = v };
 	while (changed) {
+		int newly = 0;
+
 		changed = false;
 		for (int b = 0; b < w->fn->nblocks; b++) {
 			int succ[MAX_SUCCS], ns;
 
-			if (w->idx[b] < 0 || !run_from_entry(w, b))
+			if (w->idx[b] < 0 || !run_from_entry(w, b, &newly))
 				continue;
 			ns = ir_succs(&w->fn->blocks[b], succ, MAX_SUCCS);
 			for (int k = 0; k < ns; k++)
 				changed |= flow_into(w, succ[k], w->st);
 		}
+		changed |= newly > 0;
 	}
 }
 
@@ -362,7 +503,7 @@ static bool carried_values_step(struct walk *w, const bool *written, const uint6
 	for (int b = 0; ok && b < w->fn->nblocks; b++) {
 		int succ[MAX_SUCCS], ns;
 
-		if (w->idx[b] < 0 || !run_from_entry(w, b))
+		if (w->idx[b] < 0 || !run_from_entry(w, b, NULL))
 			continue;
 		ns = ir_succs(&w->fn->blocks[b], succ, MAX_SUCCS);
 		for (int k = 0; k < ns && ok; k++) {
@@ -388,7 +529,7 @@ static int64_t fewest_passes(struct walk *w)
 	for (int b = 0; b < w->fn->nblocks; b++) {
 		int64_t n;
 
-		if (w->idx[b] < 0 || !run_from_entry(w, b))
+		if (w->idx[b] < 0 || !run_from_entry(w, b, NULL))
 			continue;
 		n = counted_exit(w, &w->fn->blocks[b], w->st);
 		if (n > 0 && (best == 0 || n < best))
@@ -429,8 +570,10 @@ int64_t loop_walk_passes(const struct ir_func *fn, int head, const bool *in_loop
 	w.in = calloc((size_t)nin * (size_t)fn->nvregs + 1, sizeof(*w.in));
 	w.st = malloc(sizeof(*w.st) * ((size_t)fn->nvregs + 1));
 	w.step = calloc((size_t)fn->nvregs + 1, sizeof(*w.step));
+	w.region_passes = calloc((size_t)fn->nvregs + 1, sizeof(*w.region_passes));
+	w.written = written;
 	w.insn_id0 = malloc(sizeof(*w.insn_id0) * ((size_t)fn->nblocks + 1));
-	if (!idx || !written || !w.in || !w.st || !w.step || !w.insn_id0)
+	if (!idx || !written || !w.in || !w.st || !w.step || !w.region_passes || !w.insn_id0)
 		goto out;
 	w.insn_id0[0] = 0;
 	for (int b = 0; b < fn->nblocks; b++)
@@ -441,7 +584,11 @@ int64_t loop_walk_passes(const struct ir_func *fn, int head, const bool *in_loop
 	for (int k = 0; k < nloop_vregs; k++)
 		written[loop_vregs[k]] = true;
 	flow_loop(&w);
-	rc = carried_values_step(&w, written, live_at_head) ? fewest_passes(&w) : 0;
+	rc = 0;
+	if (carried_values_step(&w, written, live_at_head)) {
+		region_bound(&w);
+		rc = fewest_passes(&w);
+	}
 	if (rc > WALK_MAX_PASSES)
 		rc = 0;
 out:
@@ -450,6 +597,7 @@ out:
 	free(w.in);
 	free(w.st);
 	free(w.step);
+	free(w.region_passes);
 	free(w.insn_id0);
 	free(w.compared);
 	return rc;

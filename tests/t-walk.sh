@@ -8,7 +8,9 @@
 #    none, its 6.18 variant does where this host runs it, and its walked
 #    variant OUT.walked.bpf.o does, which koff-load takes before OUT.bpf.o.
 #  - tlv (a record loop the verifier cannot walk, holding table scans it
-#    can): some loops walked beside may_goto ones.
+#    can): some loops walked beside may_goto ones;
+#  - fnv, a hash over the whole request: a loop bound by the request's
+#    length, carrying the hash, walked.
 #  - a counted loop of 250 passes, each 1200 rounds of mixing: predicted
 #    walkable, but past the verifier's budget; the rejection is answered
 #    with every loop laundered, not with a fallback.
@@ -107,6 +109,33 @@ n=$(walked "$m" .kernel)
 [ "$n" -gt 0 ] || koff_fail "tlv --kernel host: no loop walked"
 exact tlv "$tmp/tlv-host.bpf.o" 7013 bench/handlers/tlv-requests.txt
 koff_ok "tlv --kernel host: $n of $(jq -r .program.loop_guards "$m") loops walked, every request in the kernel"
+
+# A hash over the whole request: the loop ends on the request's length,
+# which it does not write (the walk ends where its reads leave the request
+# region), and carries the hash, computed each pass from a byte no branch
+# reads.
+cat >"$tmp/fnv.c" <<'EOF'
+long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp, unsigned long cap)
+{
+	unsigned int h = 2166136261u;
+
+	if (len == 0 || cap < 4)
+		return -1;
+	for (unsigned long i = 0; i < len; i++)
+		h = (h ^ req[i]) * 16777619u;
+	resp[0] = (unsigned char)(h >> 24);
+	resp[1] = (unsigned char)(h >> 16);
+	resp[2] = (unsigned char)(h >> 8);
+	resp[3] = (unsigned char)h;
+	return 4;
+}
+int main(void) { return 0; }
+EOF
+printf '# fnv\n%s\n%s\n%s\n' 61 000102030405060708090a0b0c0d0e0f "$(printf '71%.0s' $(seq 300))" >"$tmp/fnv.req"
+KOFF_OUT_TAG= link fnv "$tmp/fnv.c" 5353 --kernel host
+koff_expect_eq "fnv --kernel host: loops walked" "$(walked "$tmp/fnv.koff.json" .kernel)" 1
+exact fnv "$tmp/fnv.bpf.o" 5353 "$tmp/fnv.req"
+koff_ok "fnv: the length-bound hash loop walked, every request in the kernel, 0 mismatches"
 
 # A walk the verifier refuses: 250 passes of 1200 mixing rounds each
 # (predicted walkable: a counter, one branch), past its budget.
