@@ -192,14 +192,20 @@ static int prepend_guard(struct ir_func *fn, int b)
  * around them, times theirs, stay within WALK_MAX_NESTED_PASSES, and that
  * times their branches within WALK_MAX_BRANCH_PASSES (a loop of 200
  * passes over 64 bit tests, walked, left the verifier 8193 branches to
- * come back to).  A loop that is not walked but holds a walked one is
- * marked holds_walks: the walk hands exact values to its body, where a
+ * come back to), and all walks' instructions within WALK_MAX_WORK.  A
+ * loop that is not walked but holds a walked one is marked holds_walks:
+ * the walk hands exact values to its body, where a
  * compare with one narrows what the verifier knows of a value the loop
  * never writes (kv's key length against the matched prefix), and its head
  * would meet a new state every pass; so codegen launders every value live
  * at such a head, not only those it writes. */
 #define WALK_MAX_NESTED_PASSES 4096
 #define WALK_MAX_BRANCH_PASSES 6144
+/* And all walks together within this many IR instructions walked (passes
+ * times the loop's instructions): about six BPF instructions the verifier
+ * processes each (kv: 4k, 23k processed), so a few hundred thousand in
+ * all, well inside the verifier's million. */
+#define WALK_MAX_WORK 40000
 /* Past this many (loop, block) pairs, no loop is walked. */
 #define WALK_MAX_LOOP_BLOCKS (1 << 24)
 
@@ -215,17 +221,24 @@ static int branches_of(const struct ir_insn *in)
 	return 0;
 }
 
-/* Blocks, and branches_of, of a loop. */
-static void loop_size(const struct ir_func *fn, const bool *in_loop, int *blocks, int *branches)
+/* The size of a loop: its blocks, instructions and branches_of. */
+struct loop_size {
+	int blocks, insns, branches;
+};
+
+static struct loop_size loop_size(const struct ir_func *fn, const bool *in_loop)
 {
-	*blocks = *branches = 0;
+	struct loop_size n = { 0 };
+
 	for (int b = 0; b < fn->nblocks; b++) {
 		if (!in_loop[b])
 			continue;
-		++*blocks;
+		n.blocks++;
+		n.insns += fn->blocks[b].ninsns;
 		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			*branches += branches_of(&fn->blocks[b].insns[i]);
+			n.branches += branches_of(&fn->blocks[b].insns[i]);
 	}
+	return n;
 }
 
 /* The walks around h (not h) that are kept so far, as passes times. */
@@ -253,35 +266,39 @@ static void mark_holds_walks(struct ir_func *fn, bool *const *loop_of)
 static int limit_nested_walks(struct ir_func *fn, const int64_t *passes, bool *const *loop_of)
 {
 	bool *settled = calloc((size_t)fn->nblocks + 1, sizeof(bool));
-	int *blocks = calloc((size_t)fn->nblocks + 1, sizeof(int)), *branches = calloc((size_t)fn->nblocks + 1, sizeof(int));
+	struct loop_size *size = calloc((size_t)fn->nblocks + 1, sizeof(*size));
+	int64_t work = 0;
 
-	if (!settled || !blocks || !branches) {
+	if (!settled || !size) {
 		free(settled);
-		free(blocks);
-		free(branches);
+		free(size);
 		return -ENOMEM;
 	}
 	for (int h = 0; h < fn->nblocks; h++)
 		if (loop_of[h])
-			loop_size(fn, loop_of[h], &blocks[h], &branches[h]);
+			size[h] = loop_size(fn, loop_of[h]);
 	for (;;) {
+		struct ir_insn *guard;
 		int outer = -1;
 		int64_t total;
 
 		for (int h = 0; h < fn->nblocks; h++)
-			if (loop_of[h] && !settled[h] && (outer < 0 || blocks[h] > blocks[outer]))
+			if (loop_of[h] && !settled[h] && (outer < 0 || size[h].blocks > size[outer].blocks))
 				outer = h;
 		if (outer < 0)
 			break;
 		settled[outer] = true;
+		guard = &fn->blocks[outer].insns[0];
 		total = passes[outer] * passes_around(fn, outer, passes, loop_of, settled);
-		fn->blocks[outer].insns[0].walkable &= total <= WALK_MAX_NESTED_PASSES &&
-						       total * (branches[outer] + 1) <= WALK_MAX_BRANCH_PASSES;
+		guard->walkable &= total <= WALK_MAX_NESTED_PASSES &&
+				   total * (size[outer].branches + 1) <= WALK_MAX_BRANCH_PASSES &&
+				   work + total * size[outer].insns <= WALK_MAX_WORK;
+		if (guard->walkable)
+			work += total * size[outer].insns;
 	}
 	mark_holds_walks(fn, loop_of);
 	free(settled);
-	free(blocks);
-	free(branches);
+	free(size);
 	return 0;
 }
 
