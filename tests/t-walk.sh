@@ -11,9 +11,9 @@
 #    can): some loops walked beside may_goto ones;
 #  - fnv, a hash over the whole request: a loop bound by the request's
 #    length, carrying the hash, walked.
-#  - a counted loop of 250 passes, each 1200 rounds of mixing: predicted
-#    walkable, but past the verifier's budget; the rejection is answered
-#    with every loop laundered, not with a fallback.
+#  - six field scans in a row (mix): predicted walkable, but the offsets
+#    they stop at keep 9^6 paths apart, past what the verifier keeps; the
+#    rejection is answered with every loop laundered, not a fallback.
 # Each program: every request of its file completed in the kernel, 0
 # mismatches against the native handler (tests/koffdiff.c).
 . "$(dirname "$0")/lib.sh"
@@ -137,31 +137,26 @@ koff_expect_eq "fnv --kernel host: loops walked" "$(walked "$tmp/fnv.koff.json" 
 exact fnv "$tmp/fnv.bpf.o" 5353 "$tmp/fnv.req"
 koff_ok "fnv: the length-bound hash loop walked, every request in the kernel, 0 mismatches"
 
-# A walk the verifier refuses: 250 passes of 1200 mixing rounds each
-# (predicted walkable: a counter, one branch), past its budget.
+# A walk the verifier refuses: six field scans of at most 8 passes each,
+# predicted walkable, whose exits (the offset each stopped at) stay live to
+# the end: the walks leave 9^6 paths, past the branches the verifier keeps.
 cat >"$tmp/mix.c" <<'EOF'
-#define R(k) x ^= x >> 7; x *= 0x9e3779b97f4a7c15ull; x += k;
-#define R10(k) R(k) R(k + 1) R(k + 2) R(k + 3) R(k + 4) R(k + 5) R(k + 6) R(k + 7) R(k + 8) R(k + 9)
-#define R100(k) R10(k) R10(k + 10) R10(k + 20) R10(k + 30) R10(k + 40) R10(k + 50) R10(k + 60) R10(k + 70) R10(k + 80) R10(k + 90)
-#define R600(k) R100(k) R100(k + 100) R100(k + 200) R100(k + 300) R100(k + 400) R100(k + 500)
+#define SCAN(n, at, c) unsigned long n = 0; while (n < 8 && req[(at) + n] != (c)) n++;
 long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp, unsigned long cap)
 {
-	if (len < 8 || cap < 64)
+	if (len < 48 || cap < 8)
 		return -1;
-	for (unsigned long j = 0; j < 250; j++) {
-		unsigned long long x = req[j & 7] + j;
-
-		R600(0)
-		if (x >> 63)
-			resp[63] ^= 1;
-		R600(600)
-		resp[j & 63] = (unsigned char)(x >> 56);
-	}
-	return 64;
+	SCAN(a, 0, 'a') SCAN(b, 8, 'b') SCAN(c, 16, 'c') SCAN(d, 24, 'd') SCAN(e, 32, 'e') SCAN(f, 40, 'f')
+	resp[0] = (unsigned char)a; resp[1] = (unsigned char)b; resp[2] = (unsigned char)c;
+	resp[3] = (unsigned char)d; resp[4] = (unsigned char)e; resp[5] = (unsigned char)f;
+	resp[6] = (unsigned char)(a * b + c * d + e * f);
+	resp[7] = req[a + b + c + d + e + f];
+	return 8;
 }
 int main(void) { return 0; }
 EOF
-printf '# mix: 8 bytes or more\n%s\n%s\n%s\n' 3031323334353637 00112233445566778899 ffffffffffffffffff >"$tmp/mix.req"
+printf '# mix: 48 bytes or more\n%s\n%s\n%s\n' "$(printf '61%.0s' $(seq 48))" "$(printf '00%.0s' $(seq 60))" \
+	78617862786378647865786678677868617862636465666768697061626364656667686970616263646566 >"$tmp/mix.req"
 KOFF_OUT_TAG= link mix "$tmp/mix.c" 5353 --kernel host
 m=$tmp/mix.koff.json
 attempts=$(jq -r .verifier.attempts "$m")
