@@ -380,27 +380,36 @@ static int64_t access_passes(const struct walk *w, const struct ir_insn *in, str
 	return most;
 }
 
+/* w->st = block b's entry state (b in the loop); false if no path
+ * reached it. */
+static bool run_from_entry_state(struct walk *w, int b)
+{
+	const struct sym *in = entry_state(w, b);
+
+	if (b != w->head && in[0].kind == SYM_UNSEEN)
+		return false;	/* every vreg is set on a path that got here */
+	memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
+	return true;
+}
+
 /* For each counter, the fewest passes some access of it allows
  * (access_passes): w->region_passes. */
 static void region_bound(struct walk *w)
 {
 	for (int b = 0; b < w->fn->nblocks; b++) {
 		const struct ir_block *blk = &w->fn->blocks[b];
-		const struct sym *in = entry_state(w, b);
 
-		if (w->idx[b] < 0 || (b != w->head && in[0].kind == SYM_UNSEEN))
+		if (w->idx[b] < 0 || !run_from_entry_state(w, b))
 			continue;
-		memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
 		for (int i = 0; i < blk->ninsns; i++) {
 			const struct ir_insn *x = &blk->insns[i];
 
 			if ((x->op == IR_LOAD || x->op == IR_STORE) && x->a.reg != IR_NONE) {
 				struct sym addr = w->st[x->a.reg];
 				int64_t n = access_passes(w, x, addr);
-				int64_t *best = &w->region_passes[addr.base];
 
-				if (n > 0 && (*best == 0 || n < *best))
-					*best = n;
+				if (n > 0 && (w->region_passes[addr.base] == 0 || n < w->region_passes[addr.base]))
+					w->region_passes[addr.base] = n;
 			}
 			if (ir_insn_defines(x))
 				w->st[x->dst] = sym_insn(w->st, x, w->insn_id0[b] + i);
@@ -434,12 +443,10 @@ static bool flow_into(struct walk *w, int s, const struct sym *st)
  * it.  *newly (if given) += the values it newly found compared. */
 static bool run_from_entry(struct walk *w, int b, int *newly)
 {
-	const struct sym *in = entry_state(w, b);
 	int n;
 
-	if (b != w->head && in[0].kind == SYM_UNSEEN)
-		return false;	/* every vreg is set on a path that got here */
-	memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
+	if (!run_from_entry_state(w, b))
+		return false;
 	n = run_block(&w->fn->blocks[b], w->insn_id0[b], w->st, w->compared);
 	if (newly)
 		*newly += n;
