@@ -271,25 +271,49 @@ static int64_t passes_between(int64_t start, int64_t step, int64_t limit)
 	return n >= WALK_MAX_PASSES ? WALK_MAX_PASSES + 1 : n + 1;
 }
 
-/* The most passes counter c (symbolically at an exit) takes to meet the
- * constant limit, over every way into the loop; 0 when unknown. */
-static int64_t passes_to(const struct walk *w, struct sym c, int64_t limit)
-{
-	int64_t most = 0, step;
+/* How a walk's passes follow from where counter c starts: c.k added to
+ * its start, then either a limit it meets or a region it leaves. */
+struct pass_rule {
+	struct sym c;
+	int64_t step;
+	bool region;
+	int64_t limit;		/* !region */
+	uint64_t lo, hi;	/* region */
+};
 
-	if (c.kind != SYM_STEP || !(step = w->step[c.base]))
-		return 0;
+static int64_t passes_in(int64_t at, int64_t step, uint64_t lo, uint64_t hi);
+
+/* The most passes rule r allows over every way into the loop (the counter's
+ * constant start on each); 0 when one is unknown. */
+static int64_t most_passes(const struct walk *w, const struct pass_rule *r)
+{
+	int64_t most = 0;
+
 	for (int e = w->pred_start[w->head]; e < w->pred_start[w->head + 1]; e++) {
 		int64_t start, n;
 
 		if (w->idx[w->preds[e]] >= 0)
 			continue;	/* a back edge */
-		if (!constant_before(w, w->preds[e], -1, c.base, 0, &start) ||
-		    __builtin_add_overflow(start, c.k, &start) || !(n = passes_between(start, step, limit)))
+		if (!constant_before(w, w->preds[e], -1, r->c.base, 0, &start))
+			return 0;
+		start = (int64_t)((uint64_t)start + (uint64_t)r->c.k);
+		n = r->region ? passes_in(start, r->step, r->lo, r->hi) : passes_between(start, r->step, r->limit);
+		if (!n)
 			return 0;
 		most = n > most ? n : most;
 	}
 	return most;
+}
+
+/* The most passes counter c (symbolically at an exit) takes to meet the
+ * constant limit, over every way into the loop; 0 when unknown. */
+static int64_t passes_to(const struct walk *w, struct sym c, int64_t limit)
+{
+	struct pass_rule r = { .c = c, .limit = limit };
+
+	if (c.kind != SYM_STEP || !(r.step = w->step[c.base]))
+		return 0;
+	return most_passes(w, &r);
 }
 
 static struct sym *entry_state(const struct walk *w, int b)
@@ -361,23 +385,12 @@ static int64_t passes_in(int64_t at, int64_t step, uint64_t lo, uint64_t hi)
  * ends there: the range check decides it, every path past it falls back. */
 static int64_t access_passes(const struct walk *w, const struct ir_insn *in, struct sym addr)
 {
-	uint64_t lo, hi;
-	int64_t most = 0;
+	struct pass_rule r = { .c = addr, .region = true };
 
-	if (addr.kind != SYM_STEP || !w->step[addr.base] || !hinted_region(in->region, &lo, &hi))
+	if (addr.kind != SYM_STEP || !(r.step = w->step[addr.base]) || !hinted_region(in->region, &r.lo, &r.hi))
 		return 0;
-	for (int e = w->pred_start[w->head]; e < w->pred_start[w->head + 1]; e++) {
-		int64_t start, n;
-
-		if (w->idx[w->preds[e]] >= 0)
-			continue;	/* a back edge */
-		if (!constant_before(w, w->preds[e], -1, addr.base, 0, &start) ||
-		    !(n = passes_in((int64_t)((uint64_t)start + (uint64_t)addr.k + (uint64_t)in->imm),
-				    w->step[addr.base], lo, hi)))
-			return 0;
-		most = n > most ? n : most;
-	}
-	return most;
+	r.c.k = (int64_t)((uint64_t)addr.k + (uint64_t)in->imm);
+	return most_passes(w, &r);
 }
 
 /* w->st = block b's entry state (b in the loop); false if no path
