@@ -157,63 +157,44 @@ int lift_block_for(struct lift_ctx *c, int inst, uint64_t va, struct fstate fs)
 	return b;
 }
 
-static size_t target_slot(const struct lift_ctx *c, uint64_t va)
+static int cmp_va(const void *a, const void *b)
 {
-	return (size_t)((va * 0x9e3779b97f4a7c15ull) >> 20) & (size_t)(c->ntarget_slots - 1);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static bool is_jump_target(const struct lift_ctx *c, uint64_t va)
 {
-	if (!c->ntarget_slots)
-		return false;
-	for (size_t s = target_slot(c, va); c->targets[s]; s = (s + 1) & (size_t)(c->ntarget_slots - 1))
-		if (c->targets[s] == va)
+	return c->ntargets && bsearch(&va, c->targets, (size_t)c->ntargets, sizeof(*c->targets), cmp_va);
+}
+
+/* The function symbol holding va was scanned already. */
+static bool scanned(const struct lift_ctx *c, uint64_t va)
+{
+	for (int i = 0; i < c->nscanned; i++)
+		if (va >= c->scanned[i].start && va < c->scanned[i].end)
 			return true;
 	return false;
 }
 
-static int add_jump_target(struct lift_ctx *c, uint64_t va)
-{
-	size_t s;
-
-	if (is_jump_target(c, va))
-		return 0;
-	if (2 * (c->ntargets + 1) > c->ntarget_slots) {
-		uint64_t *old = c->targets;
-		int nold = c->ntarget_slots;
-
-		c->ntarget_slots = nold ? 2 * nold : 1024;
-		c->targets = calloc((size_t)c->ntarget_slots, sizeof(uint64_t));
-		if (!c->targets) {
-			free(old);
-			return -ENOMEM;
-		}
-		c->ntargets = 0;
-		for (int i = 0; i < nold; i++)
-			if (old[i])
-				add_jump_target(c, old[i]);
-		free(old);
-	}
-	for (s = target_slot(c, va); c->targets[s]; s = (s + 1) & (size_t)(c->ntarget_slots - 1))
-		;
-	c->targets[s] = va;
-	c->ntargets++;
-	return 0;
-}
-
 /* Note the direct jump targets of the function holding va, once: a linear
- * sweep of its symbol's extent (a wrong decode only splits a block). */
+ * sweep of its symbol's extent (a wrong decode only splits a block), into
+ * c->targets, kept sorted. */
 static int scan_jump_targets(struct lift_ctx *c, uint64_t va)
 {
-	uint64_t start = layout_function_start(c->lay, va), end = layout_function_end(c->lay, va);
+	uint64_t start, end;
 
-	for (int i = 0; i < c->nscanned; i++)
-		if (c->scanned[i] == start)
-			return 0;
+	if (scanned(c, va))
+		return 0;
+	start = layout_function_start(c->lay, va);
+	end = layout_function_end(c->lay, va);
+	if (!start || !end)
+		return 0;	/* no symbol, or no size: no sweep */
 	if (koff_grow(&c->scanned, &c->capscanned, c->nscanned, sizeof(*c->scanned)))
 		return -ENOMEM;
-	c->scanned[c->nscanned++] = start;
-	for (uint64_t at = start; start && at < end;) {
+	c->scanned[c->nscanned++] = (struct va_range){ start, end };
+	for (uint64_t at = start; at < end;) {
 		const cs_insn *in = decode_at(c->dec, at);
 
 		if (!in) {
@@ -221,11 +202,14 @@ static int scan_jump_targets(struct lift_ctx *c, uint64_t va)
 			continue;
 		}
 		if (cs_insn_group(c->dec->cs, in, CS_GRP_JUMP) && in->detail->x86.op_count &&
-		    in->detail->x86.operands[0].type == X86_OP_IMM &&
-		    add_jump_target(c, (uint64_t)in->detail->x86.operands[0].imm))
-			return -ENOMEM;
+		    in->detail->x86.operands[0].type == X86_OP_IMM) {
+			if (koff_grow(&c->targets, &c->captargets, c->ntargets, sizeof(*c->targets)))
+				return -ENOMEM;
+			c->targets[c->ntargets++] = (uint64_t)in->detail->x86.operands[0].imm;
+		}
 		at += in->size;
 	}
+	qsort(c->targets, (size_t)c->ntargets, sizeof(*c->targets), cmp_va);
 	return 0;
 }
 

@@ -58,12 +58,12 @@ struct lift_ctx {
 	/* keys by (inst, va), open addressing: key index + 1, 0 = empty */
 	int *key_slots;
 	int nkey_slots;		/* a power of two, over twice nkeys */
-	/* Direct jump targets of the functions scanned so far (open
-	 * addressing, 0 = empty): lifting falls into one by a jump, never by
-	 * a copy of its code (lift.c, jump_target). */
+	/* Direct jump targets of the functions scanned so far, sorted:
+	 * lifting falls into one by a jump, never by a copy of its code
+	 * (lift.c, falls_into_block). */
 	uint64_t *targets;
-	int ntarget_slots, ntargets;
-	uint64_t *scanned;	/* entries of the functions scanned */
+	int ntargets, captargets;
+	struct va_range { uint64_t start, end; } *scanned;	/* the functions scanned */
 	int nscanned, capscanned;
 	/* The block being lifted. */
 	int blk;
