@@ -137,55 +137,6 @@ static struct sym sym_insn(const struct sym *st, const struct ir_insn *in, int64
 	return (struct sym){ .kind = SYM_DATA };
 }
 
-/* Marks in compared[] the values computed in a pass that a branch or a
- * select reads (the verifier narrows them there, differently on each
- * side), and those computed from such a value. */
-static int mark(bool *compared, int64_t id)
-{
-	if (compared[id])
-		return 0;
-	compared[id] = true;
-	return 1;
-}
-
-/* Marks in compared[] the values computed in a pass that a branch or a
- * select reads (the verifier narrows them there, differently on each
- * side), and those computed from such a value; returns how many it marked. */
-static int note_compared(const struct sym *st, const struct ir_insn *in, int64_t id, bool *compared)
-{
-	struct sym a = sym_of(st, in->a), b = sym_of(st, in->b);
-	bool narrowed = (a.kind == SYM_FRESH && compared[a.k]) || (b.kind == SYM_FRESH && compared[b.k]);
-	int n = 0;
-
-	if (in->op == IR_BR || in->op == IR_SELECT) {
-		if (a.kind == SYM_FRESH)
-			n += mark(compared, a.k);
-		if (b.kind == SYM_FRESH)
-			n += mark(compared, b.k);
-	} else if (narrowed && ir_insn_defines(in)) {
-		n += mark(compared, id);
-	}
-	return n;
-}
-
-/* The state after block b's instructions, from its state at entry
- * (instructions numbered from id0), noting what is compared; returns how
- * many values it newly found compared. */
-static int run_block(const struct ir_block *blk, int64_t id0, struct sym *st, bool *compared)
-{
-	int n = 0;
-
-	for (int i = 0; i < blk->ninsns; i++) {
-		const struct ir_insn *in = &blk->insns[i];
-
-		n += note_compared(st, in, id0 + i, compared);
-		if (ir_insn_defines(in))
-			st[in->dst] = sym_insn(st, in, id0 + i);
-	}
-	return n;
-}
-
-
 /* The successors of a block, as flow_loop and the judges take them. */
 #define MAX_SUCCS 64
 
@@ -202,7 +153,8 @@ struct walk {
 	const int *idx;		/* per block: its row in `in`, or -1 outside the loop */
 	const int *pred_start, *preds;	/* predecessors, CSR (loops.c) */
 	int64_t *insn_id0;	/* per block: the number of its first instruction */
-	bool *compared;		/* per instruction: a load some branch narrows */
+	bool *compared;		/* per instruction: a value some branch narrows (note_compared) */
+	int newly;		/* values note_compared found since flow_loop's last round */
 	struct sym *in;		/* per loop block: the state at its entry */
 	struct sym *st;		/* one state being run */
 	int64_t *step;		/* per vreg: what each back edge adds to it (0: not a counter) */
@@ -271,6 +223,35 @@ static int64_t passes_between(int64_t start, int64_t step, int64_t limit)
 	return n >= WALK_MAX_PASSES ? WALK_MAX_PASSES + 1 : n + 1;
 }
 
+/* The scratch regions an access may be hinted to (ir.h). */
+static bool hinted_region(uint8_t region, uint64_t *lo, uint64_t *hi)
+{
+	static const struct { uint8_t region; uint64_t va, size; } regions[] = {
+		{ IR_REG_REQ, IR_REQ_VA, IR_REQ_MAX },
+		{ IR_REG_RESP, IR_RESP_VA, IR_RESP_MAX },
+		{ IR_REG_STACK, IR_STACK_VA, IR_STACK_SIZE },
+	};
+
+	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
+		if (regions[i].region == region) {
+			*lo = regions[i].va;
+			*hi = regions[i].va + regions[i].size;
+			return true;
+		}
+	return false;
+}
+
+/* The passes an address that starts at `at` and steps by `step` stays in
+ * [lo, hi) (0 when it starts outside). */
+static int64_t passes_in(int64_t at, int64_t step, uint64_t lo, uint64_t hi)
+{
+	if ((uint64_t)at < lo || (uint64_t)at >= hi)
+		return 0;
+	if (step > 0)
+		return (int64_t)((hi - (uint64_t)at + (uint64_t)step - 1) / (uint64_t)step);
+	return (int64_t)(((uint64_t)at - lo) / (uint64_t)(-step)) + 1;
+}
+
 /* How a walk's passes follow from where counter c starts: c.k added to
  * its start, then either a limit it meets or a region it leaves. */
 struct pass_rule {
@@ -280,8 +261,6 @@ struct pass_rule {
 	int64_t limit;		/* !region */
 	uint64_t lo, hi;	/* region */
 };
-
-static int64_t passes_in(int64_t at, int64_t step, uint64_t lo, uint64_t hi);
 
 /* The most passes rule r allows over every way into the loop (the counter's
  * constant start on each); 0 when one is unknown. */
@@ -350,35 +329,6 @@ static int64_t counted_exit(const struct walk *w, const struct ir_block *blk, co
 	return 0;
 }
 
-/* The scratch regions an access may be hinted to (ir.h). */
-static bool hinted_region(uint8_t region, uint64_t *lo, uint64_t *hi)
-{
-	static const struct { uint8_t region; uint64_t va, size; } regions[] = {
-		{ IR_REG_REQ, IR_REQ_VA, IR_REQ_MAX },
-		{ IR_REG_RESP, IR_RESP_VA, IR_RESP_MAX },
-		{ IR_REG_STACK, IR_STACK_VA, IR_STACK_SIZE },
-	};
-
-	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
-		if (regions[i].region == region) {
-			*lo = regions[i].va;
-			*hi = regions[i].va + regions[i].size;
-			return true;
-		}
-	return false;
-}
-
-/* The passes an address that starts at `at` and steps by `step` stays in
- * [lo, hi) (0 when it starts outside). */
-static int64_t passes_in(int64_t at, int64_t step, uint64_t lo, uint64_t hi)
-{
-	if ((uint64_t)at < lo || (uint64_t)at >= hi)
-		return 0;
-	if (step > 0)
-		return (int64_t)((hi - (uint64_t)at + (uint64_t)step - 1) / (uint64_t)step);
-	return (int64_t)(((uint64_t)at - lo) / (uint64_t)(-step)) + 1;
-}
-
 /* Access `in` (its address symbolically addr) of a counter: the most
  * passes before the address leaves the region it is hinted to, over every
  * way into the loop; 0 when unknown.  The verifier's walk of the loop
@@ -392,44 +342,6 @@ static int64_t access_passes(const struct walk *w, const struct ir_insn *in, str
 	r.c.k = (int64_t)((uint64_t)addr.k + (uint64_t)in->imm);
 	return most_passes(w, &r);
 }
-
-/* w->st = block b's entry state (b in the loop); false if no path
- * reached it. */
-static bool run_from_entry_state(struct walk *w, int b)
-{
-	const struct sym *in = entry_state(w, b);
-
-	if (b != w->head && in[0].kind == SYM_UNSEEN)
-		return false;	/* every vreg is set on a path that got here */
-	memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
-	return true;
-}
-
-/* For each counter, the fewest passes some access of it allows
- * (access_passes): w->region_passes. */
-static void region_bound(struct walk *w)
-{
-	for (int b = 0; b < w->fn->nblocks; b++) {
-		const struct ir_block *blk = &w->fn->blocks[b];
-
-		if (w->idx[b] < 0 || !run_from_entry_state(w, b))
-			continue;
-		for (int i = 0; i < blk->ninsns; i++) {
-			const struct ir_insn *x = &blk->insns[i];
-
-			if ((x->op == IR_LOAD || x->op == IR_STORE) && x->a.reg != IR_NONE) {
-				struct sym addr = w->st[x->a.reg];
-				int64_t n = access_passes(w, x, addr);
-
-				if (n > 0 && (w->region_passes[addr.base] == 0 || n < w->region_passes[addr.base]))
-					w->region_passes[addr.base] = n;
-			}
-			if (ir_insn_defines(x))
-				w->st[x->dst] = sym_insn(w->st, x, w->insn_id0[b] + i);
-		}
-	}
-}
-
 
 /* Join st into block s's entry state; true when that changed.  Edges
  * into the head are back edges: not followed. */
@@ -452,18 +364,76 @@ static bool flow_into(struct walk *w, int s, const struct sym *st)
 	return changed;
 }
 
-/* Run block b from its entry state into w->st; false if no path reached
- * it.  *newly (if given) += the values it newly found compared. */
-static bool run_from_entry(struct walk *w, int b, int *newly)
-{
-	int n;
+/* What run_block shows each instruction before it takes effect. */
+typedef void (*visit_fn)(struct walk *w, const struct ir_insn *in, int64_t id);
 
-	if (!run_from_entry_state(w, b))
-		return false;
-	n = run_block(&w->fn->blocks[b], w->insn_id0[b], w->st, w->compared);
-	if (newly)
-		*newly += n;
+/* Run block b (in the loop) from its entry state in w->st, visit (if
+ * given) seeing each instruction first; false if no path reached it. */
+static bool run_block(struct walk *w, int b, visit_fn visit)
+{
+	const struct ir_block *blk = &w->fn->blocks[b];
+	const struct sym *in = entry_state(w, b);
+
+	if (b != w->head && in[0].kind == SYM_UNSEEN)
+		return false;	/* every vreg is set on a path that got here */
+	memcpy(w->st, in, sizeof(*w->st) * (size_t)w->nv);
+	for (int i = 0; i < blk->ninsns; i++) {
+		const struct ir_insn *x = &blk->insns[i];
+
+		if (visit)
+			visit(w, x, w->insn_id0[b] + i);
+		if (ir_insn_defines(x))
+			w->st[x->dst] = sym_insn(w->st, x, w->insn_id0[b] + i);
+	}
 	return true;
+}
+
+static void mark(struct walk *w, int64_t id)
+{
+	if (!w->compared[id])
+		w->newly++;
+	w->compared[id] = true;
+}
+
+/* Marks in w->compared the values computed in a pass that a branch or a
+ * select reads (the verifier narrows them there, differently on each
+ * side), and those computed from such a value. */
+static void note_compared(struct walk *w, const struct ir_insn *in, int64_t id)
+{
+	struct sym a = sym_of(w->st, in->a), b = sym_of(w->st, in->b);
+
+	if (in->op == IR_BR || in->op == IR_SELECT) {
+		if (a.kind == SYM_FRESH)
+			mark(w, a.k);
+		if (b.kind == SYM_FRESH)
+			mark(w, b.k);
+	} else if (ir_insn_defines(in) && ((a.kind == SYM_FRESH && w->compared[a.k]) ||
+					   (b.kind == SYM_FRESH && w->compared[b.k]))) {
+		mark(w, id);
+	}
+}
+
+/* An access stepping with a counter: the fewest passes one allows, per
+ * counter, in w->region_passes (access_passes). */
+static void note_access(struct walk *w, const struct ir_insn *in, int64_t id)
+{
+	struct sym addr;
+	int64_t n;
+
+	(void)id;
+	if ((in->op != IR_LOAD && in->op != IR_STORE) || in->a.reg == IR_NONE)
+		return;
+	addr = w->st[in->a.reg];
+	n = access_passes(w, in, addr);
+	if (n > 0 && (w->region_passes[addr.base] == 0 || n < w->region_passes[addr.base]))
+		w->region_passes[addr.base] = n;
+}
+
+static void region_bound(struct walk *w)
+{
+	for (int b = 0; b < w->fn->nblocks; b++)
+		if (w->idx[b] >= 0)
+			run_block(w, b, note_access);
 }
 
 /* The entry states of every block of the loop, and what is compared, to a
@@ -476,19 +446,18 @@ static void flow_loop(struct walk *w)
 	for (int v = 0; v < w->nv; v++)
 		entry_state(w, w->head)[v] = (struct sym){ .kind = SYM_STEP, .w = 64, .base = v };
 	while (changed) {
-		int newly = 0;
-
+		w->newly = 0;
 		changed = false;
 		for (int b = 0; b < w->fn->nblocks; b++) {
 			int succ[MAX_SUCCS], ns;
 
-			if (w->idx[b] < 0 || !run_from_entry(w, b, &newly))
+			if (w->idx[b] < 0 || !run_block(w, b, note_compared))
 				continue;
 			ns = ir_succs(&w->fn->blocks[b], succ, MAX_SUCCS);
 			for (int k = 0; k < ns; k++)
 				changed |= flow_into(w, succ[k], w->st);
 		}
-		changed |= newly > 0;
+		changed |= w->newly > 0;
 	}
 }
 
@@ -523,7 +492,7 @@ static bool carried_values_step(struct walk *w, const bool *written, const uint6
 	for (int b = 0; ok && b < w->fn->nblocks; b++) {
 		int succ[MAX_SUCCS], ns;
 
-		if (w->idx[b] < 0 || !run_from_entry(w, b, NULL))
+		if (w->idx[b] < 0 || !run_block(w, b, note_compared))
 			continue;
 		ns = ir_succs(&w->fn->blocks[b], succ, MAX_SUCCS);
 		for (int k = 0; k < ns && ok; k++) {
@@ -549,7 +518,7 @@ static int64_t fewest_passes(struct walk *w)
 	for (int b = 0; b < w->fn->nblocks; b++) {
 		int64_t n;
 
-		if (w->idx[b] < 0 || !run_from_entry(w, b, NULL))
+		if (w->idx[b] < 0 || !run_block(w, b, note_compared))
 			continue;
 		n = counted_exit(w, &w->fn->blocks[b], w->st);
 		if (n > 0 && (best == 0 || n < best))
