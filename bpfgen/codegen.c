@@ -8,10 +8,10 @@
  * The kernel target (include/target.h) decides two shapes:
  *
  * Loops.  A verifier walks a plain loop once per iteration and gives up on
- * real parsing loops.  The loops it can walk (lifter/walkable.c) stay plain
- * with codegen_opts.walk_loops; every other loop head launders the live values (XORs
- * them with a scratch-map word that holds 0: same values, unknown to the
- * verifier) and then either
+ * real parsing loops.  With codegen_opts.walk_loops the loops it can walk
+ * (lifter/walkable.c) stay plain; every other loop head launders the live
+ * values (XORs them with a scratch-map word that holds 0: same values,
+ * unknown to the verifier) and then either
  *   - the may_goto shape (6.17+: may_goto is 6.9, but see
  *     codegen_loops_in_callback): executes may_goto, which lets the verifier see
  *     that the next iteration starts from a state it has seen, or
@@ -1121,17 +1121,6 @@ static void launder_live_in(struct gen *g, int block)
 		launder_if_live(g, block, v, &zero_loaded);
 }
 
-static void gen_loopguard(struct gen *g, int block)
-{
-	if (g->walk && g->fn->blocks[block].insns[0].walkable)
-		return;	/* the verifier bounds it: nothing to run */
-	set_kind(g, EK_LOOP);
-	if (g->in_callback)
-		gen_loopguard_callback(g, block);
-	else
-		gen_loopguard_may_goto(g, block);
-}
-
 static bool is_loop_head(const struct ir_block *b)
 {
 	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD;
@@ -1144,6 +1133,17 @@ static bool yields_at(const struct gen *g, int b)
 	const struct ir_block *blk = &g->fn->blocks[b];
 
 	return is_loop_head(blk) && !(g->walk && blk->insns[0].walkable);
+}
+
+static void gen_loopguard(struct gen *g, int block)
+{
+	if (!yields_at(g, block))
+		return;	/* walked: the verifier bounds it, nothing to run */
+	set_kind(g, EK_LOOP);
+	if (g->in_callback)
+		gen_loopguard_callback(g, block);
+	else
+		gen_loopguard_may_goto(g, block);
 }
 
 /* Whether edges into loop heads leave the copy being emitted. */
@@ -1782,21 +1782,13 @@ bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops)
 	return has_loops && !(target_has(t, KFEAT_MAY_GOTO) && target_has(t, KFEAT_LOOP_MARKS));
 }
 
-static const struct ir_insn *loop_guard_of(const struct ir_block *b)
-{
-	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD ? &b->insns[0] : NULL;
-}
-
 /* Loop heads whose guard is (walkable) or is not (!walkable) marked so. */
 static int count_guards(const struct ir_func *fn, bool walkable)
 {
 	int n = 0;
 
-	for (int b = 0; b < fn->nblocks; b++) {
-		const struct ir_insn *guard = loop_guard_of(&fn->blocks[b]);
-
-		n += guard && guard->walkable == walkable;
-	}
+	for (int b = 0; b < fn->nblocks; b++)
+		n += is_loop_head(&fn->blocks[b]) && fn->blocks[b].insns[0].walkable == walkable;
 	return n;
 }
 

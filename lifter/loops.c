@@ -192,13 +192,14 @@ static int prepend_guard(struct ir_func *fn, int b)
  * around them, times theirs, stay within WALK_MAX_NESTED_PASSES, and that
  * times their branches within WALK_MAX_BRANCH_PASSES (a loop of 200
  * passes over 64 bit tests, walked, left the verifier 8193 branches to
- * come back to), and all walks' instructions within WALK_MAX_WORK.  A
- * loop that is not walked but holds a walked one is marked holds_walks:
- * the walk hands exact values to its body, where a
- * compare with one narrows what the verifier knows of a value the loop
- * never writes (kv's key length against the matched prefix), and its head
- * would meet a new state every pass; so codegen launders every value live
- * at such a head, not only those it writes. */
+ * come back to), and all walks' instructions within WALK_MAX_WORK.
+ *
+ * A loop that is not walked but holds a walked one is marked holds_walks:
+ * the walk hands exact values to its body, where a compare with one
+ * narrows what the verifier knows of a value the loop never writes (kv's
+ * key length against the matched prefix), and its head would meet a new
+ * state every pass; so codegen launders every value live at such a head,
+ * not only those it writes. */
 #define WALK_MAX_NESTED_PASSES 4096
 #define WALK_MAX_BRANCH_PASSES 6144
 /* And all walks together within this many IR instructions walked (passes
@@ -211,14 +212,12 @@ static int prepend_guard(struct ir_func *fn, int b)
 
 /* Branches an instruction may leave the verifier to come back to: a
  * branch, a select (a branch in BPF), an access whose address is not a
- * constant (its range and length checks). */
+ * constant (its length check; the walk decides its range check). */
 static int branches_of(const struct ir_insn *in)
 {
 	if (in->op == IR_BR || in->op == IR_SELECT)
 		return 1;
-	if ((in->op == IR_LOAD || in->op == IR_STORE) && in->a.reg != IR_NONE)
-		return 1;	/* its length check: the range check a walk decides */
-	return 0;
+	return (in->op == IR_LOAD || in->op == IR_STORE) && in->a.reg != IR_NONE;
 }
 
 /* The size of a loop: its blocks, instructions and branches_of. */
@@ -331,6 +330,7 @@ static int record_loop_writes(struct ir_func *fn, const int *latch, const int *h
 	bool *in_loop = calloc(fn->nblocks, sizeof(bool)), **loop_of = calloc(fn->nblocks, sizeof(bool *));
 	int64_t *passes = calloc(fn->nblocks, sizeof(int64_t));
 	struct ir_liveness lv = { 0 };
+	bool walks = (size_t)fn->nloops * (size_t)fn->nblocks <= WALK_MAX_LOOP_BLOCKS;
 
 	rc = in_loop && loop_of && passes ? predecessors(fn, &pred_start, &preds) : -ENOMEM;
 	if (!rc)
@@ -349,7 +349,7 @@ static int record_loop_writes(struct ir_func *fn, const int *latch, const int *h
 			}
 		if (!rc && any)
 			rc = loop_writes(fn, in_loop, &guard->loop_vregs, &guard->nloop_vregs);
-		if (!rc && any && (size_t)fn->nloops * (size_t)fn->nblocks <= WALK_MAX_LOOP_BLOCKS)
+		if (!rc && any && walks)
 			rc = note_walkable(fn, h, in_loop, &lv, pred_start, preds, passes, loop_of);
 		/* Nesting depth, for the register allocator's spill costs. */
 		for (int b = 0; b < fn->nblocks && any; b++)
