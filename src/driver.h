@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "codegen.h"
 #include "decode.h"
 #include "elfobj.h"
 #include "emit.h"
@@ -244,6 +245,12 @@ void report_explain(struct koff_ctx *ctx, void *FILE_stream);
 void json_string(void *FILE_stream, const char *s);	/* a JSON string literal */
 /* context.c: release everything a context holds (not the struct itself). */
 void ctx_free(struct koff_ctx *ctx);
+/* The shape of ctx's program's loops (codegen_loop_shape, with its
+ * walk_loops), how many it walks, and its bpf_loop body copies (1 for
+ * other shapes). */
+enum loop_shape ctx_loop_shape(const struct koff_ctx *ctx);
+int ctx_loops_walked(const struct koff_ctx *ctx);
+unsigned ctx_body_copies(const struct koff_ctx *ctx);
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);

@@ -221,12 +221,6 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The loops' shape in the program being judged. */
-static enum loop_shape loop_shape_now(const struct koff_ctx *ctx)
-{
-	return codegen_loop_shape(&ctx->target, ctx->ir, ctx->walk_loops);
-}
-
 /* Walked loops first (codegen_opts.walk_loops): where the verifier can
  * walk a handler's loops, they run without a count, laundering or
  * may_goto, and lose the checks the walk proves.  Whether it can is the
@@ -242,20 +236,14 @@ static bool walk_loops_first(const struct koff_ctx *ctx)
 	       (ctx->walked_variant || kernels_target_verified(ctx, false));
 }
 
-/* Whether the program being judged walks some loop. */
-static bool walking(const struct koff_ctx *ctx)
-{
-	return ctx->ir && codegen_loops_walked(ctx->ir, ctx->walk_loops) > 0;
-}
-
 /* Walked loops rejected, or accepted nowhere that runs the target's
  * kernel: every loop in the target's own shape. */
 static bool stop_walking(struct koff_ctx *ctx, const char *why)
 {
-	if (!walking(ctx) || ctx->walked_variant)
+	if (!ctx_loops_walked(ctx) || ctx->walked_variant)
 		return false;	/* the walked variant is walked or is not written */
 	ctx->walk_loops = false;
-	note_attempt(ctx, "%s: trying the %s shape", why, loop_shape_name(loop_shape_now(ctx)));
+	note_attempt(ctx, "%s: trying the %s shape", why, loop_shape_name(ctx_loop_shape(ctx)));
 	return true;
 }
 
@@ -266,7 +254,7 @@ static bool stop_walking(struct koff_ctx *ctx, const char *why)
  * only costs time per iteration. */
 static bool try_other_loop_form(struct koff_ctx *ctx)
 {
-	if (loop_shape_now(ctx) != LOOP_SHAPE_MAY_GOTO || !target_has(&ctx->target, KFEAT_BPF_LOOP))
+	if (ctx_loop_shape(ctx) != LOOP_SHAPE_MAY_GOTO || !target_has(&ctx->target, KFEAT_BPF_LOOP))
 		return false;
 	ctx->target.features &= ~KFEAT_BIT(KFEAT_MAY_GOTO);
 	note_attempt(ctx, "trying the bpf_loop shape before any fallback");
@@ -280,7 +268,7 @@ static bool try_body_copies(struct koff_ctx *ctx)
 	 * (variants.c): its walks make its one-copy verification bigger. */
 	unsigned most = ctx->walked_variant ? 4 * BODY_COPIES_MAX_PROCESSED : BODY_COPIES_MAX_PROCESSED;
 
-	if (ctx->copies_tried || !ctx->ir || !ctx->verified || loop_shape_now(ctx) != LOOP_SHAPE_BPF_LOOP ||
+	if (ctx->copies_tried || !ctx->ir || !ctx->verified || ctx_loop_shape(ctx) != LOOP_SHAPE_BPF_LOOP ||
 	    ctx->verdict.processed_insns > most || (size_t)ctx->prog.n * BODY_COPIES > BODY_COPIES_MAX_INSNS)
 		return false;
 	ctx->copies_tried = true;
@@ -322,7 +310,7 @@ static bool try_laundering_joins(struct koff_ctx *ctx)
  * verify gets laundered joins first). */
 static enum verify_detail detail_needed(const struct koff_ctx *ctx)
 {
-	if (ctx->refuse_on_rejection || ctx->loop_copies > 1 || walking(ctx))
+	if (ctx->refuse_on_rejection || ctx->loop_copies > 1 || ctx_loops_walked(ctx) > 0)
 		return VERIFY_VERDICT_ONLY;
 	return ctx->launder_joins ? VERIFY_LOCATE_REJECTION : VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
 }
@@ -335,7 +323,7 @@ static int judge(struct koff_ctx *ctx)
 	int rc;
 
 	rc = kernels_verify(ctx, detail_needed(ctx), &verr, &where);
-	if (rc == 0 && walking(ctx) && !kernels_target_verified(ctx, true) &&
+	if (rc == 0 && !kernels_target_verified(ctx, true) &&
 	    stop_walking(ctx, "walked loops not verified on the target's kernel"))
 		return 0;
 	if (rc == 0) {

@@ -111,23 +111,6 @@ static const char *place_release(const struct verify_place *p, char *buf, size_t
 	return "";
 }
 
-static enum loop_shape loop_shape_of(const struct koff_ctx *ctx)
-{
-	return codegen_loop_shape(&ctx->target, ctx->ir, ctx->walk_loops);
-}
-
-/* Loops the verifier walks pass by pass (codegen_opts.walk_loops). */
-static int loops_walked(const struct koff_ctx *ctx)
-{
-	return ctx->ir ? codegen_loops_walked(ctx->ir, ctx->walk_loops) : 0;
-}
-
-/* The bpf_loop shape's body copies (1 for other shapes). */
-static unsigned body_copies(const struct koff_ctx *ctx)
-{
-	return loop_shape_of(ctx) == LOOP_SHAPE_BPF_LOOP && ctx->loop_copies > 1 ? ctx->loop_copies : 1;
-}
-
 /* {"target", "features", "loop_shape", "loops_walked", "body_copies",
  * "verified_on"}: the
  * kernel a program is for, and each place it was (or could not be)
@@ -144,8 +127,8 @@ static void json_kernel(const struct koff_ctx *ctx, FILE *f)
 		if (target_has(t, (enum koff_kfeature)k))
 			fprintf(f, "%s\"%s\"", n++ ? ", " : "", kfeature_name((enum koff_kfeature)k));
 	fputs("], \"loop_shape\": ", f);
-	json_string(f, loop_shape_name(loop_shape_of(ctx)));
-	fprintf(f, ", \"loops_walked\": %d, \"body_copies\": %u", loops_walked(ctx), body_copies(ctx));
+	json_string(f, loop_shape_name(ctx_loop_shape(ctx)));
+	fprintf(f, ", \"loops_walked\": %d, \"body_copies\": %u", ctx_loops_walked(ctx), ctx_body_copies(ctx));
 	fputs(", \"verified_on\": [", f);
 	for (int i = 0; i < ctx->nplaces; i++) {
 		const struct verify_place *p = &ctx->places[i];
@@ -356,11 +339,11 @@ static void explain_variants(const struct koff_ctx *ctx, FILE *f)
 static void explain_kernel(const struct koff_ctx *ctx, FILE *f)
 {
 	fprintf(f, "  kernel: %s (%s), loops: %s", ctx->target.name, ctx->target.seen_in,
-		loop_shape_name(loop_shape_of(ctx)));
-	if (loop_shape_of(ctx) != LOOP_SHAPE_WALKED && loops_walked(ctx))
-		fprintf(f, " (%d of %d loops walked)", loops_walked(ctx), ctx->ir->nloops);
-	if (body_copies(ctx) > 1)
-		fprintf(f, " (%u body copies)", body_copies(ctx));
+		loop_shape_name(ctx_loop_shape(ctx)));
+	if (ctx_loop_shape(ctx) != LOOP_SHAPE_WALKED && ctx_loops_walked(ctx))
+		fprintf(f, " (%d of %d loops walked)", ctx_loops_walked(ctx), ctx->ir->nloops);
+	if (ctx_body_copies(ctx) > 1)
+		fprintf(f, " (%u body copies)", ctx_body_copies(ctx));
 	fputc('\n', f);
 	if (ctx->verify_note[0])
 		fprintf(f, "  verifier: %s\n", ctx->verify_note);

@@ -131,12 +131,6 @@ static struct koff_ctx *variant_new(struct koff_ctx *ctx, enum variant_kind k)
 	return v;
 }
 
-/* codegen_opts.loop_copies as a count: 0 and 1 are one copy. */
-static unsigned body_copies(const struct koff_ctx *ctx)
-{
-	return ctx->loop_copies > 1 ? ctx->loop_copies : 1;
-}
-
 /* Why variant v (built, rc its result) is not written, or NULL: koff-load
  * takes a variant first where the kernel accepts it, so one that falls
  * back where the portable program does not would serve fewer requests in
@@ -155,12 +149,11 @@ static const char *why_not_written(const struct koff_ctx *ctx, const struct koff
 			 v->target.name, extra->why, extra->where);
 		return buf;
 	}
-	if (v->walked_variant && codegen_loops_walked(v->ir, v->walk_loops) == 0)
+	if (v->walked_variant && ctx_loops_walked(v) == 0)
 		return "no loop is walked";
 	/* Its other loops yield once a pass where OUT.bpf.o's yield once in
 	 * four: slower than OUT.bpf.o (tok: 1.25x the reference against 1.06x). */
-	if (v->walked_variant && codegen_loop_shape(&v->target, v->ir, true) == LOOP_SHAPE_BPF_LOOP &&
-	    body_copies(v) < body_copies(ctx))
+	if (v->walked_variant && ctx_loop_shape(v) == LOOP_SHAPE_BPF_LOOP && ctx_body_copies(v) < ctx_body_copies(ctx))
 		return "its bpf_loop callback has fewer body copies than the portable program's";
 	return NULL;
 }
