@@ -53,7 +53,8 @@ bool variant_runs_here(void)
 	return fast && host_runs(fast);
 }
 
-static bool wants_fast_variant(const struct koff_ctx *ctx)
+/* Variants are for a default link of a handler with loops. */
+static bool wants_variants(const struct koff_ctx *ctx)
 {
 	return ctx->offloaded && !ctx->opt.kernel && !ctx->opt.record_path && ctx->ir &&
 	       ctx->ir->nloops > 0;
@@ -196,7 +197,7 @@ static void setup_fast(struct koff_ctx *ctx, struct koff_ctx *v)
 	v->launder_joins = ctx->launder_joins;
 }
 
-/* The portable target with every loop walked, verified on the host. */
+/* The portable target with its walkable loops walked, verified on the host. */
 static void setup_walked(struct koff_ctx *ctx, struct koff_ctx *v)
 {
 	(void)ctx;
@@ -220,15 +221,16 @@ static const char *walked_variant_refused(const struct koff_ctx *ctx)
 
 int variants_build(struct koff_ctx *ctx)
 {
+	const char *refused;
 	int rc;
 
-	if (!wants_fast_variant(ctx))
+	if (!wants_variants(ctx))
 		return 0;
 	if (target_find(KOFF_FAST_VARIANT_TARGET) && (rc = build_variant(ctx, VARIANT_FAST, setup_fast)))
 		return rc;
-	if (walked_variant_refused(ctx)) {
-		snprintf(ctx->variant_why[VARIANT_WALKED], sizeof(ctx->variant_why[VARIANT_WALKED]), "%s",
-			 walked_variant_refused(ctx));
+	refused = walked_variant_refused(ctx);
+	if (refused) {
+		snprintf(ctx->variant_why[VARIANT_WALKED], sizeof(ctx->variant_why[VARIANT_WALKED]), "%s", refused);
 		return 0;
 	}
 	return build_variant(ctx, VARIANT_WALKED, setup_walked);
