@@ -41,6 +41,7 @@
 #include "ir.h"
 #include "koff_abi.h"
 #include "xdp.h"
+#include "xdpcopy.h"
 #include "xdpshared.h"
 
 /* Ethernet: the offsets of the fields the wrapper reads or writes. */
@@ -239,19 +240,50 @@ static void emit_pass_unless_r0(struct bpf_emit *e, int jmp_if_ok, int lbl_pass)
 	emit_bind(e, ok);
 }
 
-/* R9 = scratch; the request copied to scratch + IR_REQ_OFF; R1 = length. */
+/* `dst` = the payload in the packet, R3 = data_end, R4 clobbered: a packet
+ * pointer whose offset the verifier knows only to be below 256 (a byte
+ * through the scratch map, IR_WRAP_HDR_OFF), the same for every frame layout.
+ * Code after it is then walked once, not once per layout, and the payload
+ * offset slot stays imprecise.  R6 = ctx, R9 = scratch. */
+static void emit_opaque_payload(struct bpf_emit *e, int dst)
+{
+	emit_ldx(e, BPF_DW, BPF_REG_4, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
+	emit_stx(e, BPF_B, BPF_REG_9, IR_WRAP_HDR_OFF, BPF_REG_4);
+	emit_ldx(e, BPF_B, BPF_REG_4, BPF_REG_9, IR_WRAP_HDR_OFF);
+	emit_ldx(e, BPF_W, dst, BPF_REG_6, offsetof(struct xdp_md, data));
+	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
+	emit_alu_reg(e, 1, BPF_ADD, dst, BPF_REG_4);
+}
+
+/* R9 = scratch; the request copied to scratch + IR_REQ_OFF; R1 = length.
+ * A request of up to XDP_COPY_DIRECT_MAX bytes is copied with direct loads
+ * (xdpcopy.h), a longer one by bpf_xdp_load_bytes.  The direct copy
+ * branches on R5, the length loaded back through the scratch map: R7's
+ * range stays whole, and every length class meets the others before the
+ * handler. */
 static void emit_copy_request(struct bpf_emit *e, int lbl_pass)
 {
-	int copied = emit_label(e);
+	int copied = emit_label(e), slow = emit_label(e);
+	const struct xdp_copy direct = {
+		.to_packet = false, .pkt = BPF_REG_8, .pkt_off = 0,
+		.scratch_off = IR_REQ_OFF, .bias = 0, .lbl_slow = slow,
+	};
 
 	emit_st_imm(e, BPF_W, BPF_REG_10, XDP_WRAP_SLOT_KEY, 0);
 	emit_lookup(e, KOFF_MAPID_SCRATCH);
 	emit_pass_unless_r0(e, BPF_JNE, lbl_pass);
 	emit_mov_reg(e, BPF_REG_9, BPF_REG_0);
 
+	emit_opaque_payload(e, BPF_REG_8);
+	emit_stx(e, BPF_H, BPF_REG_9, IR_WRAP_LEN_OFF, BPF_REG_7);
+	emit_ldx(e, BPF_H, BPF_REG_5, BPF_REG_9, IR_WRAP_LEN_OFF);
+	xdp_emit_direct_copy(e, &direct);
+	emit_ja(e, copied);
+
 	/* bpf_xdp_load_bytes refuses a zero length.  `< 1` rather than `== 0`:
 	 * verifiers before 6.5 learn nothing from a not-equal branch, and 6.1
 	 * then sees a size that may be 0. */
+	emit_bind(e, slow);
 	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_7, 1, copied);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
 	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
@@ -360,16 +392,28 @@ static void emit_grow_at_head(struct bpf_emit *e, int lbl_pass_reply, int lbl_dr
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_drop);
 }
 
+/* R7 = the packet's length, data_end - data.  The program is loaded
+ * without BPF_F_XDP_HAS_FRAGS, so the packet is one linear buffer and this
+ * is what bpf_xdp_get_buff_len would say, without a helper call: with the
+ * return-stack mitigations of current CPUs (SRSO's safe RET here) a call
+ * costs ~20 ns, more than the rest of the reply's rewrite.  Subtracting
+ * two packet pointers needs CAP_PERFMON, which the lifted code's pointer
+ * arithmetic needs anyway. */
+static void emit_packet_length(struct bpf_emit *e)
+{
+	emit_ldx(e, BPF_W, BPF_REG_7, BPF_REG_6, offsetof(struct xdp_md, data_end));
+	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
+	emit_alu_reg(e, 1, BPF_SUB, BPF_REG_7, BPF_REG_2);
+}
+
 /* Make the packet exactly headers + R8 bytes: at the tail, else at the
  * head.  bpf_xdp_adjust_tail/head leave the packet as it was when they
- * fail, so failing there may still pass.  R7 = the packet's length. */
+ * fail, so failing there may still pass. */
 static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply, int lbl_drop)
 {
 	int sized = emit_label(e);
 
-	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
-	emit_call(e, BPF_FUNC_xdp_get_buff_len);
-	emit_mov_reg(e, BPF_REG_7, BPF_REG_0);
+	emit_packet_length(e);
 	emit_growth(e);
 	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_2, 0, sized);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
@@ -379,9 +423,26 @@ static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply, int lbl_d
 	emit_bind(e, sized);
 }
 
-/* Reply bytes from scratch + IR_RESP_OFF to just after the headers. */
+/* Reply bytes from scratch + IR_RESP_OFF to just after the headers: up
+ * to XDP_COPY_DIRECT_MAX with direct stores (xdpcopy.h), more by
+ * bpf_xdp_store_bytes.  R8 = the reply's length, also at IR_WRAP_LEN_OFF
+ * (emit_opaque_reply_len); clobbers R7. */
 static void emit_copy_reply(struct bpf_emit *e, int lbl_broken)
 {
+	int copied = emit_label(e), slow = emit_label(e);
+	const struct xdp_copy direct = {
+		.to_packet = true, .pkt = BPF_REG_7, .pkt_off = 0,
+		.scratch_off = IR_RESP_OFF, .bias = 0, .lbl_slow = slow,
+	};
+
+	emit_opaque_payload(e, BPF_REG_7);
+	/* Not R5 = R8: the copy's branches would narrow R8 too, and the rest
+	 * of the exit would be walked once per length class. */
+	emit_ldx(e, BPF_H, BPF_REG_5, BPF_REG_9, IR_WRAP_LEN_OFF);
+	xdp_emit_direct_copy(e, &direct);
+	emit_ja(e, copied);
+
+	emit_bind(e, slow);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);
 	emit_ldx(e, BPF_DW, BPF_REG_2, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
 	emit_mov_reg(e, BPF_REG_3, BPF_REG_9);
@@ -389,6 +450,7 @@ static void emit_copy_reply(struct bpf_emit *e, int lbl_broken)
 	emit_mov_reg(e, BPF_REG_4, BPF_REG_8);
 	emit_call(e, BPF_FUNC_xdp_store_bytes);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_0, 0, lbl_broken);
+	emit_bind(e, copied);
 }
 
 /* Exchange two fields of `size` at offsets a and b from packet pointer
@@ -586,6 +648,20 @@ static void emit_verdict(struct bpf_emit *e, enum koff_stat stat, int verdict, i
 	emit_ja(e, lbl_count);
 }
 
+/* R8 = R0, the reply's length, in [1, resp_cap]: stored to the scratch
+ * map and loaded back, then bounded again by checks that never fail.  The
+ * verifier then sees the same R8 on every path that returns a reply, and
+ * walks the exit once instead of once per length range the handler's
+ * paths return (dns: 48 walks). */
+static void emit_opaque_reply_len(struct bpf_emit *e, const struct xdp_wrap_opts *o, int lbl_drop,
+				  int lbl_pass_reply)
+{
+	emit_stx(e, BPF_H, BPF_REG_9, IR_WRAP_LEN_OFF, BPF_REG_0);
+	emit_ldx(e, BPF_H, BPF_REG_8, BPF_REG_9, IR_WRAP_LEN_OFF);
+	emit_jmp_imm(e, 0, BPF_JLT, BPF_REG_8, 1, lbl_drop);
+	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_8, (int32_t)o->resp_cap, lbl_pass_reply);
+}
+
 /* lbl_return: R0 = the handler's return value.  With shared state, SEQ
  * first checks that no writer overlapped the run; LOCK releases the lock
  * once the verdict can no longer be a pass (a pass before that undoes the
@@ -600,7 +676,7 @@ static void emit_reply(struct bpf_emit *e, const struct xdp_wrap_opts *o, const 
 		xdp_shared_check_seq(e, o, w->lbl_fallback);
 	emit_jmp_imm(e, 0, BPF_JSLE, BPF_REG_0, 0, drop_locked);
 	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_0, (int32_t)o->resp_cap, lbl_pass_reply);
-	emit_mov_reg(e, BPF_REG_8, BPF_REG_0);
+	emit_opaque_reply_len(e, o, drop_locked, lbl_pass_reply);
 	emit_ldx(e, BPF_DW, BPF_REG_6, BPF_REG_10, XDP_WRAP_SLOT_CTX);
 	emit_resize_packet(e, lbl_pass_reply, drop_locked);
 	if (lock)

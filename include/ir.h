@@ -60,7 +60,14 @@
  * IR_FALLBACK writes it): koff-link's --trace measurement reads it to say
  * how many requests each site costs.  Not read by the program. */
 #define IR_SITE_OFF   (IR_UNDO_OFF + IR_UNDO_SIZE)
-#define IR_PRIV_SIZE  (IR_SPILL_END - IR_PRIV_OFF + IR_UNDO_SIZE + 8u)
+/* The XDP wrapper's word (bpfgen/xdp.c): the payload's offset in the
+ * packet (a byte) and a request's or reply's length (16 bits) are stored
+ * here and loaded back, so the verifier sees values it cannot tell apart
+ * across frame layouts and lengths. */
+#define IR_WRAP_OFF   (IR_SITE_OFF + 8u)
+#define IR_WRAP_HDR_OFF IR_WRAP_OFF
+#define IR_WRAP_LEN_OFF (IR_WRAP_OFF + 2u)
+#define IR_PRIV_SIZE  (IR_SPILL_END - IR_PRIV_OFF + IR_UNDO_SIZE + 16u)
 #define IR_SCRATCH_SIZE (IR_PRIV_OFF + IR_PRIV_SIZE)
 
 #define IR_REQ_VA   (IR_SCRATCH_VA + IR_REQ_OFF)

@@ -20,7 +20,7 @@ trap 'exit 1' INT TERM
 
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
 	-Iinclude -Isrc -Ibpfgen \
-	tests/xdpwrap_test.c bpfgen/xdp.c bpfgen/xdpshared.c bpfgen/emit.c src/util.c \
+	tests/xdpwrap_test.c bpfgen/xdp.c bpfgen/xdpcopy.c bpfgen/xdpshared.c bpfgen/emit.c src/util.c \
 	-lbpf -lelf -lz -o "$tmp/xdpwrap_test" || { echo "FAIL: build"; exit 1; }
 
 echo "== bpf_prog_test_run"

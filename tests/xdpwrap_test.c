@@ -9,7 +9,7 @@
  *   len == 0 -> return 0            '!' first -> return -1
  *   '?' first -> fallback PASS_INSN  '~' first -> fallback with a bogus index
  *   '>' first -> return cap + 1      '+' first -> min(100 * len, 1000)-byte reply
- *   else      -> min(len, 64)-byte reply: toupper(req[i])
+ *   else      -> min(len, SHORT_LEN)-byte reply: toupper(req[i])
  * The grow reply is all '#'.
  */
 #include <arpa/inet.h>
@@ -31,6 +31,7 @@
 #include "ir.h"
 #include "koff_abi.h"
 #include "xdp.h"
+#include "xdpcopy.h"
 
 #define TEST_PORT 7777
 #define TEST_CAP 1024
@@ -38,7 +39,9 @@
 #ifndef GROW_LEN
 #define GROW_LEN 1000
 #endif
-#define SHORT_LEN 64
+/* Past XDP_COPY_DIRECT_MAX: the length sweep's replies are the whole
+ * request, copied directly up to the maximum and by the helpers above it. */
+#define SHORT_LEN (XDP_COPY_DIRECT_MAX + 8)
 #define BOGUS_STAT 999
 #define HDR XDP_WRAP_HDR_LEN
 
@@ -422,7 +425,7 @@ static bool check_stats(struct unit_ctx *u)
 
 static void handler_cases(struct unit_ctx *u)
 {
-	static char big[IR_REQ_MAX + 1], hundred[100];
+	static char big[IR_REQ_MAX + 1], hundred[200];
 
 	memset(big, 'q', sizeof(big));
 	memset(hundred, 'x', sizeof(hundred));
@@ -435,7 +438,7 @@ static void handler_cases(struct unit_ctx *u)
 	expect(u, "reply > cap", &(struct pkt_spec){ P(">x") }, XDP_PASS, KOFF_STAT_PASS_REPLY);
 	expect(u, "grow 2 -> 200", &(struct pkt_spec){ P("+g") }, XDP_TX, KOFF_STAT_TX);
 	expect(u, "grow 10 -> 1000", &(struct pkt_spec){ P("+123456789") }, XDP_TX, KOFF_STAT_TX);
-	expect(u, "shrink 100 -> 64", &(struct pkt_spec){ .payload = hundred, .len = 100 },
+	expect(u, "shrink 200 -> SHORT_LEN", &(struct pkt_spec){ .payload = hundred, .len = 200 },
 	       XDP_TX, KOFF_STAT_TX);
 	expect(u, "request of IR_REQ_MAX", &(struct pkt_spec){ .payload = big, .len = IR_REQ_MAX },
 	       XDP_TX, KOFF_STAT_TX);
@@ -444,6 +447,29 @@ static void handler_cases(struct unit_ctx *u)
 	expect(u, "padded to 60", &(struct pkt_spec){ P("abc"), .pad_to = 60 }, XDP_TX,
 	       KOFF_STAT_TX);
 	expect(u, "DF set", &(struct pkt_spec){ P("df"), .frag = 0x4000 }, XDP_TX, KOFF_STAT_TX);
+}
+
+/* Every request length of the direct copies (xdpcopy.h) and a few past
+ * them, each reply as long as its request: every length class of both the
+ * request copy and the reply copy, unpadded (as on lo) and padded to the
+ * 60-byte minimum frame (as from a NIC), whose trailing zeros must not
+ * reach the request. */
+static void length_sweep(struct unit_ctx *u)
+{
+	static char payload[SHORT_LEN];
+	char name[64];
+
+	for (size_t len = 1; len <= SHORT_LEN; len++) {
+		for (size_t i = 0; i < len; i++)
+			payload[i] = (char)('a' + (i * 7 + len) % 26);
+		for (int padded = 0; padded <= 1; padded++) {
+			snprintf(name, sizeof(name), "length %zu%s", len, padded ? ", padded" : "");
+			expect(u, name,
+			       &(struct pkt_spec){ .payload = payload, .len = len,
+						   .pad_to = padded ? 60 : 0 },
+			       XDP_TX, KOFF_STAT_TX);
+		}
+	}
 }
 
 static void filter_cases(struct unit_ctx *u)
@@ -481,6 +507,7 @@ static int run_unit(void)
 	if (load_program(TEST_PORT, &prog) || load_program(0, &any_port))
 		return 1;
 	handler_cases(&u);
+	length_sweep(&u);
 	filter_cases(&u);
 	if (!check_stats(&u))
 		u.failures++;
@@ -619,7 +646,10 @@ static int run_live(uint16_t port)
 	if (c.client < 0 || c.server < 0)
 		return 1;
 	live_expect_reply(&c, "hello live");
-	live_expect_reply(&c, "a request that is longer than sixty-four bytes, so the reply shrinks the packet");
+	live_expect_reply(&c, "a request of fifty-odd bytes: copied without helpers");
+	live_expect_reply(&c, "a request that is longer than the reply the test handler makes, which is "
+			      "SHORT_LEN bytes: the request copy and the reply copy both use the "
+			      "helpers, and the reply shrinks the packet");
 	live_expect_pass(&c, "?fallback");
 	live_grow(&c, "+g");
 	live_grow(&c, "+123456789");

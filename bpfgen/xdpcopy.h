@@ -1,0 +1,44 @@
+/* xdpcopy.h - small copies between the packet and the scratch map with
+ * direct loads and stores, for the XDP entry (the request) and exit (the
+ * reply).
+ *
+ * Why: bpf_xdp_load_bytes and bpf_xdp_store_bytes are helper calls, and a
+ * call costs ~20 ns under the return-stack mitigations of current CPUs
+ * (SRSO's safe RET on the AMD build host), more than copying a few dozen
+ * bytes a word at a time.  Above XDP_COPY_DIRECT_MAX bytes the helpers
+ * stay: the unrolled code would grow, and the copy itself dominates.
+ *
+ * The copy moves exactly `len` bytes: whole 8-byte words from the start,
+ * then one last piece that ends at `len` (it may overlap the words), like
+ * a small memcpy.  Nothing past `len` is written, as with the helpers.
+ */
+#ifndef KOFF_XDPCOPY_H
+#define KOFF_XDPCOPY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "emit.h"
+
+/* The longest copy done with direct loads and stores. */
+#define XDP_COPY_DIRECT_MAX 128
+
+struct xdp_copy {
+	bool to_packet;		/* reply: scratch -> packet; request: packet -> scratch */
+	int pkt;		/* packet pointer (constant offset), not R0, R1, R3, R4, R5 */
+	int16_t pkt_off;	/* the payload starts at pkt + pkt_off */
+	int16_t scratch_off;	/* ... and at R9 + scratch_off */
+	/* R5 = len + bias.  Only R5 is branched on: a register linked to a
+	 * value the program keeps would be narrowed once per length class. */
+	int32_t bias;
+	int lbl_slow;		/* len > XDP_COPY_DIRECT_MAX, or a bounds check failed */
+};
+
+/* Copies R5 - bias bytes (R3 = data_end, R9 = the scratch value) and
+ * falls through; a length of 0 copies nothing.  Clobbers R0, R1, R4, R5.
+ * Every access is checked against data_end (the verifier requires it);
+ * the callers have made sure that the packet holds `len` bytes, so only
+ * a length above the maximum reaches lbl_slow. */
+void xdp_emit_direct_copy(struct bpf_emit *e, const struct xdp_copy *c);
+
+#endif
