@@ -15,14 +15,17 @@
  *
  * Counting: every instruction executed is 1 (ld_imm64 too), in subprograms
  * and bpf_loop callbacks as well; a helper call is its call instruction
- * (1), and helper calls are also counted apart.  The kernel inlines some
+ * (1), and helper calls are also counted apart, as are calls into the
+ * program's own functions (BPF-to-BPF calls, bpf_loop callback runs):
+ * with return-stack mitigations (SRSO's safe RET) every return costs
+ * ~20 ns, whatever the instructions around it.  The kernel inlines some
  * helpers (array map lookups, bpf_loop) and rewrites ctx loads: these
  * counts are of the program as the compiler (clang or koff-link) wrote it.
  *
  * Prints, one line per program (I from 0, in the order given):
  *   prog I FILE insns_per_req X helpers_per_req Y min A max B
  *        verdicts tx=N drop=N pass=N other=N insns_tx X insns_drop X insns_pass X
- *        mismatch_vs_kernel M
+ *        mismatch_vs_kernel M calls_per_req C
  *   helpers I ID:PER_REQ ...  (helper calls per request by helper id)
  *   ratio I 0 R      (insns_per_req of program I / program 0's, I > 0)
  * --frame: the requests travel in v4 (the default), v6, vlan4, vlan6, qinq4
@@ -95,6 +98,7 @@ struct vm_run {
 	struct vm_xdp_md md;
 	uint8_t *stack;		/* ICOUNT_MAX_DEPTH frames of ICOUNT_FRAME_STACK */
 	uint64_t insns, helpers;
+	uint64_t calls;		/* BPF-to-BPF calls and bpf_loop callback runs: each ends in a return */
 	uint64_t helper_calls[ICOUNT_HELPER_IDS];
 	uint64_t *hits;		/* --hits: per instruction, how often it ran (NULL: not asked) */
 	long may_goto_left;
@@ -459,7 +463,10 @@ static int helper_loop(struct vm_run *r, size_t pc, uint64_t *reg, uint8_t *fram
 	}
 	for (i = 0; i < nr; i++) {
 		uint64_t args[5] = { i, reg[3], 0, 0, 0 };
-		int err = vm_exec(r, (size_t)(cb - r->prog->insns), args, frame_top - ICOUNT_FRAME_STACK, &cb_ret);
+		int err;
+
+		r->calls++;
+		err = vm_exec(r, (size_t)(cb - r->prog->insns), args, frame_top - ICOUNT_FRAME_STACK, &cb_ret);
 		if (err)
 			return err;
 		if (cb_ret) {
@@ -601,8 +608,10 @@ static int jump(struct vm_run *r, size_t pc, const struct bpf_insn *in, const ui
 
 static int call(struct vm_run *r, size_t pc, const struct bpf_insn *in, uint64_t *reg, uint8_t *frame_top)
 {
-	if (in->src_reg == BPF_PSEUDO_CALL)
+	if (in->src_reg == BPF_PSEUDO_CALL) {
+		r->calls++;
 		return vm_exec(r, pc + 1 + (size_t)in->imm, reg + 1, frame_top - ICOUNT_FRAME_STACK, &reg[0]);
+	}
 	if (in->src_reg != 0)
 		return vm_fail(r, pc, "call kind %d (kfunc?) is not modelled", in->src_reg);
 	return call_helper(r, pc, in->imm, reg, frame_top);
@@ -764,7 +773,7 @@ static int compare_maps(const struct vm_prog *p)
 
 struct req_result {
 	int verdict;
-	uint64_t insns, helpers;
+	uint64_t insns, helpers, calls;
 	int mismatch;		/* 0, or 1 when kernel and interpreter disagree */
 };
 
@@ -777,7 +786,7 @@ static int run_interpreted(struct vm_run *r, const uint8_t *frame, size_t len, u
 	r->pkt.data = r->pkt.data_meta = r->pkt.buf + ICOUNT_HEADROOM;
 	r->pkt.data_end = r->pkt.data + len;
 	r->md = (struct vm_xdp_md){ .ingress_ifindex = 1 };	/* test_run: the loopback device */
-	r->insns = r->helpers = 0;
+	r->insns = r->helpers = r->calls = 0;
 	memset(r->helper_calls, 0, sizeof(r->helper_calls));
 	r->may_goto_left = ICOUNT_MAY_GOTO;
 	r->depth = 0;
@@ -809,7 +818,8 @@ static int run_request(struct vm_run *r, const uint8_t *frame, size_t len, int i
 	uint64_t verdict = 0;
 	int err = run_interpreted(r, frame, len, &verdict);
 	size_t out_len = (size_t)(r->pkt.data_end - r->pkt.data_meta);
-	*res = (struct req_result){ .verdict = (int)verdict, .insns = r->insns, .helpers = r->helpers };
+	*res = (struct req_result){ .verdict = (int)verdict, .insns = r->insns, .helpers = r->helpers,
+				.calls = r->calls };
 	res->mismatch = err || verdict != run.retval || out_len != run.data_size_out ||
 			memcmp(kout, r->pkt.data_meta, out_len);
 	if (res->mismatch && (*notes)++ < ICOUNT_MAX_MISMATCH_NOTES)
@@ -823,7 +833,7 @@ static int run_request(struct vm_run *r, const uint8_t *frame, size_t len, int i
 /* ---- Report -------------------------------------------------------------- */
 
 struct prog_summary {
-	uint64_t insns, helpers, min, max;
+	uint64_t insns, helpers, calls, min, max;
 	uint64_t helper_calls[ICOUNT_HELPER_IDS];	/* over every request */
 	uint64_t n_by_verdict[5], insns_by_verdict[5];	/* XDP_ABORTED..XDP_REDIRECT */
 	int n, mismatches;
@@ -834,6 +844,7 @@ static void add_result(struct prog_summary *s, const struct req_result *res)
 	int v = res->verdict >= 0 && res->verdict <= XDP_REDIRECT ? res->verdict : XDP_ABORTED;
 	s->insns += res->insns;
 	s->helpers += res->helpers;
+	s->calls += res->calls;
 	s->min = s->n == 0 || res->insns < s->min ? res->insns : s->min;
 	s->max = res->insns > s->max ? res->insns : s->max;
 	s->n_by_verdict[v]++;
@@ -860,7 +871,7 @@ static void print_summary(int idx, const struct vm_prog *p, const struct prog_su
 	print_verdict_mean(s, "tx", XDP_TX);
 	print_verdict_mean(s, "drop", XDP_DROP);
 	print_verdict_mean(s, "pass", XDP_PASS);
-	printf(" mismatch_vs_kernel %d\n", s->mismatches);
+	printf(" mismatch_vs_kernel %d calls_per_req %.2f\n", s->mismatches, (double)s->calls / s->n);
 	printf("helpers %d", idx);
 	for (int h = 0; h < ICOUNT_HELPER_IDS; h++)
 		if (s->helper_calls[h])

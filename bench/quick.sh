@@ -151,12 +151,17 @@ count_handler() {
 }
 icount_mismatches() { awk '$1 == "prog" { for (f = 4; f < NF; f++) if ($f == "mismatch_vs_kernel") n += $(f + 1) } END { print n + 0 }' "$1"; }
 
+# Returns per request of program $2 in icount file $1: helper calls and
+# calls into the program's own functions (subprograms, bpf_loop callback runs).
+returns_of() { awk -v i="$2" '$1 == "prog" && $2 == i { for (f = 4; f < NF; f++) { if ($f == "helpers_per_req") h = $(f + 1); if ($f == "calls_per_req") c = $(f + 1) } } END { printf "%.2f", h + c }' "$1"; }
+
 # The executed-instructions table; $1 the handler, $2 its label, $3 the run suffix.
 icount_row() {
 	local f="$tmp/icount-$1$3.txt" ref lifted ratio mism
 	ref=$(prog_field "$f" 0 insns_per_req); lifted=$(prog_field "$f" 1 insns_per_req)
 	ratio=$(ratio_of "$f" 1); mism=$(icount_mismatches "$f")
-	printf '%-8s %9s %9s %7s %5s' "$2" "$ref" "$lifted" "$ratio" "$mism"
+	printf '%-8s %9s %9s %7s %5s %8s %8s' "$2" "$ref" "$lifted" "$ratio" "$mism" \
+		"$(returns_of "$f" 0)" "$(returns_of "$f" 1)"
 	[ -z "${QUICK_BASE:-}" ] || printf '   %9s %7s' "$(prog_field "$f" 2 insns_per_req)" "$(ratio_of "$f" 2)"
 	printf '\n'
 	[ -n "$3" ] || result "icount $1 $ref $lifted $ratio $mism"
@@ -203,8 +208,9 @@ main() {
 	done
 	echo
 	echo "executed BPF instructions per request (bench/icount, deterministic): mean over the requests;" \
-	     "ratio = lifted/ref; mism = requests whose kernel run disagrees with the interpreter's (must be 0)"
-	printf '%-8s %9s %9s %7s %5s' handler ref lifted ratio mism
+	     "ratio = lifted/ref; mism = requests whose kernel run disagrees with the interpreter's (must be 0);" \
+	     "rets = helper calls + calls into the program's own functions (subprograms, bpf_loop callbacks) per request: each return costs ~20 ns under SRSO's safe RET"
+	printf '%-8s %9s %9s %7s %5s %8s %8s' handler ref lifted ratio mism "rets ref" "rets lift"
 	[ -z "${QUICK_BASE:-}" ] || printf '   %9s %7s' "before" "ratio"
 	printf '\n'
 	for s in $handlers; do

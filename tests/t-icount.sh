@@ -13,7 +13,9 @@
 #  - counts mean what they say: nop's dropped '#' requests execute fewer
 #    instructions than its replies (reference and lifted), and the lifted
 #    dns program executes more than its reference (it does strictly more
-#    work per request: bounds checks, spills, counters).
+#    work per request: bounds checks, spills, counters);
+#  - calls are counted: the portable dns program's bpf_loop callback runs
+#    and the reference's __noinline functions, none in the host program.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || koff_skip "needs root: icount loads each program and test-runs it in the kernel"
 cd "$KOFF_ROOT"
@@ -65,6 +67,16 @@ echo "$out6" | grep -q '^helpers 0 .* 28:' || koff_fail "dns (IPv6): bpf_csum_di
 ref=$(echo "$out" | field 0 insns_per_req); lifted=$(echo "$out" | field 2 insns_per_req)
 awk -v r="$ref" -v l="$lifted" 'BEGIN { exit !(r > 0 && l > r) }' ||
 	koff_fail "dns: lifted ($lifted) should execute more instructions than the reference ($ref)"
+# Calls into the program's own functions: the portable dns program runs its
+# loops as bpf_loop callbacks, the reference calls its __noinline
+# functions, the host program (may_goto loops) calls nothing.
+for i in 0 1; do
+	calls=$(echo "$out" | field "$i" calls_per_req)
+	awk -v c="$calls" 'BEGIN { exit !(c >= 1) }' ||
+		koff_fail "dns program $i: expected calls into its own functions, got '$calls'"
+done
+[ "$(echo "$out" | field 2 calls_per_req)" = "0.00" ] ||
+	koff_fail "dns --kernel host: expected no calls into its own functions"
 
 PORT=7009
 for f in nop-requests nop-drop-requests; do
@@ -84,6 +96,6 @@ PORT=5353
 out=$(icount "$tmp/ops.bpf.o" tests/data/icount/ops-requests.txt)
 echo "$out"
 n=$(grep -c '^[0-9a-f]' tests/data/icount/ops-requests.txt)
-echo "$out" | grep -q "verdicts tx=$n drop=0 pass=0 other=0 .* mismatch_vs_kernel 0$" ||
+echo "$out" | grep -q "verdicts tx=$n drop=0 pass=0 other=0 .* mismatch_vs_kernel 0 " ||
 	koff_fail "ops: every one of the $n requests should be answered, as the kernel does"
 koff_ok "icount agrees with the kernel on echo, dns, nop (reference, portable, host) and every instruction kind of ops.bpf.c; counts are deterministic"
