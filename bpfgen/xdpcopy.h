@@ -8,9 +8,9 @@
  * bytes a word at a time.  Above XDP_COPY_DIRECT_MAX bytes the helpers
  * stay: the unrolled code would grow, and the copy itself dominates.
  *
- * The copy moves exactly `len` bytes: whole 8-byte words from the start,
- * then one last piece that ends at `len` (it may overlap the words), like
- * a small memcpy.  Nothing past `len` is written, as with the helpers.
+ * The copy moves exactly `len` bytes, like a small memcpy: pieces from the
+ * start and as many that end at `len`, overlapping (xdpcopy.c).  Nothing
+ * past `len` is written, as with the helpers.
  */
 #ifndef KOFF_XDPCOPY_H
 #define KOFF_XDPCOPY_H
