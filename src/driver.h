@@ -174,6 +174,9 @@ int link_executable(struct koff_ctx *ctx);
 int identity_of_executable(struct koff_ctx *ctx);
 /* offload.c: lift, generate, verify; fills ctx->prog, ctx->sites. */
 int offload_build(struct koff_ctx *ctx);
+/* offload.c: why ctx's loops may not be left for the verifier to walk
+ * (options, the shape the program needed), or NULL. */
+const char *offload_why_not_walked(const struct koff_ctx *ctx);
 /* kernels.c: ctx->target from --kernel, the places from --verify-on. */
 int kernels_choose(struct koff_ctx *ctx);
 /* Verify ctx->tmp_bpf at every place that can: 0 when all accepted (or

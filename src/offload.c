@@ -230,10 +230,20 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
  * verified on this host and run on older kernels, keeps a shape every
  * verifier takes, and the walked variant (variants.c) is the one koff-load
  * tries before it.  Not with --loop-cap: walked loops are not counted. */
+const char *offload_why_not_walked(const struct koff_ctx *ctx)
+{
+	if (!ctx->opt.verify)
+		return "--no-verify: a walked program must be verified";
+	if (ctx->opt.loop_cap)
+		return "--loop-cap: walked loops are not counted";
+	if (ctx->launder_joins)
+		return "the program needed every join laundered";
+	return NULL;
+}
+
 static bool walk_loops_first(const struct koff_ctx *ctx)
 {
-	return ctx->opt.verify && !ctx->opt.loop_cap && !ctx->launder_joins &&
-	       (ctx->walked_variant || kernels_target_verified(ctx, false));
+	return !offload_why_not_walked(ctx) && (ctx->walked_variant || kernels_target_verified(ctx, false));
 }
 
 /* Walked loops rejected, or accepted nowhere that runs the target's

@@ -205,15 +205,14 @@ static void setup_walked(struct koff_ctx *ctx, struct koff_ctx *v)
 	v->walked_variant = true;
 }
 
-/* Why the portable program's loops cannot be walked, or NULL. */
+/* Why the portable program's loops cannot be walked, or NULL: the walked
+ * variant takes its options and shape (offload.c's walk_loops_first). */
 static const char *walked_variant_refused(const struct koff_ctx *ctx)
 {
-	if (!ctx->opt.verify)
-		return "--no-verify: a walked program must be verified";
-	if (ctx->opt.loop_cap)
-		return "--loop-cap: walked loops are not counted";
-	if (ctx->launder_joins)
-		return "the portable program needed every join laundered";
+	const char *why = offload_why_not_walked(ctx);
+
+	if (why)
+		return why;
 	if (codegen_loops_walked(ctx->ir, true) == 0)
 		return "no loop of the handler can be walked";
 	return NULL;
