@@ -24,8 +24,10 @@
 # bench/linktime.sh: koff-link's own time on the servers corpus and on big
 # inputs.  Last, the
 # targets summary: each of issue 11's ratios measured above against its goal.
-# Environment: BENCH_CPU (default 1), BENCH_SECONDS (default 5),
-#              BENCH_LOAD_RUNS (default 3: rounds of end-to-end runs),
+# Environment: BENCH_CPU (default 1), BENCH_SECONDS (default 3),
+#              BENCH_LOAD_RUNS (default 5: rounds of end-to-end runs; the
+#              rounds of one server spread 10-30% on this machine, so more
+#              and shorter rounds make a steadier median),
 #              BENCH_OUT (default BENCHMARKS.md),
 #              BENCH_SKIP (e.g. "kvcache kernels frames linktime": sections left out
 #              during development; a full run leaves it empty),
@@ -36,8 +38,8 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench/run.sh: needs root (BPF test runs, netns)" >&2; exit 1; }
 
 CPU=${BENCH_CPU:-1}
-SECONDS_PER_LOAD=${BENCH_SECONDS:-5}
-LOAD_RUNS=${BENCH_LOAD_RUNS:-3}
+SECONDS_PER_LOAD=${BENCH_SECONDS:-3}
+LOAD_RUNS=${BENCH_LOAD_RUNS:-5}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 REPS=15
 CC_FLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2"
