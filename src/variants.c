@@ -173,6 +173,7 @@ static int build_variant(struct koff_ctx *ctx, enum variant_kind k, void (*setup
 		return koff_fail(&ctx->err, -ENOMEM, "out of memory");
 	setup(ctx, v);
 	rc = offload_build(v);
+	ctx->walk_ran_out |= v->walk_ran_out;
 	why = why_not_written(ctx, v, rc, buf, sizeof(buf));
 	if (!why)
 		return 0;
@@ -228,6 +229,10 @@ int variants_build(struct koff_ctx *ctx)
 	if (target_find(KOFF_FAST_VARIANT_TARGET) && (rc = build_variant(ctx, VARIANT_FAST, setup_fast)))
 		return rc;
 	refused = walked_variant_refused(ctx);
+	/* The same loops walked in the bpf_loop shape would run it out too,
+	 * seconds later. */
+	if (!refused && ctx->walk_ran_out)
+		refused = "walking its loops ran the 6.18 variant's verifier out of instructions";
 	if (refused) {
 		snprintf(ctx->variant_why[VARIANT_WALKED], sizeof(ctx->variant_why[VARIANT_WALKED]), "%s", refused);
 		return 0;
