@@ -217,6 +217,8 @@ int ir_insn_uses(const struct ir_insn *in, int out[5]);	/* vregs read; returns c
 bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
 int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
 bool ir_has_op(const struct ir_func *fn, enum ir_op op);	/* any instruction does op */
+/* x86's zeroing idioms, `xor r, r` and `sub r, r`: 0 whatever r holds. */
+bool ir_zeroing_idiom(const struct ir_insn *in);
 
 /* The handler's entry, as bpfgen's prologue sets it up and the lifter's
  * analyses assume: true with *value for a register that holds a constant

@@ -117,16 +117,6 @@ static bool fold(const struct ir_insn *in, uint64_t a, uint64_t b, int64_t *out)
 	return true;
 }
 
-/* x86's zeroing idioms, `xor r, r` and `sub r, r`: 0 whatever r holds.
- * Folded to a move of 0, since the verifier would not know it: its tnum
- * of x ^ x keeps every unknown bit of x, and a walked loop whose counter
- * starts so would not be walked (tlv's string copy, in the bpf_loop
- * callback where the counter's old value is reloaded, unknown). */
-static bool same_register(const struct ir_insn *in)
-{
-	return in->a.reg != IR_NONE && in->a.reg == in->b.reg;
-}
-
 /* The abstract result of one instruction (only what matters for addresses). */
 static struct aval transfer(const struct state *s, const struct ir_insn *in)
 {
@@ -134,6 +124,12 @@ static struct aval transfer(const struct state *s, const struct ir_insn *in)
 	uint64_t mask = in->w == 32 ? 0xffffffffull : ~0ull;
 	int64_t folded;
 
+	/* Folded to a move of 0, since the verifier would not know it: its
+	 * tnum of x ^ x keeps every unknown bit of x, and a walked loop whose
+	 * counter starts so would not be walked (tlv's string copy, in the
+	 * bpf_loop callback where the counter's old value is reloaded). */
+	if (ir_zeroing_idiom(in))
+		return konst(0);
 	switch (in->op) {
 	case IR_MOV:
 		if (b.kind == V_CONST && in->w == 32)
@@ -141,8 +137,6 @@ static struct aval transfer(const struct state *s, const struct ir_insn *in)
 		return b;
 	case IR_ADD:
 	case IR_SUB:
-		if (in->op == IR_SUB && same_register(in))
-			return konst(0);
 		if (a.kind == V_CONST && b.kind == V_CONST)
 			return konst((int64_t)((in->op == IR_ADD ? (uint64_t)a.c + (uint64_t)b.c
 								  : (uint64_t)a.c - (uint64_t)b.c) & mask));
@@ -154,8 +148,6 @@ static struct aval transfer(const struct state *s, const struct ir_insn *in)
 			return (struct aval){ V_REGION, b.region, 0 };
 		return top;
 	case IR_AND: case IR_OR: case IR_XOR: case IR_MUL: case IR_SHL: case IR_LSHR: case IR_ASHR:
-		if (in->op == IR_XOR && same_register(in))
-			return konst(0);
 		if (a.kind == V_CONST && b.kind == V_CONST && fold(in, (uint64_t)a.c, (uint64_t)b.c, &folded))
 			return konst(folded);
 		return top;

@@ -193,6 +193,11 @@ void ir_dump(const struct ir_func *fn, void *stream)
 	}
 }
 
+bool ir_zeroing_idiom(const struct ir_insn *in)
+{
+	return (in->op == IR_XOR || in->op == IR_SUB) && in->a.reg != IR_NONE && in->a.reg == in->b.reg;
+}
+
 bool ir_has_op(const struct ir_func *fn, enum ir_op op)
 {
 	for (int b = 0; b < fn->nblocks; b++)

@@ -170,7 +170,7 @@ static bool constant_def(const struct ir_insn *in, int64_t *k)
 		*k = in->w == 32 ? (int64_t)(uint32_t)in->b.imm : in->b.imm;
 		return true;
 	}
-	if ((in->op == IR_XOR || in->op == IR_SUB) && in->a.reg != IR_NONE && in->a.reg == in->b.reg) {
+	if (ir_zeroing_idiom(in)) {
 		*k = 0;
 		return true;
 	}
