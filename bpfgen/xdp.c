@@ -255,30 +255,39 @@ static void emit_opaque_payload(struct bpf_emit *e, int dst)
 	emit_alu_reg(e, 1, BPF_ADD, dst, BPF_REG_4);
 }
 
-/* R9 = scratch; the request copied to scratch + IR_REQ_OFF; R1 = length.
- * A request of up to XDP_COPY_DIRECT_MAX bytes is copied with direct loads
- * (xdpcopy.h), a longer one by bpf_xdp_load_bytes.  The direct copy
- * branches on R5, the length loaded back through the scratch map: R7's
- * range stays whole, and every length class meets the others before the
- * handler. */
+/* The payload of up to XDP_COPY_DIRECT_MAX bytes between the packet
+ * (through `pkt`, emit_opaque_payload) and scratch + scratch_off, with
+ * direct loads and stores (xdpcopy.h), then a jump to `copied`; a longer
+ * one goes to `slow`, for the helper.  The length is the one stored at
+ * IR_WRAP_LEN_OFF, loaded back into R5: a register that nothing the
+ * program keeps is linked to, so the copy's branches narrow nothing else
+ * (the request's R7, the reply's R8) and its length classes meet after it. */
+static void emit_direct_copy(struct bpf_emit *e, bool to_packet, int pkt, int16_t scratch_off, int copied,
+			     int slow)
+{
+	const struct xdp_copy direct = {
+		.to_packet = to_packet, .pkt = pkt, .scratch_off = scratch_off, .lbl_slow = slow,
+	};
+
+	emit_opaque_payload(e, pkt);
+	emit_ldx(e, BPF_H, BPF_REG_5, BPF_REG_9, IR_WRAP_LEN_OFF);
+	xdp_emit_direct_copy(e, &direct);
+	emit_ja(e, copied);
+}
+
+/* R9 = scratch; the request copied to scratch + IR_REQ_OFF; R1 = length:
+ * directly up to XDP_COPY_DIRECT_MAX bytes, else by bpf_xdp_load_bytes. */
 static void emit_copy_request(struct bpf_emit *e, int lbl_pass)
 {
 	int copied = emit_label(e), slow = emit_label(e);
-	const struct xdp_copy direct = {
-		.to_packet = false, .pkt = BPF_REG_8, .pkt_off = 0,
-		.scratch_off = IR_REQ_OFF, .bias = 0, .lbl_slow = slow,
-	};
 
 	emit_st_imm(e, BPF_W, BPF_REG_10, XDP_WRAP_SLOT_KEY, 0);
 	emit_lookup(e, KOFF_MAPID_SCRATCH);
 	emit_pass_unless_r0(e, BPF_JNE, lbl_pass);
 	emit_mov_reg(e, BPF_REG_9, BPF_REG_0);
 
-	emit_opaque_payload(e, BPF_REG_8);
 	emit_stx(e, BPF_H, BPF_REG_9, IR_WRAP_LEN_OFF, BPF_REG_7);
-	emit_ldx(e, BPF_H, BPF_REG_5, BPF_REG_9, IR_WRAP_LEN_OFF);
-	xdp_emit_direct_copy(e, &direct);
-	emit_ja(e, copied);
+	emit_direct_copy(e, false, BPF_REG_8, IR_REQ_OFF, copied, slow);
 
 	/* bpf_xdp_load_bytes refuses a zero length.  `< 1` rather than `== 0`:
 	 * verifiers before 6.5 learn nothing from a not-equal branch, and 6.1
@@ -423,24 +432,15 @@ static void emit_resize_packet(struct bpf_emit *e, int lbl_pass_reply, int lbl_d
 	emit_bind(e, sized);
 }
 
-/* Reply bytes from scratch + IR_RESP_OFF to just after the headers: up
- * to XDP_COPY_DIRECT_MAX with direct stores (xdpcopy.h), more by
- * bpf_xdp_store_bytes.  R8 = the reply's length, also at IR_WRAP_LEN_OFF
- * (emit_opaque_reply_len); clobbers R7. */
+/* Reply bytes from scratch + IR_RESP_OFF to just after the headers:
+ * directly up to XDP_COPY_DIRECT_MAX, else by bpf_xdp_store_bytes.  R8 =
+ * the reply's length, also at IR_WRAP_LEN_OFF (emit_opaque_reply_len);
+ * clobbers R7. */
 static void emit_copy_reply(struct bpf_emit *e, int lbl_broken)
 {
 	int copied = emit_label(e), slow = emit_label(e);
-	const struct xdp_copy direct = {
-		.to_packet = true, .pkt = BPF_REG_7, .pkt_off = 0,
-		.scratch_off = IR_RESP_OFF, .bias = 0, .lbl_slow = slow,
-	};
 
-	emit_opaque_payload(e, BPF_REG_7);
-	/* Not R5 = R8: the copy's branches would narrow R8 too, and the rest
-	 * of the exit would be walked once per length class. */
-	emit_ldx(e, BPF_H, BPF_REG_5, BPF_REG_9, IR_WRAP_LEN_OFF);
-	xdp_emit_direct_copy(e, &direct);
-	emit_ja(e, copied);
+	emit_direct_copy(e, true, BPF_REG_7, IR_RESP_OFF, copied, slow);
 
 	emit_bind(e, slow);
 	emit_mov_reg(e, BPF_REG_1, BPF_REG_6);

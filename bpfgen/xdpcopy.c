@@ -1,7 +1,7 @@
 /* xdpcopy.c - small packet <-> scratch copies without helper calls (see
  * xdpcopy.h).
  *
- * Shape, for a length L = R5 - bias, as a small memcpy does it: lengths
+ * Shape, for a length L = R5, as a small memcpy does it: lengths
  * fall in power-of-two classes, found by ascending compares of R5 (short
  * requests, the common case, first), and a class of pieces of s bytes
  * copies n pieces from the start and n pieces that end at L:
@@ -43,10 +43,10 @@ static void copy_piece(struct bpf_emit *e, bool to_packet, int size, int pkt, in
 static void copy_head(struct bpf_emit *e, const struct xdp_copy *c, int size, int n)
 {
 	emit_mov_reg(e, BPF_REG_0, c->pkt);
-	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_0, c->pkt_off + size * n);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_0, size * n);
 	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_0, BPF_REG_3, c->lbl_slow);
 	for (int j = 0; j < n; j++)
-		copy_piece(e, c->to_packet, size, c->pkt, (int16_t)(c->pkt_off + size * j), BPF_REG_9,
+		copy_piece(e, c->to_packet, size, c->pkt, (int16_t)(size * j), BPF_REG_9,
 			   (int16_t)(c->scratch_off + size * j));
 }
 
@@ -55,15 +55,15 @@ static void copy_head(struct bpf_emit *e, const struct xdp_copy *c, int size, in
 static void copy_tail(struct bpf_emit *e, const struct xdp_copy *c, int size, int n)
 {
 	emit_mov_reg(e, BPF_REG_4, BPF_REG_5);
-	emit_alu_imm(e, 1, BPF_SUB, BPF_REG_4, c->bias + size * n);	/* L - n size >= 0 */
+	emit_alu_imm(e, 1, BPF_SUB, BPF_REG_4, size * n);	/* L - n size >= 0 */
 	emit_mov_reg(e, BPF_REG_1, c->pkt);
 	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_1, BPF_REG_4);
 	emit_mov_reg(e, BPF_REG_0, BPF_REG_1);
-	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_0, c->pkt_off + size * n);
+	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_0, size * n);
 	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_0, BPF_REG_3, c->lbl_slow);
 	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_4, BPF_REG_9);
 	for (int j = 0; j < n; j++)
-		copy_piece(e, c->to_packet, size, BPF_REG_1, (int16_t)(c->pkt_off + size * j), BPF_REG_4,
+		copy_piece(e, c->to_packet, size, BPF_REG_1, (int16_t)(size * j), BPF_REG_4,
 			   (int16_t)(c->scratch_off + size * j));
 }
 
@@ -77,14 +77,14 @@ void xdp_emit_direct_copy(struct bpf_emit *e, const struct xdp_copy *c)
 	int done = emit_label(e), next = emit_label(e);
 
 	_Static_assert(XDP_COPY_DIRECT_MAX == 128, "the classes end at XDP_COPY_DIRECT_MAX");
-	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_5, c->bias, next);	/* L = 0 */
+	emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_5, 0, next);	/* L = 0 */
 	emit_ja(e, done);
 	for (size_t k = 0; k < sizeof(classes) / sizeof(classes[0]); k++) {
 		bool last = k + 1 == sizeof(classes) / sizeof(classes[0]);
 
 		emit_bind(e, next);
 		next = last ? c->lbl_slow : emit_label(e);
-		emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_5, c->bias + classes[k].most, next);
+		emit_jmp_imm(e, 0, BPF_JGT, BPF_REG_5, classes[k].most, next);
 		copy_head(e, c, classes[k].size, classes[k].n);
 		if (classes[k].tail)
 			copy_tail(e, c, classes[k].size, classes[k].n);

@@ -25,20 +25,18 @@
 
 struct xdp_copy {
 	bool to_packet;		/* reply: scratch -> packet; request: packet -> scratch */
-	int pkt;		/* packet pointer (constant offset), not R0, R1, R3, R4, R5 */
-	int16_t pkt_off;	/* the payload starts at pkt + pkt_off */
-	int16_t scratch_off;	/* ... and at R9 + scratch_off */
-	/* R5 = len + bias.  Only R5 is branched on: a register linked to a
-	 * value the program keeps would be narrowed once per length class. */
-	int32_t bias;
+	int pkt;		/* packet pointer to the payload, not R0, R1, R3, R4, R5 */
+	int16_t scratch_off;	/* the payload's place in the scratch value (R9) */
 	int lbl_slow;		/* len > XDP_COPY_DIRECT_MAX, or a bounds check failed */
 };
 
-/* Copies R5 - bias bytes (R3 = data_end, R9 = the scratch value) and
- * falls through; a length of 0 copies nothing.  Clobbers R0, R1, R4, R5.
- * Every access is checked against data_end (the verifier requires it);
- * the callers have made sure that the packet holds `len` bytes, so only
- * a length above the maximum reaches lbl_slow. */
+/* Copies R5 = len bytes (R3 = data_end, R9 = the scratch value) and falls
+ * through; a length of 0 copies nothing.  Only R5 is branched on: a
+ * register linked to a value the program keeps would be narrowed once
+ * per length class.  Clobbers R0, R1, R4, R5.  Every access is checked
+ * against data_end (the verifier requires it); the callers have made sure
+ * that the packet holds `len` bytes, so only a length above the maximum
+ * reaches lbl_slow. */
 void xdp_emit_direct_copy(struct bpf_emit *e, const struct xdp_copy *c);
 
 #endif
