@@ -161,8 +161,9 @@ struct koff_ctx {
 	 * verifier would drop it anyway, variants.c), once the shapes that
 	 * cost no fallback were tried: loops not walked, joins laundered. */
 	bool refuse_on_rejection;
-	/* Its walked loops ran the verifier out of its million instructions
-	 * (offload.c); for the walked variant, whether the 6.18 variant's did. */
+	/* A variant: its walked loops ran the verifier out of its million
+	 * instructions (offload.c).  OUT's context: a variant's did, so the
+	 * walked variant is not tried (variants.c). */
 	bool walk_ran_out;
 	/* A variant whose place "host" runs every feature of its target:
 	 * verified there, it is verified on the target's own kernel. */

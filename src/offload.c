@@ -230,6 +230,11 @@ static void note_attempt(struct koff_ctx *ctx, const char *fmt, ...)
  * verified on this host and run on older kernels, keeps a shape every
  * verifier takes, and the walked variant (variants.c) is the one koff-load
  * tries before it.  Not with --loop-cap: walked loops are not counted. */
+static bool walk_loops_first(const struct koff_ctx *ctx)
+{
+	return !offload_why_not_walked(ctx) && (ctx->walked_variant || kernels_target_verified(ctx, false));
+}
+
 const char *offload_why_not_walked(const struct koff_ctx *ctx)
 {
 	if (!ctx->opt.verify)
@@ -239,11 +244,6 @@ const char *offload_why_not_walked(const struct koff_ctx *ctx)
 	if (ctx->launder_joins)
 		return "the program needed every join laundered";
 	return NULL;
-}
-
-static bool walk_loops_first(const struct koff_ctx *ctx)
-{
-	return !offload_why_not_walked(ctx) && (ctx->walked_variant || kernels_target_verified(ctx, false));
 }
 
 /* Walked loops rejected, or accepted nowhere that runs the target's
@@ -353,12 +353,10 @@ static int judge(struct koff_ctx *ctx)
 	 * costs seconds (the million instructions), and on the servers corpus
 	 * not walking alone never saved one (waf at six configurations: three
 	 * ran out twice, 3.8 -> 10.4 s of link); a variant only costs speed. */
-	if (ctx->refuse_on_rejection && bpf_verdict_too_complex(&ctx->verdict) && !ctx->walked_variant &&
-	    !ctx->launder_joins && ctx_loops_walked(ctx) > 0) {
-		ctx->walk_loops = false;
-		ctx->launder_joins = true;
+	if (ctx->refuse_on_rejection && bpf_verdict_too_complex(&ctx->verdict) && !ctx->launder_joins &&
+	    stop_walking(ctx, "loops not walked")) {
 		ctx->walk_ran_out = true;
-		note_attempt(ctx, "too complex walked: trying every join laundered and no loop walked");
+		try_laundering_joins(ctx);
 		return 0;
 	}
 	if (stop_walking(ctx, "loops not walked"))
