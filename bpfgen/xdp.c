@@ -241,14 +241,12 @@ static void emit_pass_unless_r0(struct bpf_emit *e, int jmp_if_ok, int lbl_pass)
 }
 
 /* `dst` = the payload in the packet, R3 = data_end, R4 clobbered: a packet
- * pointer whose offset the verifier knows only to be below 256 (a byte
- * through the scratch map, IR_WRAP_HDR_OFF), the same for every frame layout.
- * Code after it is then walked once, not once per layout, and the payload
- * offset slot stays imprecise.  R6 = ctx, R9 = scratch. */
+ * pointer whose offset the verifier knows only to be below 256 (the byte
+ * the entry stored at IR_WRAP_HDR_OFF, loaded back), the same for every
+ * frame layout.  Code after it is then walked once, not once per layout,
+ * and the payload offset slot stays imprecise.  R6 = ctx, R9 = scratch. */
 static void emit_opaque_payload(struct bpf_emit *e, int dst)
 {
-	emit_ldx(e, BPF_DW, BPF_REG_4, BPF_REG_10, XDP_WRAP_SLOT_HDRLEN);
-	emit_stx(e, BPF_B, BPF_REG_9, IR_WRAP_HDR_OFF, BPF_REG_4);
 	emit_ldx(e, BPF_B, BPF_REG_4, BPF_REG_9, IR_WRAP_HDR_OFF);
 	emit_ldx(e, BPF_W, dst, BPF_REG_6, offsetof(struct xdp_md, data));
 	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
@@ -276,7 +274,10 @@ static void emit_direct_copy(struct bpf_emit *e, bool to_packet, int pkt, int16_
 }
 
 /* R9 = scratch; the request copied to scratch + IR_REQ_OFF; R1 = length:
- * directly up to XDP_COPY_DIRECT_MAX bytes, else by bpf_xdp_load_bytes. */
+ * directly up to XDP_COPY_DIRECT_MAX bytes, else by bpf_xdp_load_bytes.
+ * R8 = the payload's offset, R7 its length on entry: both are stored to
+ * the wrapper's word here, the offset once for the entry and the exit (no
+ * other code writes it: the x86 code cannot reach the private area). */
 static void emit_copy_request(struct bpf_emit *e, int lbl_pass)
 {
 	int copied = emit_label(e), slow = emit_label(e);
@@ -286,6 +287,7 @@ static void emit_copy_request(struct bpf_emit *e, int lbl_pass)
 	emit_pass_unless_r0(e, BPF_JNE, lbl_pass);
 	emit_mov_reg(e, BPF_REG_9, BPF_REG_0);
 
+	emit_stx(e, BPF_B, BPF_REG_9, IR_WRAP_HDR_OFF, BPF_REG_8);
 	emit_stx(e, BPF_H, BPF_REG_9, IR_WRAP_LEN_OFF, BPF_REG_7);
 	emit_direct_copy(e, false, BPF_REG_8, IR_REQ_OFF, copied, slow);
 
