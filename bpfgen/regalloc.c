@@ -338,9 +338,30 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, struct interval
 	return 0;
 }
 
+/* Whether walked loop heads carry v: it must stay where the verifier sees
+ * it exactly, or the walk meets the same state every pass and is refused
+ * ("infinite loop detected").  gcc reuses a register in loop after loop,
+ * so one x86 register may be a walked loop's counter and another loop's
+ * laundered value. */
+static bool carried_by_walk(const struct ir_func *fn, const struct ir_liveness *lv, int v)
+{
+	for (int b = 0; b < fn->nblocks; b++) {
+		const struct ir_insn *guard = fn->blocks[b].ninsns ? &fn->blocks[b].insns[0] : NULL;
+
+		if (!guard || guard->op != IR_LOOPGUARD || !guard->walkable ||
+		    !ir_bit(lv->in + (size_t)b * lv->nwords, v))
+			continue;
+		for (int k = 0; k < guard->nloop_vregs; k++)
+			if (guard->loop_vregs[k] == v)
+				return true;
+	}
+	return false;
+}
+
 /* The values codegen launders at loop heads: those a loop writes
  * (its guard's loop_vregs) that are live at its head, all live there when
- * it holds walked loops, none for walked loops. */
+ * it holds walked loops, none for walked loops; and none a walked loop
+ * carries (carried_by_walk). */
 static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *lv, bool walk,
 			   bool *laundered)
 {
@@ -358,6 +379,9 @@ static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *l
 			if (ir_bit(lv->in + (size_t)b * lv->nwords, guard->loop_vregs[k]))
 				laundered[guard->loop_vregs[k]] = true;
 	}
+	for (int v = 0; walk && v < fn->nvregs; v++)
+		if (laundered[v] && carried_by_walk(fn, lv, v))
+			laundered[v] = false;
 }
 
 int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, bool walk,
