@@ -109,6 +109,7 @@ struct gen {
 	const struct kernel_target *target;
 	bool in_callback;		/* codegen_loops_in_callback: the bpf_loop shape */
 	bool walk;			/* the loops marked walkable are walked (walks_walkable) */
+	bool walk_exits;		/* walk, and some block launders a walk's exit values */
 	int laundered_loops;		/* loop heads that are not */
 	int cb_return;			/* callback: label of "store rax, stop" */
 	int cb_entry;			/* callback: the handler's entry (resume number 0) */
@@ -1121,6 +1122,17 @@ static void launder_live_in(struct gen *g, int block)
 		launder_if_live(g, block, v, &zero_loaded);
 }
 
+/* What a walked loop hands out at an exit into `block` (lifter/loops.c,
+ * walk_exit_vregs). */
+static void launder_walk_exit(struct gen *g, int block)
+{
+	const struct ir_block *blk = &g->fn->blocks[block];
+	bool zero_loaded = false;
+
+	for (int k = 0; k < blk->nwalk_exit_vregs; k++)
+		launder_if_live(g, block, blk->walk_exit_vregs[k], &zero_loaded);
+}
+
 static bool is_loop_head(const struct ir_block *b)
 {
 	return b->ninsns > 0 && b->insns[0].op == IR_LOOPGUARD;
@@ -1383,7 +1395,7 @@ static void gen_prologue(struct gen *g)
 	}
 	if (g->laundered_loops && !g->in_callback)
 		emit_st_imm(e, BPF_DW, R9, LOOP_COUNT_OFF, 0);
-	if (!g->in_callback && (g->laundered_loops || g->o->launder_joins))
+	if (!g->in_callback && (g->laundered_loops || g->o->launder_joins || g->walk_exits))
 		launder_zero(g);
 }
 
@@ -1711,6 +1723,8 @@ static void emit_copy(struct gen *g)
 			gen_trace(g, b);
 		if (g->o->launder_joins && g->npreds[b] > 1 && !is_loop_head(&fn->blocks[b]))
 			launder_live_in(g, b);
+		else if (g->walk_exits)
+			launder_walk_exit(g, b);
 		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
 			const struct ir_block *blk = &fn->blocks[b];
 
@@ -1790,6 +1804,14 @@ static int count_guards(const struct ir_func *fn, bool walkable)
 	for (int b = 0; b < fn->nblocks; b++)
 		n += is_loop_head(&fn->blocks[b]) && fn->blocks[b].insns[0].walkable == walkable;
 	return n;
+}
+
+static bool has_walk_exits(const struct ir_func *fn)
+{
+	for (int b = 0; b < fn->nblocks; b++)
+		if (fn->blocks[b].nwalk_exit_vregs)
+			return true;
+	return false;
 }
 
 /* Whether the loops marked walkable are walked: with walk_loops, beside
@@ -1877,6 +1899,7 @@ int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, stru
 	g.traced = ir_has_op(fn, IR_TRACE);
 	g.target = o->target ? o->target : target_find("6.18");
 	g.walk = walks_walkable(fn, o->walk_loops);
+	g.walk_exits = g.walk && has_walk_exits(fn);
 	g.laundered_loops = count_guards(fn, false) + (g.walk ? 0 : count_guards(fn, true));
 	g.in_callback = g.laundered_loops && codegen_loops_in_callback(g.target, true);
 	rc = check_target(&g, err);

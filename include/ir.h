@@ -179,6 +179,10 @@ struct ir_block {
 	int ninsns, cap;
 	uint64_t x86_addr;	/* address of the first x86 instruction */
 	int loop_depth;		/* nesting depth estimate, for register priority */
+	/* Values a walkable loop hands out here, at one of its exits, that no
+	 * walkable loop around this block carries (loops.c; owned). */
+	int *walk_exit_vregs;
+	int nwalk_exit_vregs;
 };
 
 /* A whole lifted handler: local callees are inlined, so one function. */

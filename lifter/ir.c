@@ -27,6 +27,7 @@ void ir_func_free(struct ir_func *fn)
 			free(fn->blocks[b].insns[i].loop_vregs);
 		}
 		free(fn->blocks[b].insns);
+		free(fn->blocks[b].walk_exit_vregs);
 	}
 	for (int i = 0; i < fn->nowned; i++)
 		free(fn->owned_strings[i]);

@@ -260,6 +260,123 @@ static void mark_holds_walks(struct ir_func *fn, bool *const *loop_of)
 				fn->blocks[g].insns[0].holds_walks = true;
 }
 
+static bool writes(const struct ir_insn *guard, int v)
+{
+	for (int k = 0; k < guard->nloop_vregs; k++)
+		if (guard->loop_vregs[k] == v)
+			return true;
+	return false;
+}
+
+/* What mark_walk_exits needs of the walkable loops, found once. */
+struct walk_exits {
+	struct ir_func *fn;
+	bool *const *loop_of;
+	const struct ir_liveness *lv;
+	int *heads, nheads;	/* the walkable loops' heads */
+	bool *nest_live;	/* per vreg: live at the head of a walkable loop
+				 * that holds another */
+};
+
+static bool holds_walkable(const struct walk_exits *x, int g)
+{
+	for (int k = 0; k < x->nheads; k++)
+		if (x->heads[k] != g && x->loop_of[g][x->heads[k]])
+			return true;
+	return false;
+}
+
+/* Whether v must keep what the verifier knows of it past an exit into
+ * block b: a walkable loop around b carries it (its walk ends only with
+ * exact values), or a walkable loop that holds another has it live at its
+ * head (kv's key length: the inner walk's compares narrow it to a
+ * different range on each pass they leave at, and each such range would
+ * start another pass of the outer walk). */
+static bool kept_exact(const struct walk_exits *x, int b, int v)
+{
+	if (x->nest_live[v])
+		return true;
+	for (int k = 0; k < x->nheads; k++)
+		if (x->loop_of[x->heads[k]][b] && writes(&x->fn->blocks[x->heads[k]].insns[0], v))
+			return true;
+	return false;
+}
+
+static int add_walk_exit_vreg(struct ir_block *blk, int v)
+{
+	int *grown;
+
+	for (int k = 0; k < blk->nwalk_exit_vregs; k++)
+		if (blk->walk_exit_vregs[k] == v)
+			return 0;
+	grown = realloc(blk->walk_exit_vregs, sizeof(int) * (size_t)(blk->nwalk_exit_vregs + 1));
+	if (!grown)
+		return -ENOMEM;
+	blk->walk_exit_vregs = grown;
+	blk->walk_exit_vregs[blk->nwalk_exit_vregs++] = v;
+	return 0;
+}
+
+/* A walked loop that data can leave at any pass leaves it with exact,
+ * pass-dependent values (a position, a length so far): the verifier walks
+ * the code after the loop once per pass it may leave at, and a walked
+ * loop there (tlv's checksum over the reply) once per length.  So block s,
+ * where an exit of the loop headed by h leads, lists what the loop writes
+ * and is live there, for codegen to launder: unless one of those must stay
+ * exact (kept_exact), which keeps the states apart anyway, and laundering
+ * the others would only cost their range checks. */
+static int mark_walk_exit(const struct walk_exits *x, int h, int s)
+{
+	const struct ir_insn *guard = &x->fn->blocks[h].insns[0];
+	const uint64_t *live = x->lv->in + (size_t)s * x->lv->nwords;
+	int rc = 0;
+
+	for (int j = 0; j < guard->nloop_vregs; j++)
+		if (ir_bit(live, guard->loop_vregs[j]) && kept_exact(x, s, guard->loop_vregs[j]))
+			return 0;
+	for (int j = 0; j < guard->nloop_vregs && !rc; j++)
+		if (ir_bit(live, guard->loop_vregs[j]))
+			rc = add_walk_exit_vreg(&x->fn->blocks[s], guard->loop_vregs[j]);
+	return rc;
+}
+
+static int mark_exits_of(const struct walk_exits *x, int h)
+{
+	int rc = 0;
+
+	for (int b = 0; b < x->fn->nblocks && !rc; b++) {
+		if (!x->loop_of[h][b])
+			continue;
+		for (int k = 0, s; (s = succ(x->fn, b, k)) >= 0 && !rc; k++)
+			if (!x->loop_of[h][s] && x->fn->blocks[s].insns[0].op != IR_LOOPGUARD)
+				rc = mark_walk_exit(x, h, s);
+	}
+	return rc;
+}
+
+/* Every walkable loop's exits (mark_walk_exit), once the marks are final. */
+static int mark_walk_exits(struct ir_func *fn, bool *const *loop_of, const struct ir_liveness *lv)
+{
+	struct walk_exits x = { .fn = fn, .loop_of = loop_of, .lv = lv };
+	int rc = 0;
+
+	x.heads = malloc(sizeof(int) * ((size_t)fn->nblocks + 1));
+	x.nest_live = calloc((size_t)fn->nvregs + 1, sizeof(bool));
+	if (!x.heads || !x.nest_live)
+		rc = -ENOMEM;
+	for (int h = 0; h < fn->nblocks && !rc; h++)
+		if (loop_of[h] && fn->blocks[h].insns[0].walkable)
+			x.heads[x.nheads++] = h;
+	for (int k = 0; k < x.nheads && !rc; k++)
+		for (int v = 0; v < fn->nvregs && holds_walkable(&x, x.heads[k]); v++)
+			x.nest_live[v] |= ir_bit(lv->in + (size_t)x.heads[k] * lv->nwords, v);
+	for (int k = 0; k < x.nheads && !rc; k++)
+		rc = mark_exits_of(&x, x.heads[k]);
+	free(x.heads);
+	free(x.nest_live);
+	return rc;
+}
+
 /* loop_of[h]: the blocks of every loop headed by h; passes[h] > 0 for
  * the walkable ones. */
 static int limit_nested_walks(struct ir_func *fn, const int64_t *passes, bool *const *loop_of)
@@ -357,6 +474,8 @@ static int record_loop_writes(struct ir_func *fn, const int *latch, const int *h
 	}
 	if (!rc)
 		rc = limit_nested_walks(fn, passes, loop_of);
+	if (!rc)
+		rc = mark_walk_exits(fn, loop_of, &lv);
 	for (int h = 0; loop_of && h < fn->nblocks; h++)
 		free(loop_of[h]);
 	free(loop_of);

@@ -11,9 +11,12 @@
 #    can): some loops walked beside may_goto ones;
 #  - fnv, a hash over the whole request: a loop bound by the request's
 #    length, carrying the hash, walked.
-#  - six field scans in a row (mix): predicted walkable, but the offsets
-#    they stop at keep 9^6 paths apart, past what the verifier keeps; the
-#    rejection is answered with every loop laundered, not a fallback.
+#  - six field scans in a row (mix): the offsets they stop at would keep
+#    9^6 paths apart, but each is laundered at its scan's exit, so they
+#    walk; compared inside a walked table scan (nest) they must stay
+#    exact, the verifier refuses the walk, and the rejection is answered
+#    with every loop laundered, not a fallback; a register that is a
+#    walked counter and a laundered value (reuse) stays off the map.
 # Each program: every request of its file completed in the kernel, 0
 # mismatches against the native handler (tests/koffdiff.c).
 . "$(dirname "$0")/lib.sh"
@@ -137,9 +140,11 @@ koff_expect_eq "fnv --kernel host: loops walked" "$(walked "$tmp/fnv.koff.json" 
 exact fnv "$tmp/fnv.bpf.o" 5353 "$tmp/fnv.req"
 koff_ok "fnv: the length-bound hash loop walked, every request in the kernel, 0 mismatches"
 
-# A walk the verifier refuses: six field scans of at most 8 passes each,
-# predicted walkable, whose exits (the offset each stopped at) stay live to
-# the end: the walks leave 9^6 paths, past the branches the verifier keeps.
+# Six field scans in a row (mix), of at most 8 passes each, whose exits
+# (the offset each stopped at) stay live to the end: walked with exact
+# values they would leave 9^6 paths, past the branches the verifier keeps.
+# The value each scan hands out is laundered at its exit, so the six walk
+# one after another.
 cat >"$tmp/mix.c" <<'EOF'
 #define SCAN(n, at, c) unsigned long n = 0; while (n < 8 && req[(at) + n] != (c)) n++;
 long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp, unsigned long cap)
@@ -161,10 +166,92 @@ KOFF_OUT_TAG= link mix "$tmp/mix.c" 5353 --kernel host
 m=$tmp/mix.koff.json
 attempts=$(jq -r .verifier.attempts "$m")
 case $attempts in
-*"rejected on host"*"loops not walked: trying the may_goto shape; accepted"*) ;;
-*) koff_fail "mix: the rejected walk was not retried laundered ($attempts)";;
+accepted,*) ;;
+*) koff_fail "mix: the walk was not accepted at once ($attempts)";;
 esac
-koff_expect_eq "mix: loops walked" "$(walked "$m" .kernel)" 0
-koff_expect_eq "mix: fallback sites" "$(jq '.fallbacks | length' "$m")" 0
+koff_expect_eq "mix: loops walked" "$(walked "$m" .kernel)" 6
+processed=$(jq -r .verifier.processed_insns "$m")
+[ "$processed" -lt 50000 ] || koff_fail "mix: the walks multiplied: $processed instructions processed"
 exact mix "$tmp/mix.bpf.o" 5353 "$tmp/mix.req"
-koff_ok "mix: walk rejected, laundered instead ($attempts), every request in the kernel"
+koff_ok "mix: six scans walked ($attempts), every request in the kernel"
+
+# The same scans compared, pass by pass, inside a walked table scan (nest):
+# there each scan's exact value must survive (a value narrowed differently
+# on each pass an inner walk leaves at would start another pass of the
+# outer one), so the exits are not laundered, the walks multiply and the
+# verifier refuses them; the rejection is answered with every loop
+# laundered, not a fallback.
+cat >"$tmp/nest.c" <<'EOF'
+#define SCAN(n, at, c) unsigned long n = 0; while (n < 8 && req[(at) + n] != (c)) n++;
+static const unsigned char tab[4][8] = { "abcdefgh", "bcdefgha", "cdefghab", "defghabc" };
+long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp, unsigned long cap)
+{
+	if (len < 56 || cap < 8)
+		return -1;
+	SCAN(a, 0, 'a') SCAN(b, 8, 'b') SCAN(c, 16, 'c') SCAN(d, 24, 'd') SCAN(e, 32, 'e') SCAN(f, 40, 'f')
+	for (int t = 0; t < 4; t++) {
+		unsigned long i = 0;
+
+		while (i < 8 && tab[t][i] == req[48 + i] && i != a && i != b && i != c && i != d && i != e && i != f)
+			i++;
+		resp[t] = (unsigned char)i;
+	}
+	return 4;
+}
+int main(void) { return 0; }
+EOF
+printf '# nest: 56 bytes or more\n%s\n%s%s\n%s%s\n' "$(printf '61%.0s' $(seq 56))" \
+	"$(printf '00%.0s' $(seq 48))" 6162636465666768 \
+	786178627863786478657866786778686178626364656667686970616263646566676869706162636465666768 \
+	6263646566676861 >"$tmp/nest.req"
+KOFF_OUT_TAG= link nest "$tmp/nest.c" 5353 --kernel host
+m=$tmp/nest.koff.json
+attempts=$(jq -r .verifier.attempts "$m")
+case $attempts in
+*"rejected on host"*"loops not walked: trying the may_goto shape; accepted"*) ;;
+*) koff_fail "nest: the rejected walk was not retried laundered ($attempts)";;
+esac
+koff_expect_eq "nest: loops walked" "$(walked "$m" .kernel)" 0
+koff_expect_eq "nest: fallback sites" "$(jq '.fallbacks | length' "$m")" 0
+exact nest "$tmp/nest.bpf.o" 5353 "$tmp/nest.req"
+koff_ok "nest: walk rejected, laundered instead, every request in the kernel"
+
+# gcc reuses registers loop after loop: in five scans and a table scan
+# that compares them, one x86 register is a scan's counter and a value a
+# laundered loop carries.  A walked loop's counter must stay where the
+# verifier sees it (not in the scratch map, where each pass would look
+# like the last: "infinite loop detected").
+cat >"$tmp/reuse.c" <<'EOF'
+#define SCAN(n, at, c) unsigned long n = 0; while (n < 8 && req[(at) + n] != (c)) n++;
+static const unsigned char tab[4][8] = { "abcdefgh", "bcdefgha", "cdefghab", "defghabc" };
+long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp, unsigned long cap)
+{
+	unsigned long found = 0;
+
+	if (len < 56 || cap < 8)
+		return -1;
+	SCAN(a, 0, 'a') SCAN(b, 8, 'b') SCAN(c, 16, 'c') SCAN(d, 24, 'd') SCAN(e, 32, 'e')
+	for (int t = 0; t < 4; t++) {
+		unsigned long i = 0;
+
+		while (i < 8 && tab[t][i] == req[48 + i] && i != a && i != b && i != c && i != d && i != e)
+			i++;
+		found = found * 9 + i;
+	}
+	for (int k = 0; k < 8; k++)
+		resp[k] = (unsigned char)(found >> (8 * k));
+	return 8;
+}
+int main(void) { return 0; }
+EOF
+KOFF_OUT_TAG= link reuse "$tmp/reuse.c" 5353 --kernel host
+m=$tmp/reuse.koff.json
+attempts=$(jq -r .verifier.attempts "$m")
+case $attempts in
+accepted,*) ;;
+*) koff_fail "reuse: the walk was not accepted at once ($attempts)";;
+esac
+n=$(walked "$m" .kernel)
+[ "$n" -ge 6 ] || koff_fail "reuse: only $n loops walked"
+exact reuse "$tmp/reuse.bpf.o" 5353 "$tmp/nest.req"
+koff_ok "reuse: $n loops walked ($attempts), every request in the kernel"
