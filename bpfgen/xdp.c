@@ -103,38 +103,56 @@ static void emit_need(struct bpf_emit *e, int base, int32_t need, int lbl)
 	emit_jmp_reg(e, 0, BPF_JGT, BPF_REG_4, BPF_REG_3, lbl);
 }
 
-/* Steps R2 over one VLAN tag: R2 += 4, R4 = the next ethertype; with
- * `count`, R8 += 4.  The tag stays in the packet (the reply keeps it
- * unchanged).  Each path keeps R2 a packet pointer with a constant offset,
- * which is all the verifier needs to bound every access after it. */
-static void emit_step_tag(struct bpf_emit *e, bool count, int lbl_pass)
+/* Steps R2 over one VLAN tag: R2 += 4, R4 = the next ethertype.  The tag
+ * stays in the packet (the reply keeps it unchanged). */
+static void emit_step_tag(struct bpf_emit *e, int lbl_pass)
 {
 	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, VLAN_TAG_LEN);
-	if (count)
-		emit_alu_imm(e, 1, BPF_ADD, BPF_REG_8, VLAN_TAG_LEN);
 	emit_need(e, BPF_REG_2, ETH_HDR_LEN, lbl_pass);
 	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_ETH_TYPE);
 }
 
+/* The L3 header is at most two tags past the Ethernet header. */
+#define L3_OFF_MAX (ETH_HDR_LEN + 2 * VLAN_TAG_LEN)
+
+/* R2 = the L3 header (a packet pointer whose offset each tag path knows
+ * exactly) becomes data + `off`, where off = R2 - data is a scalar the
+ * verifier does not track (a difference of two packet pointers, allowed
+ * with CAP_PERFMON, which the loader needs anyway), bounded by a check
+ * that never fails.  The three tag paths then meet, and what follows is
+ * walked once per IP version instead of once per frame layout (nop's
+ * program: 1688 instructions processed before).  `data` is clobbered. */
+static void emit_opaque_l3(struct bpf_emit *e, int off, int data, int lbl)
+{
+	emit_ldx(e, BPF_W, data, BPF_REG_6, offsetof(struct xdp_md, data));
+	emit_mov_reg(e, off, BPF_REG_2);
+	emit_alu_reg(e, 1, BPF_SUB, off, data);
+	emit_jmp_imm(e, 0, BPF_JGT, off, L3_OFF_MAX, lbl);
+	emit_mov_reg(e, BPF_REG_2, data);
+	emit_alu_reg(e, 1, BPF_ADD, BPF_REG_2, off);
+}
+
 /* From R2 = data (and R3 = data_end, ETH_HDR_LEN bytes known present):
  * R2 = the L3 header, R4 = its ethertype, past one 802.1Q tag or an
- * 802.1ad tag followed by an 802.1Q one.  With `count`, R8 grows by the
- * tags' length.  Untagged IPv4, the common frame, is tested first: one
- * compare instead of two that fail. */
-static void emit_skip_vlan(struct bpf_emit *e, bool count, int lbl_pass)
+ * 802.1ad tag followed by an 802.1Q one (emit_opaque_l3: R2's offset is
+ * `off`, unknown to the verifier; `data` is clobbered).  Untagged IPv4,
+ * the common frame, is tested first: one compare instead of two that
+ * fail. */
+static void emit_skip_vlan(struct bpf_emit *e, int off, int data, int lbl_pass)
 {
 	int not_qinq = emit_label(e), untagged = emit_label(e);
 
 	emit_ldx(e, BPF_H, BPF_REG_4, BPF_REG_2, OFF_ETH_TYPE);
 	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_4, net16(ETH_P_IPV4), untagged);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021AD), not_qinq);
-	emit_step_tag(e, count, lbl_pass);
+	emit_step_tag(e, lbl_pass);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021Q), lbl_pass);
 	emit_bind(e, not_qinq);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_8021Q), untagged);
-	emit_step_tag(e, count, lbl_pass);
+	emit_step_tag(e, lbl_pass);
 	emit_bind(e, untagged);
 	emit_alu_imm(e, 1, BPF_ADD, BPF_REG_2, ETH_HDR_LEN);
+	emit_opaque_l3(e, off, data, lbl_pass);
 }
 
 /* IPv4 without options or fragmentation carrying UDP, R2 = L3.  On
@@ -174,9 +192,11 @@ static void emit_parse_ipv6(struct bpf_emit *e, int lbl_pass)
 /* Ethernet (untagged, 802.1Q, or 802.1ad + 802.1Q), IPv4 or IPv6, UDP to
  * the right port.  On fall-through: R2 = the UDP header - IP_HDR_LEN,
  * R3 = data_end, R5 = the UDP length the IP header allows, R8 = the offset
- * of the UDP header in the packet, R0 still PASS_OTHER.  The paths differ
- * only in R2's constant offset and R8's value, neither of which the code
- * after the entry makes precise: the verifier walks the handler once. */
+ * of the UDP header in the packet, R0 still PASS_OTHER.  Past the tags R2's
+ * offset and R8 are unknown to the verifier (emit_opaque_l3), so it walks
+ * each IP version's parse once; the versions' paths then differ only in
+ * values the code after the entry never makes precise: the verifier walks
+ * the handler once. */
 static void emit_parse_headers(struct bpf_emit *e, int lbl_pass)
 {
 	int not_ipv4 = emit_label(e), udp = emit_label(e);
@@ -184,8 +204,7 @@ static void emit_parse_headers(struct bpf_emit *e, int lbl_pass)
 	emit_ldx(e, BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data));
 	emit_ldx(e, BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end));
 	emit_need(e, BPF_REG_2, ETH_HDR_LEN, lbl_pass);
-	emit_mov_imm(e, BPF_REG_8, ETH_HDR_LEN);
-	emit_skip_vlan(e, true, lbl_pass);
+	emit_skip_vlan(e, BPF_REG_8, BPF_REG_5, lbl_pass);
 	emit_jmp_imm(e, 0, BPF_JNE, BPF_REG_4, net16(ETH_P_IPV4), not_ipv4);
 	emit_parse_ipv4(e, lbl_pass);
 	emit_ja(e, udp);
@@ -633,7 +652,7 @@ static void emit_rewrite_headers(struct bpf_emit *e, const struct xdp_wrap_opts 
 	emit_need(e, BPF_REG_2, ETH_HDR_LEN, lbl_broken);
 	emit_swap(e, BPF_REG_2, BPF_W, OFF_ETH_DST, OFF_ETH_SRC);
 	emit_swap(e, BPF_REG_2, BPF_H, OFF_ETH_DST + 4, OFF_ETH_SRC + 4);
-	emit_skip_vlan(e, false, lbl_broken);
+	emit_skip_vlan(e, BPF_REG_1, BPF_REG_0, lbl_broken);
 	emit_jmp_imm(e, 0, BPF_JEQ, BPF_REG_4, net16(ETH_P_IPV6), ipv6);
 	emit_rewrite_ipv4(e, lbl_broken);
 	emit_ja(e, done);
