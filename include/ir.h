@@ -179,8 +179,10 @@ struct ir_block {
 	int ninsns, cap;
 	uint64_t x86_addr;	/* address of the first x86 instruction */
 	int loop_depth;		/* nesting depth estimate, for register priority */
-	/* Values a walkable loop hands out here, at one of its exits, that no
-	 * walkable loop around this block carries (loops.c; owned). */
+	/* An exit of a walkable loop leads here, and what it leaves
+	 * pass-dependent is laundered here (loops.c, mark_walk_exit): these
+	 * values (owned), and with walk_exit_len the request length's slot. */
+	bool walk_exit, walk_exit_len;
 	int *walk_exit_vregs;
 	int nwalk_exit_vregs;
 };

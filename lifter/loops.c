@@ -276,7 +276,71 @@ struct walk_exits {
 	int *heads, nheads;	/* the walkable loops' heads */
 	bool *nest_live;	/* per vreg: live at the head of a walkable loop
 				 * that holds another */
+	int *copy_of;		/* per vreg: its class of register copies */
+	bool *narrowed;		/* per class: a branch of the current loop reads it */
+	bool reads_request;	/* the current loop may read the request */
 };
+
+static int copy_class(const struct walk_exits *x, int v)
+{
+	while (x->copy_of[v] != v)
+		v = x->copy_of[v];
+	return v;
+}
+
+/* The verifier links a register and its copies (one id): a branch on one
+ * narrows them all.  So a vreg defined once, by a register move, is one
+ * class with its source (a builtin's copy of its length argument and the
+ * register it came from).  Not a vreg defined more than once: x86 code
+ * reuses registers, and joining every move's ends would make most values
+ * one class. */
+static void find_copies(struct walk_exits *x, int *defs)
+{
+	for (int v = 0; v < x->fn->nvregs; v++)
+		x->copy_of[v] = v;
+	for (int b = 0; b < x->fn->nblocks; b++)
+		for (int i = 0; i < x->fn->blocks[b].ninsns; i++)
+			if (ir_insn_defines(&x->fn->blocks[b].insns[i]))
+				defs[x->fn->blocks[b].insns[i].dst]++;
+	for (int b = 0; b < x->fn->nblocks; b++)
+		for (int i = 0; i < x->fn->blocks[b].ninsns; i++) {
+			const struct ir_insn *in = &x->fn->blocks[b].insns[i];
+			int p, q;
+
+			if (in->op != IR_MOV || in->b.reg == IR_NONE || defs[in->dst] != 1)
+				continue;
+			p = copy_class(x, in->dst);
+			q = copy_class(x, in->b.reg);
+			if (p != q)
+				x->copy_of[p] = q;
+		}
+}
+
+/* x->narrowed: the classes a branch or select of the loop headed by h
+ * reads.  The walk narrows those differently on each pass (the request's
+ * length against a counter), even a value the loop does not write.  And
+ * x->reads_request. */
+static void note_narrowed(struct walk_exits *x, int h)
+{
+	memset(x->narrowed, 0, sizeof(bool) * (size_t)x->fn->nvregs);
+	x->reads_request = false;
+	for (int b = 0; b < x->fn->nblocks; b++) {
+		if (!x->loop_of[h][b])
+			continue;
+		for (int i = 0; i < x->fn->blocks[b].ninsns; i++) {
+			const struct ir_insn *in = &x->fn->blocks[b].insns[i];
+
+			if (in->op == IR_LOAD)
+				x->reads_request |= in->region == IR_REG_REQ || in->region == IR_REG_UNKNOWN;
+			if (in->op != IR_BR && in->op != IR_SELECT)
+				continue;
+			if (in->a.reg != IR_NONE)
+				x->narrowed[copy_class(x, in->a.reg)] = true;
+			if (in->b.reg != IR_NONE)
+				x->narrowed[copy_class(x, in->b.reg)] = true;
+		}
+	}
+}
 
 static bool holds_walkable(const struct walk_exits *x, int g)
 {
@@ -317,33 +381,46 @@ static int add_walk_exit_vreg(struct ir_block *blk, int v)
 	return 0;
 }
 
+/* What the walk of the loop headed by h leaves pass-dependent at block s:
+ * what the loop writes, and what its branches narrow (note_narrowed),
+ * live at s. */
+static bool pass_dependent(const struct walk_exits *x, int h, int s, int v)
+{
+	const uint64_t *live = x->lv->in + (size_t)s * x->lv->nwords;
+
+	return ir_bit(live, v) && (writes(&x->fn->blocks[h].insns[0], v) || x->narrowed[copy_class(x, v)]);
+}
+
 /* A walked loop that data can leave at any pass leaves it with exact,
- * pass-dependent values (a position, a length so far): the verifier walks
- * the code after the loop once per pass it may leave at, and a walked
- * loop there (tlv's checksum over the reply) once per length.  So block s,
- * where an exit of the loop headed by h leads, lists what the loop writes
- * and is live there, for codegen to launder: unless one of those must stay
- * exact (kept_exact), which keeps the states apart anyway, and laundering
- * the others would only cost their range checks. */
+ * pass-dependent values (a position, a length so far, the request length
+ * narrowed against the position): the verifier walks the code after the
+ * loop once per pass it may leave at, and a walked loop there (tlv's
+ * checksum over the reply) once per length.  So block s, where an exit of
+ * the loop headed by h leads, is marked to launder them, and the request
+ * length's slot when the loop reads the request (each read's check narrows
+ * the length the slot holds): unless one of them must stay exact
+ * (kept_exact), which keeps the states apart anyway, and laundering the
+ * others would only cost their range checks. */
 static int mark_walk_exit(const struct walk_exits *x, int h, int s)
 {
-	const struct ir_insn *guard = &x->fn->blocks[h].insns[0];
-	const uint64_t *live = x->lv->in + (size_t)s * x->lv->nwords;
 	int rc = 0;
 
-	for (int j = 0; j < guard->nloop_vregs; j++)
-		if (ir_bit(live, guard->loop_vregs[j]) && kept_exact(x, s, guard->loop_vregs[j]))
+	for (int v = 0; v < x->fn->nvregs; v++)
+		if (pass_dependent(x, h, s, v) && kept_exact(x, s, v))
 			return 0;
-	for (int j = 0; j < guard->nloop_vregs && !rc; j++)
-		if (ir_bit(live, guard->loop_vregs[j]))
-			rc = add_walk_exit_vreg(&x->fn->blocks[s], guard->loop_vregs[j]);
+	x->fn->blocks[s].walk_exit = true;
+	x->fn->blocks[s].walk_exit_len |= x->reads_request;
+	for (int v = 0; v < x->fn->nvregs && !rc; v++)
+		if (pass_dependent(x, h, s, v))
+			rc = add_walk_exit_vreg(&x->fn->blocks[s], v);
 	return rc;
 }
 
-static int mark_exits_of(const struct walk_exits *x, int h)
+static int mark_exits_of(struct walk_exits *x, int h)
 {
 	int rc = 0;
 
+	note_narrowed(x, h);
 	for (int b = 0; b < x->fn->nblocks && !rc; b++) {
 		if (!x->loop_of[h][b])
 			continue;
@@ -358,12 +435,18 @@ static int mark_exits_of(const struct walk_exits *x, int h)
 static int mark_walk_exits(struct ir_func *fn, bool *const *loop_of, const struct ir_liveness *lv)
 {
 	struct walk_exits x = { .fn = fn, .loop_of = loop_of, .lv = lv };
-	int rc = 0;
+	int rc = 0, *defs;
 
 	x.heads = malloc(sizeof(int) * ((size_t)fn->nblocks + 1));
 	x.nest_live = calloc((size_t)fn->nvregs + 1, sizeof(bool));
-	if (!x.heads || !x.nest_live)
+	x.copy_of = malloc(sizeof(int) * ((size_t)fn->nvregs + 1));
+	x.narrowed = calloc((size_t)fn->nvregs + 1, sizeof(bool));
+	defs = calloc((size_t)fn->nvregs + 1, sizeof(int));
+	if (!x.heads || !x.nest_live || !x.copy_of || !x.narrowed || !defs)
 		rc = -ENOMEM;
+	else
+		find_copies(&x, defs);
+	free(defs);
 	for (int h = 0; h < fn->nblocks && !rc; h++)
 		if (loop_of[h] && fn->blocks[h].insns[0].walkable)
 			x.heads[x.nheads++] = h;
@@ -374,6 +457,8 @@ static int mark_walk_exits(struct ir_func *fn, bool *const *loop_of, const struc
 		rc = mark_exits_of(&x, x.heads[k]);
 	free(x.heads);
 	free(x.nest_live);
+	free(x.copy_of);
+	free(x.narrowed);
 	return rc;
 }
 
