@@ -278,6 +278,7 @@ struct walk_exits {
 				 * that holds another */
 	int *copy_of;		/* per vreg: its class of register copies */
 	bool *narrowed;		/* per class: a branch of the current loop reads it */
+	bool *written;		/* per vreg: the current loop writes it */
 	bool reads_request;	/* the current loop may read the request */
 };
 
@@ -319,10 +320,15 @@ static void find_copies(struct walk_exits *x, int *defs)
 /* x->narrowed: the classes a branch or select of the loop headed by h
  * reads.  The walk narrows those differently on each pass (the request's
  * length against a counter), even a value the loop does not write.  And
- * x->reads_request. */
+ * x->written and x->reads_request. */
 static void note_narrowed(struct walk_exits *x, int h)
 {
+	const struct ir_insn *guard = &x->fn->blocks[h].insns[0];
+
 	memset(x->narrowed, 0, sizeof(bool) * (size_t)x->fn->nvregs);
+	memset(x->written, 0, sizeof(bool) * (size_t)x->fn->nvregs);
+	for (int k = 0; k < guard->nloop_vregs; k++)
+		x->written[guard->loop_vregs[k]] = true;
 	x->reads_request = false;
 	for (int b = 0; b < x->fn->nblocks; b++) {
 		if (!x->loop_of[h][b])
@@ -381,14 +387,14 @@ static int add_walk_exit_vreg(struct ir_block *blk, int v)
 	return 0;
 }
 
-/* What the walk of the loop headed by h leaves pass-dependent at block s:
- * what the loop writes, and what its branches narrow (note_narrowed),
- * live at s. */
-static bool pass_dependent(const struct walk_exits *x, int h, int s, int v)
+/* What the walk of the current loop (note_narrowed) leaves pass-dependent
+ * at block s: what the loop writes, and what its branches narrow, live at
+ * s. */
+static bool pass_dependent(const struct walk_exits *x, int s, int v)
 {
 	const uint64_t *live = x->lv->in + (size_t)s * x->lv->nwords;
 
-	return ir_bit(live, v) && (writes(&x->fn->blocks[h].insns[0], v) || x->narrowed[copy_class(x, v)]);
+	return ir_bit(live, v) && (x->written[v] || x->narrowed[copy_class(x, v)]);
 }
 
 /* A walked loop that data can leave at any pass leaves it with exact,
@@ -396,22 +402,22 @@ static bool pass_dependent(const struct walk_exits *x, int h, int s, int v)
  * narrowed against the position): the verifier walks the code after the
  * loop once per pass it may leave at, and a walked loop there (tlv's
  * checksum over the reply) once per length.  So block s, where an exit of
- * the loop headed by h leads, is marked to launder them, and the request
+ * the current loop leads, is marked to launder them, and the request
  * length's slot when the loop reads the request (each read's check narrows
  * the length the slot holds): unless one of them must stay exact
  * (kept_exact), which keeps the states apart anyway, and laundering the
  * others would only cost their range checks. */
-static int mark_walk_exit(const struct walk_exits *x, int h, int s)
+static int mark_walk_exit(const struct walk_exits *x, int s)
 {
 	int rc = 0;
 
 	for (int v = 0; v < x->fn->nvregs; v++)
-		if (pass_dependent(x, h, s, v) && kept_exact(x, s, v))
+		if (pass_dependent(x, s, v) && kept_exact(x, s, v))
 			return 0;
 	x->fn->blocks[s].walk_exit = true;
 	x->fn->blocks[s].walk_exit_len |= x->reads_request;
 	for (int v = 0; v < x->fn->nvregs && !rc; v++)
-		if (pass_dependent(x, h, s, v))
+		if (pass_dependent(x, s, v))
 			rc = add_walk_exit_vreg(&x->fn->blocks[s], v);
 	return rc;
 }
@@ -426,7 +432,7 @@ static int mark_exits_of(struct walk_exits *x, int h)
 			continue;
 		for (int k = 0, s; (s = succ(x->fn, b, k)) >= 0 && !rc; k++)
 			if (!x->loop_of[h][s] && x->fn->blocks[s].insns[0].op != IR_LOOPGUARD)
-				rc = mark_walk_exit(x, h, s);
+				rc = mark_walk_exit(x, s);
 	}
 	return rc;
 }
@@ -441,8 +447,9 @@ static int mark_walk_exits(struct ir_func *fn, bool *const *loop_of, const struc
 	x.nest_live = calloc((size_t)fn->nvregs + 1, sizeof(bool));
 	x.copy_of = malloc(sizeof(int) * ((size_t)fn->nvregs + 1));
 	x.narrowed = calloc((size_t)fn->nvregs + 1, sizeof(bool));
+	x.written = calloc((size_t)fn->nvregs + 1, sizeof(bool));
 	defs = calloc((size_t)fn->nvregs + 1, sizeof(int));
-	if (!x.heads || !x.nest_live || !x.copy_of || !x.narrowed || !defs)
+	if (!x.heads || !x.nest_live || !x.copy_of || !x.narrowed || !x.written || !defs)
 		rc = -ENOMEM;
 	else
 		find_copies(&x, defs);
@@ -450,15 +457,19 @@ static int mark_walk_exits(struct ir_func *fn, bool *const *loop_of, const struc
 	for (int h = 0; h < fn->nblocks && !rc; h++)
 		if (loop_of[h] && fn->blocks[h].insns[0].walkable)
 			x.heads[x.nheads++] = h;
-	for (int k = 0; k < x.nheads && !rc; k++)
-		for (int v = 0; v < fn->nvregs && holds_walkable(&x, x.heads[k]); v++)
+	for (int k = 0; k < x.nheads && !rc; k++) {
+		if (!holds_walkable(&x, x.heads[k]))
+			continue;
+		for (int v = 0; v < fn->nvregs; v++)
 			x.nest_live[v] |= ir_bit(lv->in + (size_t)x.heads[k] * lv->nwords, v);
+	}
 	for (int k = 0; k < x.nheads && !rc; k++)
 		rc = mark_exits_of(&x, x.heads[k]);
 	free(x.heads);
 	free(x.nest_live);
 	free(x.copy_of);
 	free(x.narrowed);
+	free(x.written);
 	return rc;
 }
 
