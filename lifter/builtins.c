@@ -110,14 +110,10 @@ struct word_phase {
 };
 
 /* A phase of rounds of `step` bytes while that many of n remain, from
- * index vreg `from` as it stands (-1: from 0).  The round's test is
- * i + step > n, not n - i < step (the same while i <= n): a counter plus a
- * constant against a value the loop does not write is an exit the
- * verifier can walk, pass by pass, up to the end of the region the
- * accesses step through (lifter/walkable.c); n - i is neither. */
+ * index vreg `from` as it stands (-1: from 0). */
 static void phase_begin(struct lift_ctx *c, struct word_phase *w, int n, int from, int step)
 {
-	int end = lift_temp(c);
+	int rem = lift_temp(c);
 
 	w->n = n;
 	w->step = step;
@@ -129,8 +125,8 @@ static void phase_begin(struct lift_ctx *c, struct word_phase *w, int n, int fro
 		set(c, IR_MOV, w->i, ir_imm(0), ir_imm(0), 64);
 	jump(c, w->head);
 	lift_set_block(c, w->head);
-	set(c, IR_ADD, end, ir_reg(w->i), ir_imm(step), 64);
-	branch(c, IR_UGT, ir_reg(end), ir_reg(n), w->done, w->body);
+	set(c, IR_SUB, rem, ir_reg(n), ir_reg(w->i), 64);
+	branch(c, IR_ULT, ir_reg(rem), ir_imm(step), w->done, w->body);
 	lift_set_block(c, w->body);
 }
 

@@ -9,7 +9,6 @@
 #    variant OUT.walked.bpf.o does, which koff-load takes before OUT.bpf.o.
 #  - tlv (a record loop the verifier cannot walk, holding table scans it
 #    can): some loops walked beside may_goto ones;
-#  - echo: memcpy's loop walked, the program plain;
 #  - fnv, a hash over the whole request: a loop bound by the request's
 #    length, carrying the hash, walked.
 #  - six field scans in a row (mix): the offsets they stop at would keep
@@ -113,18 +112,6 @@ n=$(walked "$m" .kernel)
 [ "$n" -gt 0 ] || koff_fail "tlv --kernel host: no loop walked"
 exact tlv "$tmp/tlv-host.bpf.o" 7013 bench/handlers/tlv-requests.txt
 koff_ok "tlv --kernel host: $n of $(jq -r .program.loop_guards "$m") loops walked, every request in the kernel"
-
-# echo: memcpy's loop (lifter/builtins.c), whose rounds test i + 32 > n:
-# walked, the program plain; its exits launder the length the walk
-# narrowed (the request length's slot too), or the tail after the loop
-# would be walked once per pass it may leave at.
-KOFF_OUT_TAG=-host link echo samples/echo/echo.c 7007 --kernel host
-m=$tmp/echo-host.koff.json
-koff_expect_eq "echo --kernel host: loop shape" "$(jq -r .kernel.loop_shape "$m")" walked
-processed=$(jq -r .verifier.processed_insns "$m")
-[ "$processed" -lt 20000 ] || koff_fail "echo: memcpy's walk multiplied: $processed instructions processed"
-exact echo "$tmp/echo-host.bpf.o" 7007 samples/echo/requests.txt
-koff_ok "echo --kernel host: memcpy walked ($processed instructions processed), every request in the kernel"
 
 # A hash over the whole request: the loop ends on the request's length,
 # which it does not write (the walk ends where its reads leave the request
