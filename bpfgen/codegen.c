@@ -1123,23 +1123,12 @@ static void launder_live_in(struct gen *g, int block)
 }
 
 /* What a walked loop leaves pass-dependent at an exit into `block`
- * (lifter/loops.c, walk_exit_vregs), and the request length's slot when
- * the loop reads the request (walk_exit_len): each read's check narrows
- * the length loaded from the slot, and with it the slot (one id), to what
- * that pass read; it is loaded again from the wrapper's word, where the
- * entry stored the same length.  This also forgets what the handler's own
- * checks taught the verifier: tok's program takes 16k instructions instead
- * of 9k, but dns's 135k instead of 990k. */
+ * (lifter/loops.c, walk_exit_vregs). */
 static void launder_walk_exit(struct gen *g, int block)
 {
 	const struct ir_block *blk = &g->fn->blocks[block];
 	bool zero_loaded = false;
 
-	set_kind(g, EK_LAUNDER);
-	if (blk->walk_exit_len) {
-		emit_ldx(g->e, BPF_H, R0, R9, IR_WRAP_LEN_OFF);
-		emit_stx(g->e, BPF_DW, R10, XDP_WRAP_SLOT_REQLEN, R0);
-	}
 	for (int k = 0; k < blk->nwalk_exit_vregs; k++)
 		launder_if_live(g, block, blk->walk_exit_vregs[k], &zero_loaded);
 }
@@ -1734,7 +1723,7 @@ static void emit_copy(struct gen *g)
 			gen_trace(g, b);
 		if (g->o->launder_joins && g->npreds[b] > 1 && !is_loop_head(&fn->blocks[b]))
 			launder_live_in(g, b);
-		else if (g->walk && fn->blocks[b].walk_exit)
+		else if (g->walk_exits)
 			launder_walk_exit(g, b);
 		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
 			const struct ir_block *blk = &fn->blocks[b];
@@ -1817,12 +1806,11 @@ static int count_guards(const struct ir_func *fn, bool walkable)
 	return n;
 }
 
-/* Whether some walk exit launders values (and so needs the launder slot's
- * zero). */
+/* Whether some walk exit launders values (lifter/loops.c). */
 static bool launders_walk_exits(const struct ir_func *fn)
 {
 	for (int b = 0; b < fn->nblocks; b++)
-		if (fn->blocks[b].walk_exit && fn->blocks[b].nwalk_exit_vregs)
+		if (fn->blocks[b].nwalk_exit_vregs)
 			return true;
 	return false;
 }

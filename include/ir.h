@@ -179,10 +179,8 @@ struct ir_block {
 	int ninsns, cap;
 	uint64_t x86_addr;	/* address of the first x86 instruction */
 	int loop_depth;		/* nesting depth estimate, for register priority */
-	/* An exit of a walkable loop leads here, and what it leaves
-	 * pass-dependent is laundered here (loops.c, mark_walk_exit): these
-	 * values (owned), and with walk_exit_len the request length's slot. */
-	bool walk_exit, walk_exit_len;
+	/* Values a walkable loop leaves pass-dependent at one of its exits,
+	 * which leads here: laundered here (loops.c, mark_walk_exit; owned). */
 	int *walk_exit_vregs;
 	int nwalk_exit_vregs;
 };
