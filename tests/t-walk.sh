@@ -49,6 +49,16 @@ exact() {
 
 walked() { jq -r "$2.loops_walked" "$1"; }
 
+# accepted_at_once NAME: the first verification of NAME's program accepted
+# it; sets attempts to what the manifest says of them.
+accepted_at_once() {
+	attempts=$(jq -r .verifier.attempts "$tmp/$1.koff.json")
+	case $attempts in
+	accepted,*) ;;
+	*) koff_fail "$1: the walk was not accepted at once ($attempts)";;
+	esac
+}
+
 # kv, --kernel host: every loop walked.
 KOFF_OUT_TAG=-host link kv bench/handlers/kv.c 11211 --kernel host
 m=$tmp/kv-host.koff.json
@@ -164,11 +174,7 @@ printf '# mix: 48 bytes or more\n%s\n%s\n%s\n' "$(printf '61%.0s' $(seq 48))" "$
 	78617862786378647865786678677868617862636465666768697061626364656667686970616263646566 >"$tmp/mix.req"
 KOFF_OUT_TAG= link mix "$tmp/mix.c" 5353 --kernel host
 m=$tmp/mix.koff.json
-attempts=$(jq -r .verifier.attempts "$m")
-case $attempts in
-accepted,*) ;;
-*) koff_fail "mix: the walk was not accepted at once ($attempts)";;
-esac
+accepted_at_once mix
 koff_expect_eq "mix: loops walked" "$(walked "$m" .kernel)" 6
 processed=$(jq -r .verifier.processed_insns "$m")
 [ "$processed" -lt 50000 ] || koff_fail "mix: the walks multiplied: $processed instructions processed"
@@ -246,11 +252,7 @@ int main(void) { return 0; }
 EOF
 KOFF_OUT_TAG= link reuse "$tmp/reuse.c" 5353 --kernel host
 m=$tmp/reuse.koff.json
-attempts=$(jq -r .verifier.attempts "$m")
-case $attempts in
-accepted,*) ;;
-*) koff_fail "reuse: the walk was not accepted at once ($attempts)";;
-esac
+accepted_at_once reuse
 n=$(walked "$m" .kernel)
 [ "$n" -ge 6 ] || koff_fail "reuse: only $n loops walked"
 exact reuse "$tmp/reuse.bpf.o" 5353 "$tmp/nest.req"
