@@ -338,32 +338,29 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, struct interval
 	return 0;
 }
 
-/* Whether walked loop heads carry v: it must stay where the verifier sees
- * it exactly, or the walk meets the same state every pass and is refused
- * ("infinite loop detected").  gcc reuses a register in loop after loop,
- * so one x86 register may be a walked loop's counter and another loop's
- * laundered value. */
-static bool carried_by_walk(const struct ir_func *fn, const struct ir_liveness *lv, int v)
+/* carried[v]: a walked loop writes v and needs it at its head.  Such a
+ * value must stay where the verifier sees it exactly, or the walk meets
+ * the same state every pass and is refused ("infinite loop detected").
+ * gcc reuses a register in loop after loop, so one x86 register may be a
+ * walked loop's counter and another loop's laundered value. */
+static void mark_walk_carried(const struct ir_func *fn, const struct ir_liveness *lv, bool *carried)
 {
 	for (int b = 0; b < fn->nblocks; b++) {
 		const struct ir_insn *guard = fn->blocks[b].ninsns ? &fn->blocks[b].insns[0] : NULL;
 
-		if (!guard || guard->op != IR_LOOPGUARD || !guard->walkable ||
-		    !ir_bit(lv->in + (size_t)b * lv->nwords, v))
+		if (!guard || guard->op != IR_LOOPGUARD || !guard->walkable)
 			continue;
 		for (int k = 0; k < guard->nloop_vregs; k++)
-			if (guard->loop_vregs[k] == v)
-				return true;
+			carried[guard->loop_vregs[k]] |= ir_bit(lv->in + (size_t)b * lv->nwords, guard->loop_vregs[k]);
 	}
-	return false;
 }
 
 /* The values codegen launders at loop heads: those a loop writes
  * (its guard's loop_vregs) that are live at its head, all live there when
  * it holds walked loops, none for walked loops; and none a walked loop
- * carries (carried_by_walk). */
+ * carries (mark_walk_carried: `carried`, scratch of fn->nvregs). */
 static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *lv, bool walk,
-			   bool *laundered)
+			   bool *laundered, bool *carried)
 {
 	for (int b = 0; b < fn->nblocks; b++) {
 		const struct ir_insn *guard = fn->blocks[b].ninsns ? &fn->blocks[b].insns[0] : NULL;
@@ -379,9 +376,11 @@ static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *l
 			if (ir_bit(lv->in + (size_t)b * lv->nwords, guard->loop_vregs[k]))
 				laundered[guard->loop_vregs[k]] = true;
 	}
-	for (int v = 0; walk && v < fn->nvregs; v++)
-		if (laundered[v] && carried_by_walk(fn, lv, v))
-			laundered[v] = false;
+	if (!walk)
+		return;
+	mark_walk_carried(fn, lv, carried);
+	for (int v = 0; v < fn->nvregs; v++)
+		laundered[v] &= !carried[v];
 }
 
 int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, bool walk,
@@ -391,7 +390,7 @@ int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, bool w
 	struct interval *iv = NULL, **order = NULL;
 	int *block_start = block_starts(fn);
 	struct scan s = { 0 };
-	bool *laundered = NULL;
+	bool *laundered = NULL, *carried = NULL;
 	int n = 0, rc;
 
 	memset(ra, 0, sizeof(*ra));
@@ -405,14 +404,15 @@ int regalloc_run(const struct ir_func *fn, int frame_top, int frame_size, bool w
 	s.maxslots = (int)MAP_SLOTS + (frame_size - frame_top) / 8;
 	s.slot_free_at = malloc(sizeof(int) * (size_t)s.maxslots);
 	laundered = calloc(fn->nvregs ? fn->nvregs : 1, sizeof(bool));
+	carried = calloc(fn->nvregs ? fn->nvregs : 1, sizeof(bool));
 	if (!ra->locs || !ra->live_at_entry || !iv || !order || !s.slot_free_at || !block_start ||
-	    !laundered || ir_liveness_run(fn, &lv) || build_intervals(fn, &lv, block_start, iv)) {
+	    !laundered || !carried || ir_liveness_run(fn, &lv) || build_intervals(fn, &lv, block_start, iv)) {
 		rc = koff_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < s.maxslots; i++)
 		s.slot_free_at[i] = -1;
-	mark_laundered(fn, &lv, walk, laundered);
+	mark_laundered(fn, &lv, walk, laundered, carried);
 	s.laundered = laundered;
 	for (int v = 0; v < fn->nvregs; v++)
 		ra->live_at_entry[v] = ir_bit(lv.in, v);
@@ -438,6 +438,7 @@ out:
 	free(order);
 	free(s.slot_free_at);
 	free(laundered);
+	free(carried);
 	free(block_start);
 	ir_liveness_free(&lv);
 	return rc;
