@@ -338,34 +338,23 @@ static int linear_scan(struct regalloc *ra, struct interval *iv, struct interval
 	return 0;
 }
 
-/* carried[v]: a walked loop writes v and needs it at its head.  Such a
- * value must stay where the verifier sees it exactly, or the walk meets
- * the same state every pass and is refused ("infinite loop detected").
- * gcc reuses a register in loop after loop, so one x86 register may be a
- * walked loop's counter and another loop's laundered value. */
-static void mark_walk_carried(const struct ir_func *fn, const struct ir_liveness *lv, bool *carried)
-{
-	for (int b = 0; b < fn->nblocks; b++) {
-		const struct ir_insn *guard = fn->blocks[b].ninsns ? &fn->blocks[b].insns[0] : NULL;
-
-		if (!guard || guard->op != IR_LOOPGUARD || !guard->walkable)
-			continue;
-		for (int k = 0; k < guard->nloop_vregs; k++)
-			carried[guard->loop_vregs[k]] |= ir_bit(lv->in + (size_t)b * lv->nwords, guard->loop_vregs[k]);
-	}
-}
-
 /* The values codegen launders at loop heads: those a loop writes
  * (its guard's loop_vregs) that are live at its head, all live there when
- * it holds walked loops, none for walked loops; and none a walked loop
- * carries (mark_walk_carried: `carried`, scratch of fn->nvregs). */
+ * it holds walked loops, none for walked loops.  And none a walked loop
+ * carries (writes and needs at its head: `carried`, scratch of
+ * fn->nvregs): it must stay where the verifier sees it exactly, or the
+ * walk meets the same state every pass and is refused ("infinite loop
+ * detected"); gcc reuses a register in loop after loop, so one x86
+ * register may be a walked loop's counter and another loop's laundered
+ * value. */
 static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *lv, bool walk,
 			   bool *laundered, bool *carried)
 {
 	for (int b = 0; b < fn->nblocks; b++) {
 		const struct ir_insn *guard = fn->blocks[b].ninsns ? &fn->blocks[b].insns[0] : NULL;
+		bool *mark = walk && guard && guard->walkable ? carried : laundered;
 
-		if (!guard || guard->op != IR_LOOPGUARD || (walk && guard->walkable))
+		if (!guard || guard->op != IR_LOOPGUARD)
 			continue;
 		if (walk && guard->holds_walks) {	/* codegen launders all it needs */
 			for (int v = 0; v < fn->nvregs; v++)
@@ -374,11 +363,8 @@ static void mark_laundered(const struct ir_func *fn, const struct ir_liveness *l
 		}
 		for (int k = 0; k < guard->nloop_vregs; k++)
 			if (ir_bit(lv->in + (size_t)b * lv->nwords, guard->loop_vregs[k]))
-				laundered[guard->loop_vregs[k]] = true;
+				mark[guard->loop_vregs[k]] = true;
 	}
-	if (!walk)
-		return;
-	mark_walk_carried(fn, lv, carried);
 	for (int v = 0; v < fn->nvregs; v++)
 		laundered[v] &= !carried[v];
 }
