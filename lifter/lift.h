@@ -22,6 +22,10 @@ struct lift_opts {
 	/* [IR_DATA_VA, IR_DATA_VA + shared_data_size) is shared state the XDP
 	 * program reaches (src/shared.c); other writable data falls back. */
 	uint64_t shared_data_size;
+	/* The builtins' word rounds (builtins.c) in the form the verifier can
+	 * walk: for the walked variant only (src/variants.c, docs/internals.md
+	 * "Walked loops"). */
+	bool walkable_builtins;
 };
 
 int lift_handler(struct layout *lay, struct decoder *dec, uint64_t entry_va, const char *name,

@@ -133,6 +133,7 @@ struct koff_ctx {
 	unsigned loop_cap_used;
 	bool launder_joins;		/* retry shape: codegen_opts.launder_joins */
 	bool walk_loops;		/* codegen_opts.walk_loops (offload.c: walk_loops_first) */
+	bool walkable_builtins;		/* lift_opts.walkable_builtins, with walk_loops */
 	unsigned loop_copies;		/* codegen_opts.loop_copies (0: one) */
 	bool copies_tried;		/* body copies were generated once */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
@@ -181,6 +182,9 @@ int offload_build(struct koff_ctx *ctx);
 /* offload.c: why ctx's loops may not be left for the verifier to walk
  * (options, the shape the program needed), or NULL. */
 const char *offload_why_not_walked(const struct koff_ctx *ctx);
+/* Whether the walked variant, its builtins walkable too, walks every loop
+ * of the handler (a plain program). */
+bool offload_walks_every_loop(struct koff_ctx *ctx);
 /* kernels.c: ctx->target from --kernel, the places from --verify-on. */
 int kernels_choose(struct koff_ctx *ctx);
 /* Verify ctx->tmp_bpf at every place that can: 0 when all accepted (or

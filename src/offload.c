@@ -134,13 +134,56 @@ static int write_object(struct koff_ctx *ctx)
 	return rc;
 }
 
+static struct lift_opts lift_options(const struct koff_ctx *ctx, bool walkable_builtins)
+{
+	struct lift_opts lo = { .max_depth = 8, .max_blocks = 20000, .forced = ctx->forced_fallbacks,
+				.nforced = ctx->nforced, .trace = ctx->opt.record_path,
+				.shared_data_size = ctx->shared.used ? ctx->shared.data_size : 0,
+				.walkable_builtins = walkable_builtins };
+
+	return lo;
+}
+
+/* ctx's handler lifted into *fn, simplified, its loops guarded;
+ * *blocks_before_guards: its blocks before constprop and the guards. */
+static int lift_guarded(struct koff_ctx *ctx, const struct lift_opts *lo, struct ir_func **fn,
+			int *blocks_before_guards)
+{
+	int rc = lift_handler(&ctx->lay, &ctx->dec, ctx->entry_va, ctx->opt.entry, lo, fn, &ctx->err);
+
+	if (rc)
+		return rc;
+	if (ctx->entry_role == OBJ_ROLE_PARSER && (rc = roles_parser_exits(*fn, &ctx->err)))
+		return rc;
+	*blocks_before_guards = (*fn)->nblocks;
+	rc = constprop_run(*fn, &ctx->err);
+	if (!rc)
+		rc = simplify_run(*fn, &ctx->err);
+	if (!rc)
+		rc = loops_guard(*fn, &ctx->err);
+	return rc;
+}
+
+bool offload_walks_every_loop(struct koff_ctx *ctx)
+{
+	struct lift_opts lo = lift_options(ctx, true);
+	struct ir_func *fn = NULL;
+	struct koff_error saved = ctx->err;
+	int blocks;
+	bool every = false;
+
+	if (lift_guarded(ctx, &lo, &fn, &blocks) == 0)
+		every = codegen_loop_shape(&ctx->target, fn, true) == LOOP_SHAPE_WALKED;
+	ctx->err = saved;	/* a failure here only means: no walked variant */
+	ir_func_free(fn);
+	return every;
+}
+
 /* Lift and generate once, with the current loop cap and forced fallbacks.
  * Returns 1 when there is nothing to offload. */
 static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 {
-	struct lift_opts lo = { .max_depth = 8, .max_blocks = 20000, .forced = ctx->forced_fallbacks,
-				.nforced = ctx->nforced, .trace = ctx->opt.record_path,
-				.shared_data_size = ctx->shared.used ? ctx->shared.data_size : 0 };
+	struct lift_opts lo = lift_options(ctx, ctx->walkable_builtins && ctx->walk_loops);
 	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
 				   .loop_cap = loop_cap, .target = &ctx->target,
 				   .launder_joins = ctx->launder_joins, .loop_copies = ctx->loop_copies,
@@ -151,19 +194,7 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	ctx->ir = NULL;
 	emit_free(&ctx->prog);
 	emit_init(&ctx->prog);
-	rc = lift_handler(&ctx->lay, &ctx->dec, ctx->entry_va, ctx->opt.entry, &lo, &ctx->ir, &ctx->err);
-	if (rc)
-		return rc;
-	if (ctx->entry_role == OBJ_ROLE_PARSER && (rc = roles_parser_exits(ctx->ir, &ctx->err)))
-		return rc;
-	ctx->ir_blocks_before_guards = ctx->ir->nblocks;
-	rc = constprop_run(ctx->ir, &ctx->err);
-	if (rc)
-		return rc;
-	rc = simplify_run(ctx->ir, &ctx->err);
-	if (rc)
-		return rc;
-	rc = loops_guard(ctx->ir, &ctx->err);
+	rc = lift_guarded(ctx, &lo, &ctx->ir, &ctx->ir_blocks_before_guards);
 	if (rc)
 		return rc;
 	ctx->early_fallbacks = ctx->opt.early_fallback ? earlyfb_run(ctx->ir, &ctx->err) : 0;

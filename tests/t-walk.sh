@@ -7,6 +7,9 @@
 #    with --loop-cap none is; the default build's portable program walks
 #    none, its 6.18 variant does where this host runs it, and its walked
 #    variant OUT.walked.bpf.o does, which koff-load takes before OUT.bpf.o.
+#  - echo (samples/echo: its only loop is a memcpy): the walked variant
+#    walks the builtin's word rounds, a plain program; the portable
+#    program and the 6.18 variant keep them laundered;
 #  - tlv (a record loop the verifier cannot walk, holding table scans it
 #    can): some loops walked beside may_goto ones;
 #  - fnv, a hash over the whole request: a loop bound by the request's
@@ -113,6 +116,23 @@ if command -v ip >/dev/null && ip netns add "koff-walkprobe-$$" 2>/dev/null; the
 else
 	echo "note: no network namespaces here: koff-load's order not checked"
 fi
+
+# echo: the builtins' word rounds walk in the walked variant only
+# (lifter/builtins.c, phase_begin): there every loop is walked, a plain
+# program; the portable program and the 6.18 variant walk none.
+KOFF_OUT_TAG= link echo samples/echo/echo.c 7007
+m=$tmp/echo.koff.json
+[ -f "$tmp/echo.walked.bpf.o" ] ||
+	koff_fail "echo: no OUT.walked.bpf.o ($(jq -r '.no_walked_variant_because // ""' "$m"))"
+variant() { jq -r ".variants[] | select(.object | endswith(\"$2\")) | .kernel.$3" "$1"; }
+koff_expect_eq "echo portable: loops walked" "$(walked "$m" .kernel)" 0
+koff_expect_eq "echo walked variant: shape, loops walked" \
+	"$(variant "$m" .walked.bpf.o loop_shape) $(variant "$m" .walked.bpf.o loops_walked)" "walked 1"
+if [ -f "$tmp/echo$KOFF_FAST_SUFFIX" ]; then
+	koff_expect_eq "echo 6.18 variant: loops walked" "$(variant "$m" "$KOFF_FAST_SUFFIX" loops_walked)" 0
+fi
+exact echo "$tmp/echo.walked.bpf.o" 7007 samples/echo/requests.txt
+koff_ok "echo: the walked variant walks its memcpy (a plain program), every request in the kernel, 0 mismatches"
 
 # tlv: walked table scans inside a laundered record loop.
 KOFF_OUT_TAG=-host link tlv bench/handlers/tlv.c 7013 --kernel host
