@@ -135,6 +135,7 @@ struct koff_ctx {
 	bool walk_loops;		/* codegen_opts.walk_loops (offload.c: walk_loops_first) */
 	bool walkable_builtins;		/* lift_opts.walkable_builtins, with walk_loops */
 	unsigned loop_copies;		/* codegen_opts.loop_copies (0: one) */
+#define KOFF_BODY_COPIES 4u		/* ... usually (offload.c, try_body_copies) */
 	bool copies_tried;		/* body copies were generated once */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
 	int nforced, capforced;
