@@ -23,8 +23,8 @@ struct lift_opts {
 	 * program reaches (src/shared.c); other writable data falls back. */
 	uint64_t shared_data_size;
 	/* The builtins' word rounds (builtins.c) in the form the verifier can
-	 * walk: for the walked variant only (src/variants.c, docs/internals.md
-	 * "Walked loops"). */
+	 * walk: for a walked variant nothing else would give one
+	 * (src/variants.c, setup_walked; docs/internals.md "Walked loops"). */
 	bool walkable_builtins;
 };
 

@@ -135,7 +135,6 @@ struct koff_ctx {
 	bool walk_loops;		/* codegen_opts.walk_loops (offload.c: walk_loops_first) */
 	bool walkable_builtins;		/* lift_opts.walkable_builtins, with walk_loops */
 	unsigned loop_copies;		/* codegen_opts.loop_copies (0: one) */
-#define KOFF_BODY_COPIES 4u		/* ... usually (offload.c, try_body_copies) */
 	bool copies_tried;		/* body copies were generated once */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
 	int nforced, capforced;
@@ -263,6 +262,9 @@ void ctx_free(struct koff_ctx *ctx);
 enum loop_shape ctx_loop_shape(const struct koff_ctx *ctx);
 int ctx_loops_walked(const struct koff_ctx *ctx);
 unsigned ctx_body_copies(const struct koff_ctx *ctx);
+/* The bpf_loop shape's usual body copies (offload.c, try_body_copies:
+ * eight for a small program). */
+#define KOFF_BODY_COPIES 4u
 /* main.c: move temporary outputs into place, or remove them. */
 int outputs_commit(struct koff_ctx *ctx);
 void outputs_discard(struct koff_ctx *ctx);
