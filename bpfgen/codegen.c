@@ -23,7 +23,8 @@
  *     through a loop head twice, so the verifier walks a DAG; bpf_loop
  *     bounds the whole run.  Each yield costs a callback call (~9 ns here
  *     against ~1 ns for may_goto), which is why newer targets keep may_goto;
- *     with body copies a call passes up to four loop heads before it yields
+ *     with body copies a call passes up to four (eight for a small program)
+ *     loop heads before it yields
  *     (docs/internals.md, "Body copies").
  *   A handler without loops has the plain shape on every target.
  *
@@ -968,12 +969,12 @@ static void launder_zero(struct gen *g)
 
 /* One more loop-head pass for this request, counted in the scratch map:
  * past loop_cap, fall back. */
-static void count_loop_pass(struct gen *g, int16_t counter)
+static void count_loop_pass(struct gen *g)
 {
 	set_kind(g, EK_LOOP);
-	emit_ldx(g->e, BPF_DW, R1, R9, counter);
+	emit_ldx(g->e, BPF_DW, R1, R9, LOOP_COUNT_OFF);
 	emit_alu_imm(g->e, 1, BPF_ADD, R1, 1);
-	emit_stx(g->e, BPF_DW, R9, counter, R1);
+	emit_stx(g->e, BPF_DW, R9, LOOP_COUNT_OFF, R1);
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)g->o->loop_cap, stub(g, KOFF_STAT_PASS_LOOP));
 }
 
@@ -1003,7 +1004,7 @@ static void launder_loop_values(struct gen *g, int block)
 static void gen_loopguard_may_goto(struct gen *g, int block)
 {
 	launder_loop_values(g, block);
-	count_loop_pass(g, LOOP_COUNT_OFF);
+	count_loop_pass(g);
 	/* may_goto: BPF_JMP | BPF_JCOND, src_reg BPF_MAY_GOTO (0). */
 	emit_jmp_imm(g->e, 0, BPF_JCOND, 0, 0, stub(g, KOFF_STAT_PASS_LOOP));
 }
