@@ -219,6 +219,7 @@ void ir_liveness_free(struct ir_liveness *lv);
 bool ir_bit(const uint64_t *set, int i);
 int ir_insn_uses(const struct ir_insn *in, int out[5]);	/* vregs read; returns count */
 bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
+void ir_count_defs(const struct ir_func *fn, int *defs);	/* defs[v] += v's definitions */
 int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
 bool ir_has_op(const struct ir_func *fn, enum ir_op op);	/* any instruction does op */
 /* x86's zeroing idioms, `xor r, r` and `sub r, r`: 0 whatever r holds. */

@@ -370,17 +370,14 @@ static int constant_temporaries(const struct ir_func *fn, struct aval *temp0)
 	}
 	for (int v = 0; v < fn->nvregs; v++)
 		temp0[v] = top;
+	ir_count_defs(fn, defs);
 	for (int b = 0; b < fn->nblocks; b++)
 		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
 			const struct ir_insn *in = &fn->blocks[b].insns[i];
 
-			if (!ir_insn_defines(in) || in->dst < IR_NFIXED)
-				continue;
-			if (defs[in->dst]++ == 0 && in->op == IR_MOV && in->b.reg == IR_NONE &&
-			    !ir_bit(lv.in, in->dst))
+			if (ir_insn_defines(in) && in->dst >= IR_NFIXED && defs[in->dst] == 1 && in->op == IR_MOV &&
+			    in->b.reg == IR_NONE && !ir_bit(lv.in, in->dst))
 				temp0[in->dst] = konst(in->w == 32 ? (int64_t)(uint32_t)in->b.imm : in->b.imm);
-			else
-				temp0[in->dst] = top;
 		}
 	ir_liveness_free(&lv);
 	free(defs);

@@ -41,6 +41,14 @@ bool ir_insn_defines(const struct ir_insn *in)
 	       in->op != IR_LOOPGUARD;
 }
 
+void ir_count_defs(const struct ir_func *fn, int *defs)
+{
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			if (ir_insn_defines(&fn->blocks[b].insns[i]))
+				defs[fn->blocks[b].insns[i].dst]++;
+}
+
 int ir_succs(const struct ir_block *b, int *out, int max)
 {
 	const struct ir_insn *t;

@@ -298,10 +298,7 @@ static void find_copies(struct walk_exits *x, int *defs)
 {
 	for (int v = 0; v < x->fn->nvregs; v++)
 		x->copy_of[v] = v;
-	for (int b = 0; b < x->fn->nblocks; b++)
-		for (int i = 0; i < x->fn->blocks[b].ninsns; i++)
-			if (ir_insn_defines(&x->fn->blocks[b].insns[i]))
-				defs[x->fn->blocks[b].insns[i].dst]++;
+	ir_count_defs(x->fn, defs);
 	for (int b = 0; b < x->fn->nblocks; b++)
 		for (int i = 0; i < x->fn->blocks[b].ninsns; i++) {
 			const struct ir_insn *in = &x->fn->blocks[b].insns[i];

@@ -201,6 +201,14 @@ static void setup_fast(struct koff_ctx *ctx, struct koff_ctx *v)
 	v->launder_joins = ctx->launder_joins;
 }
 
+/* Whether no loop of ctx's handler walks unless its builtins' rounds do
+ * (lifter/builtins.c, phase_begin): the walked variant then lifts them
+ * walkable, and is built only when that walks every loop. */
+static bool only_builtins_could_walk(const struct koff_ctx *ctx)
+{
+	return codegen_loops_walked(ctx->ir, true) == 0;
+}
+
 /* The portable target with its walkable loops walked, verified on the host.
  * The builtins' rounds walk too where nothing else would (lifter/builtins.c,
  * phase_begin): walked_variant_refused made sure they make it plain.
@@ -210,7 +218,7 @@ static void setup_walked(struct koff_ctx *ctx, struct koff_ctx *v)
 {
 	v->opt.verify_on = "host";
 	v->walked_variant = true;
-	v->walkable_builtins = codegen_loops_walked(ctx->ir, true) == 0;
+	v->walkable_builtins = only_builtins_could_walk(ctx);
 }
 
 /* Why the portable program's loops cannot be walked, or NULL: the walked
@@ -225,7 +233,7 @@ static const char *walked_variant_refused(struct koff_ctx *ctx)
 	 * phase_begin), the variant pays only when it walks every loop: its
 	 * other loops would keep yielding (dns: 2 of 12 loops walked, 259k
 	 * instructions to verify, dropped for its body copies). */
-	if (codegen_loops_walked(ctx->ir, true) == 0 && !offload_walks_every_loop(ctx))
+	if (only_builtins_could_walk(ctx) && !offload_walks_every_loop(ctx))
 		return "no loop of the handler can be walked";
 	return NULL;
 }

@@ -51,6 +51,8 @@ exact() {
 }
 
 walked() { jq -r "$2.loops_walked" "$1"; }
+# variant MANIFEST SUFFIX FIELD: .kernel.FIELD of the variant whose object ends in SUFFIX.
+variant() { jq -r ".variants[] | select(.object | endswith(\"$2\")) | .kernel.$3" "$1"; }
 
 # accepted_at_once NAME: the first verification of NAME's program accepted
 # it; sets attempts to what the manifest says of them.
@@ -124,7 +126,6 @@ KOFF_OUT_TAG= link echo samples/echo/echo.c 7007
 m=$tmp/echo.koff.json
 [ -f "$tmp/echo.walked.bpf.o" ] ||
 	koff_fail "echo: no OUT.walked.bpf.o ($(jq -r '.no_walked_variant_because // ""' "$m"))"
-variant() { jq -r ".variants[] | select(.object | endswith(\"$2\")) | .kernel.$3" "$1"; }
 koff_expect_eq "echo portable: loops walked" "$(walked "$m" .kernel)" 0
 koff_expect_eq "echo walked variant: shape, loops walked" \
 	"$(variant "$m" .walked.bpf.o loop_shape) $(variant "$m" .walked.bpf.o loops_walked)" "walked 1"
