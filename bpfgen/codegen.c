@@ -459,21 +459,6 @@ static int bpf_jmp_op(enum ir_cond c)
 	return ops[c];
 }
 
-static enum ir_cond mirror(enum ir_cond c)
-{
-	switch (c) {
-	case IR_ULT: return IR_UGT;
-	case IR_ULE: return IR_UGE;
-	case IR_UGT: return IR_ULT;
-	case IR_UGE: return IR_ULE;
-	case IR_SLT: return IR_SGT;
-	case IR_SLE: return IR_SGE;
-	case IR_SGT: return IR_SLT;
-	case IR_SGE: return IR_SLE;
-	default: return c;
-	}
-}
-
 static bool eval_const(enum ir_cond c, int64_t a, int64_t b, int w)
 {
 	uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
@@ -534,7 +519,7 @@ static void jump_if_opts(struct gen *g, enum ir_cond cond, struct ir_val a, stru
 
 		a = b;
 		b = t;
-		cond = mirror(cond);
+		cond = ir_cond_mirror(cond);
 	}
 	A = unlink ? unlinked(g, a, R1) : val_reg(g, a, R1);
 	if (b.reg == IR_NONE && (jmp32 || fits_imm32(b.imm)))
@@ -705,7 +690,7 @@ static void gen_mem_absolute(struct gen *g, const struct ir_insn *in, uint64_t a
 
 		/* The request region's bytes are the datagram's only below its
 		 * length (a read reaching past it falls back). */
-		if (off < IR_REQ_MAX)
+		if (off < IR_REQ_MAX && !in->within_len)
 			req_len_at_least(g, (int64_t)(off + s));
 		access(g, in, R9, (int16_t)off);
 		return;
@@ -879,7 +864,7 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 
 	address_from(g, in, in->imm - (int64_t)va);
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, regions[in->region].size - s, elsewhere);
-	if (in->region == IR_REG_REQ)
+	if (in->region == IR_REG_REQ && !in->within_len)
 		req_len_check(g, R1, s);
 	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
 	access(g, in, R1, regions[in->region].off);

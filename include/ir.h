@@ -170,6 +170,7 @@ struct ir_insn {
 	int nloop_vregs;
 	bool walkable;		/* LOOPGUARD: the verifier can walk the loop (lifter/walkable.c) */
 	bool holds_walks;	/* LOOPGUARD, not walkable: a walkable loop is nested in it */
+	bool within_len;	/* LOAD/STORE to the request: below its length (lifter/reqlen.c) */
 	uint64_t x86_addr;	/* IR_TEXT_VA-based address of the source insn */
 	const char *why;	/* FALLBACK: human-readable reason (static or owned by the ir_func) */
 };
@@ -222,6 +223,10 @@ bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
 void ir_count_defs(const struct ir_func *fn, int *defs);	/* defs[v] += v's definitions */
 int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
 bool ir_has_op(const struct ir_func *fn, enum ir_op op);	/* any instruction does op */
+/* cond(a, b) as a condition on (b, a), and the condition that holds when
+ * cond does not. */
+enum ir_cond ir_cond_mirror(enum ir_cond c);
+enum ir_cond ir_cond_negate(enum ir_cond c);
 /* x86's zeroing idioms, `xor r, r` and `sub r, r`: 0 whatever r holds. */
 bool ir_zeroing_idiom(const struct ir_insn *in);
 

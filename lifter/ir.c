@@ -127,14 +127,16 @@ static void dump_insn(FILE *f, const struct ir_insn *in)
 	case IR_LOAD:
 		fprintf(f, "v%d = [", in->dst);
 		dump_val(f, in->a);
-		fprintf(f, " + %lld] size %d %s", (long long)in->imm, in->size, region_names[in->region]);
+		fprintf(f, " + %lld] size %d %s%s", (long long)in->imm, in->size, region_names[in->region],
+			in->within_len ? " within-len" : "");
 		break;
 	case IR_STORE:
 		fputc('[', f);
 		dump_val(f, in->a);
 		fprintf(f, " + %lld] = ", (long long)in->imm);
 		dump_val(f, in->b);
-		fprintf(f, " size %d %s", in->size, region_names[in->region]);
+		fprintf(f, " size %d %s%s", in->size, region_names[in->region],
+			in->within_len ? " within-len" : "");
 		break;
 	case IR_BR:
 		fprintf(f, "%s/%d ", cond_names[in->cond], in->w);
@@ -206,4 +208,29 @@ bool ir_has_op(const struct ir_func *fn, enum ir_op op)
 			if (fn->blocks[b].insns[i].op == op)
 				return true;
 	return false;
+}
+
+enum ir_cond ir_cond_mirror(enum ir_cond c)
+{
+	switch (c) {
+	case IR_ULT: return IR_UGT;
+	case IR_ULE: return IR_UGE;
+	case IR_UGT: return IR_ULT;
+	case IR_UGE: return IR_ULE;
+	case IR_SLT: return IR_SGT;
+	case IR_SLE: return IR_SGE;
+	case IR_SGT: return IR_SLT;
+	case IR_SGE: return IR_SLE;
+	default: return c;	/* EQ, NE, TSTZ, TSTNZ are symmetric */
+	}
+}
+
+enum ir_cond ir_cond_negate(enum ir_cond c)
+{
+	static const enum ir_cond negated[] = {
+		[IR_EQ] = IR_NE, [IR_NE] = IR_EQ, [IR_ULT] = IR_UGE, [IR_ULE] = IR_UGT,
+		[IR_UGT] = IR_ULE, [IR_UGE] = IR_ULT, [IR_SLT] = IR_SGE, [IR_SLE] = IR_SGT,
+		[IR_SGT] = IR_SLE, [IR_SGE] = IR_SLT, [IR_TSTZ] = IR_TSTNZ, [IR_TSTNZ] = IR_TSTZ,
+	};
+	return negated[c];
 }

@@ -59,6 +59,11 @@ int bits_simplify(struct ir_func *fn);
  * KOFF_STAT_PASS_ACCEPTED).  Returns 0 or a negative errno. */
 int roles_parser_exits(struct ir_func *fn, struct koff_error *err);
 
+/* reqlen.c: marks the request accesses that the handler's own comparisons
+ * with the length keep below it (ir_insn.within_len); returns how many, or
+ * -ENOMEM. */
+int reqlen_prove(struct ir_func *fn);
+
 /* earlyfb.c: a block from which every path falls back (for one reason)
  * becomes that fallback; returns how many blocks, or a negative errno. */
 int earlyfb_run(struct ir_func *fn, struct koff_error *err);

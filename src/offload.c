@@ -208,6 +208,8 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	ctx->early_fallbacks = ctx->opt.early_fallback ? earlyfb_run(ctx->ir, &ctx->err) : 0;
 	if (ctx->early_fallbacks < 0)
 		return ctx->early_fallbacks;
+	if ((rc = reqlen_prove(ctx->ir)) < 0)
+		return koff_fail(&ctx->err, rc, "out of memory");
 	ctx->ir->loop_cap = loop_cap;
 	ctx->ir->rodata_size = ctx->lay.rodata_size;
 	ctx->ir->rodata = malloc(ctx->lay.rodata_size ? ctx->lay.rodata_size : 1);

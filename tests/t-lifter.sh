@@ -13,7 +13,9 @@
 #      only XDP_PASS (a fallback) for that request;
 #   3. xdpexpect (when NAME.expect exists): requests the native handler must
 #      not see (it would trap, e.g. a division by zero) or that must fall back
-#      get exactly the expected verdict and koff_stats counter.
+#      get exactly the expected verdict and koff_stats counter;
+#   4. when NAME.within exists: lifter/reqlen.c finds at least that many of
+#      the request accesses below the length (--dump-ir's `within-len`).
 # Usage: tests/t-lifter.sh [handler-name-substring]
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || koff_skip "needs root to load and test-run BPF programs"
@@ -63,6 +65,8 @@ HANDLERS=(
 	"ctype gcc -"
 	"ctype clang -"
 	"strchr gcc -"
+	"reqlen gcc -"
+	"reqlen clang -"
 	"cmpvalue gcc pass_call:beyond_its_sign"
 	"cmpvalue clang pass_call:beyond_its_sign"
 	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jp"
@@ -132,7 +136,22 @@ run_handler() {
 		"$tmp/xdpexpect" --port $PORT "$out.bpf.o" "tests/lifter/$name.expect" ||
 			{ fail_one "$id" "requests of $name.expect not as expected"; return; }
 	fi
+	check_within_len "$id" "$name" "$obj" "$out" || return
 	echo "ok: $id"
+}
+
+# NAME.within: the least number of request accesses lifter/reqlen.c must
+# find below the request's length, in the IR (the first --dump-ir: a link
+# may generate more than once).
+check_within_len() {
+	local id=$1 name=$2 obj=$3 out=$4 least found
+	[ -f "tests/lifter/$name.within" ] || return 0
+	least=$(grep -v '^#' "tests/lifter/$name.within")
+	found=$(./koff-link "$obj" "$tmp/main.o" -o "$out-ir" --udp-port $PORT --dump-ir 2>&1 >/dev/null |
+		awk '/^func / { n++ } n == 1 && / within-len/ { c++ } END { print c + 0 }')
+	[ "$found" -ge "$least" ] && return 0
+	fail_one "$id" "lifter/reqlen.c found $found request accesses below the length, expected at least $least"
+	return 1
 }
 
 n=0
