@@ -33,7 +33,8 @@
  *
  * Only facts are dropped, never made up: a form or bound that is not the
  * same on every path into a block is forgotten there, and a bound that
- * keeps shrinking around a loop is widened to none. */
+ * keeps shrinking around a loop is widened: to the next bound below it
+ * that some branch has taught, or to none. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@
 #define SMALL ((int64_t)1 << 31)	/* offsets reasoned about */
 #define BOUND_MAX ((int64_t)1 << 30)	/* bounds and minlen kept: no int32 overflow */
 #define NARROW_MAX ((int64_t)1 << 20)	/* see narrow() */
-#define WIDEN_AFTER 4		/* visits of a block before shrinking bounds are dropped */
+#define WIDEN_AFTER 4		/* visits of a block before shrinking bounds are widened */
 #define MAX_FORMS (2u << 20)	/* blocks x vregs kept at most (24 bytes each) */
 
 struct form {
@@ -56,12 +57,23 @@ struct form {
 	int32_t bound;
 	uint64_t off;
 	int32_t len_minus;	/* v == len - the value of this vreg, or -1 */
+	int32_t zero_minlen;	/* len >= this where v's low byte is 0 (a test's flag) */
+};
+
+/* The bounds and minlens the branches have taught: a bound that keeps
+ * shrinking around a loop is widened to the next of these below it (the
+ * loop's own test, i < len, usually), not to none. */
+#define LADDER_MAX 64
+struct ladder {
+	int32_t rung[LADDER_MAX];
+	int n;
 };
 
 struct state {
 	bool reached;
 	int32_t minlen;
 	struct form *v;		/* nvregs forms */
+	struct ladder *ladder;	/* where learned bounds are recorded (edges only) */
 };
 
 struct reqlen {
@@ -71,8 +83,10 @@ struct reqlen {
 	int *visits;		/* per block: a shrinking bound is widened past WIDEN_AFTER */
 	int *queue, qhead, qlen;	/* blocks whose start changed, to walk again */
 	bool *queued;
-	struct form *scratch;	/* 3 x n: a block's walk, an edge's, a join's old forms */
+	struct form *scratch;	/* 2 x n: a block's walk, an edge's */
 	struct join_key *keys;	/* n, for join_forms */
+	struct ladder ladder;
+	struct ladder no_rungs;	/* past 4 x WIDEN_AFTER visits, shrinking bounds go */
 };
 
 static bool small(int64_t x)
@@ -140,13 +154,36 @@ static int32_t bound_of(const struct state *s, int v)
 	return form_bound(s, s->v[v]);
 }
 
-/* The smaller of two bounds; a shrinking one is widened to none. */
-static int32_t meet_bound(int32_t old, int32_t in, bool widen)
+static void ladder_add(struct ladder *l, int32_t b)
+{
+	if (!l || b == NO_BOUND || l->n == LADDER_MAX)
+		return;
+	for (int i = 0; i < l->n; i++)
+		if (l->rung[i] == b)
+			return;
+	l->rung[l->n++] = b;
+}
+
+/* The highest rung at or below b; none when there is none. */
+static int32_t ladder_floor(const struct ladder *l, int32_t b)
+{
+	int32_t best = NO_BOUND;
+
+	for (int i = 0; i < l->n; i++)
+		if (l->rung[i] <= b && l->rung[i] > best)
+			best = l->rung[i];
+	return best;
+}
+
+/* The smaller of two bounds; with `widen` (a loop that has gone round
+ * WIDEN_AFTER times), a shrinking one drops to a rung of the ladder (an
+ * empty one past 4 x WIDEN_AFTER: the link's time stays linear). */
+static int32_t meet_bound(int32_t old, int32_t in, const struct ladder *widen)
 {
 	if (old == NO_BOUND || in == NO_BOUND)
 		return NO_BOUND;
 	if (in < old)
-		return widen ? NO_BOUND : in;
+		return widen ? ladder_floor(widen, in) : in;
 	return old;
 }
 
@@ -219,9 +256,12 @@ static int len_minus_of(const struct state *s, const struct ir_insn *in)
 	return -1;
 }
 
+static int32_t zero_minlen_of(const struct state *s, const struct ir_insn *in);
+
 static void define(struct state *s, int n, const struct ir_insn *in)
 {
 	int d = in->dst, minus = len_minus_of(s, in);
+	int32_t zero_minlen = zero_minlen_of(s, in);
 	struct form src;
 	uint64_t add;
 
@@ -230,13 +270,14 @@ static void define(struct state *s, int n, const struct ir_insn *in)
 			s->v[w].len_minus = -1;	/* len minus d's old value */
 	if (!linear(s, in, &src, &add)) {
 		int32_t bound = in->op == IR_SELECT ? meet_bound(form_bound(s, operand(s, in->c)),
-								 form_bound(s, operand(s, in->d)), false)
+								 form_bound(s, operand(s, in->d)), NULL)
 						    : NO_BOUND;
 
 		reroot_members(s, n, d);
 		s->v[d] = own_root(d);
 		s->v[d].bound = bound;	/* a select's is the smaller of its values' */
 		s->v[d].len_minus = minus;
+		s->v[d].zero_minlen = zero_minlen;
 		return;
 	}
 	int64_t c = (int64_t)add;
@@ -248,14 +289,22 @@ static void define(struct state *s, int n, const struct ir_insn *in)
 		for (int w = 0; w < n; w++)
 			if (w != d && s->v[w].root == d)
 				s->v[w].off -= src.off + add;
-		s->v[d] = (struct form){ .root = d, .bound = bound, .off = 0, .len_minus = minus };
+		s->v[d] = (struct form){ .root = d, .bound = bound, .off = 0, .len_minus = minus,
+					 .zero_minlen = zero_minlen };
 		return;
 	}
 	reroot_members(s, n, d);
-	s->v[d] = (struct form){ .root = src.root, .bound = bound, .off = src.off + add, .len_minus = minus };
+	s->v[d] = (struct form){ .root = src.root, .bound = bound, .off = src.off + add, .len_minus = minus,
+				 .zero_minlen = zero_minlen };
 }
 
 /* ---- Facts from branches ----------------------------------------------- */
+
+static void set_minlen(struct state *s, int32_t minlen)
+{
+	s->minlen = minlen;
+	ladder_add(s->ladder, minlen);
+}
 
 static bool nonneg_const(struct form f)
 {
@@ -271,7 +320,7 @@ static void learn(struct state *s, int n, struct form f, int64_t j)
 		int64_t c = (int64_t)f.off;
 
 		if (c >= 0 && c < SMALL && as_bound(c + j) > s->minlen)
-			s->minlen = as_bound(c + j);
+			set_minlen(s, as_bound(c + j));
 		return;
 	}
 	if (f.root == ROOT_L)
@@ -281,8 +330,10 @@ static void learn(struct state *s, int n, struct form f, int64_t j)
 
 		if (s->v[u].root != f.root || !small(e) || (e < 0 && bound_of(s, u) == NO_BOUND))
 			continue;
-		if (s->v[u].bound < as_bound(j - e))
+		if (s->v[u].bound < as_bound(j - e)) {
 			s->v[u].bound = as_bound(j - e);
+			ladder_add(s->ladder, s->v[u].bound);
+		}
 	}
 }
 
@@ -295,9 +346,9 @@ static void learn_len_offset(struct state *s, enum ir_cond cond, struct form x, 
 	if (x.root != ROOT_L || o >= 0 || o <= -SMALL || c.root != ROOT_K || k < 0 || k >= SMALL)
 		return;
 	if (cond == IR_EQ && as_bound(k - o) > s->minlen)
-		s->minlen = as_bound(k - o);
+		set_minlen(s, as_bound(k - o));
 	else if ((cond == IR_ULT || cond == IR_ULE) && as_bound(-o) > s->minlen)
-		s->minlen = as_bound(-o);
+		set_minlen(s, as_bound(-o));
 }
 
 /* v ? c for v = len - x, x <= len (so v = len - x does not wrap), c a
@@ -358,6 +409,66 @@ static void learn_below(struct state *s, int n, enum ir_cond cond, struct form x
 		len_relative(s, n, x);	/* after learn(): it finds x's class by its root */
 }
 
+/* ---- Tests combined without branches ------------------------------------
+ * gcc computes `if (len < 12 || cap < 64) return` as setbe, setbe, or, test:
+ * each flag says, where it is 0, that its test failed, and an or of flags
+ * is 0 only where each is.  zero_minlen keeps what a value's low byte
+ * being 0 says of len. */
+
+/* The least len that cond(a, b) holding implies, for len (or len + o)
+ * against a constant; 0 for anything else. */
+static int32_t implied_minlen(enum ir_cond cond, struct form a, struct form b)
+{
+	struct state t = { .minlen = 0 };
+
+	if ((a.root != ROOT_K && a.root != ROOT_L) || (b.root != ROOT_K && b.root != ROOT_L))
+		return 0;	/* learn_* below then touch no vreg */
+	learn_len_offset(&t, cond, a, b);
+	learn_len_offset(&t, ir_cond_mirror(cond), b, a);
+	learn_below(&t, 0, cond, a, b);
+	learn_below(&t, 0, ir_cond_mirror(cond), b, a);
+	return t.minlen;
+}
+
+static int32_t zero_minlen_of_val(const struct state *s, struct ir_val x)
+{
+	return x.reg == IR_NONE ? 0 : s->v[x.reg].zero_minlen;
+}
+
+static int32_t zero_minlen_of(const struct state *s, const struct ir_insn *in)
+{
+	struct form c = operand(s, in->c), d = operand(s, in->d);
+	int32_t za = zero_minlen_of_val(s, in->a), zb = zero_minlen_of_val(s, in->b);
+
+	switch (in->op) {
+	case IR_SELECT:	/* cond ? 1 : 0 is 0 where cond fails; cond ? 0 : 1 where it holds */
+		if (c.root == ROOT_K && d.root == ROOT_K && c.off == 1 && d.off == 0)
+			return implied_minlen(ir_cond_negate((enum ir_cond)in->cond), operand(s, in->a),
+					      operand(s, in->b));
+		if (c.root == ROOT_K && d.root == ROOT_K && c.off == 0 && d.off == 1)
+			return implied_minlen((enum ir_cond)in->cond, operand(s, in->a), operand(s, in->b));
+		return 0;
+	case IR_OR:	/* a | b has a 0 low byte only where both have */
+		return za > zb ? za : zb;
+	case IR_MOV:
+	case IR_ZEXT:	/* the low byte kept */
+		return zb;
+	default:
+		return 0;
+	}
+}
+
+/* x's low byte is 0 where cond(x, y) holds: x == 0, or x & m == 0 with m
+ * covering the low byte. */
+static void learn_zero_byte(struct state *s, enum ir_cond cond, struct ir_val x, struct form y)
+{
+	if (x.reg == IR_NONE || y.root != ROOT_K)
+		return;
+	if ((cond == IR_EQ && y.off == 0) || (cond == IR_TSTZ && (y.off & 0xff) == 0xff))
+		if (s->v[x.reg].zero_minlen > s->minlen)
+			set_minlen(s, s->v[x.reg].zero_minlen);
+}
+
 /* What cond(a, b) holding says about the request's length. */
 static void learn_cond(struct state *s, int n, enum ir_cond cond, struct ir_val a, struct ir_val b)
 {
@@ -370,12 +481,13 @@ static void learn_cond(struct state *s, int n, enum ir_cond cond, struct ir_val 
 	if (b.reg != IR_NONE)
 		learn_len_left(s, n, ir_cond_mirror(cond), b.reg, fa);
 
-	if (cond == IR_NE && is_len(fa) && fb.root == ROOT_K && fb.off == (uint64_t)s->minlen)
-		s->minlen++;	/* len >= minlen and len != minlen */
-	if (cond == IR_NE && is_len(fb) && fa.root == ROOT_K && fa.off == (uint64_t)s->minlen)
-		s->minlen++;
+	if (cond == IR_NE && ((is_len(fa) && fb.root == ROOT_K && fb.off == (uint64_t)s->minlen) ||
+			      (is_len(fb) && fa.root == ROOT_K && fa.off == (uint64_t)s->minlen)))
+		set_minlen(s, s->minlen + 1);	/* len >= minlen and len != minlen */
 	learn_below(s, n, cond, fa, fb);
 	learn_below(s, n, ir_cond_mirror(cond), fb, fa);
+	learn_zero_byte(s, cond, a, fb);
+	learn_zero_byte(s, ir_cond_mirror(cond), b, fa);
 }
 
 /* ---- Accesses ------------------------------------------------------------ */
@@ -440,9 +552,11 @@ static bool same_key(const struct join_key *p, const struct join_key *q)
  * both sides and differ by the same amount on both (v - w = d on each
  * side: `i++, p++` around a loop) stay related, with one of them as the
  * root; a constant or len-relative value equal on both sides stays.
- * keys[] holds the vregs to regroup, sorted into groups. */
-static void join_forms(struct state *to, const struct state *from, int n, struct join_key *keys)
+ * keys[] holds the vregs to regroup, sorted into groups.  True when a form
+ * changed. */
+static bool join_forms(struct state *to, const struct state *from, int n, struct join_key *keys)
 {
+	bool changed = false;
 	int nk = 0;
 
 	/* A form the same on both sides stays, and so does its root (a root
@@ -463,19 +577,21 @@ static void join_forms(struct state *to, const struct state *from, int n, struct
 		for (int i = g; i < end; i++) {
 			struct form *t = &to->v[keys[i].v];
 
+			changed |= t->root != rep || base != 0;
 			t->root = rep;
 			t->off -= base;
 		}
 	}
+	return changed;
 }
 
 /* Meets `from` into block b's start; true when that changed. */
 static bool meet_into(struct reqlen *r, int b, const struct state *from)
 {
 	struct state *to = &r->in[b];
-	bool widen = r->visits[b] > WIDEN_AFTER;
-	struct form *old = r->scratch + 2 * r->n;
-	int32_t old_minlen = to->minlen;
+	const struct ladder *widen = r->visits[b] > 4 * WIDEN_AFTER ? &r->no_rungs
+				   : r->visits[b] > WIDEN_AFTER ? &r->ladder : NULL;
+	bool changed = false;
 
 	if (!to->reached) {
 		to->reached = true;
@@ -483,22 +599,29 @@ static bool meet_into(struct reqlen *r, int b, const struct state *from)
 		memcpy(to->v, from->v, (size_t)r->n * sizeof(*to->v));
 		return true;
 	}
-	memcpy(old, to->v, (size_t)r->n * sizeof(*old));
 	for (int v = 0; v < r->n; v++) {
-		to->v[v].bound = meet_bound(bound_of(to, v), bound_of(from, v), widen);
-		if (to->v[v].len_minus != from->v[v].len_minus)
-			to->v[v].len_minus = -1;
+		struct form *t = &to->v[v];
+		int32_t bound = meet_bound(bound_of(to, v), bound_of(from, v), widen);
+
+		int32_t zero_minlen = t->zero_minlen < from->v[v].zero_minlen ? t->zero_minlen
+									       : from->v[v].zero_minlen;
+
+		if (bound != t->bound || zero_minlen != t->zero_minlen ||
+		    (t->len_minus != from->v[v].len_minus && t->len_minus >= 0))
+			changed = true;
+		t->bound = bound;
+		t->zero_minlen = zero_minlen;
+		if (t->len_minus != from->v[v].len_minus)
+			t->len_minus = -1;
 	}
-	join_forms(to, from, r->n, r->keys);
-	if (from->minlen < to->minlen)
-		to->minlen = widen ? 0 : from->minlen;
-	if (to->minlen != old_minlen)
-		return true;
-	for (int v = 0; v < r->n; v++)
-		if (old[v].root != to->v[v].root || old[v].off != to->v[v].off ||
-		    old[v].bound != to->v[v].bound || old[v].len_minus != to->v[v].len_minus)
-			return true;
-	return false;
+	changed |= join_forms(to, from, r->n, r->keys);
+	if (from->minlen < to->minlen) {
+		to->minlen = widen ? ladder_floor(widen, from->minlen) : from->minlen;
+		if (to->minlen == NO_BOUND)
+			to->minlen = 0;
+		changed = true;
+	}
+	return changed;
 }
 
 /* Walks block b from its start; with `mark`, marks the covered accesses.
@@ -525,15 +648,19 @@ static void enqueue(struct reqlen *r, int b)
 	r->queue[(r->qhead + r->qlen++) % r->fn->nblocks] = b;
 }
 
-/* The state at the end of a block, along one edge, into its target. */
+/* The state at the end of a block, along one edge (a branch's, which
+ * teaches its condition, or NULL), into its target. */
 static void push_edge(struct reqlen *r, const struct state *end, int to, const struct ir_insn *br, bool taken)
 {
-	struct state s = { .reached = true, .minlen = end->minlen, .v = r->scratch + r->n };
+	struct state s = { .reached = true, .minlen = end->minlen, .v = r->scratch + r->n, .ladder = &r->ladder };
 
-	memcpy(s.v, end->v, (size_t)r->n * sizeof(*s.v));
-	if (br)
-		learn_cond(&s, r->n, taken ? (enum ir_cond)br->cond : ir_cond_negate((enum ir_cond)br->cond), br->a, br->b);
-	if (meet_into(r, to, &s))
+	if (br) {
+		memcpy(s.v, end->v, (size_t)r->n * sizeof(*s.v));
+		learn_cond(&s, r->n, taken ? (enum ir_cond)br->cond : ir_cond_negate((enum ir_cond)br->cond),
+			   br->a, br->b);
+		end = &s;
+	}
+	if (meet_into(r, to, end))
 		enqueue(r, to);
 }
 
@@ -570,7 +697,7 @@ static int reqlen_alloc(struct reqlen *r, struct ir_func *fn)
 	r->visits = calloc(nb, sizeof(*r->visits));
 	r->queue = calloc(nb, sizeof(*r->queue));
 	r->queued = calloc(nb, sizeof(*r->queued));
-	r->scratch = calloc(3 * n, sizeof(*r->scratch));
+	r->scratch = calloc(2 * n, sizeof(*r->scratch));
 	r->keys = calloc(n, sizeof(*r->keys));
 	struct form *all = calloc(nb * n, sizeof(*all));
 

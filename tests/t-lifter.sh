@@ -67,6 +67,7 @@ HANDLERS=(
 	"strchr gcc -"
 	"reqlen gcc -"
 	"reqlen clang -"
+	"reqflags gcc -"
 	"cmpvalue gcc pass_call:beyond_its_sign"
 	"cmpvalue clang pass_call:beyond_its_sign"
 	"unsupported gcc pass_insn:rdtsc,pass_insn:cpuid,pass_flags:jp"

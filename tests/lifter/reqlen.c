@@ -8,7 +8,9 @@
  *   'd' the request itself (memcpy of len bytes; the reply is len bytes)
  *   'e' the offset of the first ';' at 1..len: one read past the end
  *   'f' req[5], checked against nothing
- *   'g' 4-byte words while len - i >= 3: up to 1 byte past the end */
+ *   'g' 4-byte words while len - i >= 3: up to 1 byte past the end
+ *   'h' the words (runs of non-spaces) a state machine counts, with a
+ *       32-bit index whose first passes are constants */
 #include <string.h>
 
 static unsigned long scan(const unsigned char *req, unsigned long len)
@@ -33,6 +35,22 @@ static unsigned long words(const unsigned char *req, unsigned long len, unsigned
 	while (i < len)
 		sum = sum * 7 + req[i++];
 	return sum;
+}
+
+static unsigned long count_words(const unsigned char *req, unsigned long len)
+{
+	unsigned long n = 0;
+	int in_word = 0;
+
+	for (unsigned i = 1; i < len; i++) {
+		if (req[i] == ' ')
+			in_word = 0;
+		else if (!in_word) {
+			in_word = 1;
+			n++;
+		}
+	}
+	return n;
 }
 
 long handle_request(const unsigned char *req, unsigned long len, unsigned char *resp, unsigned long cap)
@@ -69,6 +87,9 @@ long handle_request(const unsigned char *req, unsigned long len, unsigned char *
 		break;
 	case 'g':
 		r = words(req, len, 3);
+		break;
+	case 'h':
+		r = count_words(req, len);
 		break;
 	default:
 		return 0;
