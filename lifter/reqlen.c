@@ -387,13 +387,13 @@ static void len_relative(struct state *s, int n, struct form x)
  * x == y gives x + b <= len.  Both are small and non-negative then (x a
  * constant that is, or a vreg with a bound), so a signed comparison says
  * the same.  x != y says x + 1 - o <= len where y is len + o (a
- * len-relative form: `p != req + len`) and x <= y already.  (A request
+ * len-relative form: `p != req + len`, or len itself against a constant
+ * at most minlen) and x <= y already.  (A request
  * pointer's bound is about -IR_REQ_VA: p - IR_REQ_VA + j <= len.) */
 static void learn_below(struct state *s, int n, enum ir_cond cond, struct form x, struct form y)
 {
 	int32_t b = form_bound(s, y);
 	bool small_x = nonneg_const(x) || form_bound(s, x) != NO_BOUND;
-
 	int64_t oy = (int64_t)y.off;
 
 	if (cond == IR_NE && y.root == ROOT_L && small(oy) && form_bound(s, x) != NO_BOUND &&
@@ -480,10 +480,6 @@ static void learn_cond(struct state *s, int n, enum ir_cond cond, struct ir_val 
 		learn_len_left(s, n, cond, a.reg, fb);
 	if (b.reg != IR_NONE)
 		learn_len_left(s, n, ir_cond_mirror(cond), b.reg, fa);
-
-	if (cond == IR_NE && ((is_len(fa) && fb.root == ROOT_K && fb.off == (uint64_t)s->minlen) ||
-			      (is_len(fb) && fa.root == ROOT_K && fa.off == (uint64_t)s->minlen)))
-		set_minlen(s, s->minlen + 1);	/* len >= minlen and len != minlen */
 	learn_below(s, n, cond, fa, fb);
 	learn_below(s, n, ir_cond_mirror(cond), fb, fa);
 	learn_zero_byte(s, cond, a, fb);
@@ -602,7 +598,6 @@ static bool meet_into(struct reqlen *r, int b, const struct state *from)
 	for (int v = 0; v < r->n; v++) {
 		struct form *t = &to->v[v];
 		int32_t bound = meet_bound(bound_of(to, v), bound_of(from, v), widen);
-
 		int32_t zero_minlen = t->zero_minlen < from->v[v].zero_minlen ? t->zero_minlen
 									       : from->v[v].zero_minlen;
 
@@ -625,19 +620,22 @@ static bool meet_into(struct reqlen *r, int b, const struct state *from)
 }
 
 /* Walks block b from its start; with `mark`, marks the covered accesses.
- * Returns the state at the end in r->scratch (edges not yet applied). */
-static void walk_block(struct reqlen *r, int b, struct state *s, bool mark)
+ * The state at its end, edges not yet applied, is in r->scratch. */
+static struct state walk_block(struct reqlen *r, int b, bool mark)
 {
 	const struct ir_block *blk = &r->fn->blocks[b];
+	struct state s = { .reached = true, .minlen = r->in[b].minlen, .v = r->scratch };
 
+	memcpy(s.v, r->in[b].v, (size_t)r->n * sizeof(*s.v));
 	for (int i = 0; i < blk->ninsns; i++) {
 		struct ir_insn *in = &blk->insns[i];
 
 		if (request_access(in) && mark)
-			in->within_len = covered(s, r->n, in);
+			in->within_len = covered(&s, r->n, in);
 		if (ir_insn_defines(in) && in->dst >= 0 && in->dst < r->n)
-			define(s, r->n, in);
+			define(&s, r->n, in);
 	}
+	return s;
 }
 
 static void enqueue(struct reqlen *r, int b)
@@ -667,12 +665,11 @@ static void push_edge(struct reqlen *r, const struct state *end, int to, const s
 static void visit(struct reqlen *r, int b)
 {
 	const struct ir_block *blk = &r->fn->blocks[b];
-	struct state s = { .reached = true, .minlen = r->in[b].minlen, .v = r->scratch };
+	struct state s;
 	const struct ir_insn *last;
 
 	r->visits[b]++;
-	memcpy(s.v, r->in[b].v, (size_t)r->n * sizeof(*s.v));
-	walk_block(r, b, &s, false);
+	s = walk_block(r, b, false);
 	if (blk->ninsns == 0)
 		return;
 	last = &blk->insns[blk->ninsns - 1];
@@ -744,12 +741,9 @@ int reqlen_prove(struct ir_func *fn)
 		visit(&r, b);
 	}
 	for (int b = 0; b < fn->nblocks; b++) {
-		struct state s = { .reached = true, .minlen = r.in[b].minlen, .v = r.scratch };
-
 		if (!r.in[b].reached)
 			continue;
-		memcpy(s.v, r.in[b].v, (size_t)r.n * sizeof(*s.v));
-		walk_block(&r, b, &s, true);
+		walk_block(&r, b, true);
 		for (int i = 0; i < fn->blocks[b].ninsns; i++)
 			marked += fn->blocks[b].insns[i].within_len;
 	}

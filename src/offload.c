@@ -32,7 +32,6 @@
  * program verified, and only when its verification was small: a second or
  * less for the copies, never a try that runs out of the budget (seconds,
  * then back to one copy). */
-#define BODY_COPIES KOFF_BODY_COPIES
 #define BODY_COPIES_MAX_PROCESSED 30000u
 /* Twice as many for a portable program whose one-copy verification is
  * small: a yield per eight passes (xdp_bench, the reference's time: kv
@@ -320,7 +319,7 @@ static bool try_body_copies(struct koff_ctx *ctx)
 	 * bigger. */
 	unsigned most = ctx->walked_variant ? 4 * BODY_COPIES_MAX_PROCESSED : BODY_COPIES_MAX_PROCESSED;
 	unsigned copies = !ctx->walked_variant && ctx->verdict.processed_insns <= BODY_COPIES_SMALL_MAX_PROCESSED
-				  ? BODY_COPIES_SMALL : BODY_COPIES;
+				  ? BODY_COPIES_SMALL : KOFF_BODY_COPIES;
 
 	if (ctx->copies_tried || !ctx->ir || !ctx->verified || ctx_loop_shape(ctx) != LOOP_SHAPE_BPF_LOOP ||
 	    ctx->verdict.processed_insns > most || (size_t)ctx->prog.n * copies > BODY_COPIES_MAX_INSNS)
