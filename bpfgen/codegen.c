@@ -872,13 +872,70 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 	emit_bind(g->e, done);
 }
 
+/* Whether the verifier is to prove this .rodata load in bounds
+ * (codegen_opts.rodata_by_verifier): the map value's pointer plus the
+ * address, the displacement in the load's offset where it fits, else
+ * added first (the pointer's offset must stay within 2^29 at each step). */
+static bool rodata_unchecked(const struct codegen_opts *o, const struct ir_block *blk, const struct ir_insn *in)
+{
+	int64_t disp = in->imm - (int64_t)IR_RODATA_VA;
+
+	/* Where the verifier walks a loop it knows the addresses: a table
+	 * scan.  Elsewhere an index is mostly a value it knows nothing of
+	 * (a hash, a laundered loop's), and each load it then rejects would
+	 * cost two more verifications. */
+	if (!o->rodata_by_verifier || !(blk->loop_depth == 0 || (o->walk_loops && blk->in_walkable_loop)))
+		return false;
+	if (disp <= -(1 << 29) || disp >= (1 << 29))
+		return false;
+	for (int i = 0; i < o->nrodata_checked; i++)
+		if (o->rodata_checked[i] == in->x86_addr)
+			return false;	/* the verifier could not: checked */
+	return true;
+}
+
+/* gen_mem's case for a load from a run-time address hinted to .rodata. */
+static bool rodata_hinted(const struct ir_func *fn, const struct ir_insn *in)
+{
+	return in->a.reg != IR_NONE && in->region == IR_REG_RODATA && in->op == IR_LOAD &&
+	       fn->rodata_size >= in->size;
+}
+
+int codegen_rodata_unchecked(const struct ir_func *fn, const struct codegen_opts *o)
+{
+	int n = 0;
+
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++)
+			n += rodata_hinted(fn, &fn->blocks[b].insns[i]) &&
+			     rodata_unchecked(o, &fn->blocks[b], &fn->blocks[b].insns[i]);
+	return n;
+}
+
+static void gen_rodata_unchecked(struct gen *g, const struct ir_insn *in, int64_t disp)
+{
+	emit_ld_map(g->e, R1, KOFF_MAPID_RODATA, 0);
+	if (disp < INT16_MIN || disp > INT16_MAX) {
+		emit_alu_imm(g->e, 1, BPF_ADD, R1, (int32_t)disp);
+		disp = 0;
+	}
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	access(g, in, R1, (int16_t)disp);
+}
+
 /* A load hinted to .rodata (a table indexed at run time): its one range
  * check first, not after the scratch map's; an address elsewhere takes the
  * full path. */
 static void gen_mem_hinted_rodata(struct gen *g, const struct ir_insn *in)
 {
-	int s = in->size, elsewhere = emit_label(g->e), done = emit_label(g->e);
+	int s = in->size, elsewhere, done;
 
+	if (rodata_unchecked(g->o, &g->fn->blocks[g->cur_block], in)) {
+		gen_rodata_unchecked(g, in, in->imm - (int64_t)IR_RODATA_VA);
+		return;
+	}
+	elsewhere = emit_label(g->e);
+	done = emit_label(g->e);
 	address_from(g, in, in->imm - (int64_t)IR_RODATA_VA);
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, (int32_t)(g->fn->rodata_size - (size_t)s), elsewhere);
 	emit_ld_map(g->e, R0, KOFF_MAPID_RODATA, 0);
@@ -895,7 +952,7 @@ static void gen_mem(struct gen *g, const struct ir_insn *in)
 		gen_mem_absolute(g, in, (uint64_t)(in->a.imm + in->imm));
 	else if (in->region == IR_REG_REQ || in->region == IR_REG_RESP || in->region == IR_REG_STACK)
 		gen_mem_hinted(g, in);
-	else if (in->region == IR_REG_RODATA && in->op == IR_LOAD && g->fn->rodata_size >= in->size)
+	else if (rodata_hinted(g->fn, in))
 		gen_mem_hinted_rodata(g, in);
 	else
 		gen_mem_dynamic(g, in);

@@ -180,6 +180,7 @@ struct ir_block {
 	int ninsns, cap;
 	uint64_t x86_addr;	/* address of the first x86 instruction */
 	int loop_depth;		/* nesting depth estimate, for register priority */
+	bool in_walkable_loop;	/* in a loop whose guard is walkable (loops.c) */
 	/* Values a walkable loop leaves pass-dependent at one of its exits,
 	 * which leads here: laundered here (loops.c, mark_walk_exit; owned). */
 	int *walk_exit_vregs;
@@ -223,6 +224,9 @@ bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
 void ir_count_defs(const struct ir_func *fn, int *defs);	/* defs[v] += v's definitions */
 int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
 bool ir_has_op(const struct ir_func *fn, enum ir_op op);	/* any instruction does op */
+/* A load from a run-time address hinted to .rodata was lifted from the x86
+ * instruction at va. */
+bool ir_rodata_load_at(const struct ir_func *fn, uint64_t va);
 /* cond(a, b) as a condition on (b, a), and the condition that holds when
  * cond does not. */
 enum ir_cond ir_cond_mirror(enum ir_cond c);

@@ -567,6 +567,9 @@ static int record_loop_writes(struct ir_func *fn, const int *latch, const int *h
 		rc = limit_nested_walks(fn, passes, loop_of);
 	if (!rc)
 		rc = mark_walk_exits(fn, loop_of, &lv);
+	for (int h = 0; !rc && h < fn->nblocks; h++)
+		for (int b = 0; loop_of[h] && fn->blocks[h].insns[0].walkable && b < fn->nblocks; b++)
+			fn->blocks[b].in_walkable_loop |= loop_of[h][b];
 	for (int h = 0; loop_of && h < fn->nblocks; h++)
 		free(loop_of[h]);
 	free(loop_of);
