@@ -90,6 +90,25 @@ _Static_assert((int)KOFF_STAT_FIRST_FALLBACK > (int)CB_RETURNED, "callback statu
 _Static_assert(CB_SCRATCH_SLOT + 8 == XDP_WRAP_SLOT_SHARED, "callback ctx: scratch, then shared");
 
 
+/* One range check for the accesses of a block through the same base vreg
+ * (gen_mem_grouped): the base's register is checked to lie where every one
+ * of them falls in its hinted region, so the verifier knows its bounds and
+ * each access only adds it to the scratch value.  Consecutive accesses to
+ * one region share R1 while nothing writes it and no label is bound. */
+struct checked_base {
+	bool valid;
+	int vreg;		/* the base */
+	int block, last;	/* the group's block and its last access's index */
+	int64_t lo[IR_REG_STACK + 1];	/* per region: the lowest displacement */
+	bool r1;		/* R1 = scratch value + base + r1_disp */
+	int64_t r1_disp;
+	int from;		/* insn index from which R1 must be kept */
+	/* Adds of a constant to the base that only the group's accesses
+	 * read (`t = i + 8` before a load and a store of t): not emitted. */
+	int dead_adds[8];
+	int ndead_adds;
+};
+
 struct gen {
 	const struct ir_func *fn;
 	const struct codegen_opts *o;
@@ -132,6 +151,8 @@ struct gen {
 	bool addr_folded;		/* the access being emitted is such a one */
 	struct cold_path *cold;		/* hinted accesses' other regions, not yet emitted */
 	int ncold, cold_cap;
+	int cur_insn;			/* index in cur_block of the instruction emitted */
+	struct checked_base grp;	/* R1 after a grouped range check */
 };
 
 /* The path of a hinted access whose address is not in the hinted region:
@@ -855,12 +876,244 @@ static const struct {
 	[IR_REG_STACK] = { IR_STACK_VA, IR_STACK_OFF, IR_STACK_SIZE },
 };
 
+static bool access_at(const struct gen *g, const struct ir_block *blk, int j, struct ir_insn *m);
+
+/* Whether R1 still holds what gen_mem_grouped left in it: no instruction
+ * since writes R1 or calls, and no label was bound (a path that did not
+ * set it could arrive). */
+static bool r1_kept(const struct gen *g, int from)
+{
+	if (g->e->bound_at >= from)
+		return false;
+	for (int k = from; k < g->e->n; k++) {
+		const struct bpf_insn *x = &g->e->insns[k];
+		uint8_t cls = BPF_CLASS(x->code);
+
+		if ((cls == BPF_ALU || cls == BPF_ALU64 || cls == BPF_LD || cls == BPF_LDX) && x->dst_reg == R1)
+			return false;
+		if (cls == BPF_JMP && (BPF_OP(x->code) == BPF_CALL || BPF_OP(x->code) == BPF_EXIT))
+			return false;
+	}
+	return true;
+}
+
+/* The base of access m at index j of blk followed back through the adds of
+ * a constant that made it in this block (`t = i + 8` read by a load and a
+ * store: the base i, the displacement 8 more), while what they added to
+ * is not written again before j. */
+static void resolve_base(const struct ir_block *blk, int j, struct ir_insn *m)
+{
+	for (int depth = 0; depth < 4 && m->a.reg != IR_NONE; depth++) {
+		const struct ir_insn *d = NULL;
+		int k;
+
+		for (k = j - 1; k >= 0; k--)
+			if (ir_insn_defines(&blk->insns[k]) && blk->insns[k].dst == m->a.reg) {
+				d = &blk->insns[k];
+				break;
+			}
+		if (!d || d->op != IR_ADD || d->w != 64 || (d->a.reg == IR_NONE) == (d->b.reg == IR_NONE))
+			return;
+		struct ir_val x = d->a.reg == IR_NONE ? d->b : d->a;
+		int64_t c = d->a.reg == IR_NONE ? d->a.imm : d->b.imm;
+
+		for (int q = k + 1; q < j; q++)
+			if (ir_insn_defines(&blk->insns[q]) && blk->insns[q].dst == x.reg)
+				return;
+		if (x.reg == m->a.reg || c > INT32_MAX / 4 || c < INT32_MIN / 4)
+			return;
+		m->a = x;
+		m->imm = (int64_t)((uint64_t)m->imm + (uint64_t)c);
+	}
+}
+
+static bool hinted_scratch(uint8_t region)
+{
+	return region == IR_REG_REQ || region == IR_REG_RESP || region == IR_REG_STACK;
+}
+
+/* The accesses from `m` (at g->cur_insn) on in its block through the same
+ * base into scratch regions, before the base is written again: where the
+ * base must lie for each to fall in its region ([*lo, *hi]), how far past
+ * the base the request reads that need the length checked reach (*len_end,
+ * INT64_MIN: none), each region's lowest displacement.  False for a lone
+ * access. */
+struct group_plan {
+	int64_t lo, hi, len_end, disp_lo[IR_REG_STACK + 1];
+	int last;
+	int via[8], nvia[8], nvias;	/* vregs the accesses' bases went through, and how many */
+};
+
+/* Access j's own base, an add of a constant to the group's: counted, so
+ * that an add nothing else reads need not be emitted. */
+static void note_via(struct group_plan *p, const struct ir_insn *direct, const struct ir_insn *resolved)
+{
+	int k;
+
+	if (direct->a.reg == resolved->a.reg || direct->a.reg == IR_NONE)
+		return;
+	for (k = 0; k < p->nvias && p->via[k] != direct->a.reg; k++)
+		;
+	if (k == p->nvias) {
+		if (k == 8)
+			return;
+		p->via[p->nvias] = direct->a.reg;
+		p->nvia[p->nvias++] = 0;
+	}
+	p->nvia[k]++;
+}
+
+static bool plan_group(const struct gen *g, const struct ir_insn *m, struct group_plan *p)
+{
+	const struct ir_block *blk = &g->fn->blocks[g->cur_block];
+	struct ir_insn x;
+	int n = 0;
+
+	if (ir_insn_defines(m) && m->dst == m->a.reg)
+		return false;	/* the next accesses see another base */
+	*p = (struct group_plan){ .lo = INT64_MIN, .hi = INT64_MAX, .len_end = INT64_MIN, .last = g->cur_insn,
+				  .nvias = 0 };
+	for (int r = 0; r <= IR_REG_STACK; r++)
+		p->disp_lo[r] = INT64_MAX;
+	for (int j = g->cur_insn; j < blk->ninsns; j++) {
+		struct ir_insn direct;
+
+		if (j == g->cur_insn)
+			x = *m;
+		else if (!access_at(g, blk, j, &x) || (direct = x, resolve_base(blk, j, &x), x.a.reg != m->a.reg))
+			goto next;
+		else
+			note_via(p, &direct, &x);
+		if (!hinted_scratch(x.region) || x.imm < INT32_MIN / 2 || x.imm > INT32_MAX / 2)
+			return false;	/* keep to what one check can say */
+		{
+			int64_t at = (int64_t)regions[x.region].va - x.imm;
+
+			p->lo = at > p->lo ? at : p->lo;
+			p->hi = at + regions[x.region].size - x.size < p->hi ? at + regions[x.region].size - x.size
+									  : p->hi;
+			p->disp_lo[x.region] = x.imm < p->disp_lo[x.region] ? x.imm : p->disp_lo[x.region];
+			if (x.region == IR_REG_REQ && !x.within_len &&
+			    x.imm + x.size - (int64_t)IR_REQ_VA > p->len_end)
+				p->len_end = x.imm + x.size - (int64_t)IR_REQ_VA;
+			p->last = j;
+			n++;
+		}
+next:
+		if (j > g->cur_insn && ir_insn_defines(&blk->insns[j]) && blk->insns[j].dst == m->a.reg)
+			break;
+	}
+	return n >= 2 && p->lo >= 0 && p->lo <= p->hi && p->hi <= INT32_MAX;
+}
+
+/* An access of the group: R1 = the scratch value + base + the region's
+ * lowest displacement, then the access at its distance from that. */
+static void gen_group_member(struct gen *g, const struct ir_insn *in)
+{
+	struct checked_base *c = &g->grp;
+	int64_t disp = c->lo[in->region] - (int64_t)regions[in->region].va;
+
+	if (!c->r1 || c->r1_disp != disp || !r1_kept(g, c->from)) {
+		if (disp == 0) {
+			val_into(g, in->a, R1);
+		} else {
+			emit_const64(g->e, R1, (uint64_t)disp);
+			emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+		}
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
+		c->r1 = true;
+		c->r1_disp = disp;
+	}
+	access(g, in, R1, (int16_t)(in->imm - c->lo[in->region] + regions[in->region].off));
+	c->from = g->e->n;
+}
+
+/* v is defined after the instruction being emitted and before index
+ * last of its block: its definition is not emitted yet. */
+static bool defined_later(const struct gen *g, int v, int last)
+{
+	const struct ir_block *blk = &g->fn->blocks[g->cur_block];
+
+	for (int j = 0; j <= last; j++)
+		if (ir_insn_defines(&blk->insns[j]) && blk->insns[j].dst == v && j <= g->cur_insn)
+			return false;
+	return true;
+}
+
+/* An add whose only readers are a group's accesses (checked_base). */
+static bool dead_add(const struct gen *g, const struct ir_insn *in)
+{
+	const struct checked_base *c = &g->grp;
+
+	if (!c->valid || c->block != g->cur_block || g->cur_insn > c->last || in->op != IR_ADD)
+		return false;
+	for (int k = 0; k < c->ndead_adds; k++)
+		if (c->dead_adds[k] == in->dst)
+			return true;
+	return false;
+}
+
+static bool in_group(const struct gen *g, const struct ir_insn *in)
+{
+	const struct checked_base *c = &g->grp;
+
+	return c->valid && c->block == g->cur_block && g->cur_insn <= c->last && in->a.reg == c->vreg &&
+	       hinted_scratch(in->region);
+}
+
+/* The first access of several through one base (in a register, where the
+ * verifier keeps what a branch teaches it) into the scratch regions: the
+ * base is checked once, for all of them (and the request length once, for
+ * the reads that need it), falling back when that fails, where each
+ * access's own check would have taken the full search.  A fallback is
+ * always allowed: it costs the kernel only a request whose accesses
+ * straddle a region's end.  Targets before 6.17 keep the checks per
+ * access (unlink_folded: an older verifier may walk a branch's impossible
+ * side with empty bounds). */
+static bool gen_mem_grouped(struct gen *g, const struct ir_insn *access_in)
+{
+	struct ir_insn r = *access_in, *in = &r;
+	struct group_plan p;
+	int base;
+
+	resolve_base(&g->fn->blocks[g->cur_block], g->cur_insn, in);
+	if (in_group(g, in)) {
+		gen_group_member(g, in);
+		return true;
+	}
+	if (!target_has(g->target, KFEAT_LOOP_MARKS) || in->a.reg < 0 || in->a.reg >= g->ra.nvregs ||
+	    g->ra.locs[in->a.reg].kind != LOC_REG || !plan_group(g, in, &p))
+		return false;
+	base = g->ra.locs[in->a.reg].where;
+	if (p.lo > 0)
+		emit_jmp_imm(g->e, 0, BPF_JLT, base, (int32_t)p.lo, stub(g, KOFF_STAT_PASS_MEM));
+	emit_jmp_imm(g->e, 0, BPF_JGT, base, (int32_t)p.hi, stub(g, KOFF_STAT_PASS_MEM));
+	if (p.len_end != INT64_MIN) {
+		emit_const64(g->e, R1, (uint64_t)p.len_end);
+		emit_alu_reg(g->e, 1, BPF_ADD, R1, base);
+		emit_ldx(g->e, BPF_DW, R0, R10, XDP_WRAP_SLOT_REQLEN);
+		emit_jmp_reg(g->e, 0, BPF_JSGT, R1, R0, stub(g, KOFF_STAT_PASS_MEM));
+	}
+	g->grp = (struct checked_base){ .valid = true, .vreg = in->a.reg, .block = g->cur_block, .last = p.last };
+	memcpy(g->grp.lo, p.disp_lo, sizeof(p.disp_lo));
+	for (int k = 0; k < p.nvias; k++)
+		if (g->uses[p.via[k]] == p.nvia[k] && defined_later(g, p.via[k], p.last))
+			g->grp.dead_adds[g->grp.ndead_adds++] = p.via[k];
+	gen_group_member(g, in);
+	return true;
+}
+
 /* The hinted region first: one range check (and the request length for
  * request reads); an address elsewhere takes the full path. */
 static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 {
-	int s = in->size, elsewhere = emit_label(g->e), done = emit_label(g->e);
+	int s = in->size, elsewhere, done;
 	uint64_t va = regions[in->region].va;
+
+	if (gen_mem_grouped(g, in))
+		return;
+	elsewhere = emit_label(g->e);
+	done = emit_label(g->e);
 
 	address_from(g, in, in->imm - (int64_t)va);
 	emit_jmp_imm(g->e, 0, BPF_JGT, R1, regions[in->region].size - s, elsewhere);
@@ -1267,22 +1520,46 @@ static void maybe_island(struct gen *g);
  * access is the next instruction, and t was the only vreg defined in
  * between.  Done here rather than in the IR so that register allocation
  * and the verifier see the same values as without it. */
-static bool fold_address(struct gen *g, const struct ir_insn *in, const struct ir_insn *next)
+static bool foldable(const struct gen *g, const struct ir_insn *in, const struct ir_insn *next,
+		     struct ir_val *x, int64_t *disp)
 {
-	struct ir_val x, c;
+	struct ir_val c;
 
 	if (!next || in->op != IR_ADD || in->w != 64 || in->dst < IR_NFIXED || g->uses[in->dst] != 1)
 		return false;
 	if ((next->op != IR_LOAD && next->op != IR_STORE) || next->a.reg != in->dst ||
 	    (next->op == IR_STORE && next->b.reg == in->dst))
 		return false;
-	x = in->a.reg == IR_NONE ? in->b : in->a;
+	*x = in->a.reg == IR_NONE ? in->b : in->a;
 	c = in->a.reg == IR_NONE ? in->a : in->b;
-	if (x.reg == IR_NONE || c.reg != IR_NONE)
+	if (x->reg == IR_NONE || c.reg != IR_NONE)
 		return false;
-	g->fold_base = x;
-	g->fold_disp = c.imm;
+	*disp = c.imm;
+	return true;
+}
+
+static bool fold_address(struct gen *g, const struct ir_insn *in, const struct ir_insn *next)
+{
+	if (!foldable(g, in, next, &g->fold_base, &g->fold_disp))
+		return false;
 	g->folded = true;
+	return true;
+}
+
+/* The access at index j of blk as gen_access emits it: its base and
+ * displacement with fold_address applied. */
+static bool access_at(const struct gen *g, const struct ir_block *blk, int j, struct ir_insn *m)
+{
+	struct ir_val x;
+	int64_t disp;
+
+	if (blk->insns[j].op != IR_LOAD && blk->insns[j].op != IR_STORE)
+		return false;
+	*m = blk->insns[j];
+	if (j > 0 && foldable(g, &blk->insns[j - 1], &blk->insns[j], &x, &disp)) {
+		m->a = x;
+		m->imm = (int64_t)((uint64_t)m->imm + (uint64_t)disp);
+	}
 	return true;
 }
 
@@ -1304,7 +1581,7 @@ static void gen_insn(struct gen *g, const struct ir_insn *in, const struct ir_in
 {
 	if (g->dead)
 		return;
-	if (fold_address(g, in, next))
+	if (fold_address(g, in, next) || dead_add(g, in))
 		return;
 	maybe_island(g);	/* long blocks need stubs within reach too */
 	g->e->origin_now = in->x86_addr;
@@ -1761,9 +2038,11 @@ static void emit_copy(struct gen *g)
 			launder_live_in(g, b);
 		else if (g->walk_exits)
 			launder_walk_exit(g, b);
+		g->grp.valid = false;
 		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
 			const struct ir_block *blk = &fn->blocks[b];
 
+			g->cur_insn = i;
 			gen_insn(g, &blk->insns[i], i + 1 < blk->ninsns ? &blk->insns[i + 1] : NULL,
 				 next_in_copy(g, b));
 		}
