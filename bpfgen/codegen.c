@@ -865,6 +865,69 @@ static void gen_cold_paths(struct gen *g)
 	g->e->origin_now = origin;
 }
 
+/* Whether the verifier is to prove this access in bounds
+ * (codegen_opts.bounds_by_verifier).  Where it walks a loop it knows the
+ * addresses (a table scan), and outside loops what the handler's own tests
+ * taught it; elsewhere an index is mostly a value it knows nothing of (a
+ * hash, a laundered loop's), and each access it then rejects would cost
+ * two more verifications. */
+static bool left_to_verifier(const struct codegen_opts *o, const struct ir_block *blk, const struct ir_insn *in)
+{
+	if (!o->bounds_by_verifier || !(blk->loop_depth == 0 || (o->walk_loops && blk->in_walkable_loop)))
+		return false;
+	for (int i = 0; i < o->nchecked_again; i++)
+		if (o->checked_again[i] == in->x86_addr)
+			return false;	/* the verifier could not: checked */
+	return true;
+}
+
+/* A .rodata load: the map value's pointer plus the address, the
+ * displacement in the load's offset where it fits, else added first (the
+ * pointer's offset must stay within 2^29 at each step). */
+static bool rodata_unchecked(const struct codegen_opts *o, const struct ir_block *blk, const struct ir_insn *in)
+{
+	int64_t disp = in->imm - (int64_t)IR_RODATA_VA;
+
+	return disp > -(1 << 29) && disp < (1 << 29) && left_to_verifier(o, blk, in);
+}
+
+/* An access to the request below its length (lifter/reqlen.c): its range
+ * check only tells the verifier it lies in the scratch value.  If the
+ * verifier proves R1 = address - IR_REQ_VA in [0, value size - size], R1
+ * cannot have wrapped, so reqlen's bound holds as is: R1 + size <= len <=
+ * IR_REQ_MAX, in the request region. */
+static bool req_unchecked(const struct codegen_opts *o, const struct ir_block *blk, const struct ir_insn *in)
+{
+	return in->region == IR_REG_REQ && in->within_len && left_to_verifier(o, blk, in);
+}
+
+static void gen_req_unchecked(struct gen *g, const struct ir_insn *in)
+{
+	address_from(g, in, in->imm - (int64_t)IR_REQ_VA);
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, R9);
+	access(g, in, R1, IR_REQ_OFF);
+	g->e->left_to_verifier++;
+}
+
+/* gen_mem's case for a load from a run-time address hinted to .rodata. */
+static bool rodata_hinted(const struct ir_func *fn, const struct ir_insn *in)
+{
+	return in->a.reg != IR_NONE && in->region == IR_REG_RODATA && in->op == IR_LOAD &&
+	       fn->rodata_size >= in->size;
+}
+
+static void gen_rodata_unchecked(struct gen *g, const struct ir_insn *in, int64_t disp)
+{
+	emit_ld_map(g->e, R1, KOFF_MAPID_RODATA, 0);
+	if (disp < INT16_MIN || disp > INT16_MAX) {
+		emit_alu_imm(g->e, 1, BPF_ADD, R1, (int32_t)disp);
+		disp = 0;
+	}
+	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
+	access(g, in, R1, (int16_t)disp);
+	g->e->left_to_verifier++;
+}
+
 /* The scratch regions an access may be hinted to. */
 static const struct {
 	uint64_t va;
@@ -1112,6 +1175,10 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 
 	if (gen_mem_grouped(g, in))
 		return;
+	if (req_unchecked(g->o, &g->fn->blocks[g->cur_block], in)) {
+		gen_req_unchecked(g, in);
+		return;
+	}
 	elsewhere = emit_label(g->e);
 	done = emit_label(g->e);
 
@@ -1123,57 +1190,6 @@ static void gen_mem_hinted(struct gen *g, const struct ir_insn *in)
 	access(g, in, R1, regions[in->region].off);
 	defer_cold_path(g, in, elsewhere, done);
 	emit_bind(g->e, done);
-}
-
-/* Whether the verifier is to prove this .rodata load in bounds
- * (codegen_opts.rodata_by_verifier): the map value's pointer plus the
- * address, the displacement in the load's offset where it fits, else
- * added first (the pointer's offset must stay within 2^29 at each step). */
-static bool rodata_unchecked(const struct codegen_opts *o, const struct ir_block *blk, const struct ir_insn *in)
-{
-	int64_t disp = in->imm - (int64_t)IR_RODATA_VA;
-
-	/* Where the verifier walks a loop it knows the addresses: a table
-	 * scan.  Elsewhere an index is mostly a value it knows nothing of
-	 * (a hash, a laundered loop's), and each load it then rejects would
-	 * cost two more verifications. */
-	if (!o->rodata_by_verifier || !(blk->loop_depth == 0 || (o->walk_loops && blk->in_walkable_loop)))
-		return false;
-	if (disp <= -(1 << 29) || disp >= (1 << 29))
-		return false;
-	for (int i = 0; i < o->nrodata_checked; i++)
-		if (o->rodata_checked[i] == in->x86_addr)
-			return false;	/* the verifier could not: checked */
-	return true;
-}
-
-/* gen_mem's case for a load from a run-time address hinted to .rodata. */
-static bool rodata_hinted(const struct ir_func *fn, const struct ir_insn *in)
-{
-	return in->a.reg != IR_NONE && in->region == IR_REG_RODATA && in->op == IR_LOAD &&
-	       fn->rodata_size >= in->size;
-}
-
-int codegen_rodata_unchecked(const struct ir_func *fn, const struct codegen_opts *o)
-{
-	int n = 0;
-
-	for (int b = 0; b < fn->nblocks; b++)
-		for (int i = 0; i < fn->blocks[b].ninsns; i++)
-			n += rodata_hinted(fn, &fn->blocks[b].insns[i]) &&
-			     rodata_unchecked(o, &fn->blocks[b], &fn->blocks[b].insns[i]);
-	return n;
-}
-
-static void gen_rodata_unchecked(struct gen *g, const struct ir_insn *in, int64_t disp)
-{
-	emit_ld_map(g->e, R1, KOFF_MAPID_RODATA, 0);
-	if (disp < INT16_MIN || disp > INT16_MAX) {
-		emit_alu_imm(g->e, 1, BPF_ADD, R1, (int32_t)disp);
-		disp = 0;
-	}
-	emit_alu_reg(g->e, 1, BPF_ADD, R1, val_reg(g, in->a, R0));
-	access(g, in, R1, (int16_t)disp);
 }
 
 /* A load hinted to .rodata (a table indexed at run time): its one range

@@ -38,16 +38,18 @@ struct codegen_opts {
 	 * Whether the walk fits the verifier's budget is its to say:
 	 * src/offload.c tries this first and answers a rejection without. */
 	bool walk_loops;
-	/* Let the verifier prove .rodata loads in bounds: a load hinted to
-	 * .rodata adds its address to the map value's pointer and loads,
-	 * with no range check of its own (3 instructions instead of 5, each
-	 * pass of a walked table scan).  The verifier's bounds of the value
-	 * are the region's, so what it accepts is what the check would pass;
-	 * what it cannot prove it rejects, and src/offload.c answers that by
-	 * listing the load's x86 address in rodata_checked. */
-	bool rodata_by_verifier;
-	const uint64_t *rodata_checked;
-	int nrodata_checked;
+	/* Let the verifier prove accesses in bounds where a range check
+	 * only served it: a .rodata load adds its address to the map value's
+	 * pointer and loads (3 instructions instead of 5, each pass of a
+	 * walked table scan); a request read below the length
+	 * (ir_insn.within_len) adds it to the scratch value's.  The
+	 * verifier's bounds of those values are the regions', so what it
+	 * accepts is what the check would pass; what it cannot prove it
+	 * rejects, and src/offload.c answers that by listing the access's x86
+	 * address in checked_again.  bpf_emit.left_to_verifier counts them. */
+	bool bounds_by_verifier;
+	const uint64_t *checked_again;
+	int nchecked_again;
 };
 
 /* SEQ or LOCK for a handler with shared state of data_size bytes: LOCK
@@ -78,10 +80,6 @@ const char *loop_shape_name(enum loop_shape s);
  * loops are not walked (it has loops and t lacks may_goto with sound loop
  * pruning): the shape codegen_opts.loop_copies is for. */
 bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops);
-
-/* How many of fn's loads codegen_program leaves to the verifier to prove
- * in bounds (codegen_opts.rodata_by_verifier). */
-int codegen_rodata_unchecked(const struct ir_func *fn, const struct codegen_opts *o);
 
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err);

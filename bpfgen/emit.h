@@ -76,6 +76,9 @@ struct bpf_emit {
 	 * indices, and so origin[], stay those of this stream. */
 	int subprog_start;
 	int func_ref;
+	/* Accesses emitted without a range check, for the verifier to prove
+	 * in bounds (codegen_opts.bounds_by_verifier). */
+	int left_to_verifier;
 };
 
 void emit_init(struct bpf_emit *e);

@@ -33,7 +33,7 @@ void ctx_free(struct koff_ctx *ctx)
 	obj_close(ctx->obj);
 	free(ctx->opt.link_args);
 	free(ctx->forced_fallbacks);
-	free(ctx->rodata_checked);
+	free(ctx->checked_again);
 	free(ctx->sites);
 	for (int k = 0; k < VARIANT__COUNT; k++)
 		variant_free(ctx->variant[k]);

@@ -136,10 +136,10 @@ struct koff_ctx {
 	bool walkable_builtins;		/* lift_opts.walkable_builtins, with walk_loops */
 	unsigned loop_copies;		/* codegen_opts.loop_copies (0: one) */
 	bool copies_tried;		/* body copies were generated once */
-	bool rodata_by_verifier;	/* codegen_opts.rodata_by_verifier (offload.c) */
-	uint64_t *rodata_checked;	/* ... but for the loads at these x86 addresses */
-	int nrodata_checked, caprodata_checked;
-	int rodata_unchecked;		/* loads the program leaves to the verifier */
+	bool bounds_by_verifier;	/* codegen_opts.bounds_by_verifier (offload.c) */
+	uint64_t *checked_again;	/* ... but for the loads at these x86 addresses */
+	int nchecked_again, capchecked_again;
+	int accesses_by_verifier;		/* loads the program leaves to the verifier */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
 	int nforced, capforced;
 	struct fallback_site *sites;

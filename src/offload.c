@@ -195,9 +195,9 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 				   .loop_cap = loop_cap, .target = &ctx->target,
 				   .launder_joins = ctx->launder_joins, .loop_copies = ctx->loop_copies,
 				   .walk_loops = ctx->walk_loops,
-				   .rodata_by_verifier = ctx->rodata_by_verifier,
-				   .rodata_checked = ctx->rodata_checked,
-				   .nrodata_checked = ctx->nrodata_checked };
+				   .bounds_by_verifier = ctx->bounds_by_verifier,
+				   .checked_again = ctx->checked_again,
+				   .nchecked_again = ctx->nchecked_again };
 	int rc;
 
 	ir_func_free(ctx->ir);
@@ -231,7 +231,7 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 	rc = codegen_program(ctx->ir, &co, &ctx->prog, &ctx->err);
 	if (rc)
 		return rc;
-	ctx->rodata_unchecked = codegen_rodata_unchecked(ctx->ir, &co);
+	ctx->accesses_by_verifier = ctx->prog.left_to_verifier;
 	if (ctx->opt.dump_bpf)
 		dump_bpf(&ctx->prog, stderr);
 	return write_object(ctx);
@@ -290,53 +290,53 @@ const char *offload_why_not_walked(const struct koff_ctx *ctx)
 	return NULL;
 }
 
-/* .rodata loads proved by the verifier (codegen_opts.rodata_by_verifier)
+/* Accesses proved in bounds by the verifier (codegen_opts.bounds_by_verifier)
  * where the program is verified on its target's own kernel, as walked
  * loops are: what 6.18's verifier proves an older one might not (the
- * portable program and the walked variant keep their checks).  The loads
+ * portable program and the walked variant keep their checks).  The ones
  * it proves are mostly a walked scan's, whose addresses it knows exactly. */
-static bool rodata_by_verifier_first(const struct koff_ctx *ctx)
+static bool bounds_by_verifier_first(const struct koff_ctx *ctx)
 {
 	return ctx->opt.verify && !ctx->walked_variant && kernels_target_verified(ctx, false);
 }
 
-/* The program was accepted only where the target's kernel does not run:
- * every .rodata load checked again. */
-static bool check_all_rodata(struct koff_ctx *ctx, const char *why)
+/* Every access checked again: the program was accepted only where the
+ * target's kernel does not run, or too many were not proved. */
+static bool check_all_again(struct koff_ctx *ctx, const char *why)
 {
-	if (!ctx->rodata_by_verifier)
+	if (!ctx->bounds_by_verifier)
 		return false;
-	ctx->rodata_by_verifier = false;
-	note_attempt(ctx, "%s: .rodata loads checked", why);
+	ctx->bounds_by_verifier = false;
+	note_attempt(ctx, "%s: every access checked", why);
 	return true;
 }
 
-/* The verifier could not prove the .rodata load at fail_insn in bounds:
- * that load gets its check back.  Past RODATA_CHECKED_MAX such answers
- * (a table indexed by request bytes in many places), or where the
- * rejection has no place, every load does. */
-#define RODATA_CHECKED_MAX 4
-static bool check_rodata_at_rejection(struct koff_ctx *ctx)
+/* The verifier could not prove the access at fail_insn in bounds: that
+ * access gets its check back.  Past CHECKED_AGAIN_MAX such answers (a
+ * table indexed by request bytes in many places), or where the rejection
+ * has no place, every access does. */
+#define CHECKED_AGAIN_MAX 4
+static bool check_again_at_rejection(struct koff_ctx *ctx)
 {
 	int at = ctx->verdict.fail_insn;
 	uint64_t va;
 
-	if (!ctx->rodata_by_verifier || bpf_verdict_too_complex(&ctx->verdict) || ctx->loop_copies > 1)
+	if (!ctx->bounds_by_verifier || bpf_verdict_too_complex(&ctx->verdict) || ctx->loop_copies > 1)
 		return false;	/* a check only adds states; copies go back to one */
 	if (at < 0 || at >= ctx->prog.n || !ctx->prog.origin[at])
-		return check_all_rodata(ctx, "rejected where koff cannot tell");
+		return check_all_again(ctx, "rejected where koff cannot tell");
 	va = ctx->prog.origin[at];
-	if (!ir_rodata_load_at(ctx->ir, va))
+	if (!ir_by_verifier_access_at(ctx->ir, va))
 		return false;
-	for (int i = 0; i < ctx->nrodata_checked; i++)
-		if (ctx->rodata_checked[i] == va)
+	for (int i = 0; i < ctx->nchecked_again; i++)
+		if (ctx->checked_again[i] == va)
 			return false;	/* checked already: the complaint is another */
-	if (ctx->nrodata_checked >= RODATA_CHECKED_MAX)
-		return check_all_rodata(ctx, "another .rodata load not proved in bounds");
-	if (koff_grow(&ctx->rodata_checked, &ctx->caprodata_checked, ctx->nrodata_checked, sizeof(uint64_t)))
-		return check_all_rodata(ctx, "out of memory");
-	ctx->rodata_checked[ctx->nrodata_checked++] = va;
-	note_attempt(ctx, "the .rodata load at %#llx not proved in bounds: checked", (unsigned long long)va);
+	if (ctx->nchecked_again >= CHECKED_AGAIN_MAX)
+		return check_all_again(ctx, "another access not proved in bounds");
+	if (koff_grow(&ctx->checked_again, &ctx->capchecked_again, ctx->nchecked_again, sizeof(uint64_t)))
+		return check_all_again(ctx, "out of memory");
+	ctx->checked_again[ctx->nchecked_again++] = va;
+	note_attempt(ctx, "the access at %#llx not proved in bounds: checked", (unsigned long long)va);
 	return true;
 }
 
@@ -417,7 +417,7 @@ static bool try_laundering_joins(struct koff_ctx *ctx)
  * verify gets laundered joins first). */
 static enum verify_detail detail_needed(const struct koff_ctx *ctx)
 {
-	if (ctx->rodata_by_verifier && ctx->loop_copies <= 1)	/* which load it could not prove */
+	if (ctx->bounds_by_verifier && ctx->loop_copies <= 1)	/* which load it could not prove */
 		return VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
 	if (ctx->refuse_on_rejection || ctx->loop_copies > 1 || ctx_loops_walked(ctx) > 0)
 		return VERIFY_VERDICT_ONLY;
@@ -435,7 +435,7 @@ static int judge(struct koff_ctx *ctx)
 	if (rc == 0 && !kernels_target_verified(ctx, true)) {
 		bool walked = stop_walking(ctx, "walked loops not verified on the target's kernel");
 
-		if (check_all_rodata(ctx, "not verified on the target's kernel") || walked)
+		if (check_all_again(ctx, "not verified on the target's kernel") || walked)
 			return 0;
 	}
 	if (rc == 0) {
@@ -450,7 +450,7 @@ static int judge(struct koff_ctx *ctx)
 	if (!strncmp(msg, ctx->tmp_bpf, strlen(ctx->tmp_bpf)) && msg[strlen(ctx->tmp_bpf)] == ':')
 		msg += strlen(ctx->tmp_bpf) + 2;
 	note_attempt(ctx, "rejected on %s (%.120s)", where, msg);
-	if (check_rodata_at_rejection(ctx))
+	if (check_again_at_rejection(ctx))
 		return 0;
 	/* A variant whose walk ran the verifier out tries its last shape at
 	 * once: every join laundered, no loop walked.  Each try that runs out
@@ -571,7 +571,7 @@ int offload_build(struct koff_ctx *ctx)
 		return rc;
 	ctx->loop_cap_used = ctx->opt.loop_cap ? ctx->opt.loop_cap : DEFAULT_LOOP_CAP;
 	ctx->walk_loops = walk_loops_first(ctx);
-	ctx->rodata_by_verifier = rodata_by_verifier_first(ctx);
+	ctx->bounds_by_verifier = bounds_by_verifier_first(ctx);
 	for (int attempt = 0;; attempt++) {
 		rc = generate(ctx, ctx->loop_cap_used);
 		if ((rc == -E2BIG || rc == -EOPNOTSUPP) && stop_walking(ctx, ctx->err.msg)) {

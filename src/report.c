@@ -112,7 +112,7 @@ static const char *place_release(const struct verify_place *p, char *buf, size_t
 }
 
 /* {"target", "features", "loop_shape", "loops_walked", "body_copies",
- * "rodata_by_verifier", "rodata_not_proved", "verified_on"}: the
+ * "accesses_by_verifier", "accesses_not_proved", "verified_on"}: the
  * kernel a program is for, and each place it was (or could not be)
  * verified. */
 static void json_kernel(const struct koff_ctx *ctx, FILE *f)
@@ -129,8 +129,8 @@ static void json_kernel(const struct koff_ctx *ctx, FILE *f)
 	fputs("], \"loop_shape\": ", f);
 	json_string(f, loop_shape_name(ctx_loop_shape(ctx)));
 	fprintf(f, ", \"loops_walked\": %d, \"body_copies\": %u", ctx_loops_walked(ctx), ctx_body_copies(ctx));
-	fprintf(f, ", \"rodata_by_verifier\": %d, \"rodata_not_proved\": %d", ctx->rodata_unchecked,
-		ctx->nrodata_checked);
+	fprintf(f, ", \"accesses_by_verifier\": %d, \"accesses_not_proved\": %d", ctx->accesses_by_verifier,
+		ctx->nchecked_again);
 	fputs(", \"verified_on\": [", f);
 	for (int i = 0; i < ctx->nplaces; i++) {
 		const struct verify_place *p = &ctx->places[i];

@@ -61,7 +61,7 @@ variant() { jq -r ".variants[] | select(.object | endswith(\"$2\")) | .kernel.$3
 accepted_at_once() {
 	attempts=$(jq -r .verifier.attempts "$tmp/$1.koff.json")
 	case $(printf '%s' "$attempts" |
-		sed -E 's/rejected on host \([^)]*\); the \.rodata load at 0x[0-9a-f]+ not proved in bounds: checked; //g') in
+		sed -E 's/rejected on host \([^)]*\); the access at 0x[0-9a-f]+ not proved in bounds: checked; //g') in
 	accepted,*) ;;
 	*) koff_fail "$1: the walk was not accepted at once ($attempts)";;
 	esac
@@ -283,11 +283,12 @@ n=$(walked "$m" .kernel)
 exact reuse "$tmp/reuse.bpf.o" 5353 "$tmp/nest.req"
 koff_ok "reuse: $n loops walked ($attempts), every request in the kernel"
 
-# .rodata loads the verifier proves in bounds lose their run-time check
-# (codegen_opts.rodata_by_verifier): the walked scan over names knows its
-# addresses exactly.  The table indexed by a hash of the request cannot be
-# proved: the verifier rejects that load, and the answer is its check
-# back, not a fallback (attempts name its address).
+# Accesses the verifier proves in bounds lose their run-time check
+# (codegen_opts.bounds_by_verifier): the walked scan over names knows its
+# .rodata addresses exactly, and the hash's request reads are below the
+# length.  The table indexed by the hash cannot be proved: the verifier
+# rejects that load, and the answer is its check back, not a fallback
+# (attempts name its address).
 cat >"$tmp/rotab.c" <<'EOF'
 static const char names[12][8] = { "alpha", "bravo", "charlie", "delta", "echo", "foxtrot",
 				   "golf", "hotel", "india", "juliet", "kilo", "lima" };
@@ -321,18 +322,18 @@ KOFF_OUT_TAG= link rotab "$tmp/rotab.c" 5353 --kernel host
 m=$tmp/rotab.koff.json
 attempts=$(jq -r .verifier.attempts "$m")
 case $attempts in
-*"rejected on host"*"the .rodata load at 0x"*" not proved in bounds: checked; accepted"*) ;;
+*"rejected on host"*"the access at 0x"*" not proved in bounds: checked; accepted"*) ;;
 *) koff_fail "rotab: the hashed table's load was not given its check back ($attempts)";;
 esac
-koff_expect_eq "rotab: .rodata loads not proved" "$(jq -r .kernel.rodata_not_proved "$m")" 1
-n=$(jq -r .kernel.rodata_by_verifier "$m")
-[ "$n" -ge 1 ] || koff_fail "rotab: no .rodata load left to the verifier"
+koff_expect_eq "rotab: accesses not proved" "$(jq -r .kernel.accesses_not_proved "$m")" 1
+n=$(jq -r .kernel.accesses_by_verifier "$m")
+[ "$n" -ge 1 ] || koff_fail "rotab: no access left to the verifier"
 koff_expect_eq "rotab: fallback sites" "$(jq '.fallbacks | length' "$m")" 0
 exact rotab "$tmp/rotab.bpf.o" 5353 "$tmp/rotab.req"
 # The portable program is verified here but runs on older kernels: every
-# .rodata load keeps its check.
+# access keeps its check.
 KOFF_OUT_TAG=-portable link rotab "$tmp/rotab.c" 5353
-koff_expect_eq "rotab portable: .rodata loads left to the verifier" \
-	"$(jq -r .kernel.rodata_by_verifier "$tmp/rotab-portable.koff.json")" 0
+koff_expect_eq "rotab portable: accesses left to the verifier" \
+	"$(jq -r .kernel.accesses_by_verifier "$tmp/rotab-portable.koff.json")" 0
 exact rotab "$tmp/rotab-portable.bpf.o" 5353 "$tmp/rotab.req"
-koff_ok "rotab: $n .rodata loads proved by the verifier, 1 checked after its rejection, every request in the kernel"
+koff_ok "rotab: $n accesses proved by the verifier, 1 checked after its rejection, every request in the kernel"
