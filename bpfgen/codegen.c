@@ -1130,9 +1130,9 @@ static bool in_group(const struct gen *g, const struct ir_insn *in)
  * the reads that need it), falling back when that fails, where each
  * access's own check would have taken the full search.  A fallback is
  * always allowed: it costs the kernel only a request whose accesses
- * straddle a region's end.  Targets before 6.17 keep the checks per
- * access (unlink_folded: an older verifier may walk a branch's impossible
- * side with empty bounds). */
+ * straddle a region's end.  Every target: the checks compare the base's
+ * own register with constants, which 6.1 and 6.12 follow as 6.18 does
+ * (unlike a folded address's check, unlink_folded). */
 static bool gen_mem_grouped(struct gen *g, const struct ir_insn *access_in)
 {
 	struct ir_insn r = *access_in, *in = &r;
@@ -1144,7 +1144,7 @@ static bool gen_mem_grouped(struct gen *g, const struct ir_insn *access_in)
 		gen_group_member(g, in);
 		return true;
 	}
-	if (!target_has(g->target, KFEAT_LOOP_MARKS) || in->a.reg < 0 || in->a.reg >= g->ra.nvregs ||
+	if (in->a.reg < 0 || in->a.reg >= g->ra.nvregs ||
 	    g->ra.locs[in->a.reg].kind != LOC_REG || !plan_group(g, in, &p))
 		return false;
 	base = g->ra.locs[in->a.reg].where;
