@@ -134,8 +134,8 @@ ratio_of() { awk -v k="${2:-2}" '$1 == "ratio" && $2 == k { print $4 }' "$1"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
 
-kinds_of() {	# dump -> "check N spill N ..." for the kinds in $KINDS
-	awk -v kinds="$KINDS" '$(NF - 1) == ";" { n[$NF]++; t++ }
+kinds_of() {	# dump -> "check N spill N ..." for the kinds in $KINDS (of the last program: a verifier retry dumps each)
+	awk -v kinds="$KINDS" '$1 == "0" && $3 == "code" { split("", n); t = 0 } $(NF - 1) == ";" { n[$NF]++; t++ }
 		END { split(kinds, k, " "); for (i = 1; i in k; i++) printf "%s %d ", k[i], n[k[i]]; printf "total %d\n", t }' "$1"
 }
 

@@ -39,6 +39,8 @@ import re, struct, sys
 obj, dump, mode, out = sys.argv[1:5]
 ir_br, bpf = [], []
 for line in open(dump):
+    if line.startswith('func '):
+        ir_br, bpf = [], []  # another generation (a verifier retry): the last one was written
     m = re.match(r'\s+br\s.*; (0x[0-9a-f]+)$', line)
     if m:
         ir_br.append(int(m.group(1), 16))
