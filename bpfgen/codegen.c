@@ -1026,6 +1026,31 @@ static void note_via(struct group_plan *p, const struct ir_insn *direct, const s
 	p->nvia[k]++;
 }
 
+/* The last index of the block being emitted, from g->cur_insn on, where
+ * vreg v still holds its value in its register: its last read before it is
+ * written again (the register allocator may give the register away after
+ * it), or the block's end when v is live out of it. */
+static int held_until(const struct gen *g, int v)
+{
+	const struct ir_block *blk = &g->fn->blocks[g->cur_block];
+	int last = -1, succ[64], n, reads[5];
+
+	for (int j = g->cur_insn; j < blk->ninsns; j++) {
+		int k = ir_insn_uses(&blk->insns[j], reads);
+
+		while (k-- > 0)
+			if (reads[k] == v)
+				last = j;
+		if (ir_insn_defines(&blk->insns[j]) && blk->insns[j].dst == v)
+			return last;
+	}
+	n = ir_succs(blk, succ, 64);
+	for (int k = 0; k < n; k++)
+		if (succ[k] >= 0 && regalloc_live_in(&g->ra, succ[k], v))
+			return blk->ninsns;
+	return n >= 64 ? blk->ninsns - 1 : last;
+}
+
 static bool plan_group(const struct gen *g, const struct ir_insn *m, struct group_plan *p)
 {
 	const struct ir_block *blk = &g->fn->blocks[g->cur_block];
@@ -1038,7 +1063,11 @@ static bool plan_group(const struct gen *g, const struct ir_insn *m, struct grou
 				  .nvias = 0 };
 	for (int r = 0; r <= IR_REG_STACK; r++)
 		p->disp_lo[r] = INT64_MAX;
-	for (int j = g->cur_insn; j < blk->ninsns; j++) {
+	int held = held_until(g, m->a.reg);
+
+	/* The accesses that reach the base through an add read it where its
+	 * register may already hold another vreg: only up to its last read. */
+	for (int j = g->cur_insn; j < blk->ninsns && j <= held; j++) {
 		struct ir_insn direct;
 
 		if (j == g->cur_insn)
