@@ -916,6 +916,20 @@ static bool rodata_hinted(const struct ir_func *fn, const struct ir_insn *in)
 	       fn->rodata_size >= in->size;
 }
 
+bool codegen_left_to_verifier_at(const struct ir_func *fn, const struct codegen_opts *o, uint64_t va)
+{
+	for (int b = 0; b < fn->nblocks; b++)
+		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
+			const struct ir_insn *in = &fn->blocks[b].insns[i];
+
+			if (in->x86_addr == va && in->a.reg != IR_NONE &&
+			    ((rodata_hinted(fn, in) && rodata_unchecked(o, &fn->blocks[b], in)) ||
+			     req_unchecked(o, &fn->blocks[b], in)))
+				return true;
+		}
+	return false;
+}
+
 static void gen_rodata_unchecked(struct gen *g, const struct ir_insn *in, int64_t disp)
 {
 	emit_ld_map(g->e, R1, KOFF_MAPID_RODATA, 0);
@@ -995,12 +1009,7 @@ static bool hinted_scratch(uint8_t region)
 	return region == IR_REG_REQ || region == IR_REG_RESP || region == IR_REG_STACK;
 }
 
-/* The accesses from `m` (at g->cur_insn) on in its block through the same
- * base into scratch regions, before the base is written again: where the
- * base must lie for each to fall in its region ([*lo, *hi]), how far past
- * the base the request reads that need the length checked reach (*len_end,
- * INT64_MIN: none), each region's lowest displacement.  False for a lone
- * access. */
+/* What plan_group found for a group (its comment). */
 struct group_plan {
 	int64_t lo, hi, len_end, disp_lo[IR_REG_STACK + 1];
 	int last;
@@ -1048,9 +1057,15 @@ static int held_until(const struct gen *g, int v)
 	for (int k = 0; k < n; k++)
 		if (succ[k] >= 0 && regalloc_live_in(&g->ra, succ[k], v))
 			return blk->ninsns;
-	return n >= 64 ? blk->ninsns - 1 : last;
+	return last;	/* also past 64 successors, unseen: up to the last read is safe */
 }
 
+/* The accesses from `m` (at g->cur_insn) on in its block through the same
+ * base into scratch regions, before the base is written again: where the
+ * base must lie for each to fall in its region ([*lo, *hi]), how far past
+ * the base the request reads that need the length checked reach (*len_end,
+ * INT64_MIN: none), each region's lowest displacement.  False for a lone
+ * access. */
 static bool plan_group(const struct gen *g, const struct ir_insn *m, struct group_plan *p)
 {
 	const struct ir_block *blk = &g->fn->blocks[g->cur_block];
@@ -1120,14 +1135,14 @@ static void gen_group_member(struct gen *g, const struct ir_insn *in)
 	c->from = g->e->n;
 }
 
-/* v is defined after the instruction being emitted and before index
- * last of its block: its definition is not emitted yet. */
-static bool defined_later(const struct gen *g, int v, int last)
+/* No definition of v in its block up to the instruction being emitted:
+ * those the group's accesses went through come later, not emitted yet. */
+static bool defined_later(const struct gen *g, int v)
 {
 	const struct ir_block *blk = &g->fn->blocks[g->cur_block];
 
-	for (int j = 0; j <= last; j++)
-		if (ir_insn_defines(&blk->insns[j]) && blk->insns[j].dst == v && j <= g->cur_insn)
+	for (int j = 0; j <= g->cur_insn; j++)
+		if (ir_insn_defines(&blk->insns[j]) && blk->insns[j].dst == v)
 			return false;
 	return true;
 }
@@ -1189,7 +1204,7 @@ static bool gen_mem_grouped(struct gen *g, const struct ir_insn *access_in)
 	g->grp = (struct checked_base){ .valid = true, .vreg = in->a.reg, .block = g->cur_block, .last = p.last };
 	memcpy(g->grp.lo, p.disp_lo, sizeof(p.disp_lo));
 	for (int k = 0; k < p.nvias; k++)
-		if (g->uses[p.via[k]] == p.nvia[k] && defined_later(g, p.via[k], p.last))
+		if (g->uses[p.via[k]] == p.nvia[k] && defined_later(g, p.via[k]))
 			g->grp.dead_adds[g->grp.ndead_adds++] = p.via[k];
 	gen_group_member(g, in);
 	return true;

@@ -81,6 +81,11 @@ const char *loop_shape_name(enum loop_shape s);
  * pruning): the shape codegen_opts.loop_copies is for. */
 bool codegen_loops_in_callback(const struct kernel_target *t, bool has_loops);
 
+/* codegen_program with options o may have left the access lifted from
+ * the x86 instruction at va to the verifier (bounds_by_verifier): the
+ * place to answer its rejection with the check (src/offload.c). */
+bool codegen_left_to_verifier_at(const struct ir_func *fn, const struct codegen_opts *o, uint64_t va);
+
 int codegen_program(const struct ir_func *fn, const struct codegen_opts *o, struct bpf_emit *e,
 		    struct koff_error *err);
 

@@ -224,10 +224,6 @@ bool ir_insn_defines(const struct ir_insn *in);		/* writes in->dst */
 void ir_count_defs(const struct ir_func *fn, int *defs);	/* defs[v] += v's definitions */
 int ir_succs(const struct ir_block *b, int *out, int max);	/* successor blocks */
 bool ir_has_op(const struct ir_func *fn, enum ir_op op);	/* any instruction does op */
-/* An access codegen may leave to the verifier to prove in bounds (a load
- * from a run-time address hinted to .rodata, a request access below the
- * length) was lifted from the x86 instruction at va. */
-bool ir_by_verifier_access_at(const struct ir_func *fn, uint64_t va);
 /* cond(a, b) as a condition on (b, a), and the condition that holds when
  * cond does not. */
 enum ir_cond ir_cond_mirror(enum ir_cond c);

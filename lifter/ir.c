@@ -210,20 +210,6 @@ bool ir_has_op(const struct ir_func *fn, enum ir_op op)
 	return false;
 }
 
-bool ir_by_verifier_access_at(const struct ir_func *fn, uint64_t va)
-{
-	for (int b = 0; fn && b < fn->nblocks; b++)
-		for (int i = 0; i < fn->blocks[b].ninsns; i++) {
-			const struct ir_insn *in = &fn->blocks[b].insns[i];
-
-			if (in->x86_addr == va && in->a.reg != IR_NONE &&
-			    ((in->op == IR_LOAD && in->region == IR_REG_RODATA) ||
-			     (in->region == IR_REG_REQ && in->within_len)))
-				return true;
-		}
-	return false;
-}
-
 enum ir_cond ir_cond_mirror(enum ir_cond c)
 {
 	switch (c) {

@@ -137,9 +137,9 @@ struct koff_ctx {
 	unsigned loop_copies;		/* codegen_opts.loop_copies (0: one) */
 	bool copies_tried;		/* body copies were generated once */
 	bool bounds_by_verifier;	/* codegen_opts.bounds_by_verifier (offload.c) */
-	uint64_t *checked_again;	/* ... but for the loads at these x86 addresses */
+	uint64_t *checked_again;	/* ... but for the accesses at these x86 addresses */
 	int nchecked_again, capchecked_again;
-	int accesses_by_verifier;		/* loads the program leaves to the verifier */
+	int accesses_by_verifier;	/* accesses the program leaves to the verifier */
 	uint64_t *forced_fallbacks;	/* x86 addresses the verifier rejected */
 	int nforced, capforced;
 	struct fallback_site *sites;

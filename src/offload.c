@@ -188,9 +188,8 @@ bool offload_walks_every_loop(struct koff_ctx *ctx)
 
 /* Lift and generate once, with the current loop cap and forced fallbacks.
  * Returns 1 when there is nothing to offload. */
-static int generate(struct koff_ctx *ctx, unsigned loop_cap)
+static struct codegen_opts codegen_options(const struct koff_ctx *ctx, unsigned loop_cap)
 {
-	struct lift_opts lo = lift_options(ctx, ctx->walkable_builtins && ctx->walk_loops);
 	struct codegen_opts co = { .udp_port = (uint16_t)ctx->opt.udp_port, .resp_cap = ctx->opt.resp_cap,
 				   .loop_cap = loop_cap, .target = &ctx->target,
 				   .launder_joins = ctx->launder_joins, .loop_copies = ctx->loop_copies,
@@ -198,6 +197,14 @@ static int generate(struct koff_ctx *ctx, unsigned loop_cap)
 				   .bounds_by_verifier = ctx->bounds_by_verifier,
 				   .checked_again = ctx->checked_again,
 				   .nchecked_again = ctx->nchecked_again };
+
+	return co;
+}
+
+static int generate(struct koff_ctx *ctx, unsigned loop_cap)
+{
+	struct lift_opts lo = lift_options(ctx, ctx->walkable_builtins && ctx->walk_loops);
+	struct codegen_opts co = codegen_options(ctx, loop_cap);
 	int rc;
 
 	ir_func_free(ctx->ir);
@@ -318,6 +325,7 @@ static bool check_all_again(struct koff_ctx *ctx, const char *why)
 #define CHECKED_AGAIN_MAX 4
 static bool check_again_at_rejection(struct koff_ctx *ctx)
 {
+	struct codegen_opts co = codegen_options(ctx, ctx->loop_cap_used);
 	int at = ctx->verdict.fail_insn;
 	uint64_t va;
 
@@ -326,7 +334,7 @@ static bool check_again_at_rejection(struct koff_ctx *ctx)
 	if (at < 0 || at >= ctx->prog.n || !ctx->prog.origin[at])
 		return check_all_again(ctx, "rejected where koff cannot tell");
 	va = ctx->prog.origin[at];
-	if (!ir_by_verifier_access_at(ctx->ir, va))
+	if (!codegen_left_to_verifier_at(ctx->ir, &co, va))
 		return false;
 	for (int i = 0; i < ctx->nchecked_again; i++)
 		if (ctx->checked_again[i] == va)
@@ -417,7 +425,7 @@ static bool try_laundering_joins(struct koff_ctx *ctx)
  * verify gets laundered joins first). */
 static enum verify_detail detail_needed(const struct koff_ctx *ctx)
 {
-	if (ctx->bounds_by_verifier && ctx->loop_copies <= 1)	/* which load it could not prove */
+	if (ctx->bounds_by_verifier && ctx->loop_copies <= 1)	/* which access it could not prove */
 		return VERIFY_LOCATE_UNLESS_TOO_COMPLEX;
 	if (ctx->refuse_on_rejection || ctx->loop_copies > 1 || ctx_loops_walked(ctx) > 0)
 		return VERIFY_VERDICT_ONLY;
